@@ -1,0 +1,3 @@
+from infino_mcp.cli import main
+
+main()

@@ -1,0 +1,90 @@
+"""The ``infino-mcp`` command: parse settings, pick the transport, run.
+
+``infino-mcp [flags]`` serves MCP (stdio by default). ``infino-mcp
+local-endpoint --port N [--data DIR]`` serves the local Infino endpoint over
+HTTP for any Infino client. Bad configuration exits with status 2 and one line
+naming what is wrong, before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from infino_mcp import __version__
+from infino_mcp.config import Settings, load_settings
+from infino_mcp.errors import ConfigError
+
+_TRANSPORT_ENV = {"mcp_token": "INFINO_MCP_TOKEN"}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Flags generated from ``Settings``: one per field, same names as the environment variables."""
+    parser = argparse.ArgumentParser(
+        prog="infino-mcp",
+        description="MCP server for Infino. With no credentials it runs on the embedded local endpoint. "
+        "Every flag is also an INFINO_<NAME> environment variable. "
+        "Subcommand: 'infino-mcp local-endpoint --port N [--data DIR]' serves the local Infino endpoint over HTTP.",
+    )
+    parser.add_argument("--version", action="version", version=f"infino-mcp {__version__}")
+    for name, field in Settings.model_fields.items():
+        env = _TRANSPORT_ENV.get(name, f"INFINO_{name.upper()}")
+        help_text = f"{field.description} [env {env}]"
+        if name == "local":
+            parser.add_argument(
+                "--local", nargs="?", const=True, default=None, metavar="DIR",
+                help="Use the embedded local endpoint, with its data in DIR if given (default: the user data directory).",
+            )
+        elif field.annotation is bool:
+            parser.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            parser.add_argument(_flag(name), dest=name, default=None, help=help_text)
+    return parser
+
+
+def parse_settings(argv: list[str]) -> Settings:
+    """Settings from flags (winning) and the environment; ConfigError when invalid."""
+    namespace = build_parser().parse_args(argv)
+    overrides: dict[str, Any] = {k: v for k, v in vars(namespace).items() if v is not None}
+    local = overrides.pop("local", None)
+    if local is not None:
+        overrides["local"] = True
+        if isinstance(local, str):
+            overrides["data_dir"] = Path(local)
+    if "mcp_token" not in overrides and os.environ.get("INFINO_MCP_TOKEN"):
+        overrides["mcp_token"] = SecretStr(os.environ["INFINO_MCP_TOKEN"])
+    return load_settings(**overrides)
+
+
+def _configure_logging(level: str) -> None:
+    os.environ.setdefault("RUST_LOG", "error")
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["local-endpoint"]:
+        from infino_mcp.local.serve import main as local_main
+
+        local_main(argv[1:])
+        return
+    try:
+        settings = parse_settings(argv)
+    except ConfigError as exc:
+        print(f"infino-mcp: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    _configure_logging(settings.log_level)
+    from infino_mcp.transports import serve
+
+    serve(settings)
+

@@ -1,0 +1,217 @@
+"""InfinoClient: the one signed async HTTP client every tool goes through.
+
+One ``httpx2.AsyncClient`` per server with ``SigV4Auth``. ``transport=`` is the
+seam: tests and local mode pass an ``httpx2.ASGITransport`` over the local
+endpoint, fault tests an ``httpx2.MockTransport``.
+
+Retries live here and only here: idempotent requests (by operation, not by
+HTTP verb) are retried on 5xx, 429 and transport errors with exponential
+backoff and full jitter, honouring ``Retry-After``, within a total deadline.
+A non-idempotent request is retried only when the connection was never made.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import httpx2
+
+from infino_mcp.auth import SigV4Auth
+from infino_mcp.config import Settings
+from infino_mcp.errors import (
+    InputError,
+    InvalidResponseError,
+    NetworkError,
+    RequestTimeoutError,
+    ServiceError,
+    error_for_status,
+)
+
+log = logging.getLogger(__name__)
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,254}$")
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
+_MAX_DETAIL = 600
+
+
+def name_segment(value: str, what: str) -> str:
+    """Validate a name (dataset, user, role, source type) and return it percent-encoded."""
+    if not _NAME_RE.fullmatch(value or "") or value in (".", ".."):
+        raise InputError(
+            f"{what} {value!r} is not a valid name: use 1-255 letters, digits, '.', '_', '-' or '@', "
+            "starting with a letter or digit."
+        )
+    return quote(value, safe="")
+
+
+def id_segment(value: str, what: str) -> str:
+    """Validate an opaque id (record, visualization, thread, job...) and return it percent-encoded."""
+    if not value or len(value) > 512 or value in (".", "..") or any(c in value for c in "/\\") or not value.isprintable():
+        raise InputError(
+            f"{what} {value!r} is not a valid id: it must be 1-512 printable characters without '/' or '\\'."
+        )
+    return quote(value, safe="")
+
+
+def _detail(response: httpx2.Response) -> str:
+    """The service's error message, from an ES-style JSON body or plain text."""
+    text = response.text.strip()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text[:_MAX_DETAIL]
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            text = str(error.get("reason") or error.get("message") or error)
+        elif error:
+            text = str(error)
+        elif body.get("message"):
+            text = str(body["message"])
+    return text[:_MAX_DETAIL]
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class InfinoClient:
+    """Signed access to one Infino endpoint (cloud or local)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: Any,
+        secret_key: Any,
+        *,
+        settings: Settings,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.settings = settings
+        self.auth = SigV4Auth(access_key, secret_key, region=settings.region, service=settings.service)
+        self._http = httpx2.AsyncClient(
+            base_url=self.endpoint,
+            auth=self.auth,
+            transport=transport,
+            timeout=httpx2.Timeout(settings.timeout, connect=settings.connect_timeout),
+            headers={"user-agent": "infino-mcp"},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"InfinoClient(endpoint={self.endpoint!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> InfinoClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        idempotent: bool,
+        json_body: Any = None,
+        content: bytes | str | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        files: Any = None,
+        data: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send one request and return its decoded JSON (``{}`` for an empty body).
+
+        ``path`` must already be built from validated segments (``name_segment``,
+        ``id_segment``). Raises the errors in ``infino_mcp.errors``.
+        """
+        send_headers = dict(headers or {})
+        body: bytes | str | None = content
+        if json_body is not None:
+            body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
+            send_headers.setdefault("content-type", "application/json")
+        elif body is not None:
+            send_headers.setdefault("content-type", "application/json")
+        deadline = time.monotonic() + self.settings.retry_deadline
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with anyio.fail_after(max(0.001, deadline - time.monotonic())):
+                    response = await self._http.request(
+                        method, path, content=body, params=params, headers=send_headers, files=files, data=data
+                    )
+            except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+                # The request never reached the server: safe to retry whatever it was.
+                error: Exception = NetworkError(
+                    f"{operation} could not connect to {self.endpoint}: {type(exc).__name__}. "
+                    "Check that the endpoint is reachable."
+                )
+                retry_after = None
+                retryable = True
+            except (httpx2.TimeoutException, TimeoutError):
+                error = RequestTimeoutError(
+                    f"{operation} timed out after {self.settings.timeout:g}s. Narrow the request (a smaller limit "
+                    "or time range) or retry later."
+                )
+                retry_after, retryable = None, idempotent
+            except httpx2.TransportError as exc:
+                error = NetworkError(f"{operation} lost its connection to {self.endpoint}: {type(exc).__name__}. Retry later.")
+                retry_after, retryable = None, idempotent
+            else:
+                if response.status_code < 400:
+                    return self._decode(response, operation)
+                error = error_for_status(response.status_code, operation, _detail(response))
+                retry_after = _retry_after(response)
+                retryable = idempotent and response.status_code in _RETRY_STATUSES
+            if not retryable or attempt > self.settings.max_retries:
+                raise error
+            delay = random.uniform(0, self.settings.retry_backoff * 2 ** (attempt - 1))
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            if time.monotonic() + delay >= deadline:
+                raise error
+            log.info("%s: retrying after %s (attempt %d)", operation, type(error).__name__, attempt)
+            await anyio.sleep(delay)
+
+    @staticmethod
+    def _decode(response: httpx2.Response, operation: str) -> Any:
+        if not response.content.strip():
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            content_type = response.headers.get("content-type", "")
+            if "json" in content_type:
+                raise InvalidResponseError(
+                    f"{operation} returned a body that is not valid JSON; the service may be misbehaving, retry later."
+                ) from None
+            return {"text": response.text[:100_000]}
+
+
+def is_service_error(exc: BaseException, status: int) -> bool:
+    return isinstance(exc, ServiceError) and exc.status == status

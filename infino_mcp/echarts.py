@@ -1,0 +1,265 @@
+"""Turn a visualization and its executed data into something a client can draw.
+
+``to_echarts_option(viz, data)`` is a pure function (no I/O). ``viz`` is a
+visualization envelope or its ``attributes``; ``data`` is what executing it
+returned (``{columns, rows, metadata}``). The result is one of:
+
+* ``{"kind": "echarts", "title", "option"}``: an ECharts option for ``bar``,
+  ``horizontalBar``, ``line``, ``area``, ``pie``, ``heatmap`` and ``scatter``;
+* ``{"kind": "table", "title", "columns", "rows"}``: for ``table`` charts, for
+  no rows, and when the data does not fit the chart (then ``reason`` says why);
+* ``{"kind": "metric", "title", "value", "formatting"}``: for ``metric`` and
+  ``gauge`` (``formatting`` is ``options.metric_formatting``; ``display`` names
+  the chart type).
+
+Which columns play which role comes from ``data.metadata.binding`` (``x``,
+``y``, ``series``, ``value``); without it the first column is x and the
+second y. With a ``series`` column the rows are pivoted into one series per
+distinct value. Category axes made only of numbers are sorted numerically
+(``"9"`` before ``"10"``), time-like ones chronologically; other categories
+keep the order of the rows (the query's ORDER BY). Styling stays minimal:
+``options.stacked`` stacks bar/line/area series, ``options.donut`` makes a
+pie a ring; themes are the renderer's business.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+AXIS_CHARTS = ("bar", "horizontalBar", "line", "area")
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def to_echarts_option(viz: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The drawable form of ``viz`` over ``data`` (see the module docstring)."""
+    attributes = viz.get("attributes") if isinstance(viz.get("attributes"), dict) else viz
+    title = str(attributes.get("title") or "")
+    chart = (attributes.get("chart") or {}).get("type") or "bar"
+    options = attributes.get("options") or {}
+    columns = list(data.get("columns") or [])
+    rows = list(data.get("rows") or [])
+    x, ys, series, value = _binding(data, columns)
+
+    if chart in ("metric", "gauge"):
+        return {
+            "kind": "metric",
+            "display": chart,
+            "title": title,
+            "value": _metric_value(rows, columns, value),
+            "formatting": options.get("metric_formatting"),
+        }
+    if chart == "table":
+        return _table(title, columns, rows)
+    if not rows:
+        return _table(title, columns, rows, "the query returned no rows")
+    names = {c.get("name") for c in columns} | set(rows[0])
+    missing = [c for c in (x, *ys, series) if c is not None and c not in names]
+    if missing:
+        return _table(title, columns, rows, f"columns {missing} named by the binding are not in the data")
+
+    if chart == "pie":
+        option = _pie(title, rows, x, ys, options)
+    elif chart == "heatmap":
+        option = _heatmap(title, rows, x, ys, series)
+    elif chart == "scatter":
+        option = _scatter(title, rows, x, ys, series)
+    elif chart in AXIS_CHARTS:
+        option = _axis_chart(chart, title, rows, x, ys, series, options)
+    else:
+        return _table(title, columns, rows, f"chart type {chart!r} has no ECharts mapping")
+    if isinstance(option, str):
+        return _table(title, columns, rows, option)
+    return {"kind": "echarts", "title": title, "option": option}
+
+
+# ---- helpers ---------------------------------------------------------------------------------------
+
+
+def _binding(data: dict[str, Any], columns: list[dict[str, Any]]) -> tuple[Any, list[str], Any, Any]:
+    binding = (data.get("metadata") or {}).get("binding") or {}
+    names = [c.get("name") for c in columns]
+    x = binding.get("x") or (names[0] if names else None)
+    ys = [y for y in binding.get("y") or [] if y]
+    if not ys and not binding.get("y") and len(names) > 1:
+        ys = [n for n in names if n != x][:1]
+    series = binding.get("series") or binding.get("series_split_by")
+    return x, ys, series, binding.get("value")
+
+
+def _table(title: str, columns: list, rows: list, reason: str | None = None) -> dict[str, Any]:
+    shape = {"kind": "table", "title": title, "columns": columns, "rows": rows}
+    if reason:
+        shape["reason"] = reason
+    return shape
+
+
+def _metric_value(rows: list[dict[str, Any]], columns: list[dict[str, Any]], value: Any) -> Any:
+    if not rows:
+        return None
+    if value is not None and value in rows[0]:
+        return rows[0][value]
+    for column in columns:
+        if column.get("type") == "number":
+            return rows[0].get(column.get("name"))
+    return next(iter(rows[0].values()), None)
+
+
+def _label(value: Any) -> str:
+    """How a category value is shown on an axis or legend."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _categories(values: Iterable[Any], *, always_sort: bool = False) -> list[str]:
+    """Distinct labels: numeric order when all are numbers, time order when all are times.
+
+    Otherwise first-seen order, or string order when ``always_sort``.
+    """
+    labels = list(dict.fromkeys(_label(v) for v in values))
+    numbers = [_number(label) for label in labels]
+    if labels and all(n is not None for n in numbers):
+        return [label for _, label in sorted(zip(numbers, labels, strict=True))]
+    if labels and all(_ISO_TIME.match(label) for label in labels):
+        return sorted(labels)
+    return sorted(labels) if always_sort else labels
+
+
+def _series_style(chart: str, options: dict[str, Any]) -> dict[str, Any]:
+    style: dict[str, Any] = {"type": "line" if chart in ("line", "area") else "bar"}
+    if chart == "area":
+        style["areaStyle"] = {}
+    if chart == "horizontalBar":
+        style["label"] = {"show": True, "position": "right"}
+    if options.get("stacked"):
+        style["stack"] = "total"
+    return style
+
+
+def _axis_chart(chart: str, title: str, rows: list[dict[str, Any]], x: Any, ys: list[str], split: Any,
+                options: dict[str, Any]) -> dict[str, Any] | str:
+    if not ys:
+        return f"a {chart} chart needs a value column (binding.y)"
+    style = _series_style(chart, options)
+    if split:
+        categories = _categories(r.get(x) for r in rows)
+        groups = list(dict.fromkeys(_label(r.get(split)) for r in rows))
+        cells: dict[tuple[str, str, str], Any] = {}
+        for row in rows:
+            for y in ys:
+                cells[(_label(row.get(split)), y, _label(row.get(x)))] = row.get(y)
+        series = [
+            {**style, "name": group if len(ys) == 1 else f"{group} · {y}",
+             "data": [cells.get((group, y, c)) for c in categories]}
+            for group in groups
+            for y in ys
+        ]
+    else:
+        categories = [_label(r.get(x)) for r in rows]
+        series = [{**style, "name": y, "data": [r.get(y) for r in rows]} for y in ys]
+    category_axis = {"type": "category", "name": str(x), "data": categories}
+    value_axis: dict[str, Any] = {"type": "value"}
+    if len(ys) == 1 and not split:
+        value_axis["name"] = ys[0]
+    horizontal = chart == "horizontalBar"
+    return {
+        "title": {"text": title, "left": "center"},
+        "tooltip": {"trigger": "axis"},
+        "legend": {"show": len(series) > 1, "top": 28},
+        "grid": {"left": "3%", "right": "6%", "bottom": "6%", "containLabel": True},
+        "xAxis": value_axis if horizontal else category_axis,
+        "yAxis": category_axis if horizontal else value_axis,
+        "series": series,
+    }
+
+
+def _pie(title: str, rows: list[dict[str, Any]], x: Any, ys: list[str], options: dict[str, Any]) -> dict[str, Any] | str:
+    if not ys:
+        return "a pie chart needs a value column (binding.y)"
+    totals: dict[str, float] = {}
+    for row in rows:
+        amount = row.get(ys[0])
+        if isinstance(amount, int | float) and not isinstance(amount, bool):
+            totals[_label(row.get(x))] = totals.get(_label(row.get(x)), 0) + amount
+    if not totals:
+        return f"column {ys[0]!r} has no numeric values to size the pie slices"
+    return {
+        "title": {"text": title, "left": "center"},
+        "tooltip": {"trigger": "item", "formatter": "{b}: {c} ({d}%)"},
+        "legend": {"orient": "horizontal", "bottom": 0},
+        "series": [
+            {
+                "name": ys[0],
+                "type": "pie",
+                "radius": ["40%", "70%"] if options.get("donut") else "65%",
+                "data": [{"name": name, "value": amount} for name, amount in totals.items()],
+            }
+        ],
+    }
+
+
+def _heatmap(title: str, rows: list[dict[str, Any]], x: Any, ys: list[str], split: Any) -> dict[str, Any] | str:
+    if not (ys and split):
+        return "a heatmap needs x, a value column (binding.y) and a second category (binding.series)"
+    xs = _categories((r.get(x) for r in rows), always_sort=True)
+    rows_axis = _categories((r.get(split) for r in rows), always_sort=True)
+    x_at = {label: i for i, label in enumerate(xs)}
+    y_at = {label: i for i, label in enumerate(rows_axis)}
+    cells = []
+    for row in rows:
+        amount = row.get(ys[0])
+        cells.append([x_at[_label(row.get(x))], y_at[_label(row.get(split))], amount])
+    amounts = [c[2] for c in cells if isinstance(c[2], int | float) and not isinstance(c[2], bool)]
+    return {
+        "title": {"text": title, "left": "center"},
+        "tooltip": {"position": "top"},
+        "grid": {"containLabel": True, "bottom": 60},
+        "xAxis": {"type": "category", "name": str(x), "data": xs, "splitArea": {"show": True}},
+        "yAxis": {"type": "category", "name": str(split), "data": rows_axis, "splitArea": {"show": True}},
+        "visualMap": {
+            "min": min(amounts, default=0),
+            "max": max(amounts, default=1),
+            "calculable": True,
+            "orient": "horizontal",
+            "left": "center",
+            "bottom": 0,
+        },
+        "series": [{"name": ys[0], "type": "heatmap", "data": cells, "label": {"show": True}}],
+    }
+
+
+def _scatter(title: str, rows: list[dict[str, Any]], x: Any, ys: list[str], split: Any) -> dict[str, Any] | str:
+    if not ys:
+        return "a scatter chart needs a value column (binding.y)"
+    numeric_x = all(isinstance(r.get(x), int | float) and not isinstance(r.get(x), bool) for r in rows)
+    groups: dict[str, list[list[Any]]] = {}
+    for row in rows:
+        name = _label(row.get(split)) if split else ys[0]
+        point = [row.get(x) if numeric_x else _label(row.get(x)), row.get(ys[0])]
+        groups.setdefault(name, []).append(point)
+    x_axis: dict[str, Any] = {"type": "value", "name": str(x), "scale": True}
+    if not numeric_x:
+        x_axis = {"type": "category", "name": str(x), "data": _categories(r.get(x) for r in rows)}
+    return {
+        "title": {"text": title, "left": "center"},
+        "tooltip": {"trigger": "item"},
+        "legend": {"show": len(groups) > 1, "top": 28},
+        "xAxis": x_axis,
+        "yAxis": {"type": "value", "name": ys[0], "scale": True},
+        "series": [{"name": name, "type": "scatter", "data": points} for name, points in groups.items()],
+    }

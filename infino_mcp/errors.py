@@ -1,0 +1,141 @@
+"""The errors infino-mcp raises, each with a message a model can act on.
+
+    InfinoError                      base; ``str(err)`` is the message shown to the model
+    ├── ConfigError                  bad or missing configuration (the CLI exits 2)
+    ├── InputError                   an argument refused before any request was sent
+    ├── ServiceError                 the service answered with an error status
+    │   ├── BadRequestError          400 / 422 and other 4xx: the request was malformed
+    │   ├── AuthenticationError      401: keys or signature rejected
+    │   ├── PermissionDeniedError    403: RBAC denied the action
+    │   ├── NotFoundError            404
+    │   ├── ConflictError            409
+    │   ├── PayloadTooLargeError     413
+    │   ├── RateLimitedError         429 (retried first)
+    │   ├── NotAvailableLocallyError 501: only Infino cloud can do this
+    │   └── ServerError              5xx (retried first when safe)
+    ├── TransportError               no usable answer
+    │   ├── RequestTimeoutError      connect/read timeout or the total deadline
+    │   └── NetworkError             connection refused, reset, DNS
+    └── InvalidResponseError         a 2xx answer whose body is not the JSON promised
+
+Messages never contain keys, signatures or signed headers.
+"""
+
+from __future__ import annotations
+
+
+class InfinoError(Exception):
+    """Base of every error infino-mcp raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(InfinoError):
+    """Configuration is missing or invalid."""
+
+
+class InputError(InfinoError):
+    """An argument was refused before any request was made."""
+
+
+class ServiceError(InfinoError):
+    """The service answered with an error status."""
+
+    status: int = 0
+
+    def __init__(self, message: str, *, status: int, operation: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.operation = operation
+        self.detail = detail
+
+
+class BadRequestError(ServiceError):
+    pass
+
+
+class AuthenticationError(ServiceError):
+    pass
+
+
+class PermissionDeniedError(ServiceError):
+    pass
+
+
+class NotFoundError(ServiceError):
+    pass
+
+
+class ConflictError(ServiceError):
+    pass
+
+
+class PayloadTooLargeError(ServiceError):
+    pass
+
+
+class RateLimitedError(ServiceError):
+    pass
+
+
+class NotAvailableLocallyError(ServiceError):
+    pass
+
+
+class ServerError(ServiceError):
+    pass
+
+
+class TransportError(InfinoError):
+    """No usable answer came back."""
+
+
+class RequestTimeoutError(TransportError):
+    pass
+
+
+class NetworkError(TransportError):
+    pass
+
+
+class InvalidResponseError(InfinoError):
+    """A successful status with a body that is not what was promised."""
+
+
+_NEXT_STEP = {
+    400: (BadRequestError, "The request was refused as malformed; fix the arguments as the message says and retry."),
+    401: (
+        AuthenticationError,
+        "Infino rejected the credentials. Check INFINO_ACCESS_KEY / INFINO_SECRET_KEY and the system clock; "
+        "retrying will not help.",
+    ),
+    403: (
+        PermissionDeniedError,
+        "The user's roles do not allow this. Ask an administrator for a role granting it, or use a dataset you can access.",
+    ),
+    404: (NotFoundError, "It does not exist. List what exists first (get_datasets, list_visualizations, ...)."),
+    409: (ConflictError, "It already exists or conflicts with the current state; fetch it and decide whether to update it."),
+    413: (PayloadTooLargeError, "The request is too large; send fewer records per call."),
+    429: (RateLimitedError, "Infino is rate-limiting; wait a little and retry, or send fewer requests."),
+    501: (
+        NotAvailableLocallyError,
+        "This needs Infino cloud; the local endpoint stores the objects but cannot do this. "
+        "Configure INFINO_ENDPOINT and keys to use the service.",
+    ),
+}
+
+
+def error_for_status(status: int, operation: str, detail: str) -> ServiceError:
+    """Build the error for an HTTP error ``status`` answered to ``operation``."""
+    if status >= 500 and status != 501:
+        cls, hint = ServerError, "Infino had an internal error and retries did not help; try again later."
+    else:
+        cls, hint = _NEXT_STEP.get(status, (BadRequestError, "The request was refused; fix it as the message says."))
+    shown = detail.strip() or "(no details)"
+    message = f"{operation} failed with HTTP {status}: {shown}. {hint}"
+    return cls(message, status=status, operation=operation, detail=detail)

@@ -1,0 +1,45 @@
+"""Local mode: an InfinoClient whose transport is the local endpoint, in-process.
+
+The same signed client and code path as the cloud: requests are signed with
+the local endpoint's bootstrap admin key and verified by its SigV4 middleware.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+
+import httpx2
+
+from infino_mcp.client import InfinoClient
+from infino_mcp.config import Settings
+from infino_mcp.local.app import create_app
+from infino_mcp.local.sample import load_sample
+from infino_mcp.local.services import open_services
+
+log = logging.getLogger(__name__)
+
+LOCAL_BASE_URL = "http://infino.local"
+
+
+@contextlib.asynccontextmanager
+async def embedded_client(settings: Settings) -> AsyncIterator[InfinoClient]:
+    """Open the local endpoint on ``settings.data_dir`` and yield a client wired to it."""
+    data_dir = settings.data_dir.expanduser().resolve()
+    services = open_services(data_dir, region=settings.region, service=settings.service)
+    try:
+        if settings.sample_data:
+            await load_sample(services)
+        print(
+            f"infino-mcp: local mode, no Infino account needed; data lives in {data_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
+        access_key, secret_key = services.rbac.bootstrap_credentials()
+        transport = httpx2.ASGITransport(app=create_app(services))
+        async with InfinoClient(LOCAL_BASE_URL, access_key, secret_key, settings=settings, transport=transport) as client:
+            yield client
+    finally:
+        await services.aclose()

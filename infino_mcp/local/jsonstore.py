@@ -1,0 +1,61 @@
+"""A small durable store of JSON objects keyed by id, one file per collection.
+
+Used for what the engine does not hold: visualizations, dashboards, Fino
+threads, connections, import jobs, users and roles. Every write replaces the
+file atomically (write, fsync, rename), so an acknowledged write survives a
+crash and a torn write is never read.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+
+class JsonCollection:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._items: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            item = self._items.get(key)
+            return copy.deepcopy(item)
+
+    def values(self) -> list[Any]:
+        with self._lock:
+            return copy.deepcopy(list(self._items.values()))
+
+    def items(self) -> list[tuple[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._items.items()))
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._items[key] = copy.deepcopy(value)
+            self._flush()
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            if self._items.pop(key, None) is None:
+                return False
+            self._flush()
+            return True
+
+    def _flush(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(self._items, fh, ensure_ascii=False, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self._path)

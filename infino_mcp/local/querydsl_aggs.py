@@ -1,0 +1,436 @@
+"""QueryDSL aggregations as GROUP BY queries, reshaped into Elasticsearch buckets.
+
+Every bucket aggregation contributes a key expression; a bucket aggregation at
+depth d runs one query grouped by the keys of its d bucket ancestors and its
+own, with its metric sub-aggregations as extra columns. So a tree costs one
+query per bucket aggregation, not one per bucket. Depths run in order (a
+``terms`` level restricts its children to the buckets it kept); aggregations at
+one depth run concurrently. ``terms`` picks its top buckets per parent in SQL
+with ``row_number()``; ``range`` buckets may overlap, so they come from a cross
+join with the range indexes. Histograms fill empty buckets (``min_doc_count``
+0, as in Elasticsearch).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from infino_mcp.local.http import ApiError
+from infino_mcp.local.querydsl_aggs_keys import (
+    MAX_BUCKETS,
+    DateInterval,
+    fill_histogram,
+    key_literal,
+    range_buckets,
+    shape_key,
+)
+from infino_mcp.local.querydsl_compile import unsupported
+from infino_mcp.local.querydsl_sql import Field, ident, lit, num, regex_escape
+
+if TYPE_CHECKING:
+    from infino_mcp.local.engine import Engine
+    from infino_mcp.local.querydsl_sql import Fields
+
+BUCKET_AGGS = ("terms", "histogram", "date_histogram", "range")
+METRIC_AGGS = ("avg", "sum", "min", "max", "value_count", "cardinality", "stats")
+SUPPORTED_AGGS = BUCKET_AGGS + METRIC_AGGS
+_STATS = ("count", "min", "max", "avg", "sum")
+
+
+@dataclass
+class Agg:
+    """One aggregation of the request tree."""
+
+    name: str
+    kind: str
+    spec: dict
+    field: Field | None
+    alias: str
+    children: list[Agg] = field(default_factory=list)
+    parent: Agg | None = None
+    date_interval: DateInterval | None = None
+
+    @property
+    def bucket(self) -> bool:
+        return self.kind in BUCKET_AGGS
+
+    def path(self) -> list[Agg]:
+        """Bucket ancestors from the top, then this aggregation."""
+        chain: list[Agg] = []
+        node: Agg | None = self
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return chain[::-1]
+
+
+def parse_aggs(spec: Any, fields: Fields, parent: Agg | None = None, counter: list[int] | None = None) -> list[Agg]:
+    counter = counter if counter is not None else [0]
+    if not isinstance(spec, dict):
+        raise ApiError(400, "QueryDSL 'aggs' is an object of {name: {type: {...}}}.")
+    aggs = []
+    for name, body in spec.items():
+        if not isinstance(body, dict):
+            raise ApiError(400, f"Aggregation '{name}' must be an object such as {{\"terms\": {{\"field\": \"x\"}}}}.")
+        sub = body.get("aggs", body.get("aggregations"))
+        kinds = [k for k in body if k not in ("aggs", "aggregations", "meta")]
+        if len(kinds) != 1:
+            raise ApiError(400, f"Aggregation '{name}' must have exactly one type, got {kinds or 'none'}.")
+        kind = kinds[0]
+        if kind not in SUPPORTED_AGGS:
+            raise unsupported("aggregation", kind, SUPPORTED_AGGS)
+        options = body[kind]
+        if not isinstance(options, dict):
+            raise ApiError(400, f"Aggregation '{name}' ({kind}) takes an object of options.")
+        counter[0] += 1
+        agg = Agg(name, kind, options, _agg_field(name, kind, options, fields), f"a{counter[0]}", parent=parent)
+        if kind == "date_histogram":
+            agg.date_interval = DateInterval.parse(name, options)
+        if sub:
+            if not agg.bucket:
+                raise ApiError(400, f"Aggregation '{name}' ({kind}) is a metric and cannot have sub-aggregations.")
+            agg.children = parse_aggs(sub, fields, agg, counter)
+        aggs.append(agg)
+    return aggs
+
+
+def _agg_field(name: str, kind: str, options: dict, fields: Fields) -> Field | None:
+    field_name = options.get("field")
+    if not isinstance(field_name, str):
+        raise ApiError(400, f"Aggregation '{name}' ({kind}) needs a \"field\"; scripts are not supported.")
+    f = fields.get(field_name)
+    if f is None:
+        return None
+    if f.kind in ("array", "object"):
+        raise ApiError(400, f"Aggregation '{name}' on '{field_name}': the field holds {f.kind}s, which the local "
+                       "endpoint cannot aggregate; use SQL with unnest() instead.")  # fmt: skip
+    numeric = f.kind in ("int", "float", "date")
+    if kind in ("avg", "sum", "histogram", "range") and not numeric:
+        raise ApiError(400, f"Aggregation '{name}' ({kind}) needs a numeric or date field; '{field_name}' is {f.kind}.")
+    if kind == "date_histogram" and f.kind != "date":
+        raise ApiError(400, f"Aggregation '{name}' (date_histogram) needs a date field; '{field_name}' is {f.kind}.")
+    return f
+
+
+# ----- SQL pieces ------------------------------------------------------------------------
+
+
+def _value_sql(agg: Agg) -> str:
+    """The aggregated value of a row: dates as epoch milliseconds, ``missing`` applied."""
+    assert agg.field is not None
+    column = "t." + ident(agg.field.column)
+    if agg.field.kind == "date":
+        column = f"CAST({column} AS BIGINT)"
+    if agg.spec.get("missing") is not None and agg.kind != "terms":
+        column = f"COALESCE({column}, {_literal(agg.field, agg.spec['missing'], agg.name)})"
+    return column
+
+
+def _literal(f: Field, value: Any, name: str) -> str:
+    if f.kind == "date":
+        from infino_mcp.local.querydsl_sql import date_ms
+
+        return str(date_ms(value, f.name, name))
+    literal = f.literal(value, name)
+    return literal if literal is not None else "NULL"
+
+
+def _metric_columns(agg: Agg) -> list[str]:
+    a = agg.alias
+    if agg.field is None:
+        empty = {"avg": "NULL", "sum": "0", "min": "NULL", "max": "NULL", "value_count": "0", "cardinality": "0"}
+        if agg.kind == "stats":
+            return [f"0 AS {a}_count", f"NULL AS {a}_min", f"NULL AS {a}_max", f"NULL AS {a}_avg", f"0 AS {a}_sum"]
+        return [f"{empty[agg.kind]} AS {a}"]
+    v = _value_sql(agg)
+    if agg.kind == "stats":
+        return [f"count({v}) AS {a}_count", f"min({v}) AS {a}_min", f"max({v}) AS {a}_max",
+                f"avg(CAST({v} AS DOUBLE)) AS {a}_avg", f"sum({v}) AS {a}_sum"]  # fmt: skip
+    sql = {
+        "avg": f"avg(CAST({v} AS DOUBLE))",
+        "sum": f"sum({v})",
+        "min": f"min({v})",
+        "max": f"max({v})",
+        "value_count": f"count({v})",
+        "cardinality": f"count(DISTINCT {v})",
+    }[agg.kind]
+    return [f"{sql} AS {a}"]
+
+
+def _metric_result(agg: Agg, row: dict) -> dict:
+    a = agg.alias
+    is_date = agg.field is not None and agg.field.kind == "date"
+    if agg.kind == "stats":
+        out = {s: row.get(f"{a}_{s}") for s in _STATS}
+        out["count"] = int(out["count"] or 0)
+        out["sum"] = float(out["sum"] or 0)
+        for s in ("min", "max", "avg"):
+            out[s] = float(out[s]) if out[s] is not None else None
+            if is_date and out[s] is not None:
+                out[f"{s}_as_string"] = shape_key(out[s], "date")["key_as_string"]
+        return out
+    value = row.get(a)
+    if agg.kind in ("value_count", "cardinality"):
+        return {"value": int(value or 0)}
+    if agg.kind == "sum":
+        return {"value": float(value or 0)}
+    out = {"value": float(value) if value is not None else None}
+    if is_date and value is not None:
+        out["value_as_string"] = shape_key(value, "date")["key_as_string"]
+    return out
+
+
+def _key_sql(agg: Agg) -> str:
+    f = agg.field
+    assert f is not None
+    column = "t." + ident(f.column)
+    if agg.kind == "terms":
+        key = f"CAST({column} AS BIGINT)" if f.kind == "date" else column
+        if agg.spec.get("missing") is not None:
+            key = f"COALESCE({key}, {_literal(f, agg.spec['missing'], agg.name)})"
+        return key
+    if agg.kind == "histogram":
+        interval = _positive(agg.spec.get("interval"), agg.name, "interval")
+        offset = float(agg.spec.get("offset", 0))
+        value = f"CAST({_value_sql(agg)} AS DOUBLE)"
+        return f"(floor(({value} - {num(offset)}) / {num(interval)}) * {num(interval)} + {num(offset)})"
+    if agg.kind == "date_histogram":
+        assert agg.date_interval is not None
+        return agg.date_interval.key_sql(column)
+    return f"r_{agg.alias}.idx"
+
+
+def _positive(value: Any, name: str, option: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"Aggregation '{name}' needs a positive number for '{option}', got {value!r}.") from None
+    if number <= 0:
+        raise ApiError(400, f"Aggregation '{name}' needs a positive number for '{option}', got {value!r}.")
+    return number
+
+
+# ----- running ---------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    """Buckets kept so far: per aggregation, parent key path -> bucket dicts."""
+
+    kept: dict[str, dict[tuple, dict]] = field(default_factory=dict)
+    containers: dict[str, dict[tuple, dict]] = field(default_factory=dict)
+
+
+async def run_aggregations(engine: Engine, spec: Any, fields: Fields, source: str, where: str) -> dict:
+    """Run the aggregation tree ``spec`` over the rows ``SELECT ... FROM source WHERE where`` selects."""
+    aggs = parse_aggs(spec, fields)
+    result: dict[str, Any] = {}
+    metrics = [a for a in aggs if not a.bucket]
+    if metrics:
+        columns = [c for a in metrics for c in _metric_columns(a)]
+        table = await engine.query(f"SELECT {', '.join(columns)} FROM {source} WHERE {where}")
+        row = table.to_pylist()[0]
+        for a in metrics:
+            result[a.name] = _metric_result(a, row)
+    state = _State()
+    state.containers["top"] = {(): result}
+    level = [a for a in aggs if a.bucket]
+    while level:
+        async with anyio.create_task_group() as group:
+            for agg in level:
+                group.start_soon(_run_bucket_agg, engine, agg, source, where, state)
+        level = [child for agg in level for child in agg.children if child.bucket]
+    return {a.name: result[a.name] for a in aggs}
+
+
+async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, state: _State) -> None:
+    path = agg.path()
+    parents = path[:-1]
+    parent_containers = _parent_containers(agg, state)
+    if agg.field is None or not parent_containers:
+        for container in parent_containers.values():
+            container[agg.name] = _empty(agg)
+        return
+    rows = (await engine.query(_bucket_sql(agg, source, where, state))).to_pylist()
+    grouped: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        grouped[tuple(row[f"g{i}"] for i in range(len(parents)))].append(row)
+    kept: dict[tuple, dict] = {}
+    for parent_key, container in parent_containers.items():
+        group_rows = grouped.get(parent_key, [])
+        shaped = _shape(agg, group_rows)
+        container[agg.name] = shaped
+        for bucket_row, bucket in _bucket_pairs(agg, group_rows, shaped):
+            for child in agg.children:
+                if not child.bucket:
+                    bucket[child.name] = _metric_result(child, bucket_row)
+            kept[(*parent_key, bucket["__k"])] = bucket
+    state.kept[agg.alias] = kept
+    for bucket in kept.values():
+        bucket.pop("__k", None)
+
+
+def _parent_containers(agg: Agg, state: _State) -> dict[tuple, dict]:
+    if agg.parent is None:
+        return state.containers["top"]
+    return state.kept.get(agg.parent.alias, {})
+
+
+def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
+    path = agg.path()
+    keys = [_key_sql(a) for a in path]
+    conditions = [where] if where != "TRUE" else []
+    joins = []
+    for a, key in zip(path, keys, strict=True):
+        conditions.append(f"{key} IS NOT NULL")
+        if a.kind == "range":
+            ranges = range_buckets(a)
+            values = ", ".join(f"({i})" for i in range(len(ranges)))
+            joins.append(f" CROSS JOIN (VALUES {values}) AS r_{a.alias}(idx)")
+            value = _value_sql(a)
+            parts = []
+            for i, r in enumerate(ranges):
+                bounds = [f"r_{a.alias}.idx = {i}"]
+                if r.low is not None:
+                    bounds.append(f"{value} >= {num(r.low)}")
+                if r.high is not None:
+                    bounds.append(f"{value} < {num(r.high)}")
+                parts.append("(" + " AND ".join(bounds) + ")")
+            conditions.append("(" + " OR ".join(parts) + ")")
+        if a.kind == "terms":
+            conditions.extend(_include_exclude(a, key))
+        if a is not agg and a.kind == "terms":
+            chosen = {k[path.index(a)] for k in state.kept.get(_kept_alias(path, a), {})}
+            literals = [key_literal(k) for k in chosen]
+            conditions.append(f"{key} IN ({', '.join(literals)})" if literals else "FALSE")
+    metrics = [c for child in agg.children if not child.bucket for c in _metric_columns(child)]
+    selects = [f"{key} AS g{i}" for i, key in enumerate(keys)] + ["count(*) AS __c"] + metrics
+    group_by = ", ".join(str(i + 1) for i in range(len(keys)))
+    having = ""
+    min_count = int(agg.spec.get("min_doc_count", 1 if agg.kind == "terms" else 0))
+    if min_count > 1:
+        having = f" HAVING count(*) >= {min_count}"
+    where_sql = " AND ".join(conditions) or "TRUE"
+    inner = f"SELECT {', '.join(selects)} FROM {source}{''.join(joins)} WHERE {where_sql} GROUP BY {group_by}{having}"
+    if agg.kind != "terms":
+        return inner + f" LIMIT {MAX_BUCKETS + 1}"
+    size = int(agg.spec.get("size", 10))
+    partition = ", ".join(f"q.g{i}" for i in range(len(keys) - 1))
+    over = f"PARTITION BY {partition} " if partition else ""
+    order = _terms_order(agg, len(keys) - 1)
+    return (
+        f"SELECT * FROM (SELECT q.*, row_number() OVER ({over}ORDER BY {order}) AS __rn, "
+        f"sum(q.__c) OVER ({over.strip()}) AS __tot FROM ({inner}) AS q) AS ranked WHERE __rn <= {size} "
+        f"ORDER BY __rn"
+    )
+
+
+def _kept_alias(path: list[Agg], ancestor: Agg) -> str:
+    # Buckets kept by the deepest ancestor carry the keys of every level above it.
+    return path[-2].alias
+
+
+def _include_exclude(agg: Agg, key: str) -> list[str]:
+    out = []
+    f = agg.field
+    assert f is not None
+    for option, negate in (("include", False), ("exclude", True)):
+        value = agg.spec.get(option)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            literals = [x for x in (_literal(f, v, agg.name) for v in value) if x != "NULL"]
+            cond = f"{key} IN ({', '.join(literals)})" if literals else "FALSE"
+        elif isinstance(value, str) and f.kind == "string":
+            cond = f"regexp_like({key}, {lit('^(?:' + value + ')$')})"
+        else:
+            raise ApiError(400, f"Aggregation '{agg.name}': '{option}' takes a list of values or a regex string.")
+        out.append(f"NOT COALESCE({cond}, FALSE)" if negate else cond)
+    return out
+
+
+def _terms_order(agg: Agg, own: int) -> str:
+    order = agg.spec.get("order", {"_count": "desc"})
+    items = order if isinstance(order, list) else [order]
+    metric_columns = {}
+    for child in agg.children:
+        if child.kind == "stats":
+            for s in _STATS:
+                metric_columns[f"{child.name}.{s}"] = f"q.{child.alias}_{s}"
+        elif not child.bucket:
+            metric_columns[child.name] = f"q.{child.alias}"
+            metric_columns[f"{child.name}.value"] = f"q.{child.alias}"
+    parts = []
+    for item in items:
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ApiError(400, f"Aggregation '{agg.name}': 'order' is {{\"_count\"|\"_key\"|metric: \"asc\"|\"desc\"}}.")
+        ((target, direction),) = item.items()
+        direction = str(direction).upper()
+        if direction not in ("ASC", "DESC"):
+            raise ApiError(400, f"Aggregation '{agg.name}': order direction must be 'asc' or 'desc'.")
+        if target == "_count":
+            column = "q.__c"
+        elif target in ("_key", "_term"):
+            column = f"q.g{own}"
+        elif target in metric_columns:
+            column = metric_columns[target]
+        else:
+            raise ApiError(400, f"Aggregation '{agg.name}' cannot order by '{target}': use _count, _key or the "
+                           "name of one of its metric sub-aggregations.")  # fmt: skip
+        parts.append(f"{column} {direction} NULLS LAST")
+    parts += ["q.__c DESC", f"q.g{own} ASC"]
+    return ", ".join(parts)
+
+
+# ----- shaping ---------------------------------------------------------------------------
+
+
+def _empty(agg: Agg) -> dict:
+    if agg.kind == "terms":
+        return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": []}
+    if agg.kind == "range":
+        return _shape(agg, [])
+    return {"buckets": []}
+
+
+def _shape(agg: Agg, rows: list[dict]) -> dict:
+    own = len(agg.path()) - 1
+    f = agg.field
+    kind = f.kind if f is not None else "string"
+    if agg.kind == "terms":
+        buckets = [{**shape_key(r[f"g{own}"], kind), "doc_count": int(r["__c"]), "__k": r[f"g{own}"]} for r in rows]
+        shown = sum(b["doc_count"] for b in buckets)
+        total = int(rows[0]["__tot"]) if rows else 0
+        return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": total - shown, "buckets": buckets}
+    if agg.kind == "range":
+        counts = {r[f"g{own}"]: int(r["__c"]) for r in rows}
+        buckets = []
+        for i, r in enumerate(range_buckets(agg)):
+            buckets.append({**r.describe(kind == "date"), "doc_count": counts.get(i, 0), "__k": i})
+        return _keyed(agg, buckets)
+    found = {r[f"g{own}"]: int(r["__c"]) for r in rows}
+    key_kind = "date" if agg.kind == "date_histogram" else "histogram"
+    keys = fill_histogram(agg.name, agg.kind, agg.spec, agg.date_interval, found)
+    buckets = [
+        {**shape_key(k, key_kind, agg.spec.get("format")), "doc_count": found.get(k, 0), "__k": k} for k in keys
+    ]
+    return _keyed(agg, buckets)
+
+
+def _keyed(agg: Agg, buckets: list[dict]) -> dict:
+    if agg.spec.get("keyed"):
+        return {"buckets": {str(b.get("key_as_string", b["key"])): b for b in buckets}}
+    return {"buckets": buckets}
+
+
+def _bucket_pairs(agg: Agg, rows: list[dict], shaped: dict) -> list[tuple[dict, dict]]:
+    """Each output bucket with its SQL row (an empty row for filled-in buckets)."""
+    own = len(agg.path()) - 1
+    by_key = {r[f"g{own}"]: r for r in rows}
+    buckets = shaped["buckets"]
+    items = buckets.values() if isinstance(buckets, dict) else buckets
+    return [(by_key.get(b["__k"], {}), b) for b in items]

@@ -1,0 +1,63 @@
+"""``infino-mcp local-endpoint``: the local Infino endpoint over HTTP on 127.0.0.1.
+
+Any Infino client (the official SDK included) can use it with the access and
+secret key printed at start; they are created on first start and kept in the
+data directory, readable only by its owner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import anyio
+
+from infino_mcp.config import default_data_dir
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="infino-mcp local-endpoint", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=9200, help="Port on 127.0.0.1 (default 9200).")
+    parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1).")
+    parser.add_argument("--data", type=Path, default=None, help="Data directory (default: the user data directory).")
+    parser.add_argument("--no-sample-data", action="store_true", help="Do not load the sample dataset.")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from infino_mcp.local.app import create_app
+    from infino_mcp.local.sample import load_sample
+    from infino_mcp.local.services import open_services
+
+    data_dir = (args.data or default_data_dir()).expanduser().resolve()
+    services = open_services(data_dir)
+    try:
+        if not args.no_sample_data:
+            await load_sample(services)
+        access_key, secret_key = services.rbac.bootstrap_credentials()
+        print(
+            f"infino-mcp local endpoint on http://{args.host}:{args.port}\n"
+            f"  data:       {data_dir}\n"
+            f"  access key: {access_key}\n"
+            f"  secret key: {secret_key}\n"
+            "  (SigV4, region us-east-1, service es)",
+            file=sys.stderr,
+            flush=True,
+        )
+        config = uvicorn.Config(create_app(services), host=args.host, port=args.port, log_level="warning")
+        await uvicorn.Server(config).serve()
+    finally:
+        await services.aclose()
+
+
+def main(argv: list[str]) -> None:
+    args = _parser().parse_args(argv)
+    if not 0 < args.port < 65536:
+        print("infino-mcp local-endpoint: --port must be between 1 and 65535", file=sys.stderr)
+        raise SystemExit(2)
+    os.environ.setdefault("RUST_LOG", "error")
+    anyio.run(_run, args)

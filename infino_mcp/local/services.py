@@ -1,0 +1,61 @@
+"""Everything one local endpoint process holds: the engine connection, the
+dataset catalog, the document writer, RBAC, and the JSON collections for
+objects the engine does not store. Built once per data directory by
+``open_services`` and closed on exit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infino_mcp.local.catalog import Catalog
+from infino_mcp.local.documents import DocumentWriter
+from infino_mcp.local.engine import Engine
+from infino_mcp.local.jsonstore import JsonCollection
+from infino_mcp.local.rbac import Rbac
+
+COLLECTIONS = (
+    "visualizations",
+    "dashboards",
+    "threads",
+    "connections",
+    "import_jobs",
+    "connector_jobs",
+)
+
+
+@dataclass
+class Services:
+    data_dir: Path
+    region: str
+    service: str
+    engine: Engine
+    catalog: Catalog
+    writer: DocumentWriter
+    rbac: Rbac
+    collections: dict[str, JsonCollection] = field(default_factory=dict)
+
+    def collection(self, name: str) -> JsonCollection:
+        return self.collections[name]
+
+    async def aclose(self) -> None:
+        await self.engine.aclose()
+
+
+def open_services(data_dir: Path, *, region: str = "us-east-1", service: str = "es") -> Services:
+    """Open (or create) the endpoint state under ``data_dir``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = Engine(data_dir / "engine")
+    catalog = Catalog(engine, data_dir / "catalog.json")
+    objects = data_dir / "objects"
+    return Services(
+        data_dir=data_dir,
+        region=region,
+        service=service,
+        engine=engine,
+        catalog=catalog,
+        writer=DocumentWriter(engine, catalog),
+        rbac=Rbac(data_dir / "rbac"),
+        collections={name: JsonCollection(objects / f"{name}.json") for name in COLLECTIONS},
+    )

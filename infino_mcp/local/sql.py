@@ -1,0 +1,389 @@
+"""SQL over datasets: SELECT through the engine, INSERT / UPDATE / DELETE emulated.
+
+The engine's SQL is read-only, so writes are parsed (sqlglot) and turned into
+document writes through the same writer as bulk requests:
+
+* ``INSERT INTO ds (a, b) VALUES (...), (...)`` or ``INSERT INTO ds (a, b) SELECT ...``
+  appends one document per row (an ``_id`` column sets the document id);
+* ``UPDATE ds SET a = expr WHERE pred`` selects the matching documents with the
+  new values computed by the engine, sets the fields in each original document
+  and writes them back under the same ids;
+* ``DELETE FROM ds WHERE pred`` deletes the matching documents.
+
+Results: temporal values become ISO-8601 strings in Arrow (no nanosecond or
+out-of-range trap), the internal columns are hidden from ``SELECT *`` (the
+engine's row id, ``_doc_id`` and ``_source``), and ``_id`` written in a query
+means the document id.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from infino_mcp.local.catalog import DOC_ID, ROW_ID, SOURCE, field_for
+from infino_mcp.local.documents import Op, apply_operations, delete_where
+from infino_mcp.local.http import ApiError
+from infino_mcp.local.sqlrewrite import Rewritten, engine_names_to_user, normalize, parse, rewrite
+
+if TYPE_CHECKING:
+    from infino_mcp.local.services import Services
+
+HIDDEN = (SOURCE, DOC_ID)
+
+
+@dataclass
+class SelectResult:
+    columns: list[tuple[str, str]]
+    rows: list[dict[str, Any]]
+    info: dict[str, Any] = field(default_factory=dict)
+    affected_rows: int | None = None
+    error_message: str | None = None
+
+
+# ----- Arrow -> JSON --------------------------------------------------------------------------
+
+
+def _data_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_boolean(arrow_type):
+        return "Boolean"
+    if pa.types.is_integer(arrow_type):
+        return "Integer"
+    if pa.types.is_floating(arrow_type):
+        return "Float"
+    if pa.types.is_decimal(arrow_type):
+        return "Integer" if arrow_type.scale == 0 else "Float"
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+        return "Date"
+    if pa.types.is_null(arrow_type):
+        return "Null"
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type):
+        return "Array"
+    if pa.types.is_struct(arrow_type) or pa.types.is_map(arrow_type):
+        return "Object"
+    return "String"
+
+
+def _column_values(column: pa.ChunkedArray) -> list[Any]:
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
+        return [None if v is None else v + "Z" for v in text.to_pylist()]
+    if pa.types.is_date(kind):
+        return pc.strftime(column, format="%Y-%m-%d").to_pylist()
+    if pa.types.is_time(kind) or pa.types.is_duration(kind) or pa.types.is_interval(kind):
+        return pc.cast(column, pa.large_string()).to_pylist() if not pa.types.is_interval(kind) else [
+            None if v is None else str(v) for v in column.to_pylist()
+        ]
+    try:
+        values = column.to_pylist()
+    except (ValueError, OverflowError):
+        return [None if v is None else str(v) for v in pc.cast(column, pa.large_string()).to_pylist()]
+    if pa.types.is_decimal(kind):
+        return [None if v is None else (int(v) if kind.scale == 0 else float(v)) for v in values]
+    return [_plain(v) for v in values]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def table_to_result(table: pa.Table, *, keep_row_id: bool = False) -> SelectResult:
+    """Arrow result -> plain rows; internal columns hidden, renamed fields shown by their names."""
+    names, columns = [], []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if name in HIDDEN or (name == ROW_ID and pa.types.is_decimal(column.type) and not keep_row_id):
+            continue
+        names.append((field_for(name), column))
+        columns.append(name)
+    types = [(name, _data_type(column.type)) for name, column in names]
+    values = [_column_values(column) for _, column in names]
+    rows = [dict(zip([n for n, _ in types], row, strict=True)) for row in zip(*values, strict=True)] if values else []
+    if not values:
+        rows = [{} for _ in range(table.num_rows)]
+    return SelectResult(columns=types, rows=rows)
+
+
+# ----- statement facts for the envelope -------------------------------------------------------
+
+
+def statement_info(tree: exp.Expression, datasets: list[str]) -> dict[str, Any]:
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    info: dict[str, Any] = {
+        "has_joins": tree.find(exp.Join) is not None,
+        "table_names": datasets,
+        "order_by": [],
+        "limit": None,
+        "distinct": False,
+        "group_by_columns": [],
+    }
+    if select is None:
+        return info
+    order = select.args.get("order") or (tree.args.get("order") if tree is not select else None)
+    if order:
+        info["order_by"] = [
+            {"column": o.this.sql(dialect="postgres"), "ascending": not o.args.get("desc")} for o in order.expressions
+        ]
+    limit = tree.args.get("limit") or select.args.get("limit")
+    if limit is not None and isinstance(limit.expression, exp.Literal):
+        info["limit"] = int(limit.expression.this)
+    info["distinct"] = bool(select.args.get("distinct"))
+    group = select.args.get("group")
+    if group:
+        info["group_by_columns"] = [g.sql(dialect="postgres") for g in group.expressions]
+    return info
+
+
+def to_sql_envelope(result: SelectResult, statement_type: str = "Select", took_ms: int = 0) -> dict:
+    """The service's SQL response: typed ``columns`` and ``rows`` of ``{"Type": value}`` cells."""
+    types = dict(result.columns)
+    info = result.info
+    return {
+        "has_joins": info.get("has_joins", False),
+        "execution_time": took_ms,
+        "statement_type": statement_type,
+        "affected_rows": result.affected_rows if result.affected_rows is not None else len(result.rows),
+        "columns": [
+            {"alias": None, "name": {"Column": {"name": name, "table_identifier": None}}, "data_type": kind}
+            for name, kind in result.columns
+        ],
+        "rows": [{"values": {k: _cell(types.get(k, "String"), v) for k, v in row.items()}} for row in result.rows],
+        "aggregations": None,
+        "error_message": result.error_message,
+        "query_events": None,
+        "order_by": info.get("order_by", []),
+        "limit": info.get("limit"),
+        "distinct": info.get("distinct", False),
+        "group_by_columns": info.get("group_by_columns", []),
+        "table_names": info.get("table_names", []),
+    }
+
+
+def _cell(kind: str, value: Any) -> dict:
+    if value is None:
+        return {"Null": None}
+    if kind in ("Integer", "Float") and isinstance(value, bool):
+        return {"Boolean": value}
+    return {kind: value}
+
+
+# ----- SELECT ---------------------------------------------------------------------------------
+
+
+def _authorize(services: Services, principal: Any, datasets: list[str], action: str) -> None:
+    if principal is None:
+        return
+    resource = "record"
+    for name in datasets:
+        services.rbac.authorize(principal, resource, action, name)
+
+
+async def _run(services: Services, rewritten: Rewritten) -> pa.Table:
+    try:
+        return await services.engine.query(rewritten.sql)
+    except ApiError as exc:
+        raise ApiError(exc.status, engine_names_to_user(exc.message, rewritten.datasets)) from None
+
+
+async def execute_select(services: Services, sql: str, *, principal: Any = None) -> SelectResult:
+    """Run a read query written with dataset names; rows as plain JSON values."""
+    rewritten = rewrite(sql, services.catalog)
+    if not isinstance(rewritten.tree, (exp.Query, exp.Describe)) and rewritten.tree.key not in ("select", "union"):
+        raise ApiError(400, "Only SELECT queries can be run here; use INSERT/UPDATE/DELETE through POST /sql.")
+    names = list(rewritten.datasets)
+    _authorize(services, principal, names, "read")
+    result = table_to_result(await _run(services, rewritten))
+    if principal is not None:
+        result.rows = _apply_field_rules(services, principal, names, result.rows)
+    result.info = statement_info(rewritten.tree, names)
+    return result
+
+
+def _apply_field_rules(services: Services, principal: Any, names: list[str], rows: list[dict]) -> list[dict]:
+    rules = [services.rbac.field_rules(principal, name) for name in names]
+    active = [r for r in rules if not r.identity]
+    if not active:
+        return rows
+    if len(names) > 1:
+        raise ApiError(
+            403,
+            "Field-level rules apply to some of these datasets, so they can only be queried one at a time with SQL.",
+        )
+    return [active[0].apply(row) for row in rows]
+
+
+# ----- writes ---------------------------------------------------------------------------------
+
+
+async def execute_statement(services: Services, sql: str, *, principal: Any = None) -> dict:
+    """Any supported statement -> the service envelope."""
+    started = time.perf_counter()
+    if not sql.strip():
+        raise ApiError(400, 'The query is empty; send {"query": "SELECT ..."}.')
+    tree = parse(normalize(sql, services.catalog))
+    if isinstance(tree, exp.Insert):
+        result, kind = await execute_insert(services, sql, principal=principal), "Insert"
+    elif isinstance(tree, exp.Update):
+        result, kind = await execute_update(services, sql, principal=principal), "Update"
+    elif isinstance(tree, exp.Delete):
+        result, kind = await execute_delete(services, sql, principal=principal), "Delete"
+    else:
+        result, kind = await execute_select(services, sql, principal=principal), "Select"
+    return to_sql_envelope(result, kind, int((time.perf_counter() - started) * 1000))
+
+
+def _target(rewritten: Rewritten, node: exp.Expression) -> str:
+    table = node if isinstance(node, exp.Table) else node.find(exp.Table)
+    name = table.name if table is not None else ""
+    for dataset in rewritten.datasets:
+        if dataset == name or dataset.lower() == name.lower():
+            return dataset
+    raise ApiError(400, "Could not tell which dataset the statement writes to.")
+
+
+def _write_result(dataset: str, items: list[dict]) -> SelectResult:
+    errors = [next(iter(i.values())).get("error", {}).get("reason") for i in items]
+    errors = [e for e in errors if e]
+    done = len(items) - len(errors)
+    if errors and not done:
+        raise ApiError(400, f"No row was written to '{dataset}': {errors[0]}")
+    message = f"{len(errors)} row(s) refused; first: {errors[0]}" if errors else None
+    return SelectResult(columns=[], rows=[], affected_rows=done, error_message=message, info={"table_names": [dataset]})
+
+
+async def execute_insert(services: Services, sql: str, *, principal: Any = None) -> SelectResult:
+    tree = parse(normalize(sql, services.catalog))
+    schema = tree.this
+    if not isinstance(schema, exp.Schema) or not schema.expressions:
+        raise ApiError(400, "Name the columns: INSERT INTO dataset (col1, col2) VALUES (...).")
+    table = schema.this
+    dataset = table.name
+    if not services.catalog.exists(dataset):
+        if principal is not None:
+            services.rbac.authorize(principal, "dataset", "create", dataset)
+        services.catalog.ensure(dataset)
+    _authorize(services, principal, [dataset], "write")
+    columns = [c.name for c in schema.expressions]
+    source = tree.expression
+    if isinstance(source, exp.Values):
+        rows = [await _literal_row(services, columns, row) for row in source.expressions]
+    else:
+        selected = await execute_select(services, source.sql(dialect="postgres"), principal=principal)
+        rows = [dict(zip(columns, row.values(), strict=False)) for row in selected.rows]
+    ops = []
+    for row in rows:
+        doc_id = row.pop("_id", None)
+        ops.append(Op("index", None if doc_id is None else str(doc_id), _nest(row)))
+    return _write_result(dataset, await apply_operations(services, dataset, ops))
+
+
+async def _literal_row(services: Services, columns: list[str], row: exp.Expression) -> dict[str, Any]:
+    values = row.expressions if isinstance(row, exp.Tuple) else [row]
+    if len(values) != len(columns):
+        raise ApiError(400, f"A VALUES row has {len(values)} values for {len(columns)} columns.")
+    out: dict[str, Any] = {}
+    for name, value in zip(columns, values, strict=True):
+        out[name] = await _literal(services, value)
+    return out
+
+
+async def _literal(services: Services, value: exp.Expression) -> Any:
+    if isinstance(value, exp.Null):
+        return None
+    if isinstance(value, exp.Boolean):
+        return bool(value.this)
+    if isinstance(value, exp.Literal):
+        if value.is_string:
+            return value.this
+        text = value.this
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    if isinstance(value, exp.Neg) and isinstance(value.this, exp.Literal) and not value.this.is_string:
+        return -(await _literal(services, value.this))
+    if isinstance(value, exp.Array):
+        return [await _literal(services, v) for v in value.expressions]
+    # Anything else (CAST, functions, TIMESTAMP '...'): let the engine evaluate it.
+    table = await services.engine.query(f"SELECT {value.sql(dialect='postgres')} AS v")
+    return table_to_result(table).rows[0]["v"]
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """Columns named with dots (``geo.city``) become nested objects, as bulk documents are."""
+    document: dict[str, Any] = {}
+    for key, value in flat.items():
+        _set_path(document, key, value)
+    return document
+
+
+def _set_path(document: dict[str, Any], path: str, value: Any) -> None:
+    if path in document or "." not in path:
+        document[path] = value
+        return
+    head, rest = path.split(".", 1)
+    child = document.get(head)
+    if not isinstance(child, dict):
+        child = document[head] = {}
+    _set_path(child, rest, value)
+
+
+async def execute_update(services: Services, sql: str, *, principal: Any = None) -> SelectResult:
+    rewritten = rewrite(sql, services.catalog)
+    tree = parse(rewritten.sql)
+    dataset = _target(rewritten, parse(normalize(sql, services.catalog)).this)
+    _authorize(services, principal, [dataset], "write")
+    info = rewritten.datasets[dataset]
+    sets = []
+    for i, assignment in enumerate(tree.expressions):
+        if not isinstance(assignment, exp.EQ) or not isinstance(assignment.this, exp.Column):
+            raise ApiError(400, "UPDATE needs assignments like SET field = expression.")
+        sets.append((field_for(assignment.this.name), f'{assignment.expression.sql(dialect="postgres")} AS "__set_{i}"'))
+    where = tree.args.get("where")
+    condition = f" WHERE {where.this.sql(dialect='postgres')}" if where is not None else ""
+    projection = ", ".join([f'"{DOC_ID}"', f'"{SOURCE}"', *(expr for _, expr in sets)])
+    selected = await _run(
+        services,
+        Rewritten(sql=f'SELECT {projection} FROM "{info.table}"{condition}', tree=tree, datasets=rewritten.datasets),
+    )
+    values = table_to_result(selected, keep_row_id=True)
+    ids = selected.column(DOC_ID).to_pylist()
+    sources = selected.column(SOURCE).to_pylist()
+    ops = []
+    for doc_id, source, row in zip(ids, sources, values.rows, strict=True):
+        document = json.loads(source) if source else {}
+        for i, (path, _) in enumerate(sets):
+            _set_path(document, path, row[f"__set_{i}"])
+        ops.append(Op("index", doc_id, document))
+    if not ops:
+        return SelectResult(columns=[], rows=[], affected_rows=0, info={"table_names": [dataset]})
+    return _write_result(dataset, await apply_operations(services, dataset, ops))
+
+
+async def execute_delete(services: Services, sql: str, *, principal: Any = None) -> SelectResult:
+    rewritten = rewrite(sql, services.catalog)
+    tree = parse(rewritten.sql)
+    dataset = _target(rewritten, parse(normalize(sql, services.catalog)).this)
+    if principal is not None:
+        services.rbac.authorize(principal, "record", "delete", dataset)
+    where = tree.args.get("where")
+    predicate = where.this.sql(dialect="postgres") if where is not None else "TRUE"
+    try:
+        count = await delete_where(services, dataset, predicate)
+    except ApiError as exc:
+        raise ApiError(exc.status, engine_names_to_user(exc.message, rewritten.datasets)) from None
+    return SelectResult(columns=[], rows=[], affected_rows=count, info={"table_names": [dataset]})

@@ -1,0 +1,241 @@
+"""HTTP routes for visualizations and dashboards, and executing a visualization.
+
+* ``POST /visualizations`` (201), ``GET /visualizations?limit=&offset=``
+  (``{"items": [envelope, ...]}``; limit 1..1000, default 500),
+  ``GET | PATCH | DELETE /visualizations/{id}``; the same under ``/dashboards``.
+* ``POST /visualizations/{id}/data`` with ``{filters?, time_range?}`` runs the
+  visualization and returns ``{columns, rows, metadata}``.
+
+Permissions: a visualization is readable, changeable and runnable by whoever
+may read records of its ``source.index`` (``record``/``read``); the list shows
+only those. The SQL itself runs with the caller's identity, so a raw query
+reading another dataset is checked too, and field rules apply to the rows.
+Dashboards hold no data and need only a signed request; their panels are
+checked when each visualization runs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from infino_mcp.local import vizsql
+from infino_mcp.local.http import ApiError, json_response, read_json, require, services
+from infino_mcp.local.sql import SelectResult, execute_select
+from infino_mcp.local.sqlrewrite import normalize as normalize_sql
+from infino_mcp.local.visualizations import (
+    SavedObjects,
+    envelope,
+    normalize_dashboard,
+    normalize_visualization,
+)
+
+MAX_PAGE, DEFAULT_PAGE = 1000, 500
+_TYPES = {
+    "String": "string",
+    "Integer": "number",
+    "Float": "number",
+    "Long": "number",
+    "Double": "number",
+    "Decimal": "number",
+    "Boolean": "boolean",
+    "Date": "date",
+    "ISO8601Date": "date",
+    "Timestamp": "date",
+    "Null": "null",
+    "Object": "object",
+    "Array": "object",
+}
+
+
+def _visualizations(request: Request) -> SavedObjects:
+    return SavedObjects("visualization", services(request).collection("visualizations"), normalize_visualization)
+
+
+def _dashboards(request: Request) -> SavedObjects:
+    vizs = _visualizations(request)
+    return SavedObjects(
+        "dashboard", services(request).collection("dashboards"), lambda spec: normalize_dashboard(spec, vizs.exists)
+    )
+
+
+def _can_read(request: Request):
+    def check(attributes: dict[str, Any]) -> None:
+        require(request, "record", "read", attributes["source"]["index"])
+
+    return check
+
+
+def _user(request: Request) -> str:
+    return getattr(request.state.principal, "user", "")
+
+
+def _page(request: Request) -> tuple[int, int]:
+    values = {}
+    for name, default, low, high in (("limit", DEFAULT_PAGE, 1, MAX_PAGE), ("offset", 0, 0, None)):
+        text = request.query_params.get(name)
+        try:
+            value = default if text in (None, "") else int(text)
+        except ValueError:
+            raise ApiError(400, f"{name} must be an integer, got {text!r}.") from None
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise ApiError(400, f"{name} must be {bound}, got {value}.")
+        values[name] = value
+    return values["limit"], values["offset"]
+
+
+def _crud_routes(prefix: str, store_for, check_for) -> list[Route]:
+    """Create/list/get/patch/delete routes for one kind of saved object."""
+
+    async def create(request: Request) -> Response:
+        store = store_for(request)
+        attributes = store.create(await read_json(request), _user(request), check_for(request))
+        return json_response(envelope(store.kind, attributes), 201)
+
+    async def listing(request: Request) -> Response:
+        store, check = store_for(request), check_for(request)
+        limit, offset = _page(request)
+
+        def visible(attributes: dict[str, Any]) -> bool:
+            try:
+                check(attributes)
+            except ApiError as exc:
+                if exc.status != 403:
+                    raise
+                return False
+            return True
+
+        items = store.list(limit, offset, visible)
+        return json_response({"items": [envelope(store.kind, a) for a in items]})
+
+    async def get(request: Request) -> Response:
+        store = store_for(request)
+        attributes = store.get(request.path_params["object_id"])
+        check_for(request)(attributes)
+        return json_response(envelope(store.kind, attributes))
+
+    async def patch(request: Request) -> Response:
+        store = store_for(request)
+        attributes = store.update(request.path_params["object_id"], await read_json(request), check_for(request))
+        return json_response(envelope(store.kind, attributes))
+
+    async def delete(request: Request) -> Response:
+        store = store_for(request)
+        object_id = request.path_params["object_id"]
+        check_for(request)(store.get(object_id))
+        store.delete(object_id)
+        return json_response({"id": object_id, "kind": store.kind, "deleted": True})
+
+    return [
+        Route(prefix, create, methods=["POST"]),
+        Route(prefix, listing, methods=["GET"]),
+        Route(prefix + "/{object_id}", get, methods=["GET"]),
+        Route(prefix + "/{object_id}", patch, methods=["PATCH"]),
+        Route(prefix + "/{object_id}", delete, methods=["DELETE"]),
+    ]
+
+
+def _runtime_filters(body: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = body.get("filters")
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(f, dict) for f in raw):
+        raise ApiError(400, "filters must be a list of filter objects {field, operator, value}.")
+    return [{"enabled": True, "is_time_filter": False, "index": None, **f} for f in raw]
+
+
+def _binding(viz: dict[str, Any], columns: list[dict[str, str]], builder: bool) -> dict[str, Any]:
+    """Which result columns are x, y, series and the single value (the renderer's contract).
+
+    Builder mode knows its aliases. For raw SQL the mapping's columns are used
+    when the result has them; otherwise the first column is x and the next one y.
+    """
+    mapping = viz["mapping"]
+    names = [c["name"] for c in columns]
+    x = mapping["x"]["column"] if mapping.get("x") else None
+    series = mapping["series"]["column"] if mapping.get("series") else None
+    if builder:
+        ys = [vizsql.y_alias(y) for y in mapping["y"]] or ["count"]
+    else:
+        ys = []
+        for y in mapping["y"]:
+            found = [n for n in (y.get("alias"), y.get("column"), vizsql.y_alias(y)) if n in names]
+            if found:
+                ys.append(found[0])
+        x = x if x in names else (names[0] if names else None)
+        series = series if series in names else None
+        if not ys:
+            ys = [n for n in names if n not in (x, series)][:1]
+    numeric = [c["name"] for c in columns if c["type"] == "number"]
+    value = ys[0] if ys else (numeric[0] if numeric else x)
+    return {"x": x, "y": ys, "series": series, "value": value}
+
+
+async def _run(request: Request, sql_text: str) -> SelectResult:
+    return await execute_select(services(request), sql_text, principal=request.state.principal)
+
+
+async def execute(request: Request) -> Response:
+    """Run a saved visualization with its saved filters plus the request's filters and time_range."""
+    svc = services(request)
+    viz = _visualizations(request).get(request.path_params["object_id"])
+    source = viz["source"]
+    index, sql_spec = source["index"], source["sql"]
+    require(request, "record", "read", index)
+    body = await read_json(request, required=False) or {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "The body must be a JSON object {filters?, time_range?}.")
+    filters = list(viz.get("filters") or []) + _runtime_filters(body)
+    if body.get("time_range") is not None:
+        filters.append(vizsql.time_range_filter(body["time_range"], sql_spec["time_column"]))
+    types = {name: info.infino_type for name, info in svc.catalog.get(index).fields.items()}
+    builder = sql_spec.get("raw_query") is None
+    if builder:
+        query: Any = vizsql.builder_query(index, viz["mapping"], sql_spec, types)
+    else:
+        query = normalize_sql(sql_spec["raw_query"], svc.catalog)
+    limit = sql_spec["limit"]
+    plan = vizsql.plan(query, index=index, filters=filters, types=types,
+                       time_column=sql_spec["time_column"], limit=limit)
+    executed = plan.sql
+    started = time.monotonic()
+    try:
+        result = await _run(request, plan.sql)
+    except ApiError as exc:
+        if exc.status != 400 or not plan.fallback_sql or plan.fallback_sql == plan.sql:
+            raise
+        result = await _run(request, plan.fallback_sql)
+        executed = plan.fallback_sql
+        reason = f"the engine rejected the filtered query ({exc.message}); the query ran without filters"
+        plan.skipped += [{"field": f, "reason": reason} for f in plan.applied]
+        plan.applied = []
+    took_ms = int((time.monotonic() - started) * 1000)
+    rows = result.rows[:limit]
+    columns = [{"name": name, "type": _TYPES.get(kind, "string")} for name, kind in result.columns]
+    metadata = {
+        "source_kind": source["kind"],
+        "row_count": len(rows),
+        "truncated": len(result.rows) > limit,
+        "took_ms": took_ms,
+        "executed_query": executed,
+        "filters_applied": plan.applied,
+        "filters_skipped": plan.skipped,
+        "binding": _binding(viz, columns, builder),
+    }
+    return json_response({"columns": columns, "rows": rows, "metadata": metadata})
+
+
+def _no_check(request: Request):
+    return lambda attributes: None
+
+
+routes = [
+    Route("/visualizations/{object_id}/data", execute, methods=["POST"]),
+    *_crud_routes("/visualizations", _visualizations, _can_read),
+    *_crud_routes("/dashboards", _dashboards, _no_check),
+]

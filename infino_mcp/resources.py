@@ -1,0 +1,161 @@
+"""Resources: what an agent can read without calling a tool.
+
+* ``infino://datasets``: every dataset with its record count (JSON).
+* ``infino://datasets/{name}/schema``: a dataset's fields and types plus a few
+  sample records (``SELECT * ... LIMIT 3`` through the SQL tool's own code).
+* ``infino://visualizations/{id}`` and ``infino://dashboards/{id}``: a saved
+  definition as ``get_visualization`` / ``get_dashboard`` return it.
+
+Every handler goes through the same client calls as the tools (no second code
+path) and reaches the ``InfinoClient`` through the request's ``Context``.
+Completion of ``{name}`` and ``{id}`` (and of prompt arguments naming a
+dataset) comes from the live service; see ``infino_mcp.completions``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.types import Annotations
+
+from infino_mcp.client import is_service_error
+from infino_mcp.config import Settings
+from infino_mcp.errors import InfinoError
+
+MIME = "application/json"
+DATASETS_URI = "infino://datasets"
+SCHEMA_URI = "infino://datasets/{name}/schema"
+VISUALIZATION_URI = "infino://visualizations/{id}"
+DASHBOARD_URI = "infino://dashboards/{id}"
+SAMPLE_ROWS = 3
+_MAX_SAMPLE_TEXT = 200
+
+
+def quote_identifier(name: str) -> str:
+    """A dataset name as a double-quoted SQL identifier (embedded quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _short(value: Any) -> Any:
+    """Long strings in sample records are cut: samples show shape, not content."""
+    if isinstance(value, str) and len(value) > _MAX_SAMPLE_TEXT:
+        return value[:_MAX_SAMPLE_TEXT] + "..."
+    if isinstance(value, dict):
+        return {k: _short(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_short(v) for v in value[:20]]
+    return value
+
+
+def _failure(exc: InfinoError, what: str, listing: str) -> ResourceError:
+    if is_service_error(exc, 404):
+        return ResourceNotFoundError(f"{what} not found; {listing} lists what exists.")
+    return ResourceError(f"Reading {what} failed: {exc}")
+
+
+async def dataset_list(ctx: Context) -> list[dict[str, Any]]:
+    from infino_mcp.toolsets.datasets import list_dataset_rows
+
+    try:
+        rows = await list_dataset_rows(ctx.request_context.lifespan_context.client)
+    except InfinoError as exc:
+        raise ResourceError(f"Listing datasets failed: {exc}") from exc
+    found = []
+    for row in rows:
+        count = row.get("docs.count")
+        found.append({"name": str(row.get("index", "")), "docs_count": int(count) if str(count).isdigit() else None})
+    return sorted(found, key=lambda item: item["name"])
+
+
+async def dataset_schema(name: str, ctx: Context) -> dict[str, Any]:
+    from infino_mcp.toolsets.datasets import fetch_schema
+    from infino_mcp.toolsets.query import query_dataset_in_sql
+
+    try:
+        schema = await fetch_schema(ctx.request_context.lifespan_context.client, name)
+    except InfinoError as exc:
+        raise _failure(exc, f"Dataset {name!r}", DATASETS_URI) from exc
+    result: dict[str, Any] = {
+        "dataset": name,
+        "fields": [{"name": f.field, "type": f.infino_type} for f in schema.fields],
+        "sql_name": quote_identifier(name),
+    }
+    query = f"SELECT * FROM {quote_identifier(name)} LIMIT {SAMPLE_ROWS}"
+    try:
+        sample = await query_dataset_in_sql(ctx, query=query, limit=SAMPLE_ROWS, offset=0, raw=False)
+    except ToolError as exc:
+        # The schema is still worth having when the sample query fails (e.g. RBAC allows metadata only).
+        result["samples"] = []
+        result["samples_error"] = str(exc)
+    else:
+        result["samples"] = [_short(row) for row in sample.rows]
+    return result
+
+
+async def visualization(id: str, ctx: Context) -> dict[str, Any]:  # noqa: A002 - the URI variable's name
+    from infino_mcp.toolsets.visualizations import envelope, fetch_visualization
+
+    try:
+        answer = await fetch_visualization(ctx.request_context.lifespan_context.client, id)
+    except InfinoError as exc:
+        raise _failure(exc, f"Visualization {id!r}", "list_visualizations") from exc
+    return envelope(answer).model_dump()
+
+
+async def dashboard(id: str, ctx: Context) -> dict[str, Any]:  # noqa: A002 - the URI variable's name
+    from infino_mcp.client import id_segment
+    from infino_mcp.toolsets.visualizations import envelope
+
+    client = ctx.request_context.lifespan_context.client
+    try:
+        path = f"/dashboards/{id_segment(id, 'Dashboard id')}"
+        answer = await client.request("GET", path, operation="get_dashboard", idempotent=True)
+    except InfinoError as exc:
+        raise _failure(exc, f"Dashboard {id!r}", "list_dashboards") from exc
+    return envelope(answer).model_dump()
+
+
+def register_resources(server: MCPServer, settings: Settings) -> None:
+    """Add the resources, the resource templates and the completion handler to ``server``."""
+    from infino_mcp.completions import register_completions
+
+    for_agent = Annotations(audience=["assistant"], priority=0.8)
+    server.resource(
+        DATASETS_URI,
+        name="datasets",
+        title="Datasets",
+        description="Every dataset with its record count.",
+        mime_type=MIME,
+        annotations=for_agent,
+    )(_static_datasets)
+    server.resource(
+        SCHEMA_URI,
+        name="dataset_schema",
+        title="Dataset schema",
+        description="A dataset's fields, their types and a few sample records. Read it before writing a query.",
+        mime_type=MIME,
+        annotations=for_agent,
+    )(dataset_schema)
+    server.resource(
+        VISUALIZATION_URI,
+        name="visualization",
+        title="Visualization",
+        description="A saved visualization's definition (source query, chart type, mapping).",
+        mime_type=MIME,
+    )(visualization)
+    server.resource(
+        DASHBOARD_URI,
+        name="dashboard",
+        title="Dashboard",
+        description="A saved dashboard's definition (title, panels, layout).",
+        mime_type=MIME,
+    )(dashboard)
+    register_completions(server)
+
+
+async def _static_datasets() -> list[dict[str, Any]]:
+    """Static resources get no ``Context`` parameter, so the request context is read through the server."""
+    raise NotImplementedError  # replaced below

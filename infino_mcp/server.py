@@ -1,0 +1,135 @@
+"""build_server: the MCP server for one configuration.
+
+The lifespan owns the ``InfinoClient``: a signed client for the configured
+Infino endpoint, or (local mode) one whose transport is the embedded local
+endpoint in-process. Tests pass their own ``client``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.types import ToolAnnotations
+
+from infino_mcp import __version__
+from infino_mcp.client import InfinoClient
+from infino_mcp.config import Settings
+from infino_mcp.registry import ToolSpec, specs_in
+from infino_mcp.toolsets import TOOLSET_MODULES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppState:
+    """What every tool reaches through its ``Context``."""
+
+    client: InfinoClient
+    settings: Settings
+
+
+def all_specs() -> Iterator[ToolSpec]:
+    """Every tool infino-mcp declares, toolset by toolset."""
+    for module in TOOLSET_MODULES:
+        yield from specs_in(module)
+
+
+def selected_specs(settings: Settings) -> list[ToolSpec]:
+    """The tools this configuration exposes (``--toolsets``, ``--read-only``)."""
+    chosen = set(settings.toolsets)
+    return [s for s in all_specs() if s.toolset in chosen and (s.read_only or not settings.read_only)]
+
+
+@contextlib.asynccontextmanager
+async def open_client(settings: Settings) -> AsyncIterator[InfinoClient]:
+    """The client for ``settings``: the cloud endpoint, or the embedded local one."""
+    if settings.uses_local:
+        from infino_mcp.local.embedded import embedded_client
+
+        async with embedded_client(settings) as client:
+            yield client
+        return
+    assert settings.endpoint and settings.access_key and settings.secret_key
+    async with InfinoClient(settings.endpoint, settings.access_key, settings.secret_key, settings=settings) as client:
+        yield client
+
+
+def build_server(settings: Settings, *, client: InfinoClient | None = None) -> MCPServer:
+    """An ``MCPServer`` exposing the tools ``settings`` selects, backed by ``client`` or its own."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
+        if client is not None:
+            yield AppState(client=client, settings=settings)
+            return
+        async with open_client(settings) as own:
+            yield AppState(client=own, settings=settings)
+
+    from infino_mcp.instructions import instructions_for
+
+    server = MCPServer(
+        "infino",
+        middleware=[compact_tool_list],
+        version=__version__,
+        title="Infino",
+        instructions=instructions_for(settings),
+        lifespan=lifespan,
+        log_level=settings.log_level,
+    )
+    for spec in selected_specs(settings):
+        _register(server, spec, settings)
+    from infino_mcp.prompts import register_prompts
+    from infino_mcp.resources import register_resources
+
+    register_resources(server, settings)
+    register_prompts(server)
+    return server
+
+
+def strip_titles(schema: Any) -> Any:
+    """A JSON schema without pydantic's generated ``title`` strings (a property named title stays)."""
+    if isinstance(schema, dict):
+        return {k: strip_titles(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
+    if isinstance(schema, list):
+        return [strip_titles(v) for v in schema]
+    return schema
+
+
+async def compact_tool_list(ctx: Any, call_next: Any) -> Any:
+    """Drop generated schema titles from tools/list: they repeat the property names and cost tokens."""
+    result = await call_next(ctx)
+    if ctx.method == "tools/list" and isinstance(result, dict):
+        tools = []
+        for tool in result.get("tools", []):
+            tool = dict(tool)
+            for key in ("inputSchema", "outputSchema"):
+                if key in tool:
+                    tool[key] = strip_titles(tool[key])
+            tools.append(tool)
+        result = {**result, "tools": tools}
+    return result
+
+
+def _register(server: MCPServer, spec: ToolSpec, settings: Settings) -> None:
+    fn = spec.fn
+    if spec.confirm and not settings.allow_destructive:
+        from infino_mcp.confirm import with_confirmation
+
+        fn = with_confirmation(spec)
+    server.add_tool(
+        fn,
+        name=spec.name,
+        title=spec.title,
+        annotations=ToolAnnotations(
+            title=spec.title,
+            read_only_hint=spec.read_only,
+            destructive_hint=spec.destructive,
+            idempotent_hint=spec.idempotent,
+            open_world_hint=spec.open_world,
+        ),
+    )

@@ -1,0 +1,72 @@
+"""Turning service answers into bounded, compact results for a model.
+
+Every tool that can return many items pages with ``limit``/``offset`` and
+also keeps the serialized items within ``Settings.max_result_bytes``. When it
+cuts anything it says so in ``note`` and says how to get the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Page(BaseModel):
+    """Paging facts every list-like result carries."""
+
+    total: int | None = Field(None, description="How many items exist in all (when known).")
+    returned: int = Field(description="How many items are in this result.")
+    offset: int = Field(0, description="Offset of the first returned item.")
+    truncated: bool = Field(description="True when more items exist than were returned.")
+    next_offset: int | None = Field(None, description="Offset to pass to get the next items, when truncated.")
+    note: str | None = Field(None, description="What was cut and how to get the rest.")
+
+
+def json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+
+
+def fit(items: Sequence[Any], *, max_bytes: int) -> int:
+    """How many leading ``items`` fit in ``max_bytes`` of compact JSON (at least one, if any)."""
+    used = 2
+    for count, item in enumerate(items):
+        used += json_size(item) + 1
+        if used > max_bytes and count > 0:
+            return count
+    return len(items)
+
+
+def page(
+    items: Sequence[Any],
+    *,
+    offset: int,
+    limit: int,
+    max_bytes: int,
+    total: int | None = None,
+    more_hint: str = "",
+) -> tuple[list[Any], Page]:
+    """Cut ``items`` (already starting at ``offset``) to ``limit`` and the byte budget.
+
+    ``total`` is the number of items in all, when the service says so;
+    otherwise ``len(items) + offset``.
+    """
+    total = offset + len(items) if total is None else total
+    kept = list(items[:limit])
+    fitting = fit(kept, max_bytes=max_bytes)
+    by_bytes = fitting < len(kept)
+    kept = kept[:fitting]
+    end = offset + len(kept)
+    truncated = end < total
+    note = None
+    if truncated:
+        reason = f"the {max_bytes}-byte result budget" if by_bytes else f"limit={limit}"
+        note = (
+            f"Returned items {offset}..{end - 1} of {total}; cut by {reason}. "
+            f"Call again with offset={end} for more{more_hint}."
+        )
+    return kept, Page(
+        total=total, returned=len(kept), offset=offset, truncated=truncated, next_offset=end if truncated else None, note=note
+    )

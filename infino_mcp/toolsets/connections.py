@@ -1,0 +1,261 @@
+"""Data sources: source types, connections, file uploads and import jobs.
+
+``upload_file`` reads local files, so it only reads under the directories
+``Settings.file_root`` names (none by default): the path is resolved (symlinks
+and ``..`` included) before the check, so nothing outside can be reached.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import Context
+from pydantic import BaseModel, Field
+
+from infino_mcp.client import id_segment, name_segment
+from infino_mcp.config import Toolset
+from infino_mcp.errors import InfinoError, InputError
+from infino_mcp.registry import client_of, infino_tool, settings_of
+from infino_mcp.shaping import Page, page
+from infino_mcp.toolsets.common import Acknowledged, JsonArg, Limit, Offset, Raw, require_object
+
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+"""Largest file upload_file sends in one request."""
+
+ConnectionId = Annotated[str, Field(description="The connection's id (get_connections lists them).")]
+SourceType = Annotated[str, Field(description="A source type id from get_sources, e.g. 'postgres' or 'elasticsearch'.")]
+_CONTENT_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv", "auto": "application/octet-stream"}
+
+
+class ItemList(BaseModel):
+    """A page of the service's objects, each as the service describes it."""
+
+    items: list[dict[str, Any]]
+    page: Page
+
+
+async def _list(ctx: Context, path: str, operation: str, limit: int, offset: int) -> ItemList:
+    answer = await client_of(ctx).request("GET", path, operation=operation, idempotent=True)
+    if isinstance(answer, dict):  # some deployments answer one object instead of a one-item list
+        answer = [answer] if answer else []
+    if not isinstance(answer, list):
+        raise InfinoError(f"{operation}: the service did not return a list.")
+    items = [i for i in answer if isinstance(i, dict)]
+    kept, info = page(items[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(items))
+    return ItemList(items=kept, page=info)
+
+
+def _acknowledged(answer: Any) -> Acknowledged:
+    if isinstance(answer, dict):
+        return Acknowledged(acknowledged=bool(answer.get("acknowledged", True)), response=answer)
+    return Acknowledged(acknowledged=answer is not False, response={"result": answer})
+
+
+@infino_tool(Toolset.CONNECTIONS, title="List source types", read_only=True, destructive=False, idempotent=True)
+async def get_sources(ctx: Context, limit: Limit = 100, offset: Offset = 0) -> ItemList:
+    """The kinds of external data source Infino can connect to (id, category, query language). Call before create_connection."""
+    return await _list(ctx, "/sources", "get_sources", limit, offset)
+
+
+@infino_tool(Toolset.CONNECTIONS, title="List connections", read_only=True, destructive=False, idempotent=True)
+async def get_connections(ctx: Context, limit: Limit = 100, offset: Offset = 0) -> ItemList:
+    """The configured connections to external sources, with ids, types and status (secrets masked)."""
+    return await _list(ctx, "/sources/connections", "get_connections", limit, offset)
+
+
+@infino_tool(Toolset.CONNECTIONS, title="Create a connection", read_only=False, destructive=False, idempotent=False)
+async def create_connection(
+    ctx: Context,
+    source_type: SourceType,
+    config: Annotated[JsonArg, Field(description='Connection settings as JSON, e.g. {"name": "prod-pg", "host": "...", "port": 5432}.')],
+) -> Raw:
+    """Connect Infino to an external source (database, search cluster, bucket). Returns the connection with its id."""
+    body = require_object(config, "config")
+    path = f"/source/{name_segment(source_type, 'Source type')}"
+    return Raw(result=await client_of(ctx).request("POST", path, operation="create_connection", idempotent=False, json_body=body))
+
+
+@infino_tool(Toolset.CONNECTIONS, title="Get a connection", read_only=True, destructive=False, idempotent=True)
+async def get_connection(ctx: Context, connection_id: ConnectionId) -> Raw:
+    """One connection's type, status and settings (secrets masked)."""
+    path = f"/source/{id_segment(connection_id, 'Connection id')}"
+    return Raw(result=await client_of(ctx).request("GET", path, operation="get_connection", idempotent=True))
+
+
+@infino_tool(Toolset.CONNECTIONS, title="Update a connection", read_only=False, destructive=False, idempotent=True)
+async def update_connection(
+    ctx: Context,
+    connection_id: ConnectionId,
+    config: Annotated[JsonArg, Field(description="The settings to change, as JSON; others stay as they are.")],
+) -> Raw:
+    """Change a connection's settings (host, credentials, name...)."""
+    body = require_object(config, "config")
+    path = f"/source/{id_segment(connection_id, 'Connection id')}"
+    return Raw(result=await client_of(ctx).request("PATCH", path, operation="update_connection", idempotent=True, json_body=body))
+
+
+@infino_tool(
+    Toolset.CONNECTIONS, title="Delete a connection", read_only=False, destructive=True, idempotent=True, confirm=True
+)
+async def delete_connection(ctx: Context, connection_id: ConnectionId) -> Acknowledged:
+    """Remove a connection. Import jobs using it must be deleted first."""
+    path = f"/source/{id_segment(connection_id, 'Connection id')}"
+    return _acknowledged(await client_of(ctx).request("DELETE", path, operation="delete_connection", idempotent=True))
+
+
+@infino_tool(Toolset.CONNECTIONS, title="Get a source dataset's metadata", read_only=True, destructive=False, idempotent=True)
+async def get_source_metadata(
+    ctx: Context,
+    connection_id: ConnectionId,
+    dataset: Annotated[str, Field(description="Table, index or collection in the source.")],
+) -> Raw:
+    """Fields and types of a table or index in a connected source; read it before query_source (needs Infino cloud)."""
+    conn = id_segment(connection_id, "Connection id")
+    path = f"/source/{conn}/{id_segment(dataset, 'Source dataset')}/metadata"
+    answer = await client_of(ctx).request(
+        "GET", path, operation="get_source_metadata", idempotent=True, headers={"x-infino-connection-id": connection_id}
+    )
+    return Raw(result=answer)
+
+
+# ---------------------------------------------------------------- file uploads
+
+
+class UploadResult(BaseModel):
+    run_id: str | None = Field(None, description="The job's id; poll it with get_connector_job_status.")
+    status: str | None = Field(None, description="completed, failed, or submitted (async).")
+    message: str | None = None
+    stats: dict[str, Any] | None = Field(None, description="Documents processed, failed...")
+    errors: list[Any] = Field(default_factory=list, description="The first errors the service reported.")
+    error_count: int = 0
+    file: str = Field(description="The file that was sent (resolved path).")
+    bytes_sent: int
+
+
+def _roots(ctx: Context) -> list[Path]:
+    roots = list(settings_of(ctx).file_root)
+    if not roots:
+        raise InputError(
+            "upload_file is disabled: no file root is configured. Allow a directory by starting the server with "
+            "--file-root DIR or setting INFINO_FILE_ROOT=DIR (comma-separated for several)."
+        )
+    return roots
+
+
+def _resolve_under_roots(path: str, roots: list[Path]) -> Path:
+    """The real path of ``path`` (absolute, or relative to a root) if it lies inside a root."""
+    given = Path(os.path.expanduser(path))
+    real_roots = [Path(os.path.realpath(r)) for r in roots]
+    candidates = [given] if given.is_absolute() else [root / given for root in real_roots]
+    allowed = ", ".join(str(r) for r in real_roots)
+    for candidate in candidates:
+        real = Path(os.path.realpath(candidate))
+        if any(real == root or real.is_relative_to(root) for root in real_roots):
+            if not real.exists():
+                continue
+            return real
+        if given.is_absolute() or real.exists():
+            raise InputError(
+                f"{path!r} resolves to {real}, outside the allowed file roots ({allowed}). Move the file under a root, "
+                "or allow its directory with --file-root DIR or INFINO_FILE_ROOT=DIR."
+            )
+    raise InputError(f"File {path!r} not found under the allowed file roots ({allowed}). Check the name and directory.")
+
+
+async def _read_file(real: Path) -> bytes:
+    file = anyio.Path(real)
+    if not await file.is_file():
+        raise InputError(f"{real} is not a regular file (a directory?): pass the path of one JSON, JSONL or CSV file.")
+    size = (await file.stat()).st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise InputError(
+            f"{real} is {size} bytes, over the {MAX_UPLOAD_BYTES}-byte upload limit: split it into smaller files."
+        )
+    if size == 0:
+        raise InputError(f"{real} is empty: nothing to upload.")
+    return await file.read_bytes()
+
+
+@infino_tool(Toolset.CONNECTIONS, title="Upload a file into a dataset", read_only=False, destructive=False, idempotent=False)
+async def upload_file(
+    ctx: Context,
+    dataset: Annotated[str, Field(description="Target dataset (created if missing).")],
+    path: Annotated[str, Field(description="The file: absolute, or relative to an allowed file root.")],
+    format: Annotated[Literal["auto", "json", "jsonl", "csv"], Field(description="File format; auto detects it.")] = "auto",
+    batch_size: Annotated[int | None, Field(ge=1, le=100_000, description="Documents per ingest batch.")] = None,
+    async_mode: Annotated[bool, Field(description="Return at once with a run_id instead of waiting.")] = False,
+) -> UploadResult:
+    """Load a local JSON, JSONL or CSV file into a dataset. Only files under the server's allowed file roots can be read."""
+    name_segment(dataset, "Dataset")
+    real = await anyio.to_thread.run_sync(_resolve_under_roots, path, _roots(ctx))
+    content = await _read_file(real)
+    data = {"index_name": dataset, "format": format}
+    if batch_size is not None:
+        data["batch_size"] = str(batch_size)
+    answer = await client_of(ctx).request(
+        "POST",
+        "/import/file",
+        operation="upload_file",
+        idempotent=False,
+        params={"async": "true" if async_mode else "false"},
+        files={"file": (real.name, content, _CONTENT_TYPES[format])},
+        data=data,
+    )
+    if not isinstance(answer, dict):
+        raise InfinoError("upload_file: the service's answer is not an object.")
+    errors = answer.get("errors") if isinstance(answer.get("errors"), list) else []
+    return UploadResult(
+        run_id=answer.get("run_id"),
+        status=answer.get("status"),
+        message=answer.get("message"),
+        stats=answer.get("stats") if isinstance(answer.get("stats"), dict) else None,
+        errors=errors[:20],
+        error_count=len(errors),
+        file=str(real),
+        bytes_sent=len(content),
+    )
+
+
+@infino_tool(Toolset.CONNECTIONS, title="Get an import run's status", read_only=True, destructive=False, idempotent=True)
+async def get_connector_job_status(
+    ctx: Context, run_id: Annotated[str, Field(description="The run_id upload_file returned.")]
+) -> Raw:
+    """Status (running, completed, failed) and stats of a file upload started with async_mode."""
+    path = f"/_connectors/jobs/{id_segment(run_id, 'Run id')}"
+    return Raw(result=await client_of(ctx).request("GET", path, operation="get_connector_job_status", idempotent=True))
+
+
+# ---------------------------------------------------------------- import jobs
+
+
+@infino_tool(Toolset.CONNECTIONS, title="Create an import job", read_only=False, destructive=False, idempotent=False)
+async def create_import_job(
+    ctx: Context,
+    source_type: SourceType,
+    config: Annotated[
+        JsonArg,
+        Field(description='Job as JSON: {"connection_id", "source_dataset", "target_dataset", "query", "schedule": "0 * * * *"}.'),
+    ],
+) -> Raw:
+    """Schedule copying data from a connected source into a dataset (cron schedule). Create the connection first."""
+    body = require_object(config, "config")
+    path = f"/import/{name_segment(source_type, 'Source type')}"
+    return Raw(result=await client_of(ctx).request("PUT", path, operation="create_import_job", idempotent=False, json_body=body))
+
+
+@infino_tool(Toolset.CONNECTIONS, title="List import jobs", read_only=True, destructive=False, idempotent=True)
+async def get_import_jobs(ctx: Context, limit: Limit = 100, offset: Offset = 0) -> ItemList:
+    """Import jobs with their source, target dataset, schedule and status."""
+    return await _list(ctx, "/import/jobs", "get_import_jobs", limit, offset)
+
+
+@infino_tool(
+    Toolset.CONNECTIONS, title="Delete an import job", read_only=False, destructive=True, idempotent=True, confirm=True
+)
+async def delete_import_job(ctx: Context, job_id: Annotated[str, Field(description="The job's id (get_import_jobs).")]) -> Acknowledged:
+    """Delete an import job; data already imported stays."""
+    path = f"/import/jobs/{id_segment(job_id, 'Job id')}"
+    return _acknowledged(await client_of(ctx).request("DELETE", path, operation="delete_import_job", idempotent=True))

@@ -1,0 +1,272 @@
+"""Dashboards: saved panel layouts, and running every panel of one at once.
+
+``execute_dashboard`` is client-side like the official SDK's, but each
+visualization panel sends its get and its execute together, so a dashboard
+costs about two request times instead of three; panels run concurrently
+under a bound, and one failing panel becomes an error entry, not a failed call.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+from mcp.server.mcpserver import Context
+from pydantic import BaseModel, Field
+
+from infino_mcp.client import id_segment
+from infino_mcp.config import Toolset
+from infino_mcp.errors import InfinoError, InputError, ServiceError
+from infino_mcp.registry import client_of, infino_tool, settings_of
+from infino_mcp.shaping import Page, json_size
+from infino_mcp.toolsets.common import Acknowledged, JsonArg, Limit, Offset, require_object
+from infino_mcp.toolsets.visualizations import (
+    Envelope,
+    Filter,
+    FiltersArg,
+    TimeRange,
+    TimeRangeArg,
+    check_patch,
+    concurrently,
+    envelope,
+    fetch_visualization,
+    list_page,
+    run_visualization,
+)
+
+DashboardId = Annotated[str, Field(description="The dashboard's id (from list_dashboards or create_dashboard).")]
+
+
+def _path(dashboard_id: str) -> str:
+    return f"/dashboards/{id_segment(dashboard_id, 'Dashboard id')}"
+
+
+@infino_tool(Toolset.DASHBOARDS, title="Create a dashboard", read_only=False, destructive=False, idempotent=False)
+async def create_dashboard(
+    ctx: Context,
+    spec: Annotated[
+        JsonArg,
+        Field(
+            description='At least a title; panels are {"viz_id": ...}, {"kind": "markdown", "content": ...} or '
+            '{"kind": "divider", "label": ...}, laid out in a 2-column grid unless layout is given. '
+            'E.g. {"title": "Revenue", "panels": [{"viz_id": "v1"}]}.'
+        ),
+    ],
+) -> Envelope:
+    """Save a new dashboard of visualization, markdown and divider panels; returns it with its id."""
+    body = require_object(spec, "spec")
+    answer = await client_of(ctx).request("POST", "/dashboards", operation="create_dashboard", idempotent=False, json_body=body)
+    return envelope(answer)
+
+
+@infino_tool(Toolset.DASHBOARDS, title="Get a dashboard", read_only=True, destructive=False, idempotent=True)
+async def get_dashboard(ctx: Context, dashboard_id: DashboardId) -> Envelope:
+    """A dashboard's definition: title, panels (with viz_id, layout) and options. execute_dashboard runs its panels."""
+    answer = await client_of(ctx).request("GET", _path(dashboard_id), operation="get_dashboard", idempotent=True)
+    return envelope(answer)
+
+
+@infino_tool(Toolset.DASHBOARDS, title="Update a dashboard", read_only=False, destructive=False, idempotent=True)
+async def update_dashboard(
+    ctx: Context,
+    dashboard_id: DashboardId,
+    patch: Annotated[
+        JsonArg,
+        Field(description="RFC 7396 merge patch: given keys change, null removes one. panels is replaced whole: "
+              "send the full list to add or remove one."),
+    ],
+) -> Envelope:
+    """Change part of a dashboard (title, panels, options) and return the updated definition."""
+    body = check_patch(patch, "dashboard")
+    answer = await client_of(ctx).request(
+        "PATCH", _path(dashboard_id), operation="update_dashboard", idempotent=True, json_body=body
+    )
+    return envelope(answer)
+
+
+class DashboardSummary(BaseModel):
+    id: str | None
+    title: str | None = None
+    panels: int = Field(0, description="Number of panels.")
+    updated_at: Any = None
+
+
+class DashboardList(BaseModel):
+    dashboards: list[DashboardSummary]
+    page: Page
+
+
+def _summary(item: dict[str, Any]) -> dict[str, Any]:
+    env = envelope(item)
+    panels = env.attributes.get("panels")
+    return DashboardSummary(
+        id=env.id, title=env.attributes.get("title"), panels=len(panels) if isinstance(panels, list) else 0,
+        updated_at=env.updated_at,
+    ).model_dump()
+
+
+@infino_tool(Toolset.DASHBOARDS, title="List dashboards", read_only=True, destructive=False, idempotent=True)
+async def list_dashboards(ctx: Context, limit: Limit = 100, offset: Offset = 0) -> DashboardList:
+    """List saved dashboards (id, title, panel count)."""
+    kept, info = await list_page(ctx, "/dashboards", "list_dashboards", limit, offset, _summary)
+    return DashboardList(dashboards=[DashboardSummary(**k) for k in kept], page=info)
+
+
+@infino_tool(Toolset.DASHBOARDS, title="Delete a dashboard", read_only=False, destructive=True, idempotent=True, confirm=True)
+async def delete_dashboard(ctx: Context, dashboard_id: DashboardId) -> Acknowledged:
+    """Delete a dashboard (its visualizations stay). Cannot be undone."""
+    answer = await client_of(ctx).request("DELETE", _path(dashboard_id), operation="delete_dashboard", idempotent=True)
+    answer = answer if isinstance(answer, dict) else {"result": answer}
+    return Acknowledged(acknowledged=bool(answer.get("acknowledged", answer.get("deleted", True))), response=answer)
+
+
+class PanelError(BaseModel):
+    status: int | None = Field(description="HTTP status, when the service answered.")
+    message: str
+
+
+class PanelResult(BaseModel):
+    id: str | None = None
+    kind: str | None = Field(None, description="visualization, markdown or divider.")
+    layout: dict[str, Any] | None = None
+    title_override: str | None = None
+    viz_id: str | None = None
+    viz: dict[str, Any] | None = Field(None, description="The visualization's definition (attributes).")
+    data: dict[str, Any] | None = Field(None, description="{columns, rows, metadata} as execute_visualization returns.")
+    rows_total: int | None = Field(None, description="Rows the panel's query returned (data.rows may hold fewer).")
+    content: str | None = Field(None, description="Markdown panels: the text.")
+    label: str | None = Field(None, description="Divider panels: the label.")
+    error: PanelError | None = Field(None, description="Set when this panel failed; the others are unaffected.")
+
+
+class DashboardRun(BaseModel):
+    dashboard_id: str
+    title: str | None = None
+    panels: list[PanelResult] = Field(description="In dashboard order.")
+    succeeded: int = Field(description="Visualization panels that ran.")
+    failed: int = Field(description="Visualization panels with an error.")
+    note: str | None = Field(None, description="What was cut to fit the result budget and how to get it.")
+
+
+def _panel_error(exc: InfinoError) -> PanelError:
+    status = exc.status if isinstance(exc, ServiceError) else 400 if isinstance(exc, InputError) else None
+    return PanelError(status=status, message=str(exc))
+
+
+async def _run_panel(
+    client: Any, panel: dict[str, Any], filters: list[Filter] | None, time_range: TimeRange | None
+) -> PanelResult:
+    """One panel resolved: a visualization's definition and data fetched together, or its text."""
+    kind = panel.get("kind") or ("visualization" if panel.get("viz_id") else None)
+    result = PanelResult(
+        id=panel.get("id"), kind=kind, layout=panel.get("layout"), title_override=panel.get("title_override"),
+    )
+    if kind == "markdown":
+        result.content = panel.get("content")
+    elif kind == "divider":
+        result.label = panel.get("label")
+    elif kind == "visualization":
+        viz_id = panel.get("viz_id")
+        result.viz_id = viz_id
+        if not isinstance(viz_id, str) or not viz_id:
+            result.error = PanelError(status=400, message="The panel has no viz_id; set one with update_dashboard.")
+            return result
+        try:
+            viz, data = await concurrently(
+                lambda: fetch_visualization(client, viz_id), lambda: run_visualization(client, viz_id, filters, time_range)
+            )
+        except InfinoError as exc:
+            result.error = _panel_error(exc)
+            return result
+        result.viz = envelope(viz).attributes
+        rows = data.get("rows") if isinstance(data.get("rows"), list) else []
+        result.data = {**data, "rows": rows}
+        result.rows_total = len(rows)
+    return result
+
+
+def _shrink(panels: list[PanelResult], rows_per_panel: int, max_bytes: int) -> str | None:
+    """Cut the panels to ``max_bytes``: fewer rows, then compact viz definitions, then no data. Returns the note."""
+    notes = []
+
+    def size() -> int:
+        return json_size([p.model_dump() for p in panels])
+
+    def cap_rows(cap: int) -> None:
+        for p in panels:
+            if p.data is not None:
+                p.data["rows"] = p.data["rows"][:cap]
+
+    cap = rows_per_panel
+    cap_rows(cap)
+    while size() > max_bytes and cap > 0:
+        cap //= 2
+        cap_rows(cap)
+    if any(p.rows_total is not None and p.data is not None and p.rows_total > len(p.data["rows"]) for p in panels):
+        notes.append(
+            f"Rows cut to at most {cap} per panel; call execute_visualization(viz_id) for a panel's rows."
+        )
+    if size() > max_bytes:
+        for p in panels:
+            if p.viz is not None:
+                source = p.viz.get("source") if isinstance(p.viz.get("source"), dict) else {}
+                p.viz = {"title": p.viz.get("title"), "chart": p.viz.get("chart"),
+                         "source": {"kind": source.get("kind"), "index": source.get("index")}}
+        notes.append("Visualization definitions shortened; call get_visualization(viz_id) for one in full.")
+    dropped = []
+    for p in reversed(panels):
+        if size() <= max_bytes:
+            break
+        if p.data is not None or p.viz is not None or p.content:
+            p.data, p.viz, p.content = None, None, None
+            dropped.append(p.id or p.viz_id or "?")
+    if dropped:
+        notes.append(
+            f"Data of {len(dropped)} panel(s) left out to fit the result budget ({', '.join(reversed(dropped))}); "
+            "run them with execute_visualization."
+        )
+    return " ".join(notes) or None
+
+
+@infino_tool(Toolset.DASHBOARDS, title="Run a dashboard", read_only=True, destructive=False, idempotent=True)
+async def execute_dashboard(
+    ctx: Context,
+    dashboard_id: DashboardId,
+    filters: FiltersArg = None,
+    time_range: TimeRangeArg = None,
+    max_concurrency: Annotated[
+        int | None, Field(ge=1, le=64, description="Panels run at once (default: the server's setting, 16).")
+    ] = None,
+    rows_per_panel: Annotated[int, Field(ge=0, le=1000, description="Most data rows kept per panel.")] = 20,
+) -> DashboardRun:
+    """Run every panel of a dashboard at once: each visualization's definition and plot-ready rows, in dashboard order.
+
+    A failing panel gets its own error entry; the others still return. Feed a panel's viz and data to to_echarts_option."""
+    client = client_of(ctx)
+    settings = settings_of(ctx)
+    dashboard = envelope(await client.request("GET", _path(dashboard_id), operation="get_dashboard", idempotent=True))
+    panels = [p for p in dashboard.attributes.get("panels") or [] if isinstance(p, dict)]
+    results: list[PanelResult | None] = [None] * len(panels)
+    limiter = anyio.CapacityLimiter(max_concurrency or settings.dashboard_concurrency)
+    total = len(panels)
+    done = 0
+
+    async def resolve(index: int, panel: dict[str, Any]) -> None:
+        nonlocal done
+        async with limiter:
+            results[index] = outcome = await _run_panel(client, panel, filters, time_range)
+        done += 1
+        state = "failed" if outcome.error else "ready"
+        await ctx.report_progress(done, total, f"panel {outcome.id or index} {state} ({done}/{total})")
+
+    async with anyio.create_task_group() as tg:
+        for index, panel in enumerate(panels):
+            tg.start_soon(resolve, index, panel)
+    finished = [r for r in results if r is not None]
+    note = _shrink(finished, rows_per_panel, settings.max_result_bytes)
+    visual = [p for p in finished if p.kind == "visualization"]
+    failed = sum(1 for p in visual if p.error is not None)
+    return DashboardRun(
+        dashboard_id=dashboard.id or dashboard_id, title=dashboard.attributes.get("title"), panels=finished,
+        succeeded=len(visual) - failed, failed=failed, note=note,
+    )

@@ -1,0 +1,65 @@
+"""Run or test infino-mcp from a source checkout, with nothing but Python 3.11+.
+
+    python3 scripts/dev.py run [infino-mcp flags...]   start the server (stdio; local mode without credentials)
+    python3 scripts/dev.py test [pytest args...]       run the test suite
+    python3 scripts/dev.py snapshots                   regenerate tools/*.json and the README tables
+
+The first call creates ``.venv`` beside this checkout and installs the project
+into it (with the extras each command needs); later calls reuse it and only
+reinstall when pyproject.toml changed. Installer output goes to stderr, so
+``run`` is safe as an MCP client's stdio command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+EXTRAS = {"run": "local,charts", "test": "test,charts", "snapshots": "test,charts"}
+
+
+def _python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_env(extras: str) -> Path:
+    """Create .venv and install the project with ``extras`` unless already done for this pyproject."""
+    if sys.version_info < (3, 11):
+        sys.exit("infino-mcp needs Python 3.11 or newer")
+    if not _python().exists():
+        print("creating .venv ...", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / f".installed-{extras.replace(',', '-')}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != digest:
+        print(f"installing infino-mcp[{extras}] into .venv ...", file=sys.stderr)
+        quiet = ["--quiet", "--disable-pip-version-check"]
+        subprocess.run([str(_python()), "-m", "pip", "install", *quiet, "--upgrade", "pip"], check=True, stdout=sys.stderr)
+        subprocess.run([str(_python()), "-m", "pip", "install", *quiet, "-e", f"{ROOT}[{extras}]"], check=True, stdout=sys.stderr)
+        stamp.write_text(digest)
+    return _python()
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in EXTRAS:
+        sys.exit(__doc__)
+    command, rest = sys.argv[1], sys.argv[2:]
+    python = ensure_env(EXTRAS[command])
+    if command == "run":
+        argv = [str(python), "-m", "infino_mcp", *rest]
+    elif command == "test":
+        argv = [str(python), "-m", "pytest", *rest]
+    else:
+        argv = [str(python), "-m", "infino_mcp.catalog"]
+    os.chdir(ROOT)
+    sys.exit(subprocess.call(argv))
+
+
+if __name__ == "__main__":
+    main()

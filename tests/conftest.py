@@ -1,0 +1,62 @@
+"""Fixtures shared by the whole suite.
+
+* ``anyio_backend``: async tests (``@pytest.mark.anyio``) run on asyncio.
+* ``local_services``: a fresh local endpoint ``Services`` over ``tmp_path``
+  (a real on-disk engine: ``memory://`` cannot delete or update), closed after
+  the test.
+* ``endpoint``: an ``httpx2.AsyncClient`` talking to the local endpoint app
+  in-process (ASGI transport), every request SigV4-signed with the bootstrap
+  admin's keys, like a real client of the Infino service.
+
+The endpoint modules are imported inside the fixtures so that tests which do
+not need the local endpoint never import the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from infino_mcp.local.services import Services
+
+ENDPOINT_URL = "http://127.0.0.1:8765"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def local_services(tmp_path: Path) -> AsyncIterator[Services]:
+    from infino_mcp.local.services import open_services
+
+    services = open_services(tmp_path / "local")
+    try:
+        yield services
+    finally:
+        await services.aclose()
+
+
+@pytest.fixture
+async def endpoint(local_services: Services) -> AsyncIterator[httpx2.AsyncClient]:
+    import httpx2
+
+    from infino_mcp.auth import SigV4Auth
+    from infino_mcp.local.app import create_app
+
+    access_key, secret_key = local_services.rbac.bootstrap_credentials()
+    transport = httpx2.ASGITransport(app=create_app(local_services))
+    async with httpx2.AsyncClient(
+        base_url=ENDPOINT_URL,
+        transport=transport,
+        auth=SigV4Auth(access_key, secret_key, region=local_services.region, service=local_services.service),
+        timeout=60,
+    ) as client:
+        yield client

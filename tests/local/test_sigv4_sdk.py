@@ -1,0 +1,122 @@
+"""The official Infino SDK (a real client over real HTTP) against the local endpoint served by uvicorn.
+
+The listening socket is bound before the server starts, so clients can connect
+at once (the kernel queues them) without waiting for startup.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+import uvicorn
+import websockets
+from infino_sdk import InfinoError, InfinoSDK
+
+from infino_mcp.local.app import create_app
+from infino_mcp.local.fino_api import WS_CLOSE_REASON
+from infino_mcp.local.services import Services
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def served(local_services: Services) -> AsyncIterator[str]:
+    """The endpoint served on 127.0.0.1 at a free port; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(local_services), lifespan="off", log_level="warning", ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve, [sock])
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+    sock.close()
+
+
+@pytest.fixture
+def sdk(served: str, local_services: Services) -> InfinoSDK:
+    access, secret = local_services.rbac.bootstrap_credentials()
+    client = InfinoSDK(access, secret, served)
+    yield client
+    client.close()
+
+
+async def test_sdk_calls_verify(sdk: InfinoSDK) -> None:
+    role = "Version: 2025-01-01\nPermissions:\n  - ResourceType: record\n    Actions: [read]\n    Resources: [logs-*]\n"
+    assert await anyio.to_thread.run_sync(sdk.create_role, "sdk-role", role) == {"acknowledged": True}
+    created = await anyio.to_thread.run_sync(sdk.create_user, "sdk-user", {"Roles": ["sdk-role"]})
+    assert created["username"] == "sdk-user"
+    users = await anyio.to_thread.run_sync(sdk.list_users)
+    assert set(users) == {"admin", "sdk-user"}
+    user_sdk = InfinoSDK(created["access_key"], created["secret_key"], sdk.endpoint)
+    try:
+        assert "sdk-user" in await anyio.to_thread.run_sync(user_sdk.get_user, "sdk-user")
+    finally:
+        user_sdk.close()
+
+
+async def test_sdk_list_with_query_params_is_refused(sdk: InfinoSDK) -> None:
+    """The SDK signs list calls without their query string; SigV4 covers it, so the endpoint says 401."""
+    with pytest.raises(InfinoError) as caught:
+        await anyio.to_thread.run_sync(lambda: sdk.list_visualizations(limit=5))
+    assert caught.value.status_code() == 401
+    assert "signature does not match" in caught.value.message
+
+
+async def test_sdk_bad_secret_is_refused(served: str, local_services: Services) -> None:
+    access, _ = local_services.rbac.bootstrap_credentials()
+    wrong = InfinoSDK(access, "wrong-secret", served)
+    try:
+        with pytest.raises(InfinoError) as caught:
+            await anyio.to_thread.run_sync(wrong.list_users)
+        assert caught.value.status_code() == 401
+    finally:
+        wrong.close()
+
+
+async def test_sdk_multipart_upload_verifies(sdk: InfinoSDK, tmp_path: Path) -> None:
+    """Multipart uploads sign UNSIGNED-PAYLOAD with the query string; the endpoint accepts them."""
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2}\n')
+    result = await anyio.to_thread.run_sync(lambda: sdk.upload_file("sdk-upload", str(path), format="jsonl"))
+    assert result["status"] == "completed", result
+    assert result["stats"]["documents_processed"] == 2
+    status = await anyio.to_thread.run_sync(sdk.get_connector_job_status, result["run_id"])
+    assert status["status"] == "completed"
+
+
+async def test_sdk_websocket_gets_a_clear_refusal(sdk: InfinoSDK) -> None:
+    """Fino's WebSocket: the presigned URL verifies, then one error event and a close with a reason."""
+    ws = await sdk.websocket_connect("/fino/nl")
+    try:
+        event = json.loads(await ws.recv())
+        assert event["type"] == "error"
+        assert "Infino account" in event["content"]
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1011
+        assert closed.value.rcvd.reason == WS_CLOSE_REASON
+    finally:
+        await ws.close()
+
+
+async def test_websocket_with_a_bad_signature_is_refused(served: str, local_services: Services) -> None:
+    access, _ = local_services.rbac.bootstrap_credentials()
+    wrong = InfinoSDK(access, "wrong-secret", served)
+    try:
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await wrong.websocket_connect("/fino/nl")
+        assert refused.value.response.status_code == 403
+    finally:
+        wrong.close()
