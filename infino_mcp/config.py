@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     )
     transport: Literal["stdio", "streamable-http", "sse"] = Field("stdio", description="MCP transport.")
     host: str = Field("127.0.0.1", description="HTTP transports: address to bind.")
-    port: int = Field(8000, ge=1, le=65535, description="HTTP transports: port to bind.")
+    port: int = Field(8000, ge=0, le=65535, description="HTTP transports: port to bind (0: any free port).")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="HTTP transports: extra Host names (and their http/https origins) to accept, comma-separated.",

@@ -188,7 +188,8 @@ def _axis_chart(chart: str, title: str, rows: list[dict[str, Any]], x: Any, ys: 
     }
 
 
-def _pie(title: str, rows: list[dict[str, Any]], x: Any, ys: list[str], options: dict[str, Any]) -> dict[str, Any] | str:
+def _pie(title: str, rows: list[dict[str, Any]], x: Any, ys: list[str],
+         options: dict[str, Any]) -> dict[str, Any] | str:
     if not ys:
         return "a pie chart needs a value column (binding.y)"
     totals: dict[str, float] = {}

@@ -9,7 +9,9 @@
 Every handler goes through the same client calls as the tools (no second code
 path) and reaches the ``InfinoClient`` through the request's ``Context``.
 Completion of ``{name}`` and ``{id}`` (and of prompt arguments naming a
-dataset) comes from the live service; see ``infino_mcp.completions``.
+dataset) comes from the live service; see ``infino_mcp.completions``. A
+static resource's handler gets no ``Context`` from the SDK, so
+``infino://datasets`` reads the client through ``completions.current_state``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import Annotations
 
 from infino_mcp.client import is_service_error
+from infino_mcp.completions import bind_request_state, current_state, register_completions
 from infino_mcp.config import Settings
 from infino_mcp.errors import InfinoError
+from infino_mcp.registry import client_of
 
 MIME = "application/json"
 DATASETS_URI = "infino://datasets"
@@ -56,11 +60,12 @@ def _failure(exc: InfinoError, what: str, listing: str) -> ResourceError:
     return ResourceError(f"Reading {what} failed: {exc}")
 
 
-async def dataset_list(ctx: Context) -> list[dict[str, Any]]:
+async def dataset_list() -> list[dict[str, Any]]:
+    """The ``infino://datasets`` body: ``[{name, docs_count}]`` sorted by name."""
     from infino_mcp.toolsets.datasets import list_dataset_rows
 
     try:
-        rows = await list_dataset_rows(ctx.request_context.lifespan_context.client)
+        rows = await list_dataset_rows(current_state().client)
     except InfinoError as exc:
         raise ResourceError(f"Listing datasets failed: {exc}") from exc
     found = []
@@ -75,7 +80,7 @@ async def dataset_schema(name: str, ctx: Context) -> dict[str, Any]:
     from infino_mcp.toolsets.query import query_dataset_in_sql
 
     try:
-        schema = await fetch_schema(ctx.request_context.lifespan_context.client, name)
+        schema = await fetch_schema(client_of(ctx), name)
     except InfinoError as exc:
         raise _failure(exc, f"Dataset {name!r}", DATASETS_URI) from exc
     result: dict[str, Any] = {
@@ -99,7 +104,7 @@ async def visualization(id: str, ctx: Context) -> dict[str, Any]:  # noqa: A002 
     from infino_mcp.toolsets.visualizations import envelope, fetch_visualization
 
     try:
-        answer = await fetch_visualization(ctx.request_context.lifespan_context.client, id)
+        answer = await fetch_visualization(client_of(ctx), id)
     except InfinoError as exc:
         raise _failure(exc, f"Visualization {id!r}", "list_visualizations") from exc
     return envelope(answer).model_dump()
@@ -109,7 +114,7 @@ async def dashboard(id: str, ctx: Context) -> dict[str, Any]:  # noqa: A002 - th
     from infino_mcp.client import id_segment
     from infino_mcp.toolsets.visualizations import envelope
 
-    client = ctx.request_context.lifespan_context.client
+    client = client_of(ctx)
     try:
         path = f"/dashboards/{id_segment(id, 'Dashboard id')}"
         answer = await client.request("GET", path, operation="get_dashboard", idempotent=True)
@@ -120,8 +125,7 @@ async def dashboard(id: str, ctx: Context) -> dict[str, Any]:  # noqa: A002 - th
 
 def register_resources(server: MCPServer, settings: Settings) -> None:
     """Add the resources, the resource templates and the completion handler to ``server``."""
-    from infino_mcp.completions import register_completions
-
+    server.middleware.append(bind_request_state)
     for_agent = Annotations(audience=["assistant"], priority=0.8)
     server.resource(
         DATASETS_URI,
@@ -130,7 +134,7 @@ def register_resources(server: MCPServer, settings: Settings) -> None:
         description="Every dataset with its record count.",
         mime_type=MIME,
         annotations=for_agent,
-    )(_static_datasets)
+    )(dataset_list)
     server.resource(
         SCHEMA_URI,
         name="dataset_schema",
@@ -154,8 +158,3 @@ def register_resources(server: MCPServer, settings: Settings) -> None:
         mime_type=MIME,
     )(dashboard)
     register_completions(server)
-
-
-async def _static_datasets() -> list[dict[str, Any]]:
-    """Static resources get no ``Context`` parameter, so the request context is read through the server."""
-    raise NotImplementedError  # replaced below

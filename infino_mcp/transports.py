@@ -9,6 +9,8 @@ rebinding protection) stay on for every bind address.
 from __future__ import annotations
 
 import hmac
+import socket
+import sys
 
 import anyio
 from mcp.server import MCPServer
@@ -69,8 +71,17 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
 async def _serve_http(server: MCPServer, settings: Settings) -> None:
     import uvicorn
 
-    config = uvicorn.Config(http_app(server, settings), host=settings.host, port=settings.port, log_level="warning")
-    await uvicorn.Server(config).serve()
+    # Bind first, then announce: clients may connect as soon as the line is printed.
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.listen(128)
+    host, port = sock.getsockname()[:2]
+    path = "/sse" if settings.transport == "sse" else "/mcp"
+    print(f"infino-mcp: serving {settings.transport} on http://{host}:{port}{path}", file=sys.stderr, flush=True)
+    config = uvicorn.Config(http_app(server, settings), log_level="warning")
+    await uvicorn.Server(config).serve(sockets=[sock])
 
 
 def serve(settings: Settings) -> None:

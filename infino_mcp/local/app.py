@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -44,7 +44,7 @@ class SigV4Middleware:
             await self.app(scope, receive, send)
             return
         services: Services = scope["app"].state.services
-        request = Request(scope, receive)
+        request = Request(scope, receive) if scope["type"] == "http" else HTTPConnection(scope)
         query = list(request.query_params.multi_items())
         raw_path = scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?")[0]
         try:

@@ -143,15 +143,16 @@ def parse_bulk(body: bytes, default_index: str) -> list[tuple[str, Op]]:
         doc_id = meta.get("_id")
         doc_id = None if doc_id is None else str(doc_id)
         index = str(meta.get("_index") or default_index)
-        document = None
+        document = source = None
         if action != "delete":
             while i < len(lines) and not lines[i].strip():
                 i += 1
             if i >= len(lines):
                 raise ApiError(400, f"The {action} action on line [{i}] has no document line after it.")
             i += 1
-            document = _json_line(lines[i - 1], i)
-        parsed.append((index, Op(action, doc_id, document)))
+            source = lines[i - 1].strip()
+            document = _json_line(source, i)
+        parsed.append((index, Op(action, doc_id, document, source if action != "update" else None)))
     return parsed
 
 

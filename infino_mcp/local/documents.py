@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from infino_mcp.local.catalog import DOC_ID, SOURCE, Catalog, DatasetInfo, field_for
+from infino_mcp.local.catalog import DOC_ID, SOURCE, Catalog, DatasetInfo, column_for
 from infino_mcp.local.engine import Engine
 from infino_mcp.local.http import ApiError
 from infino_mcp.local.values import (
@@ -38,11 +38,11 @@ from infino_mcp.local.values import (
     ValueRefused,
     coerce,
     column_spec,
+    fast_path,
     flatten,
     infer_type,
     needs_widening,
     spec_kind,
-    to_columns,
 )
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ class Op:
     action: str
     id: str | None
     doc: Any = None
+    source: str | None = None  # the document's JSON text as received, stored as is when clean
 
 
 @dataclass
@@ -120,27 +121,34 @@ class _Plan:
         self.new_columns: dict[str, str] = {}
         self.widen: set[str] = set()
 
-    def row(self, doc_id: str, document: dict) -> dict:
-        """The engine row for ``document``; ValueRefused leaves the plan untouched."""
-        columns = to_columns(flatten(document))
-        kinds: dict[str, str] = {}
+    def row(self, doc_id: str, document: dict, source: str | None = None) -> dict:
+        """The engine row for ``document`` (``source``: its JSON text when already known);
+        ValueRefused leaves the plan untouched."""
+        if source is None:
+            source = json.dumps(document, ensure_ascii=False, allow_nan=False)
+        row: dict[str, Any] = {DOC_ID: doc_id, SOURCE: source}
+        seen: dict[str, str] = {}
         widen: set[str] = set()
-        for column, value in columns.items():
-            kind = self.kinds.get(column) or kinds.get(column)
+        for path, value in flatten(document).items():
+            if value is None:
+                continue
+            column = column_for(path)
+            kind = self.kinds.get(column) or seen.get(column)
             if kind is None:
                 kind = infer_type(value)
                 if kind is None:
                     continue
-            elif needs_widening(kind, value):
-                kind = "f64" if kind == "i64" else "list:f64"
-                widen.add(column)
-            kinds[column] = kind
-        row: dict[str, Any] = {DOC_ID: doc_id, SOURCE: json.dumps(document, ensure_ascii=False, allow_nan=False)}
-        for column, kind in kinds.items():
-            value = coerce(field_for(column), kind, columns[column])
-            if value is not None:
-                row[column] = value
-        for column, kind in kinds.items():
+            if not fast_path(kind, value):
+                if needs_widening(kind, value):
+                    kind = "f64" if kind == "i64" else "list:f64"
+                    widen.add(column)
+                value = coerce(path, kind, value)
+                if value is None:
+                    seen[column] = kind
+                    continue
+            seen[column] = kind
+            row[column] = value
+        for column, kind in seen.items():
             if column not in self.existing_columns:
                 self.new_columns[column] = kind
             elif column in widen:
@@ -204,10 +212,10 @@ class DocumentWriter:
         with self.engine.locked(info.table):
             info = self.catalog.get(dataset)
             ops = [op for request in requests for op in request.ops]
+            wanted = {op.id for op in ops if op.id is not None}
             for op in ops:
                 if op.id is None and op.action in ("index", "create"):
                     op.id = uuid.uuid4().hex
-            wanted = {op.id for op in ops if op.id is not None}
             with_source = {op.id for op in ops if op.action == "update" and op.id is not None}
             state = self._lookup(info.table, wanted, with_source)
             original = set(state)
@@ -278,8 +286,11 @@ class DocumentWriter:
         document, outcome = self._next_document(op, state, present)
         if isinstance(document, dict) and "error" in outcome:
             return {op.action: {**base, **outcome}}
+        source = None
+        if op.action in ("index", "create") and op.source is not None and document is op.doc:
+            source = op.source
         try:
-            row = plan.row(op.id, document)
+            row = plan.row(op.id, document, source)
         except (ValueRefused, ValueError) as exc:
             reason = f"failed to store the document: {exc}"
             return {op.action: {**base, **_item_error(400, "document_parsing_exception", reason)}}
@@ -292,7 +303,8 @@ class DocumentWriter:
         if op.action in ("index", "create"):
             if not isinstance(op.doc, dict):
                 return {}, _item_error(400, "document_parsing_exception", "the document must be a JSON object")
-            doc = clean_json(op.doc)
+            raw = op.source
+            doc = op.doc if raw is not None and "NaN" not in raw and "Infinity" not in raw else clean_json(op.doc)
             return doc, {"result": "updated" if present else "created", "status": 200 if present else 201,
                          "_version": 2 if present else 1}  # fmt: skip
         body = op.doc if isinstance(op.doc, dict) else {}

@@ -61,6 +61,34 @@ def _api_error(exc: BaseException, what: str) -> ApiError:
 ENGINE_ERRORS = (ValueError, RuntimeError, KeyError, infino.InfinoError)
 
 
+def rows_to_arrow(rows: list[dict], schema: pa.Schema) -> pa.Table | None:
+    """``rows`` as an Arrow table of the table's own column types, or None when a row has a
+    column the table lacks or a value Arrow cannot convert (the caller appends the rows)."""
+    present: set[str] = set()
+    for row in rows:
+        present.update(row)
+    types = {f.name: f for f in schema}
+    if not present <= types.keys():
+        return None
+    fields, arrays = [], []
+    try:
+        for name in present:
+            target = types[name]
+            values = [row.get(name) for row in rows]
+            if pa.types.is_timestamp(target.type):
+                if any(type(v) is not str for v in values if v is not None):
+                    return None
+                utc = pa.array(values, pa.large_string()).cast(pa.timestamp("ns", tz="UTC"))
+                array = utc.cast(target.type, safe=False)
+            else:
+                array = pa.array(values, type=target.type)
+            fields.append(target)
+            arrays.append(array)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
+        return None
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
 @dataclass
 class _Waiter:
     rows: list[dict]
@@ -91,6 +119,7 @@ class Engine:
         self._work: queue.Queue[str | None] = queue.Queue()
         self._closed = False
         self.maintenance_runs = 0
+        self._maintained = threading.Condition()
         self._worker = threading.Thread(target=self._maintenance_loop, name="infino-maintenance", daemon=True)
         self._worker.start()
 
@@ -146,10 +175,22 @@ class Engine:
             raise _api_error(exc, "") from exc
 
     def append_now(self, table: str, rows: list[dict] | pa.Table) -> None:
+        """Append in one commit. Row lists whose columns all exist go in as Arrow (about
+        twice as fast for the engine); anything Arrow cannot hold goes in as documents."""
         if isinstance(rows, list) and not rows:
             return
+        handle = self._table(table)
+        batch = rows_to_arrow(rows, handle.schema()) if isinstance(rows, list) else rows
         try:
-            self._table(table).append(rows)
+            if batch is not None:
+                try:
+                    handle.append(batch)
+                except ENGINE_ERRORS:
+                    if batch is rows:
+                        raise
+                    handle.append(rows)
+            else:
+                handle.append(rows)
         except ENGINE_ERRORS as exc:
             raise _api_error(exc, f"Appending to table '{table}'") from exc
         self._committed(table)
@@ -244,7 +285,14 @@ class Engine:
             handle.optimize()
             handle.gc(grace_secs)
             self._state(table).commits_since_maintenance = 0
-        self.maintenance_runs += 1
+        with self._maintained:
+            self.maintenance_runs += 1
+            self._maintained.notify_all()
+
+    def wait_for_maintenance(self, runs: int, timeout: float = 60.0) -> bool:
+        """Block until ``maintenance_runs`` reaches ``runs`` (False on timeout); for tests."""
+        with self._maintained:
+            return self._maintained.wait_for(lambda: self.maintenance_runs >= runs, timeout)
 
     async def maintain(self, table: str | None = None, *, grace_secs: float = 0.0) -> None:
         """Run maintenance now (all tables when ``table`` is None) and wait for it.

@@ -36,6 +36,7 @@ from infino_mcp.local.promql_values import (
 )
 
 MAX_POINTS_PER_SERIES = 11_000
+SORTING_FUNCTIONS = frozenset({"sort", "sort_desc", "sort_by_label", "sort_by_label_desc"})
 
 
 class SeriesSource(Protocol):
@@ -72,8 +73,8 @@ async def _fetch(source: SeriesSource, parsed: Parsed, windows: dict[int, Window
 
 
 def _keeps_order(root: Node) -> bool:
-    """Results of sort(), sort_desc(), topk() and bottomk() keep their order; others are sorted by labels."""
-    return (isinstance(root, Call) and root.name in ("sort", "sort_desc")) or (
+    """Results of the sort functions, topk() and bottomk() keep their order; others are sorted by labels."""
+    return (isinstance(root, Call) and root.name in SORTING_FUNCTIONS) or (
         isinstance(root, Agg) and root.op in ("topk", "bottomk")
     )
 

@@ -29,7 +29,14 @@ from starlette.routing import BaseRoute, Route
 
 from infino_mcp.local.http import ApiError, json_response, require, services
 from infino_mcp.local.promql import instant_query, range_query
-from infino_mcp.local.promql_store import EngineSource, holds_metrics, ingest_exposition, metric_datasets
+from infino_mcp.local.promql_store import (
+    EngineSource,
+    core_fields_readable,
+    holds_metrics,
+    ingest_exposition,
+    metric_datasets,
+)
+from infino_mcp.local.rbac_fields import FieldRules
 
 _ERROR_TYPES = {400: "bad_data", 403: "forbidden", 404: "not_found", 422: "execution", 503: "unavailable"}
 
@@ -90,14 +97,22 @@ def _required(params: dict[str, str], name: str) -> str:
 
 
 def _source(request: Request, index: str | None) -> EngineSource:
+    """The datasets the query reads: ``index`` (403/404 when not readable), else every readable metric dataset."""
     svc = services(request)
+    principal = request.state.principal
+    chosen: dict[str, FieldRules] = {}
     if index:
-        names = [n.strip() for n in index.split(",") if n.strip()]
-        for name in names:
+        for name in (n.strip() for n in index.split(",")):
+            if not name:
+                continue
             require(request, "record", "read", name)
-            svc.catalog.get(name)
-        return EngineSource(svc, [n for n in names if holds_metrics(svc.catalog.get(n))])
-    readable = []
+            info = svc.catalog.get(name)
+            rules = svc.rbac.field_rules(principal, name)
+            if not core_fields_readable(info, rules):
+                raise ApiError(403, f"Field rules hide the sample name, value or timestamp of dataset {name!r} from you.")
+            if holds_metrics(info):
+                chosen[name] = rules
+        return EngineSource(svc, chosen, rules=chosen)
     for name in metric_datasets(svc):
         try:
             require(request, "record", "read", name)
@@ -105,8 +120,10 @@ def _source(request: Request, index: str | None) -> EngineSource:
             if exc.status != 403:
                 raise
             continue
-        readable.append(name)
-    return EngineSource(svc, readable)
+        rules = svc.rbac.field_rules(principal, name)
+        if core_fields_readable(svc.catalog.get(name), rules):
+            chosen[name] = rules
+    return EngineSource(svc, chosen, rules=chosen)
 
 
 def _prometheus_error(exc: ApiError) -> Response:

@@ -183,7 +183,7 @@ class Evaluator:
         for s in self.data.get(sel.key, ()):
             i = bisect_right(s.ts, when) - 1
             if i >= 0 and s.ts[i] > when - self.lookback_ms:
-                out.append(Sample(s.labels, s.vals[i]))
+                out.append(Sample(s.labels, s.vals[i], s.ts[i]))
         return out
 
     def _range(self, node: MatrixSel, t: int) -> Matrix:
@@ -272,9 +272,13 @@ class Evaluator:
             return funcs.clamp(vector, scalars[0], math.inf)
         if name == "clamp_max":
             return funcs.clamp(vector, -math.inf, scalars[0])
+        if name == "timestamp":
+            return [Sample(drop_name(s.labels), (t if s.ts is None else s.ts) / 1000) for s in vector]
         if name in ("sort", "sort_desc"):
             return funcs.sort_vector(vector, name == "sort_desc")
         strings = [a.value for a in args if isinstance(a, String)]
+        if name in ("sort_by_label", "sort_by_label_desc"):
+            return funcs.sort_by_label(vector, strings, name == "sort_by_label_desc")
         if name == "label_replace":
             return funcs.label_replace(vector, *strings)
         if name == "label_join":

@@ -175,8 +175,16 @@ KEEP_NAME_RANGE_FUNCTIONS = frozenset({"last_over_time", "first_over_time"})
 
 
 def round_to(v: float, to_nearest: float = 1.0) -> float:
+    """Round to the nearest multiple of ``to_nearest`` (ties up), with Go's float results at the edges."""
+    if not math.isfinite(v):
+        return v
+    if to_nearest == 0 or not math.isfinite(to_nearest):
+        return math.nan
     inverse = 1.0 / to_nearest
-    return math.floor(v * inverse + 0.5) / inverse
+    scaled = v * inverse + 0.5
+    if not math.isfinite(scaled):
+        return scaled / inverse
+    return math.floor(scaled) / inverse
 
 
 def _sgn(v: float) -> float:
@@ -277,6 +285,20 @@ def sort_vector(vector: Vector, descending: bool) -> Vector:
     real = [s for s in vector if not math.isnan(s.value)]
     nans = [s for s in vector if math.isnan(s.value)]
     return sorted(real, key=lambda s: s.value, reverse=descending) + nans
+
+
+def _natural_key(text: str) -> list[tuple[int, int | str]]:
+    """Digits compare as numbers ("a2" < "a10"), the rest as text."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part]
+
+
+def sort_by_label(vector: Vector, names: list[str], descending: bool) -> Vector:
+    """Sorted by the values of the given labels (natural order), then by the whole label set."""
+    return sorted(
+        vector,
+        key=lambda s: ([_natural_key(get_label(s.labels, n)) for n in names], s.labels),
+        reverse=descending,
+    )
 
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -389,6 +411,9 @@ SPECIAL_FUNCTIONS = frozenset(
         "clamp_max",
         "sort",
         "sort_desc",
+        "sort_by_label",
+        "sort_by_label_desc",
+        "timestamp",
         "label_replace",
         "label_join",
         "histogram_quantile",

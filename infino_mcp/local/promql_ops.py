@@ -111,7 +111,7 @@ def aggregate(node: Agg, vector: Vector, param: float | str | None) -> Vector:
         assert isinstance(param, float)
         if math.isnan(param):
             raise PromQLError(f"parameter value for {op} is NaN; pass a number of series", "execution")
-        k = int(param)
+        k = len(vector) if param >= len(vector) else max(0, int(param))
         out: Vector = []
         for members in groups.values():
             out.extend(sorted(members, key=_nan_last_key(op == "topk"))[: max(k, 0)])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from infino_mcp.local.http import ApiError
 from infino_mcp.local.promql_ast import Selector
 from infino_mcp.local.promql_eval import Window
 from infino_mcp.local.promql_values import NAME, PromQLError, Series, make_labels
+from infino_mcp.local.rbac_fields import FieldRules
 from infino_mcp.local.values import column_spec, iso_ms
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ VALUE_FIELD = "value"
 SPECIAL_FIELD = "value_special"
 TIME_FIELD = "@timestamp"
 LABEL_PREFIX = "labels."
-DEFAULT_MAX_SAMPLES = 5_000_000
+DEFAULT_MAX_SAMPLES = 2_000_000
 _SPECIAL = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}
 
 
@@ -90,12 +91,14 @@ async def ingest_exposition(services: Services, dataset: str, text: str) -> int:
     if not docs:
         return 0
     info = await anyio.to_thread.run_sync(services.catalog.ensure, dataset)
-    specs = _missing_specs(info, docs)
-    if specs:
+    if _missing_specs(info, docs):
 
         def declare() -> None:
+            # Re-read under the table's write lock: a concurrent upload may have declared some already.
             with services.engine.locked(info.table):
-                services.catalog.declare_fields(dataset, specs)
+                specs = _missing_specs(services.catalog.get(dataset), docs)
+                if specs:
+                    services.catalog.declare_fields(dataset, specs)
 
         await anyio.to_thread.run_sync(declare)
     items = await ingest_documents(services, dataset, [(None, doc) for doc in docs])
@@ -110,6 +113,12 @@ def holds_metrics(info: DatasetInfo) -> bool:
     return all(name in info.fields for name in (NAME_FIELD, TIME_FIELD)) and (
         VALUE_FIELD in info.fields or SPECIAL_FIELD in info.fields
     )
+
+
+def core_fields_readable(info: DatasetInfo, rules: FieldRules) -> bool:
+    """Whether field rules leave the name, value and timestamp of samples readable (PromQL needs them)."""
+    core = [NAME_FIELD, VALUE_FIELD, SPECIAL_FIELD, TIME_FIELD]
+    return all(rules.readable(name) for name in core if name in info.fields)
 
 
 def metric_datasets(services: Services) -> list[str]:
@@ -132,9 +141,19 @@ def _ident(column: str) -> str:
 class EngineSource:
     """Reads the series a selector matches from metric datasets with engine SQL."""
 
-    def __init__(self, services: Services, datasets: Iterable[str], *, max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
+    def __init__(
+        self,
+        services: Services,
+        datasets: Iterable[str],
+        *,
+        rules: Mapping[str, FieldRules] | None = None,
+        max_samples: int = DEFAULT_MAX_SAMPLES,
+    ) -> None:
+        """``rules``: the caller's field rules per dataset; labels they hide or mask are left out
+        (neither returned nor matched). Check ``core_fields_readable`` before adding a dataset."""
         self.services = services
         self.datasets = list(datasets)
+        self.rules = dict(rules or {})
         self.max_samples = max_samples
         self._read = 0
 
@@ -158,7 +177,12 @@ class EngineSource:
         return [n for n in table.column("n").to_pylist() if n and all(m.matches({NAME: n}) for m in name_matchers)]
 
     async def _select_from(self, info: DatasetInfo, sel: Selector, window: Window, merged: dict) -> None:
-        labels = {f.name[len(LABEL_PREFIX) :]: f.column for f in info.fields.values() if f.name.startswith(LABEL_PREFIX)}
+        rules = self.rules.get(info.name)
+        labels = {
+            f.name[len(LABEL_PREFIX) :]: f.column
+            for f in info.fields.values()
+            if f.name.startswith(LABEL_PREFIX) and (rules is None or rules.readable(f.name))
+        }
         where = []
         for m in sel.matchers:
             if m.op == "=" and m.name != NAME and m.value != "":

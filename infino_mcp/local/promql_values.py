@@ -57,10 +57,12 @@ class Series:
 
 @dataclass(slots=True)
 class Sample:
-    """One element of an instant vector."""
+    """One element of an instant vector; ``ts`` is the stored sample's time when it came
+    straight from a selector (``timestamp()`` reports it), else None."""
 
     labels: Labels
     value: float
+    ts: int | None = None
 
 
 @dataclass(slots=True)

@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pyarrow as pa
 
 from infino_mcp.local.http import ApiError
-from infino_mcp.local.querydsl_aggs import run_aggregations
+from infino_mcp.local.querydsl_aggs import parse_aggs, run_aggregations
 from infino_mcp.local.querydsl_compile import Compiled, QueryCompiler, unsupported
 from infino_mcp.local.querydsl_source import SourceFilter, SortSpec, parse_sort, sort_value
 from infino_mcp.local.querydsl_sql import Fields, Pred, TextLeaf, ident
@@ -42,9 +43,8 @@ MAX_RESULT_WINDOW = 10_000
 DEFAULT_TRACK_TOTAL = 10_000
 TOP_LEVEL_KEYS = (
     "query", "from", "size", "sort", "_source", "track_total_hits", "aggs", "aggregations", "track_scores",
-    "min_score", "post_filter", "timeout", "stored_fields", "version", "seq_no_primary_term", "explain",
+    "min_score", "post_filter", "timeout",
 )  # fmt: skip
-_IGNORED_KEYS = {"timeout", "stored_fields", "version", "seq_no_primary_term", "explain"}
 
 
 @dataclass
@@ -103,6 +103,7 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
     min_score = body.get("min_score")
     plan = _plan(info.table, compiled, post, track_scores)
     aggs_spec = body.get("aggs", body.get("aggregations"))
+    aggs = parse_aggs(aggs_spec, fields) if aggs_spec else []
     track = body.get("track_total_hits", DEFAULT_TRACK_TOTAL)
     source_filter = SourceFilter.parse(body.get("_source", True))
 
@@ -118,14 +119,10 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
 
     async def run_aggs() -> None:
         where = base.where(hits=False)
-        results["aggs"] = await run_aggregations(services.engine, aggs_spec, fields, base.count_from(), where)
+        results["aggs"] = await run_aggregations(services.engine, aggs, base.count_from(), where)
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(run_hits)
-        if aggs_spec:
-            group.start_soon(run_aggs)
-        if track is not False:
-            group.start_soon(run_count)
+    jobs = [run_hits] + ([run_aggs] if aggs else []) + ([run_count] if track is not False else [])
+    await run_concurrently(jobs)
     hits = _hits(results.get("hits"), dataset, sort, track_scores, plan, source_filter, rules)
     total = results.get("count")
     response: dict[str, Any] = {
@@ -139,7 +136,7 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
     scores = [h["_score"] for h in hits if h["_score"] is not None]
     response["hits"]["max_score"] = max(scores) if scores else None
     response["hits"]["hits"] = hits
-    if aggs_spec:
+    if aggs_spec is not None:
         response["aggregations"] = results["aggs"]
     return response
 
@@ -273,6 +270,21 @@ def _hits(
             ]
         hits.append(hit)
     return hits
+
+
+async def run_concurrently(jobs: list[Callable[[], Awaitable[None]]]) -> None:
+    """Run ``jobs`` in one task group; a single failure surfaces as itself, not as an exception group."""
+    if len(jobs) == 1:
+        await jobs[0]()
+        return
+    try:
+        async with anyio.create_task_group() as group:
+            for job in jobs:
+                group.start_soon(job)
+    except BaseExceptionGroup as group_error:
+        errors = group_error.exceptions
+        api = [e for e in errors if isinstance(e, ApiError)]
+        raise (api[0] if api else errors[0]) from None
 
 
 def _int(value: Any, name: str) -> int:

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
-
-import anyio
 
 from infino_mcp.local.http import ApiError
 from infino_mcp.local.querydsl_aggs_keys import (
@@ -225,9 +224,10 @@ class _State:
     containers: dict[str, dict[tuple, dict]] = field(default_factory=dict)
 
 
-async def run_aggregations(engine: Engine, spec: Any, fields: Fields, source: str, where: str) -> dict:
-    """Run the aggregation tree ``spec`` over the rows ``SELECT ... FROM source WHERE where`` selects."""
-    aggs = parse_aggs(spec, fields)
+async def run_aggregations(engine: Engine, aggs: list[Agg], source: str, where: str) -> dict:
+    """Run the parsed aggregation tree over the rows ``SELECT ... FROM source WHERE where`` selects."""
+    from infino_mcp.local.querydsl import run_concurrently
+
     result: dict[str, Any] = {}
     metrics = [a for a in aggs if not a.bucket]
     if metrics:
@@ -240,9 +240,7 @@ async def run_aggregations(engine: Engine, spec: Any, fields: Fields, source: st
     state.containers["top"] = {(): result}
     level = [a for a in aggs if a.bucket]
     while level:
-        async with anyio.create_task_group() as group:
-            for agg in level:
-                group.start_soon(_run_bucket_agg, engine, agg, source, where, state)
+        await run_concurrently([partial(_run_bucket_agg, engine, agg, source, where, state) for agg in level])
         level = [child for agg in level for child in agg.children if child.bucket]
     return {a.name: result[a.name] for a in aggs}
 

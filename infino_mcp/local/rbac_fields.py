@@ -105,7 +105,8 @@ class FieldRules:
             if not base and key == "_source":
                 out[key] = self._source(value)
                 continue
-            if not base and key.startswith("_"):
+            if not base and key.startswith("_") and not isinstance(value, (dict, list)):
+                # Metadata (_id, _index, _score...) is kept by Allow lists; Deny still applies.
                 if not _matches(path, self.deny):
                     out[key] = value
                 continue
@@ -126,6 +127,9 @@ class FieldRules:
             return _masked_value(value, strategy)
         if isinstance(value, dict) and value:
             return self._walk(value, path + ".") or _REMOVE
+        if isinstance(value, list):
+            # An array of objects: each element's fields are "path.<field>", as in Elasticsearch.
+            return [self._walk(v, path + ".") if isinstance(v, dict) else v for v in value]
         return value
 
     def _source(self, value: Any) -> Any:

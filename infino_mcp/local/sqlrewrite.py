@@ -60,11 +60,19 @@ def _quote_bare_names(sql: str, names: list[str]) -> str:
     if not special:
         return sql
     pattern = re.compile(
-        r"(?<![\w.\-@\"])(" + "|".join(re.escape(n) for n in special) + r")(?![\w\-@\"])(?!\.[\w\"])"
+        r"(?<![\w.\-@\"])(" + "|".join(re.escape(n) for n in special) + r")(?![\w\-@\"])(?!\.[\w\"])",
+        re.IGNORECASE,
     )
+    by_lower: dict[str, list[str]] = {}
+    for name in special:
+        by_lower.setdefault(name.lower(), []).append(name)
+
+    def canonical(written: str) -> str:
+        matches = by_lower.get(written.lower(), [])
+        return written if written in matches or len(matches) != 1 else matches[0]
 
     def transform(part: str) -> str:
-        return pattern.sub(lambda m: '"' + m.group(1) + '"', part)
+        return pattern.sub(lambda m: _quote(canonical(m.group(1))), part)
 
     return _outside_quotes(sql, transform)
 
@@ -86,7 +94,9 @@ def parse(sql: str) -> exp.Expression:
 
 
 def _first_line(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines()[0] if text else text
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    text = re.sub(r"<Token token_type: [^,]+, text: (.*?), line: .*?>", r"'\1'", text)
+    return text.splitlines()[0] if text else text
 
 
 def _lookup(catalog: Catalog, name: str, quoted: bool) -> str | None:

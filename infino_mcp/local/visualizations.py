@@ -155,7 +155,9 @@ def _normalize_mapping(spec: dict[str, Any], sql: dict[str, Any]) -> dict[str, A
         fallback = "count" if column in ("count", "*") else metrics.get(column) or default_agg
         y["aggregation"] = y.get("aggregation") or fallback
         if y["aggregation"] not in AGGREGATIONS:
-            raise ApiError(400, f"mapping.y[{i}].aggregation {y['aggregation']!r} is not one of {', '.join(AGGREGATIONS)}.")
+            raise ApiError(
+                400, f"mapping.y[{i}].aggregation {y['aggregation']!r} is not one of {', '.join(AGGREGATIONS)}."
+            )
         if y["aggregation"] != "count" and (not isinstance(column, str) or not column):
             raise ApiError(400, f"mapping.y[{i}] needs a column for aggregation {y['aggregation']!r}.")
         ys.append(y)
@@ -295,7 +297,9 @@ def normalize_dashboard(spec: dict[str, Any], viz_exists: Callable[[str], bool])
             if not isinstance(viz_id, str) or not viz_id:
                 raise ApiError(400, f"{where} is a visualization panel and needs viz_id.")
             if not viz_exists(viz_id):
-                raise ApiError(400, f"{where}.viz_id {viz_id!r} is not a saved visualization: call list_visualizations.")
+                raise ApiError(
+                    400, f"{where}.viz_id {viz_id!r} is not a saved visualization: call list_visualizations."
+                )
         elif panel["kind"] == "markdown":
             panel["content"] = _text(panel.get("content"), f"{where}.content", None)
             if panel["content"] is None:
@@ -348,8 +352,12 @@ class SavedObjects:
     def get(self, object_id: str) -> dict[str, Any]:
         item = self._items.get(object_id)
         if item is None:
-            raise ApiError(404, f"{self.kind.capitalize()} '{object_id}' not found: list_{self.kind}s shows the saved ids.")
+            raise self._missing(object_id)
         return item
+
+    def _missing(self, object_id: str) -> ApiError:
+        message = f"{self.kind.capitalize()} '{object_id}' not found: list_{self.kind}s shows the saved ids."
+        return ApiError(404, message)
 
     def exists(self, object_id: str) -> bool:
         return object_id in self._items
@@ -382,7 +390,7 @@ class SavedObjects:
 
     def delete(self, object_id: str) -> None:
         if not self._items.delete(object_id):
-            raise ApiError(404, f"{self.kind.capitalize()} '{object_id}' not found: list_{self.kind}s shows the saved ids.")
+            raise self._missing(object_id)
 
     def list(self, limit: int, offset: int, visible: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         items = sorted(self._items.values(), key=lambda a: (a.get("created_at", ""), a.get("id", "")))

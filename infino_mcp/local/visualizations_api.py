@@ -17,7 +17,10 @@ checked when each visualization runs.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
+
+import anyio
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +31,7 @@ from infino_mcp.local.http import ApiError, json_response, read_json, require, s
 from infino_mcp.local.sql import SelectResult, execute_select
 from infino_mcp.local.sqlrewrite import normalize as normalize_sql
 from infino_mcp.local.visualizations import (
+    Check,
     SavedObjects,
     envelope,
     normalize_dashboard,
@@ -63,7 +67,7 @@ def _dashboards(request: Request) -> SavedObjects:
     )
 
 
-def _can_read(request: Request):
+def _can_read(request: Request) -> Check:
     def check(attributes: dict[str, Any]) -> None:
         require(request, "record", "read", attributes["source"]["index"])
 
@@ -89,12 +93,17 @@ def _page(request: Request) -> tuple[int, int]:
     return values["limit"], values["offset"]
 
 
-def _crud_routes(prefix: str, store_for, check_for) -> list[Route]:
-    """Create/list/get/patch/delete routes for one kind of saved object."""
+def _crud_routes(
+    prefix: str, store_for: Callable[[Request], SavedObjects], check_for: Callable[[Request], Check]
+) -> list[Route]:
+    """Create/list/get/patch/delete routes for one kind of saved object.
+
+    Writes run in a worker thread: the store fsyncs its file before returning.
+    """
 
     async def create(request: Request) -> Response:
-        store = store_for(request)
-        attributes = store.create(await read_json(request), _user(request), check_for(request))
+        store, spec = store_for(request), await read_json(request)
+        attributes = await anyio.to_thread.run_sync(store.create, spec, _user(request), check_for(request))
         return json_response(envelope(store.kind, attributes), 201)
 
     async def listing(request: Request) -> Response:
@@ -120,15 +129,16 @@ def _crud_routes(prefix: str, store_for, check_for) -> list[Route]:
         return json_response(envelope(store.kind, attributes))
 
     async def patch(request: Request) -> Response:
-        store = store_for(request)
-        attributes = store.update(request.path_params["object_id"], await read_json(request), check_for(request))
+        store, patch_doc = store_for(request), await read_json(request)
+        object_id = request.path_params["object_id"]
+        attributes = await anyio.to_thread.run_sync(store.update, object_id, patch_doc, check_for(request))
         return json_response(envelope(store.kind, attributes))
 
     async def delete(request: Request) -> Response:
         store = store_for(request)
         object_id = request.path_params["object_id"]
         check_for(request)(store.get(object_id))
-        store.delete(object_id)
+        await anyio.to_thread.run_sync(store.delete, object_id)
         return json_response({"id": object_id, "kind": store.kind, "deleted": True})
 
     return [
@@ -180,6 +190,28 @@ async def _run(request: Request, sql_text: str) -> SelectResult:
     return await execute_select(services(request), sql_text, principal=request.state.principal)
 
 
+async def _run_plan(request: Request, plan: vizsql.Plan) -> tuple[SelectResult, str]:
+    """Run the planned SQL; if the engine rejects it, its fallbacks (filters then count as skipped)."""
+    try:
+        return await _run(request, plan.sql), plan.sql
+    except ApiError as exc:
+        if exc.status != 400 or not plan.fallbacks:
+            raise
+        first_error = exc
+    for i, text in enumerate(plan.fallbacks):
+        try:
+            result = await _run(request, text)
+        except ApiError as exc:
+            if exc.status != 400 or i == len(plan.fallbacks) - 1:
+                raise
+            continue
+        reason = f"the engine rejected the filtered query ({first_error.message}); the query ran without filters"
+        plan.skipped += [{"field": name, "reason": reason} for name in plan.applied]
+        plan.applied = []
+        return result, text
+    raise first_error
+
+
 async def execute(request: Request) -> Response:
     """Run a saved visualization with its saved filters plus the request's filters and time_range."""
     svc = services(request)
@@ -202,18 +234,8 @@ async def execute(request: Request) -> Response:
     limit = sql_spec["limit"]
     plan = vizsql.plan(query, index=index, filters=filters, types=types,
                        time_column=sql_spec["time_column"], limit=limit)
-    executed = plan.sql
     started = time.monotonic()
-    try:
-        result = await _run(request, plan.sql)
-    except ApiError as exc:
-        if exc.status != 400 or not plan.fallback_sql or plan.fallback_sql == plan.sql:
-            raise
-        result = await _run(request, plan.fallback_sql)
-        executed = plan.fallback_sql
-        reason = f"the engine rejected the filtered query ({exc.message}); the query ran without filters"
-        plan.skipped += [{"field": f, "reason": reason} for f in plan.applied]
-        plan.applied = []
+    result, executed = await _run_plan(request, plan)
     took_ms = int((time.monotonic() - started) * 1000)
     rows = result.rows[:limit]
     columns = [{"name": name, "type": _TYPES.get(kind, "string")} for name, kind in result.columns]
@@ -230,7 +252,7 @@ async def execute(request: Request) -> Response:
     return json_response({"columns": columns, "rows": rows, "metadata": metadata})
 
 
-def _no_check(request: Request):
+def _no_check(request: Request) -> Check:
     return lambda attributes: None
 
 

@@ -28,8 +28,17 @@ branch of a UNION, and for a JOIN the side that is the visualization's dataset
 (bad value, unknown field, other dataset) or a query sqlglot cannot parse is
 reported in ``filters_skipped`` and the rest still runs.
 
-Negated operators (``is_not``, ``is_not_one_of``, ``is_not_between``) also
-keep rows where the field is missing (NULL), as a filter chip "is not X" does.
+Filter semantics: values are coerced to the field's type when that is
+lossless (``"3"`` for an Integer field, ``"true"`` for a Boolean one), otherwise
+the filter is skipped. Negated operators (``is_not``, ``is_not_one_of``,
+``is_not_between``) also keep rows where the field is missing (NULL), as a
+filter chip "is not X" does. ``contains`` is a case-sensitive substring match
+(``LIKE`` with ``%``, ``_`` and ``\\`` escaped; non-string fields are compared
+as text). On an array field ``is`` / ``is_one_of`` mean "has the element".
+Time filters (``is_time_filter``, the time column, or a date field) accept
+ISO-8601 strings or epoch milliseconds, compared in UTC; the engine's error on
+a filter that still does not fit makes the query run without the filters
+(reported as skipped) rather than fail.
 """
 
 from __future__ import annotations
@@ -77,7 +86,7 @@ class Plan:
     """What to run for one execute call, and what became of the filters."""
 
     sql: str
-    fallback_sql: str | None
+    fallbacks: list[str] = field(default_factory=list)  # to try in order if the engine rejects ``sql``
     applied: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
 
@@ -101,7 +110,8 @@ def bucket_problem(bucket: Any) -> str | None:
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(exp.to_identifier(name, quoted=True), table=exp.to_identifier(table, quoted=True) if table else None)
+    qualifier = exp.to_identifier(table, quoted=True) if table else None
+    return exp.column(exp.to_identifier(name, quoted=True), table=qualifier)
 
 
 def _bucket_expr(column: str, bucket: Any, types: FieldTypes) -> exp.Expression:
@@ -281,6 +291,8 @@ def filter_condition(flt: Mapping[str, Any], types: FieldTypes | None, time_colu
         return exp.not_(exp.Is(this=col, expression=exp.Null()))
     if op == "does_not_exist":
         return exp.Is(this=col, expression=exp.Null())
+    if kind == "Array":
+        return _array_condition(op, value, col, name)
     if op in ("is", "is_not"):
         if value is None:
             raise Skip(f"'{op}' needs a value; use exists or does_not_exist to test for a missing field")
@@ -310,6 +322,18 @@ def filter_condition(flt: Mapping[str, Any], types: FieldTypes | None, time_colu
         raise Skip(f"'{op}' needs at least one bound")
     between = exp.and_(*parts) if len(parts) == 2 else parts[0]
     return between if op == "is_between" else _or_missing(exp.not_(exp.paren(between)), col)
+
+
+def _array_condition(op: str, value: Any, col: exp.Column, name: str) -> exp.Expression:
+    """Operators on an array field test its elements: ``is`` means "has this element"."""
+    if op not in ("is", "is_not", "is_one_of", "is_not_one_of"):
+        raise Skip(f"'{op}' is not supported on the array field '{name}'; use is, is_one_of or their negations")
+    values = value if isinstance(value, list) else [value]
+    if not values or any(v is None for v in values):
+        raise Skip(f"'{op}' on an array field needs one or more values")
+    has = [exp.Anonymous(this="array_has", expressions=[col.copy(), _literal(v, None, False, name)]) for v in values]
+    condition = exp.or_(*has) if len(has) > 1 else has[0]
+    return condition if op in ("is", "is_one_of") else _or_missing(exp.not_(exp.paren(condition)), col)
 
 
 # ---- injection -----------------------------------------------------------------------------------
@@ -377,16 +401,18 @@ def plan(query: exp.Expression | str, *, index: str, filters: list[dict[str, Any
          time_column: str, limit: int) -> Plan:
     """Inject ``filters`` (enabled ones) and the row limit into ``query``.
 
-    ``query`` is raw SQL text or a builder SELECT. ``fallback_sql`` is what to run
-    if the engine rejects the rewritten text (the original, unfiltered, query).
+    ``query`` is raw SQL text or a builder SELECT. ``fallbacks`` are what to run
+    if the engine rejects the rewritten text: the query with the limit but no
+    filters, then the original text as written.
     """
     original = query if isinstance(query, str) else query.sql(dialect=DIALECT)
     active = [f for f in filters if f.get("enabled", True) is not False]
     try:
         tree = parse_select(query) if isinstance(query, str) else query.copy()
     except Skip as exc:
-        return Plan(sql=original, fallback_sql=None, skipped=[_skip(f, str(exc)) for f in active])
-    result = Plan(sql="", fallback_sql=original)
+        return Plan(sql=original, skipped=[_skip(f, str(exc)) for f in active])
+    result = Plan(sql="")
+    unfiltered = _apply_limit(tree.copy(), limit).sql(dialect=DIALECT)
     if active:
         try:
             targets = _targets(tree, index, _ctes(tree))
@@ -395,7 +421,8 @@ def plan(query: exp.Expression | str, *, index: str, filters: list[dict[str, Any
             result.skipped = [_skip(f, str(exc)) for f in active]
         for flt in active if targets else []:
             if flt.get("index") and str(flt["index"]) != index:
-                result.skipped.append(_skip(flt, f"the filter is for dataset '{flt['index']}', this chart reads '{index}'"))
+                reason = f"the filter is for dataset '{flt['index']}', this chart reads '{index}'"
+                result.skipped.append(_skip(flt, reason))
                 continue
             try:
                 conditions = [filter_condition(flt, types, time_column, alias) for _, alias in targets]
@@ -405,8 +432,8 @@ def plan(query: exp.Expression | str, *, index: str, filters: list[dict[str, Any
             for (select, _), condition in zip(targets, conditions, strict=True):
                 select.where(condition, append=True, copy=False)
             result.applied.append(str(flt.get("field")))
-    tree = _apply_limit(tree, limit)
-    result.sql = tree.sql(dialect=DIALECT)
+    result.sql = _apply_limit(tree, limit).sql(dialect=DIALECT)
+    result.fallbacks = [text for text in dict.fromkeys((unfiltered, original)) if text != result.sql]
     return result
 
 

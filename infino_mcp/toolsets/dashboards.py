@@ -185,8 +185,18 @@ async def _run_panel(
     return result
 
 
+_KEPT_METADATA = ("row_count", "truncated", "binding", "filters_skipped")
+_HEADER_BYTES = 600
+
+
 def _shrink(panels: list[PanelResult], rows_per_panel: int, max_bytes: int) -> str | None:
-    """Cut the panels to ``max_bytes``: fewer rows, then compact viz definitions, then no data. Returns the note."""
+    """Fit the panels in ``max_bytes``; returns a note saying what was cut.
+
+    In order, as long as the result is too large: rows cut to ``rows_per_panel``;
+    definitions and metadata shortened (get_visualization has them); rows halved;
+    then whole panels' data left out, from the last panel up.
+    """
+    budget = max(max_bytes - _HEADER_BYTES, 500)
     notes = []
 
     def size() -> int:
@@ -199,23 +209,23 @@ def _shrink(panels: list[PanelResult], rows_per_panel: int, max_bytes: int) -> s
 
     cap = rows_per_panel
     cap_rows(cap)
-    while size() > max_bytes and cap > 0:
-        cap //= 2
-        cap_rows(cap)
-    if any(p.rows_total is not None and p.data is not None and p.rows_total > len(p.data["rows"]) for p in panels):
-        notes.append(
-            f"Rows cut to at most {cap} per panel; call execute_visualization(viz_id) for a panel's rows."
-        )
-    if size() > max_bytes:
+    if size() > budget:
         for p in panels:
             if p.viz is not None:
                 source = p.viz.get("source") if isinstance(p.viz.get("source"), dict) else {}
                 p.viz = {"title": p.viz.get("title"), "chart": p.viz.get("chart"),
                          "source": {"kind": source.get("kind"), "index": source.get("index")}}
-        notes.append("Visualization definitions shortened; call get_visualization(viz_id) for one in full.")
+            if p.data is not None and isinstance(p.data.get("metadata"), dict):
+                p.data["metadata"] = {k: v for k, v in p.data["metadata"].items() if k in _KEPT_METADATA}
+        notes.append("Definitions and metadata shortened; get_visualization(viz_id) has a panel's full definition.")
+    while size() > budget and cap > 0:
+        cap //= 2
+        cap_rows(cap)
+    if any(p.rows_total is not None and p.data is not None and p.rows_total > len(p.data["rows"]) for p in panels):
+        notes.append(f"Rows cut to at most {cap} per panel; execute_visualization(viz_id) pages through a panel's rows.")
     dropped = []
     for p in reversed(panels):
-        if size() <= max_bytes:
+        if size() <= budget:
             break
         if p.data is not None or p.viz is not None or p.content:
             p.data, p.viz, p.content = None, None, None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from mcp.server.mcpserver import Context
@@ -21,7 +21,7 @@ from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
 from infino_mcp.shaping import Page, json_size, page
-from infino_mcp.toolsets.common import JsonArg, Offset, require_object
+from infino_mcp.toolsets.common import JsonArg, require_object
 
 RawFlag = Annotated[bool, Field(description="Return the service's response unchanged (still bounded) instead of the compact form.")]
 QueryLimit = Annotated[int, Field(ge=1, le=1000, description="Most rows to return.")]
@@ -34,6 +34,15 @@ _MAX_RANGE_POINTS = 11_000
 def _room(max_bytes: int, *parts: Any) -> int:
     """Bytes left for the paged items once the fixed parts of a result are counted."""
     return max(500, max_bytes - sum(json_size(p) for p in parts))
+
+
+def _fit_page(items: list[Any], *, budget: int, beside: Any = None, **kwargs: Any) -> tuple[list[Any], Page]:
+    """``shaping.page`` within what ``beside`` (the rest of the result) leaves of the budget."""
+    room = _room(budget, beside)
+    kept, info = page(items, max_bytes=room, **kwargs)
+    if info.note:
+        info.note = info.note.replace(f"the {room}-byte result budget", f"the {budget}-byte result budget")
+    return kept, info
 
 
 # ---------------------------------------------------------------- QueryDSL
@@ -110,12 +119,14 @@ async def query_dataset_in_querydsl(
     hint = " (or narrow the query)"
     if raw:
         rest = {k: v for k, v in answer.items() if k != "hits"}
-        kept, info = page(hits, offset=start, limit=limit, max_bytes=_room(budget, rest), total=total, more_hint=hint)
+        kept, info = _fit_page(hits, budget=budget, beside=rest, offset=start, limit=limit, total=total, more_hint=hint)
         response = {**answer, "hits": {**hits_part, "hits": kept}}
         return SearchResult(total=total, total_is_lower_bound=lower_bound, page=info, response=response)
     aggregations = answer.get("aggregations")
     compact = [_compact_hit(h) for h in hits]
-    kept, info = page(compact, offset=start, limit=limit, max_bytes=_room(budget, aggregations), total=total, more_hint=hint)
+    kept, info = _fit_page(
+        compact, budget=budget, beside=aggregations, offset=start, limit=limit, total=total, more_hint=hint
+    )
     return SearchResult(
         total=total,
         total_is_lower_bound=lower_bound,
@@ -137,7 +148,9 @@ class SqlResult(BaseModel):
     """A SELECT's answer: ``columns`` and ``rows`` (compact) or ``response`` (raw=True)."""
 
     columns: list[Column] = Field(default_factory=list)
-    rows: list[dict[str, Any]] = Field(default_factory=list, description="One {column: value} object per row.")
+    rows: list[dict[str, Any]] | list[list[Any]] = Field(
+        default_factory=list, description="One {column: value} object per row, or with row_format=arrays a list in column order."
+    )
     page: Page
     execution_time_ms: int | float | None = None
     response: dict[str, Any] | None = Field(None, description="raw=True: the service's envelope, rows cut to the page.")
@@ -215,6 +228,10 @@ async def query_dataset_in_sql(
     limit: QueryLimit = 100,
     offset: Annotated[int, Field(ge=0, description="Rows of the answer to skip before returning `limit` rows.")] = 0,
     raw: RawFlag = False,
+    row_format: Annotated[
+        Literal["objects", "arrays"],
+        Field(description="objects: {column: value} per row; arrays: values in `columns` order (about half the size)."),
+    ] = "objects",
 ) -> SqlResult:
     """Run a SQL SELECT over one or more datasets (joins and aggregates allowed); rows come back as {column: value}.
 
@@ -236,12 +253,17 @@ async def query_dataset_in_sql(
     elapsed = answer.get("execution_time")
     if raw:
         rest = {k: v for k, v in answer.items() if k != "rows"}
-        kept, info = page(rows[offset:], offset=offset, limit=limit, max_bytes=_room(budget, rest), total=len(rows), more_hint=hint)
+        kept, info = _fit_page(
+            rows[offset:], budget=budget, beside=rest, offset=offset, limit=limit, total=len(rows), more_hint=hint
+        )
         return SqlResult(page=info, execution_time_ms=elapsed, response={**answer, "rows": kept})
     plain = [_plain_row(r) for r in rows]
     columns = _columns(answer, plain)
-    kept, info = page(
-        plain[offset:], offset=offset, limit=limit, max_bytes=_room(budget, [c.model_dump() for c in columns]),
+    shaped: list[Any] = plain
+    if row_format == "arrays":
+        shaped = [[row.get(c.name) for c in columns] for row in plain]
+    kept, info = _fit_page(
+        shaped[offset:], budget=budget, beside=[c.model_dump() for c in columns], offset=offset, limit=limit,
         total=len(plain), more_hint=hint,
     )
     return SqlResult(columns=columns, rows=kept, page=info, execution_time_ms=elapsed)
@@ -410,7 +432,7 @@ def bound_native(value: Any, max_bytes: int) -> SourceResult:
         if lists:
             key, items = max(lists, key=lambda kv: json_size(kv[1]))
             rest = {k: v for k, v in value.items() if k != key}
-            kept, info = page(items, offset=0, limit=len(items), max_bytes=_room(max_bytes, rest))
+            kept, info = _fit_page(items, budget=max_bytes, beside=rest, offset=0, limit=len(items))
             note = f"Kept {info.returned} of {len(items)} items of {key!r}; narrow the query (a filter or a LIMIT)."
             return SourceResult(result={**rest, key: kept}, truncated=True, note=note)
     text = json.dumps(value, ensure_ascii=False, default=str)

@@ -216,6 +216,12 @@ async def test_functions_on_instant_vectors(source: MemorySource) -> None:
     assert await instant_query(source, "time()", 600_000) == {"resultType": "scalar", "result": [600, "600"]}
     assert await vec(source, "vector(3)", at) == {(): 3}
     assert await vec(source, "hour(vector(7200))", at) == {(): 2}
+    assert await vec(source, 'timestamp(temp{room="hall"})', 630) == {key(room="hall"): 600}
+    assert await vec(source, "timestamp(vector(1))", 630) == {(): 630}
+    data = await instant_query(source, 'sort_by_label_desc(http_requests_total, "job", "instance")', 3_000_000)
+    assert [(r["metric"]["job"], r["metric"]["instance"]) for r in data["result"]] == [
+        ("web", "a"), ("api", "b"), ("api", "a")
+    ]
 
 
 @pytest.mark.anyio
@@ -255,7 +261,7 @@ async def test_range_query_returns_a_matrix_per_series(source: MemorySource) -> 
 async def test_refusals_name_the_problem(source: MemorySource) -> None:
     cases: dict[str, Any] = {
         "sum(": "parse error",
-        "timestamp(temp)": "function 'timestamp' is not supported",
+        "double_exponential_smoothing(temp[5m], 0.5, 0.5)": "'double_exponential_smoothing' is not supported",
         "limitk(1, temp)": "aggregation 'limitk' is not supported",
         "": "empty",
         'temp{a=~"("}': "regex",

@@ -87,8 +87,10 @@ async def test_raw_query_infers_the_index(endpoint):
         ({**RAW, "mapping": {"x": {"bucket": "day"}}}, "mapping.x needs a column name"),
         ({**RAW, "mapping": {"x": {"column": "t", "bucket": "fortnight"}}}, "bucket 'fortnight' is not understood"),
         ({**RAW, "mapping": {"y": [{"column": "p", "aggregation": "median"}]}}, "aggregation 'median' is not one of"),
-        ({"source": {"index": "d"}, "mapping": {"y": [{"column": "p", "aggregation": "sum"}, "q"]}}, "mixes aggregated"),
-        ({"source": {"index": "d"}, "mapping": {"x": {"column": "t", "bucket": "day"}, "y": ["p"]}}, "needs an aggregation"),
+        ({"source": {"index": "d"}, "mapping": {"y": [{"column": "p", "aggregation": "sum"}, "q"]}},
+         "mixes aggregated"),
+        ({"source": {"index": "d"}, "mapping": {"x": {"column": "t", "bucket": "day"}, "y": ["p"]}},
+         "needs an aggregation"),
         ({"source": {"index": "d", "sql": {"order_by": [{"column": "a", "direction": "up"}]}}}, "direction of 'asc'"),
     ],
 )

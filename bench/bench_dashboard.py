@@ -1,0 +1,174 @@
+"""Benchmark: execute_dashboard, ours against the official SDK's, in the same run.
+
+A tiny HTTP endpoint on 127.0.0.1 (Starlette on uvicorn, in a background
+thread) answers ``GET /dashboards/{id}``, ``GET /visualizations/{id}`` and
+``POST /visualizations/{id}/data`` after a fixed delay per request, and
+accepts any signature. A 16-panel dashboard is then run
+
+* through our MCP server (``build_server`` + in-memory ``mcp.Client``, the real
+  tool path: our ``InfinoClient`` over HTTP to the endpoint), and
+* through ``infino_sdk.InfinoSDK.execute_dashboard`` (16 worker threads).
+
+Ours sends each panel's get and execute at once, so it should take about two
+request times (dashboard, then the panels) plus overhead; the SDK sends them
+one after the other, about three. Run: ``python bench/bench_dashboard.py
+[--delay 0.05] [--panels 16] [--runs 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import uvicorn
+from mcp import Client
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from infino_mcp.client import InfinoClient
+from infino_mcp.config import Settings
+from infino_mcp.server import build_server
+
+ACCESS_KEY, SECRET_KEY = "AKBENCHBENCHBENCH", "bench-secret-key-bench-secret-key"
+
+
+def delayed_app(delay: float, panels: int) -> Starlette:
+    """The fake endpoint: every answer comes after ``delay`` seconds."""
+    dashboard = {
+        "id": "bench",
+        "kind": "dashboard",
+        "attributes": {
+            "id": "bench",
+            "title": "Bench",
+            "panels": [
+                {"id": f"panel_{i}", "kind": "visualization", "viz_id": f"viz-{i}",
+                 "layout": {"x": 24 * (i % 2), "y": 8 * (i // 2), "w": 24, "h": 8}}
+                for i in range(panels)
+            ],
+        },
+    }
+
+    async def get_dashboard(request: Request) -> JSONResponse:
+        await asyncio.sleep(delay)
+        return JSONResponse(dashboard)
+
+    async def get_visualization(request: Request) -> JSONResponse:
+        await asyncio.sleep(delay)
+        viz_id = request.path_params["viz_id"]
+        return JSONResponse({"id": viz_id, "kind": "visualization", "attributes": {
+            "id": viz_id, "title": f"Chart {viz_id}", "chart": {"type": "bar"},
+            "source": {"kind": "sql", "index": "orders", "sql": {"raw_query": "SELECT currency, COUNT(*) AS n FROM orders"}},
+        }})
+
+    async def execute_visualization(request: Request) -> JSONResponse:
+        await request.body()
+        await asyncio.sleep(delay)
+        return JSONResponse({
+            "columns": [{"name": "currency", "type": "string"}, {"name": "n", "type": "number"}],
+            "rows": [{"currency": c, "n": n} for n, c in enumerate(("EUR", "USD", "GBP", "JPY"))],
+            "metadata": {"row_count": 4, "truncated": False, "took_ms": int(delay * 1000)},
+        })
+
+    return Starlette(routes=[
+        Route("/dashboards/{dashboard_id}", get_dashboard, methods=["GET"]),
+        Route("/visualizations/{viz_id}", get_visualization, methods=["GET"]),
+        Route("/visualizations/{viz_id}/data", execute_visualization, methods=["POST"]),
+    ])
+
+
+class Endpoint:
+    """uvicorn serving ``app`` on a free loopback port in a background thread."""
+
+    def __init__(self, app: Starlette) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+                                backlog=1024, limit_concurrency=None)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Endpoint:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the benchmark endpoint did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+async def time_ours(url: str, panels: int, runs: int, data_dir: Path) -> list[float]:
+    """Seconds per execute_dashboard through our MCP server, first call (warm-up) excluded."""
+    settings = Settings(_env_file=None, endpoint=url, access_key=ACCESS_KEY, secret_key=SECRET_KEY,  # type: ignore[call-arg]
+                        toolsets="dashboards", data_dir=data_dir, max_result_bytes=1_000_000, retry_backoff=0)
+    times = []
+    async with InfinoClient(url, ACCESS_KEY, SECRET_KEY, settings=settings) as client:
+        async with Client(build_server(settings, client=client)) as mcp:
+            for run in range(runs + 1):
+                started = time.perf_counter()
+                result = await mcp.call_tool("execute_dashboard", {"dashboard_id": "bench", "max_concurrency": panels})
+                elapsed = time.perf_counter() - started
+                content = result.structured_content or {}
+                if result.is_error or content.get("succeeded") != panels:
+                    raise RuntimeError(f"our execute_dashboard failed: {result.content}")
+                if run:
+                    times.append(elapsed)
+    return times
+
+
+def time_sdk(url: str, panels: int, runs: int) -> list[float]:
+    """Seconds per InfinoSDK.execute_dashboard, first call (warm-up) excluded."""
+    from infino_sdk import InfinoSDK
+
+    times = []
+    with InfinoSDK(ACCESS_KEY, SECRET_KEY, url) as sdk:
+        for run in range(runs + 1):
+            started = time.perf_counter()
+            result = sdk.execute_dashboard("bench", max_workers=panels)
+            elapsed = time.perf_counter() - started
+            if len(result) != panels or any(p["error"] for p in result):
+                raise RuntimeError(f"the SDK's execute_dashboard failed: {result[:1]}")
+            if run:
+                times.append(elapsed)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--delay", type=float, default=0.05, help="seconds the endpoint waits before each answer")
+    parser.add_argument("--panels", type=int, default=16)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+
+    with Endpoint(delayed_app(args.delay, args.panels)) as endpoint, tempfile.TemporaryDirectory() as tmp:
+        sdk = time_sdk(endpoint.url, args.panels, args.runs)
+        ours = anyio.run(time_ours, endpoint.url, args.panels, args.runs, Path(tmp))
+
+    ours_s, sdk_s = statistics.median(ours), statistics.median(sdk)
+    print(f"{args.panels} panels, {args.delay * 1000:.0f} ms per request, median of {args.runs} runs")
+    print(f"  ours (MCP tool):        {ours_s * 1000:7.1f} ms  = {ours_s / args.delay:4.2f} request times")
+    print(f"  SDK execute_dashboard:  {sdk_s * 1000:7.1f} ms  = {sdk_s / args.delay:4.2f} request times")
+    print(f"  ratio ours/SDK:         {ours_s / sdk_s:7.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""QueryDSL under RBAC: record:read is required, field rules shape hits and hide fields from queries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx2
+import pytest
+
+from infino_mcp.auth import SigV4Auth
+from infino_mcp.local.app import create_app
+from infino_mcp.local.services import Services
+from tests.local.test_querydsl import DOCS, ids, ingest, query
+
+pytestmark = pytest.mark.anyio
+
+ROLE = {
+    "Version": "2025-01-01",
+    "Permissions": [
+        {
+            "Effect": "Allow",
+            "ResourceType": "record",
+            "Actions": ["read"],
+            "Resources": ["shop"],
+            "Fields": {"Deny": ["price"], "Mask": {"user.name": "redact"}},
+        }
+    ],
+}
+
+
+@pytest.fixture
+async def reader(endpoint: httpx2.AsyncClient, local_services: Services) -> AsyncIterator[httpx2.AsyncClient]:
+    await ingest(endpoint, "shop", DOCS)
+    await ingest(endpoint, "secret", DOCS[:1])
+    assert (await endpoint.put("/role/shop-reader", json=ROLE)).status_code == 200
+    created = await endpoint.put("/user/ann", json={"Version": "2025-01-01", "Password": "S3cret-pass!", "Roles": ["shop-reader"]})
+    assert created.status_code == 200, created.text
+    keys = created.json()
+    async with httpx2.AsyncClient(
+        base_url="http://127.0.0.1:8765",
+        transport=httpx2.ASGITransport(app=create_app(local_services)),
+        auth=SigV4Auth(keys["access_key"], keys["secret_key"]),
+    ) as client:
+        yield client
+
+
+async def test_field_rules_apply_to_hits(reader: httpx2.AsyncClient) -> None:
+    result = await query(reader, {"query": {"ids": {"values": ["1"]}}})
+    source = result["hits"]["hits"][0]["_source"]
+    assert "price" not in source
+    assert source["user"] == {"name": "****", "city": "Rome"}
+    assert source["title"] == "Red phone case"
+
+
+async def test_hidden_fields_cannot_be_queried_sorted_or_aggregated(reader: httpx2.AsyncClient) -> None:
+    assert ids(await query(reader, {"query": {"range": {"price": {"gte": 0}}}})) == []
+    assert ids(await query(reader, {"query": {"term": {"user.name": "alice"}}})) == []
+    assert ids(await query(reader, {"query": {"exists": {"field": "price"}}})) == []
+    assert (await query(reader, {"sort": ["price"]}, status=400))["status"] == 400
+    assert (await query(reader, {"size": 0, "aggs": {"p": {"max": {"field": "price"}}}}))["aggregations"] == {
+        "p": {"value": None}
+    }
+    assert sorted(ids(await query(reader, {"query": {"term": {"brand": "Acme"}}}))) == ["1", "2"]
+
+
+async def test_reading_needs_record_read(reader: httpx2.AsyncClient) -> None:
+    denied = await query(reader, {}, dataset="secret", status=403)
+    assert "Permission denied" in denied["error"]["reason"]

@@ -1,0 +1,69 @@
+"""The command line as a user meets it: bad configuration exits 2 with one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infino_mcp.cli import parse_settings
+from infino_mcp.config import DEFAULT_TOOLSETS, Toolset
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("INFINO_")}
+    return subprocess.run(
+        [sys.executable, "-m", "infino_mcp", *args],
+        env={**clean, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        ([], {"INFINO_ENDPOINT": "https://infino.example"}, "INFINO_ACCESS_KEY, INFINO_SECRET_KEY missing"),
+        (["--toolsets", "datasets,bogus"], {}, "unknown toolset(s) bogus"),
+        (["--transport", "streamable-http", "--host", "0.0.0.0"], {}, "needs INFINO_MCP_TOKEN"),
+        (["--endpoint", "ftp://x"], {"INFINO_ACCESS_KEY": "a", "INFINO_SECRET_KEY": "b"}, "must start with https://"),
+        (["--port", "99999"], {}, "INFINO_PORT"),
+    ],
+)
+def test_bad_configuration_exits_2_with_one_line(args: list[str], env: dict[str, str], expected: str, tmp_path: Path) -> None:
+    done = _run(args, env, tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("infino-mcp: configuration error:") and expected in lines[0]
+    assert done.stdout == ""
+
+
+def test_secret_values_never_echo_in_errors(tmp_path: Path) -> None:
+    done = _run(["--toolsets", "nope"], {"INFINO_SECRET_KEY": "topsecretvalue", "INFINO_ACCESS_KEY": "AKX"}, tmp_path)
+    assert done.returncode == 2 and "topsecretvalue" not in done.stderr
+
+
+def test_flags_and_environment_share_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("INFINO_TOOLSETS", "rbac")
+    monkeypatch.setenv("INFINO_READ_ONLY", "true")
+    settings = parse_settings([])
+    assert settings.toolsets == [Toolset.RBAC] and settings.read_only
+    settings = parse_settings(["--toolsets", "all", "--no-read-only", "--local", str(tmp_path)])
+    assert set(settings.toolsets) == set(Toolset) and not settings.read_only
+    assert settings.uses_local and settings.data_dir == tmp_path
+
+
+def test_defaults_are_local_with_the_default_toolsets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("INFINO_"):
+            monkeypatch.delenv(name)
+    settings = parse_settings([])
+    assert settings.uses_local and tuple(settings.toolsets) == DEFAULT_TOOLSETS
+    assert settings.data_dir.is_absolute()

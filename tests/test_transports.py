@@ -1,0 +1,96 @@
+"""The real wire: the server as a subprocess over stdio and over streamable HTTP on loopback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from infino_mcp.server import all_specs
+
+ALL_TOOLS = {spec.name for spec in all_specs()}
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
+    return {**env, "RUST_LOG": "error", **extra}
+
+
+@pytest.mark.anyio
+async def test_stdio_lists_every_tool_and_answers_from_sample_data(tmp_path: Path) -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "infino_mcp", "--local", str(tmp_path), "--toolsets", "all"], env=_env()
+    )
+    async with Client(params) as client:
+        tools = (await client.list_tools()).tools
+        assert {t.name for t in tools} == ALL_TOOLS
+        for tool in tools:
+            hints = tool.annotations
+            assert hints is not None and None not in (
+                hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint
+            )
+            assert tool.output_schema is not None
+        result = await client.call_tool("get_datasets", {})
+        assert not result.is_error
+        assert "sample-ecommerce-data" in [d["name"] for d in result.structured_content["datasets"]]
+
+
+@pytest.mark.anyio
+async def test_stdio_read_only_lists_only_read_only_tools(tmp_path: Path) -> None:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "infino_mcp", "--local", str(tmp_path), "--toolsets", "all", "--read-only", "--no-sample-data"],
+        env=_env(),
+    )
+    async with Client(params, mode="legacy") as client:
+        tools = (await client.list_tools()).tools
+        assert tools and all(t.annotations.read_only_hint for t in tools)
+        assert {t.name for t in tools} == {s.name for s in all_specs() if s.read_only}
+        refused = await client.call_tool("delete_dataset", {"dataset": "x"})
+        assert refused.is_error
+
+
+async def _start_http(tmp_path: Path, token: str) -> tuple[anyio.abc.Process, str]:
+    process = await anyio.open_process(
+        [sys.executable, "-m", "infino_mcp", "--transport", "streamable-http", "--port", "0",
+         "--local", str(tmp_path), "--no-sample-data"],
+        env=_env(INFINO_MCP_TOKEN=token),
+    )
+    assert process.stderr is not None
+    buffer = b""
+    with anyio.fail_after(60):
+        async for chunk in process.stderr:
+            buffer += chunk
+            for line in buffer.decode(errors="replace").splitlines():
+                if line.startswith("infino-mcp: serving streamable-http on "):
+                    return process, line.rsplit(" ", 1)[1]
+    raise AssertionError(f"server did not start: {buffer.decode(errors='replace')}")
+
+
+@pytest.mark.anyio
+async def test_streamable_http_with_bearer_token(tmp_path: Path) -> None:
+    token = "t0k-for-this-test"
+    process, url = await _start_http(tmp_path, token)
+    try:
+        async with httpx2.AsyncClient() as plain:
+            refused = await plain.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+            assert refused.status_code == 401
+            wrong_host = await plain.post(url, json={}, headers={"Host": "evil.example", "Authorization": f"Bearer {token}"})
+            assert wrong_host.status_code == 421
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+            async with Client(streamable_http_client(url, http_client=http)) as client:
+                names = {t.name for t in (await client.list_tools()).tools}
+                assert "query_dataset_in_sql" in names and "create_user" not in names
+                created = await client.call_tool("create_dataset", {"dataset": "http-test"})
+                assert not created.is_error
+                listed = await client.call_tool("get_datasets", {"pattern": "http-*"})
+                assert [d["name"] for d in listed.structured_content["datasets"]] == ["http-test"]
+    finally:
+        process.terminate()
+        await process.wait()

@@ -1,0 +1,200 @@
+"""Query tools (SQL, QueryDSL) through an MCP client against the local endpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+LEVELS = ("info", "warn", "error")
+
+
+def log_records(count: int) -> list[dict]:
+    return [
+        {"id": f"r{i:04d}", "level": LEVELS[i % 3], "message": f"request {i} served", "latency": i * 1.5, "code": 200 + i % 4}
+        for i in range(count)
+    ]
+
+
+async def seed(client, call, dataset: str = "web-logs", count: int = 30) -> None:
+    answer = await call(client, "upload_json_to_dataset", {"dataset": dataset, "records": log_records(count), "id_field": "id"})
+    assert answer["succeeded"] == count, answer
+
+
+# ---------------------------------------------------------------- SQL
+
+
+async def test_sql_rows_come_back_plain(mcp, call):
+    await seed(mcp, call, count=6)
+    result = await call(mcp, "query_dataset_in_sql", {"query": 'SELECT id, level, code FROM "web-logs" ORDER BY id'})
+    assert result["rows"][0] == {"id": "r0000", "level": "info", "code": 200}
+    assert [c["name"] for c in result["columns"]] == ["id", "level", "code"]
+    assert result["page"] == {
+        "total": 6, "returned": 6, "offset": 0, "truncated": False, "next_offset": None, "note": None,
+    }
+    assert result["response"] is None
+
+
+async def test_sql_aggregate(mcp, call):
+    await seed(mcp, call, count=30)
+    result = await call(
+        mcp, "query_dataset_in_sql", {"query": 'SELECT level, COUNT(*) AS n FROM "web-logs" GROUP BY level ORDER BY level'}
+    )
+    assert result["rows"] == [{"level": "error", "n": 10}, {"level": "info", "n": 10}, {"level": "warn", "n": 10}]
+
+
+async def test_sql_limit_cuts_with_a_note_and_offset_pages(mcp, call):
+    await seed(mcp, call, count=25)
+    sql = 'SELECT id FROM "web-logs" ORDER BY id'
+    first = await call(mcp, "query_dataset_in_sql", {"query": sql, "limit": 10})
+    assert [r["id"] for r in first["rows"]] == [f"r{i:04d}" for i in range(10)]
+    assert first["page"]["truncated"] is True and first["page"]["next_offset"] == 10
+    note = first["page"]["note"]
+    assert "offset=10" in note and "LIMIT/OFFSET" in note and "WHERE" in note
+    second = await call(mcp, "query_dataset_in_sql", {"query": sql, "limit": 10, "offset": 20})
+    assert [r["id"] for r in second["rows"]] == [f"r{i:04d}" for i in range(20, 25)]
+    assert second["page"]["truncated"] is False
+
+
+async def test_sql_byte_budget_cuts_and_says_so(make_mcp, call):
+    client = await make_mcp(max_result_bytes=2000)
+    await seed(client, call, count=60)
+    result = await call(client, "query_dataset_in_sql", {"query": 'SELECT * FROM "web-logs"', "limit": 1000})
+    assert 0 < result["page"]["returned"] < 60
+    assert "2000-byte" in result["page"]["note"]
+    assert len(json.dumps(result["rows"], separators=(",", ":"))) <= 2000
+
+
+async def test_sql_raw_returns_the_envelope(mcp, call):
+    await seed(mcp, call, count=5)
+    result = await call(mcp, "query_dataset_in_sql", {"query": 'SELECT id, code FROM "web-logs" ORDER BY id', "raw": True, "limit": 2})
+    envelope = result["response"]
+    assert envelope["statement_type"] == "Select"
+    assert len(envelope["rows"]) == 2
+    assert envelope["rows"][0]["values"]["id"] == {"String": "r0000"}
+    assert result["rows"] == [] and result["page"]["truncated"] is True
+
+
+async def test_sql_compact_costs_at_most_a_third_of_raw(make_mcp, call):
+    """200 rows: arrays cost at most a third of the raw envelope, objects about half (measured 0.50)."""
+    client = await make_mcp(max_result_bytes=1_000_000)
+    await seed(client, call, count=200)
+    sql = 'SELECT id, level, code, latency FROM "web-logs" ORDER BY id'
+    sizes = {}
+    for name, extra in {"raw": {"raw": True}, "objects": {}, "arrays": {"row_format": "arrays"}}.items():
+        result = await call(client, "query_dataset_in_sql", {"query": sql, "limit": 1000, **extra})
+        assert result["page"]["returned"] == 200
+        sizes[name] = len(json.dumps(result, separators=(",", ":")))
+    assert sizes["arrays"] * 3 <= sizes["raw"], sizes
+    assert sizes["objects"] * 1.8 <= sizes["raw"], sizes
+
+
+async def test_sql_arrays_follow_the_column_order(mcp, call):
+    await seed(mcp, call, count=3)
+    result = await call(
+        mcp, "query_dataset_in_sql", {"query": 'SELECT code, id FROM "web-logs" ORDER BY id', "row_format": "arrays", "limit": 2}
+    )
+    assert [c["name"] for c in result["columns"]] == ["code", "id"]
+    assert result["rows"] == [[200, "r0000"], [201, "r0001"]]
+    assert result["page"]["next_offset"] == 2
+
+
+@pytest.mark.parametrize("sql", ["INSERT INTO logs (a) VALUES (1)", "  -- note\n delete from logs", "DROP TABLE logs"])
+async def test_sql_writes_are_refused_before_any_request(mcp, call_error, sent_requests, sql):
+    message = await call_error(mcp, "query_dataset_in_sql", {"query": sql})
+    assert "upsert_to_dataset" in message
+    assert sent_requests == []
+
+
+async def test_sql_error_from_the_service_reaches_the_model(mcp, call_error):
+    message = await call_error(mcp, "query_dataset_in_sql", {"query": 'SELECT * FROM "no-such-dataset"'})
+    assert "query_dataset_in_sql failed with HTTP" in message
+
+
+async def test_sql_request_is_a_get_with_a_json_body(mcp, call, sent_requests):
+    await seed(mcp, call, count=1)
+    sent_requests.clear()
+    await call(mcp, "query_dataset_in_sql", {"query": 'SELECT id FROM "web-logs"'})
+    (request,) = sent_requests
+    assert request.method == "GET" and request.url.path == "/sql"
+    assert json.loads(request.content) == {"query": 'SELECT id FROM "web-logs"'}
+
+
+# ---------------------------------------------------------------- QueryDSL
+
+
+async def test_querydsl_hits_are_compact(mcp, call):
+    await seed(mcp, call, count=9)
+    result = await call(
+        mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"query": {"term": {"level": "error"}}}}
+    )
+    assert result["total"] == 3
+    hit = result["hits"][0]
+    assert set(hit) == {"id", "score", "source", "highlight"}
+    assert hit["id"].startswith("r") and hit["source"]["level"] == "error"
+    assert result["response"] is None
+
+
+async def test_querydsl_accepts_a_json_string_like_an_object(mcp, call):
+    await seed(mcp, call, count=9)
+    query = {"query": {"term": {"level": "warn"}}, "sort": [{"id": "asc"}]}
+    as_object = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": query})
+    as_text = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": json.dumps(query)})
+    assert as_object == as_text
+    assert [h["id"] for h in as_text["hits"]] == ["r0001", "r0004", "r0007"]
+
+
+async def test_querydsl_invalid_json_is_refused_with_its_position(mcp, call_error, sent_requests):
+    message = await call_error(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": '{"query": {"match_all": {}'})
+    assert "not valid JSON" in message and "line 1, column 27" in message
+    assert sent_requests == []
+
+
+async def test_querydsl_non_object_is_refused(mcp, call_error, sent_requests):
+    message = await call_error(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": "[1, 2]"})
+    assert "validation error" in message and "query" in message
+    assert sent_requests == []
+
+
+async def test_querydsl_pages_with_limit_and_offset(mcp, call, sent_requests):
+    await seed(mcp, call, count=12)
+    query = {"query": {"match_all": {}}, "sort": [{"id": "asc"}]}
+    first = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": query, "limit": 5})
+    assert [h["id"] for h in first["hits"]] == [f"r{i:04d}" for i in range(5)]
+    assert first["page"]["truncated"] and first["page"]["next_offset"] == 5 and "offset=5" in first["page"]["note"]
+    assert json.loads(sent_requests[-1].content)["size"] == 5
+    last = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": query, "limit": 5, "offset": 10})
+    assert [h["id"] for h in last["hits"]] == ["r0010", "r0011"]
+    assert json.loads(sent_requests[-1].content)["from"] == 10
+    assert last["page"]["truncated"] is False
+
+
+async def test_querydsl_aggregations_and_raw(mcp, call):
+    await seed(mcp, call, count=9)
+    query = {"size": 0, "aggs": {"levels": {"terms": {"field": "level"}}}}
+    compact = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": query})
+    buckets = {b["key"]: b["doc_count"] for b in compact["aggregations"]["levels"]["buckets"]}
+    assert buckets == {"info": 3, "warn": 3, "error": 3}
+    assert compact["hits"] == []
+    raw = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"query": {"match_all": {}}}, "raw": True, "limit": 2})
+    assert len(raw["response"]["hits"]["hits"]) == 2
+    assert "_source" in raw["response"]["hits"]["hits"][0]
+
+
+async def test_querydsl_bad_size_is_refused(mcp, call_error, sent_requests):
+    message = await call_error(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"size": "ten"}})
+    assert "'size' must be a non-negative integer" in message
+    assert sent_requests == []
+
+
+async def test_querydsl_bad_dataset_name_is_refused(mcp, call_error, sent_requests):
+    message = await call_error(mcp, "query_dataset_in_querydsl", {"dataset": "../metadata", "query": {}})
+    assert "not a valid name" in message
+    assert sent_requests == []
+
+
+async def test_querydsl_unknown_dataset(mcp, call_error):
+    message = await call_error(mcp, "query_dataset_in_querydsl", {"dataset": "missing", "query": {"query": {"match_all": {}}}})
+    assert "HTTP 404" in message
