@@ -1,7 +1,7 @@
 """Benchmark: execute_dashboard, ours against the official SDK's, in the same run.
 
-A tiny HTTP endpoint on 127.0.0.1 (Starlette on uvicorn, in a background
-thread) answers ``GET /dashboards/{id}``, ``GET /visualizations/{id}`` and
+A tiny HTTP endpoint on 127.0.0.1 (Starlette on uvicorn, in a child
+process) answers ``GET /dashboards/{id}``, ``GET /visualizations/{id}`` and
 ``POST /visualizations/{id}/data`` after a fixed delay per request, and
 accepts any signature. A 16-panel dashboard is then run
 
@@ -12,7 +12,7 @@ accepts any signature. A 16-panel dashboard is then run
 Ours sends each panel's get and execute at once, so it should take about two
 request times (dashboard, then the panels) plus overhead; the SDK sends them
 one after the other, about three. Run: ``python bench/bench_dashboard.py
-[--delay 0.05] [--panels 16] [--runs 5]``.
+[--delay 0.1] [--panels 16] [--runs 5]``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import argparse
 import asyncio
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -87,84 +88,95 @@ def delayed_app(delay: float, panels: int) -> Starlette:
 
 
 class Endpoint:
-    """uvicorn serving ``app`` on a free loopback port in a background thread."""
+    """The fake endpoint served by uvicorn in a child process (its own interpreter, so its own GIL)."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, delay: float, panels: int) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
-                                backlog=1024, limit_concurrency=None)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.command = [sys.executable, __file__, "--serve", str(self.port), "--delay", str(delay), "--panels", str(panels)]
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Endpoint:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the benchmark endpoint did not start")
-            time.sleep(0.01)
-        return self
+        self.process = subprocess.Popen(self.command)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.__exit__()
+                    raise RuntimeError("the benchmark endpoint did not start") from None
+                time.sleep(0.05)
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
-async def time_ours(url: str, panels: int, runs: int, data_dir: Path) -> list[float]:
-    """Seconds per execute_dashboard through our MCP server, first call (warm-up) excluded."""
-    settings = Settings(_env_file=None, endpoint=url, access_key=ACCESS_KEY, secret_key=SECRET_KEY,  # type: ignore[call-arg]
-                        toolsets="dashboards", data_dir=data_dir, max_result_bytes=1_000_000, retry_backoff=0)
-    times = []
-    async with InfinoClient(url, ACCESS_KEY, SECRET_KEY, settings=settings) as client:
-        async with Client(build_server(settings, client=client)) as mcp:
-            for run in range(runs + 1):
-                started = time.perf_counter()
-                result = await mcp.call_tool("execute_dashboard", {"dashboard_id": "bench", "max_concurrency": panels})
-                elapsed = time.perf_counter() - started
-                content = result.structured_content or {}
-                if result.is_error or content.get("succeeded") != panels:
-                    raise RuntimeError(f"our execute_dashboard failed: {result.content}")
-                if run:
-                    times.append(elapsed)
-    return times
+def sdk_run(sdk: Any, panels: int) -> float:
+    """Seconds for one InfinoSDK.execute_dashboard (16 worker threads)."""
+    started = time.perf_counter()
+    result = sdk.execute_dashboard("bench", max_workers=panels)
+    elapsed = time.perf_counter() - started
+    if len(result) != panels or any(p["error"] for p in result):
+        raise RuntimeError(f"the SDK's execute_dashboard failed: {result[:1]}")
+    return elapsed
 
 
-def time_sdk(url: str, panels: int, runs: int) -> list[float]:
-    """Seconds per InfinoSDK.execute_dashboard, first call (warm-up) excluded."""
+async def our_run(mcp: Client, panels: int) -> float:
+    """Seconds for one execute_dashboard call through our MCP server."""
+    started = time.perf_counter()
+    result = await mcp.call_tool("execute_dashboard", {"dashboard_id": "bench", "max_concurrency": panels})
+    elapsed = time.perf_counter() - started
+    content = result.structured_content or {}
+    if result.is_error or content.get("succeeded") != panels:
+        raise RuntimeError(f"our execute_dashboard failed: {result.content}")
+    return elapsed
+
+
+async def measure(url: str, panels: int, runs: int, data_dir: Path) -> tuple[list[float], list[float]]:
+    """Interleaved runs (ours, then the SDK's, ``runs`` times) after one warm-up each; seconds per run."""
     from infino_sdk import InfinoSDK
 
-    times = []
+    settings = Settings(_env_file=None, endpoint=url, access_key=ACCESS_KEY, secret_key=SECRET_KEY,  # type: ignore[call-arg]
+                        toolsets="dashboards", data_dir=data_dir, max_result_bytes=1_000_000, retry_backoff=0)
+    ours, theirs = [], []
     with InfinoSDK(ACCESS_KEY, SECRET_KEY, url) as sdk:
-        for run in range(runs + 1):
-            started = time.perf_counter()
-            result = sdk.execute_dashboard("bench", max_workers=panels)
-            elapsed = time.perf_counter() - started
-            if len(result) != panels or any(p["error"] for p in result):
-                raise RuntimeError(f"the SDK's execute_dashboard failed: {result[:1]}")
-            if run:
-                times.append(elapsed)
-    return times
+        async with InfinoClient(url, ACCESS_KEY, SECRET_KEY, settings=settings) as client:
+            async with Client(build_server(settings, client=client)) as mcp:
+                for run in range(runs + 1):
+                    mine = await our_run(mcp, panels)
+                    sdks = await anyio.to_thread.run_sync(sdk_run, sdk, panels)
+                    if run:
+                        ours.append(mine)
+                        theirs.append(sdks)
+    return ours, theirs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--delay", type=float, default=0.05, help="seconds the endpoint waits before each answer")
+    parser.add_argument("--delay", type=float, default=0.1, help="seconds the endpoint waits before each answer")
     parser.add_argument("--panels", type=int, default=16)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        uvicorn.run(delayed_app(args.delay, args.panels), host="127.0.0.1", port=args.serve, log_level="warning",
+                    lifespan="off", backlog=1024)
+        return
 
-    with Endpoint(delayed_app(args.delay, args.panels)) as endpoint, tempfile.TemporaryDirectory() as tmp:
-        sdk = time_sdk(endpoint.url, args.panels, args.runs)
-        ours = anyio.run(time_ours, endpoint.url, args.panels, args.runs, Path(tmp))
+    with Endpoint(args.delay, args.panels) as endpoint, tempfile.TemporaryDirectory() as tmp:
+        ours, sdk = anyio.run(measure, endpoint.url, args.panels, args.runs, Path(tmp))
 
     ours_s, sdk_s = statistics.median(ours), statistics.median(sdk)
-    print(f"{args.panels} panels, {args.delay * 1000:.0f} ms per request, median of {args.runs} runs")
+    print(f"{args.panels} panels, {args.delay * 1000:.0f} ms per request, median of {args.runs} interleaved runs")
     print(f"  ours (MCP tool):        {ours_s * 1000:7.1f} ms  = {ours_s / args.delay:4.2f} request times")
     print(f"  SDK execute_dashboard:  {sdk_s * 1000:7.1f} ms  = {sdk_s / args.delay:4.2f} request times")
     print(f"  ratio ours/SDK:         {ours_s / sdk_s:7.2f}")

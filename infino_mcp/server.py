@@ -17,6 +17,7 @@ from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
 from infino_mcp import __version__
+from infino_mcp.charts import apps_extension, ui_meta
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
 from infino_mcp.registry import ToolSpec, specs_in
@@ -80,6 +81,7 @@ def build_server(settings: Settings, *, client: InfinoClient | None = None) -> M
         instructions=instructions_for(settings),
         lifespan=lifespan,
         log_level=settings.log_level,
+        extensions=[apps_extension()] if any(ui_meta(s.name) for s in selected_specs(settings)) else [],
     )
     for spec in selected_specs(settings):
         _register(server, spec, settings)
@@ -125,6 +127,7 @@ def _register(server: MCPServer, spec: ToolSpec, settings: Settings) -> None:
         fn,
         name=spec.name,
         title=spec.title,
+        meta=ui_meta(spec.name),
         annotations=ToolAnnotations(
             title=spec.title,
             read_only_hint=spec.read_only,

@@ -127,22 +127,17 @@ def parse_bulk(body: bytes, default_index: str) -> list[tuple[str, Op]]:
     """NDJSON action/document pairs as (dataset, Op); ApiError(400) naming the bad line."""
     lines = body.decode("utf-8", errors="replace").split("\n")
     parsed: list[tuple[str, Op]] = []
+    actions: dict[str, tuple[str, str | None, str]] = {}  # repeated action lines are parsed once
     i = 0
     while i < len(lines):
         line = lines[i].strip()
         i += 1
         if not line:
             continue
-        action_line = _json_line(line, i)
-        if not isinstance(action_line, dict) or len(action_line) != 1:
-            raise ApiError(400, f"Malformed action line [{i}]: expected one object with one of {list(ACTIONS)}.")
-        action, meta = next(iter(action_line.items()))
-        if action not in ACTIONS:
-            raise ApiError(400, f"Malformed action line [{i}]: expected one of {list(ACTIONS)} but found [{action}].")
-        meta = meta if isinstance(meta, dict) else {}
-        doc_id = meta.get("_id")
-        doc_id = None if doc_id is None else str(doc_id)
-        index = str(meta.get("_index") or default_index)
+        known = actions.get(line)
+        if known is None:
+            known = actions[line] = _action(line, i, default_index)
+        action, doc_id, index = known
         document = source = None
         if action != "delete":
             while i < len(lines) and not lines[i].strip():
@@ -154,6 +149,18 @@ def parse_bulk(body: bytes, default_index: str) -> list[tuple[str, Op]]:
             document = _json_line(source, i)
         parsed.append((index, Op(action, doc_id, document, source if action != "update" else None)))
     return parsed
+
+
+def _action(line: str, number: int, default_index: str) -> tuple[str, str | None, str]:
+    action_line = _json_line(line, number)
+    if not isinstance(action_line, dict) or len(action_line) != 1:
+        raise ApiError(400, f"Malformed action line [{number}]: expected one object with one of {list(ACTIONS)}.")
+    action, meta = next(iter(action_line.items()))
+    if action not in ACTIONS:
+        raise ApiError(400, f"Malformed action line [{number}]: expected one of {list(ACTIONS)} but found [{action}].")
+    meta = meta if isinstance(meta, dict) else {}
+    doc_id = meta.get("_id")
+    return action, None if doc_id is None else str(doc_id), str(meta.get("_index") or default_index)
 
 
 def _json_line(line: str, number: int) -> Any:

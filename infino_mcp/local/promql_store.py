@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -45,6 +45,7 @@ SPECIAL_FIELD = "value_special"
 TIME_FIELD = "@timestamp"
 LABEL_PREFIX = "labels."
 DEFAULT_MAX_SAMPLES = 2_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SPECIAL = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}
 
 
@@ -52,9 +53,10 @@ def exposition_documents(text: str, now_ms: int) -> list[dict[str, Any]]:
     """The documents for a Prometheus text exposition body (ApiError(400) when it does not parse)."""
     try:
         families = list(text_string_to_metric_families(text))
-    except (ValueError, IndexError, KeyError) as exc:
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        detail = str(exc) or "a line has no metric name or no value"
         raise ApiError(
-            400, f"The body is not valid Prometheus text exposition format: {exc}. Send lines like 'name{{label=\"v\"}} 1.5'."
+            400, f"The body is not valid Prometheus text exposition format: {detail}. Send lines like 'name{{label=\"v\"}} 1.5'."
         ) from None
     docs: list[dict[str, Any]] = []
     for family in families:
@@ -70,9 +72,18 @@ def exposition_documents(text: str, now_ms: int) -> list[dict[str, Any]]:
             else:
                 doc[VALUE_FIELD] = None
                 doc[SPECIAL_FIELD] = "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-            doc[TIME_FIELD] = iso_ms(datetime.fromtimestamp(ms / 1000, tz=UTC))
+            doc[TIME_FIELD] = _iso(ms, sample.name)
             docs.append(doc)
     return docs
+
+
+def _iso(ms: int, name: str) -> str:
+    try:
+        return iso_ms(_EPOCH + timedelta(milliseconds=ms))
+    except OverflowError:
+        raise ApiError(
+            400, f"Sample {name!r} has timestamp {ms} ms, outside the years 1-9999; timestamps are milliseconds since 1970."
+        ) from None
 
 
 def _missing_specs(info: DatasetInfo, docs: list[dict[str, Any]]) -> list[dict]:

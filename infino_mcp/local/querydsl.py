@@ -4,12 +4,8 @@
 ``querydsl_aggs`` for aggregations) into engine SQL and runs the hits, the
 total count and the aggregations concurrently:
 
-* a scored full-text clause every hit must match drives the query: the hits
-  come straight from ``bm25_search`` (with ``k = from + size`` when nothing
-  else filters or ranks, else a large ``k``, because ``k`` is applied before
-  WHERE), the count and aggregations from ``token_match``;
-* other scored full-text clauses are BM25 sources LEFT JOINed on ``_id``;
-  filter-context ones are ``_id IN (SELECT _id FROM token_match(...))``;
+* the SQL itself (row sources, BM25 joins, late materialization) is planned
+  in ``querydsl_plan``;
 * ``_source`` is the stored original document; field-level rules of the
   caller are applied to every hit and hidden fields cannot be queried.
 
@@ -20,7 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,54 +24,21 @@ import pyarrow as pa
 
 from infino_mcp.local.http import ApiError
 from infino_mcp.local.querydsl_aggs import parse_aggs, run_aggregations
-from infino_mcp.local.querydsl_compile import Compiled, QueryCompiler, unsupported
+from infino_mcp.local.querydsl_compile import QueryCompiler, unsupported
+from infino_mcp.local.querydsl_plan import Plan, build_plan, count_sql, hits_sql
 from infino_mcp.local.querydsl_source import SourceFilter, SortSpec, parse_sort, sort_value
-from infino_mcp.local.querydsl_sql import Fields, Pred, TextLeaf, ident
+from infino_mcp.local.querydsl_sql import Fields
 
 if TYPE_CHECKING:
     from infino_mcp.local.catalog import DatasetInfo
     from infino_mcp.local.services import Services
 
-#: k for BM25 sources that must return every match (k is applied before WHERE).
-ALL_MATCHES_K = 1_000_000_000
 MAX_RESULT_WINDOW = 10_000
 DEFAULT_TRACK_TOTAL = 10_000
 TOP_LEVEL_KEYS = (
     "query", "from", "size", "sort", "_source", "track_total_hits", "aggs", "aggregations", "track_scores",
     "min_score", "post_filter", "timeout",
 )  # fmt: skip
-
-
-@dataclass
-class Plan:
-    """How one search's SQL is put together (see the module docstring)."""
-
-    table: str
-    pred: Pred
-    score: Pred | None  # None: constant score ``const``
-    const: float
-    driver: TextLeaf | None
-    joined: list[TextLeaf]
-
-    def leaf_sql(self, leaf: TextLeaf, *, hits: bool) -> str:
-        if leaf == self.driver:
-            return "TRUE"
-        if hits and leaf in self.joined:
-            return f"(s{self.joined.index(leaf)}._id IS NOT NULL)"
-        return f"(t._id IN (SELECT _id FROM {leaf.tvf('token_match', self.table)}))"
-
-    def score_sql(self, leaf: TextLeaf) -> str:
-        if leaf == self.driver:
-            return "t.score"
-        return f"COALESCE(s{self.joined.index(leaf)}.score, 0.0)"
-
-    def where(self, *, hits: bool) -> str:
-        return self.pred.render(lambda leaf: self.leaf_sql(leaf, hits=hits))
-
-    def count_from(self) -> str:
-        if self.driver is not None:
-            return self.driver.tvf("token_match", self.table) + " AS t"
-        return ident(self.table) + " AS t"
 
 
 async def search(services: Services, dataset: str, body: dict, *, principal: Any = None) -> dict:
@@ -101,18 +63,19 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
     compiled = compiler.compile(query, scoring=track_scores)
     post = compiler.compile(body["post_filter"], False) if body.get("post_filter") else None
     min_score = body.get("min_score")
-    plan = _plan(info.table, compiled, post, track_scores)
+    columns_needed = any(not (s.score or s.doc) for s in sort)
+    plan = build_plan(info.table, compiled, post, scored=track_scores, columns_needed=columns_needed)
     aggs_spec = body.get("aggs", body.get("aggregations"))
     aggs = parse_aggs(aggs_spec, fields) if aggs_spec else []
     track = body.get("track_total_hits", DEFAULT_TRACK_TOTAL)
     source_filter = SourceFilter.parse(body.get("_source", True))
 
     results: dict[str, Any] = {}
-    base = _plan(info.table, compiled, None, False)
+    base = build_plan(info.table, compiled, None, scored=False, columns_needed=True)
 
     async def run_hits() -> None:
         if size > 0:
-            results["hits"] = await services.engine.query(_hits_sql(plan, sort, offset, size, min_score))
+            results["hits"] = await services.engine.query(hits_sql(plan, sort, offset, size, min_score))
 
     async def run_count() -> None:
         results["count"] = await _count(services, plan, min_score)
@@ -152,71 +115,8 @@ def where_sql(query: dict, info: DatasetInfo) -> str:
     return compiled.pred.render(lambda leaf: leaf.approx())
 
 
-# ----- planning --------------------------------------------------------------------------
-
-
-def _plan(table: str, compiled: Compiled, post: Compiled | None, scored: bool) -> Plan:
-    pred = compiled.pred if post is None else Pred.join([compiled.pred, post.pred], "AND")
-    score_expr: Pred | None = None
-    const = compiled.score.const
-    if scored and not compiled.score.is_const:
-        score_expr = compiled.score.expr()
-    refs = list(dict.fromkeys(score_expr.score_refs())) if score_expr is not None else []
-    driver: TextLeaf | None = None
-    required = compiled.required + (post.required if post else [])
-    for leaf in required:
-        if score_expr is None or leaf in refs:
-            driver = leaf
-            break
-    joined = [leaf for leaf in refs if leaf != driver]
-    return Plan(table, pred, score_expr, const, driver, joined)
-
-
-def _hits_sql(plan: Plan, sort: list[SortSpec], offset: int, size: int, min_score: Any) -> str:
-    where = plan.where(hits=True)
-    ranked_by_score = not sort or (len(sort) == 1 and sort[0].score and sort[0].desc)
-    if plan.driver is not None and plan.score is not None:
-        exact_k = where == "TRUE" and not plan.joined and ranked_by_score and min_score is None
-        k = offset + size if exact_k else ALL_MATCHES_K
-        source = plan.driver.tvf("bm25_search", plan.table, k) + " AS t"
-    else:
-        source = plan.count_from()
-    joins = "".join(
-        f" LEFT JOIN (SELECT _id, score FROM {leaf.tvf('bm25_search', plan.table, ALL_MATCHES_K)}) s{i}"
-        f" ON s{i}._id = t._id"
-        for i, leaf in enumerate(plan.joined)
-    )
-    score = plan.score.render(lambda leaf: plan.leaf_sql(leaf, hits=True), plan.score_sql) if plan.score else None
-    columns = [f"t.{ident('_doc_id')} AS __id", f"t.{ident('_source')} AS __source"]
-    if score is not None:
-        columns.append(f"CAST({score} AS DOUBLE) AS __score")
-    order: list[str] = []
-    for i, spec in enumerate(sort or [SortSpec(score=True)]):
-        if spec.score:
-            if score is not None:
-                order.append(f"__score {'DESC' if spec.desc else 'ASC'}")
-            continue
-        if spec.doc:
-            order.append(f"t._id {'DESC' if spec.desc else 'ASC'}")
-            continue
-        columns.append(f"{spec.sql} AS __sort{i}")
-        order.append(f"__sort{i} {'DESC' if spec.desc else 'ASC'} NULLS {'FIRST' if spec.missing_first else 'LAST'}")
-    order.append("t._id ASC")
-    if min_score is not None and score is not None:
-        where = f"({where}) AND ({score}) >= {float(min_score)!r}"
-    return (
-        f"SELECT {', '.join(columns)} FROM {source}{joins} WHERE {where} "
-        f"ORDER BY {', '.join(order)} LIMIT {size} OFFSET {offset}"
-    )
-
-
 async def _count(services: Services, plan: Plan, min_score: Any) -> int:
-    if min_score is not None and plan.score is not None:
-        sql = _hits_sql(plan, [], 0, 2**62, min_score)
-        sql = f"SELECT count(*) AS n FROM ({sql}) AS q"
-    else:
-        sql = f"SELECT count(*) AS n FROM {plan.count_from()} WHERE {plan.where(hits=False)}"
-    table = await services.engine.query(sql)
+    table = await services.engine.query(count_sql(plan, min_score))
     return int(table.column(0)[0].as_py())
 
 

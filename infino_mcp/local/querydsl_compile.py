@@ -105,6 +105,11 @@ class Compiled:
     pred: Pred
     score: Score
     required: list[TextLeaf]  # text leaves every matching row satisfies
+    any_of: list[TextLeaf] | None = None  # every matching row satisfies at least one of these
+
+    def __post_init__(self) -> None:
+        if self.any_of is None and self.required:
+            self.any_of = [self.required[0]]
 
 
 class QueryCompiler:
@@ -156,7 +161,10 @@ class QueryCompiler:
         required = [leaf for c in must + filt for leaf in c.required]
         if should and msm == len(should):
             required += [leaf for c in should for leaf in c.required]
-        return Compiled(pred, score.times(_boost(body)), required)
+        any_of = next((c.any_of for c in must + filt if c.any_of), None)
+        if any_of is None and should and msm >= 1 and all(c.any_of for c in should):
+            any_of = [leaf for c in should for leaf in c.any_of or ()]
+        return Compiled(pred, score.times(_boost(body)), required, any_of)
 
     def _q_constant_score(self, body: Any, scoring: bool) -> Compiled:
         body = _obj(body, "constant_score")
@@ -164,7 +172,7 @@ class QueryCompiler:
         if "filter" not in body:
             raise ApiError(400, "QueryDSL 'constant_score' needs a 'filter' query.")
         inner = self.compile(body["filter"], False)
-        return Compiled(inner.pred, Score(_boost(body)) if scoring else Score(), inner.required)
+        return Compiled(inner.pred, Score(_boost(body)) if scoring else Score(), inner.required, inner.any_of)
 
     def _q_match_all(self, body: Any, scoring: bool) -> Compiled:
         return Compiled(TRUE, Score(_boost(_obj(body, "match_all"))) if scoring else Score(), [])
@@ -239,7 +247,7 @@ class QueryCompiler:
         target = self.col(f) if f.kind != "array" else f"array_to_string({self.col(f)}, ' ')"
         pattern = _B + r"\W+".join(regex_escape(w) for w in words) + _B
         phrase = Pred(f"regexp_like({target}, {lit(pattern)}, 'i')")
-        return Compiled(Pred.join([base.pred, phrase], "AND"), base.score, base.required)
+        return Compiled(Pred.join([base.pred, phrase], "AND"), base.score, base.required, base.any_of)
 
     def _q_multi_match(self, body: Any, scoring: bool) -> Compiled:
         spec = _obj(body, "multi_match")
@@ -268,14 +276,15 @@ class QueryCompiler:
                 else:
                     c = self._match(f, spec.get("query"), str(spec.get("operator", "or")).lower(),
                                     spec.get("minimum_should_match"), scoring, "multi_match")  # fmt: skip
-                parts.append(Compiled(c.pred, c.score.times(boost), c.required))
+                parts.append(Compiled(c.pred, c.score.times(boost), c.required, c.any_of))
         if not parts:
             return Compiled(FALSE, Score(), [])
         pred = Pred.join([c.pred for c in parts], "OR")
         scores = [c.score.when(c.pred) for c in parts]
         score = Score() if not scoring else (Score.best(scores) if kind != "most_fields" else _sum(scores))
         required = parts[0].required if len(parts) == 1 else []
-        return _boosted(Compiled(pred, score, required), spec)
+        any_of = [leaf for c in parts for leaf in c.any_of or ()] if all(c.any_of for c in parts) else None
+        return _boosted(Compiled(pred, score, required, any_of), spec)
 
     # ----- term level ------------------------------------------------------------------------
 
@@ -411,7 +420,7 @@ def _const(pred: Pred, spec: dict, scoring: bool) -> Compiled:
 
 
 def _boosted(c: Compiled, spec: dict) -> Compiled:
-    return Compiled(c.pred, c.score.times(_boost(spec)), c.required)
+    return Compiled(c.pred, c.score.times(_boost(spec)), c.required, c.any_of)
 
 
 def _boost(spec: Any) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from infino_mcp.config import default_data_dir
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="infino-mcp local-endpoint", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=9200, help="Port on 127.0.0.1 (default 9200).")
+    parser.add_argument("--port", type=int, default=9200, help="Port (default 9200; 0 picks a free one).")
     parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1).")
     parser.add_argument("--data", type=Path, default=None, help="Data directory (default: the user data directory).")
     parser.add_argument("--no-sample-data", action="store_true", help="Do not load the sample dataset.")
@@ -39,8 +40,14 @@ async def _run(args: argparse.Namespace) -> None:
         if not args.no_sample_data:
             await load_sample(services)
         access_key, secret_key = services.rbac.bootstrap_credentials()
+        # Bind before announcing, so a client may connect as soon as it reads the line.
+        sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+        sock.listen(128)
+        port = sock.getsockname()[1]
         print(
-            f"infino-mcp local endpoint on http://{args.host}:{args.port}\n"
+            f"infino-mcp local endpoint on http://{args.host}:{port}\n"
             f"  data:       {data_dir}\n"
             f"  access key: {access_key}\n"
             f"  secret key: {secret_key}\n"
@@ -48,16 +55,16 @@ async def _run(args: argparse.Namespace) -> None:
             file=sys.stderr,
             flush=True,
         )
-        config = uvicorn.Config(create_app(services), host=args.host, port=args.port, log_level="warning")
-        await uvicorn.Server(config).serve()
+        config = uvicorn.Config(create_app(services), log_level="warning")
+        await uvicorn.Server(config).serve(sockets=[sock])
     finally:
         await services.aclose()
 
 
 def main(argv: list[str]) -> None:
     args = _parser().parse_args(argv)
-    if not 0 < args.port < 65536:
-        print("infino-mcp local-endpoint: --port must be between 1 and 65535", file=sys.stderr)
+    if not 0 <= args.port < 65536:
+        print("infino-mcp local-endpoint: --port must be between 0 (any free port) and 65535", file=sys.stderr)
         raise SystemExit(2)
     os.environ.setdefault("RUST_LOG", "error")
     anyio.run(_run, args)

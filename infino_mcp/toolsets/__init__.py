@@ -1,5 +1,15 @@
 """One module per Infino API category; each declares its tools with ``@infino_tool``."""
 
-from infino_mcp.toolsets import connections, dashboards, datasets, fino, fino_stream, query, rbac, visualizations
+from infino_mcp.toolsets import (
+    charts,
+    connections,
+    dashboards,
+    datasets,
+    fino,
+    fino_stream,
+    query,
+    rbac,
+    visualizations,
+)
 
-TOOLSET_MODULES = (datasets, query, connections, visualizations, dashboards, fino, fino_stream, rbac)
+TOOLSET_MODULES = (datasets, query, connections, visualizations, charts, dashboards, fino, fino_stream, rbac)

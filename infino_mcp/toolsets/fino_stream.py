@@ -14,7 +14,7 @@ from infino_mcp.config import Toolset
 from infino_mcp.errors import InputError, NotAvailableLocallyError
 from infino_mcp.fino_stream import CLOUD_ONLY, ask
 from infino_mcp.registry import client_of, infino_tool
-from infino_mcp.toolsets.fino import create_thread
+from infino_mcp.toolsets import fino
 
 _MAX_PROGRESS_TEXT = 200
 
@@ -46,7 +46,7 @@ async def ask_fino(
     if client.settings.uses_local:
         raise NotAvailableLocallyError(CLOUD_ONLY, status=501, operation="ask_fino")
     if thread_id is None:
-        thread = await create_thread(ctx, name=question.strip()[:80], streaming=True, config=None)
+        thread = await fino.create_thread(ctx, name=question.strip()[:80], streaming=True, config=None)
         thread_id = thread.id
     progress = 0
 

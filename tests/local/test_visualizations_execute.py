@@ -346,3 +346,22 @@ async def test_engine_errors_are_400(shop):
     response = await shop.post(f"/visualizations/{viz}/data", json={})
     assert response.status_code == 400
     assert "no_such_column" in response.json()["error"]["reason"]
+
+
+NASTY = ["100%", "a_b", "back\\slash", "it's", 'say "hi"', "x'; DROP TABLE t; --", "%_\\'"]
+
+
+async def test_contains_and_is_match_nasty_strings_literally(endpoint):
+    notes = [*NASTY, "100 percent", "aXb", "backslash", "its", "plain"]
+    lines = []
+    for i, note in enumerate(notes):
+        lines += [json.dumps({"index": {}}), json.dumps({"i": i, "note": note})]
+    response = await endpoint.post("/nasty/json", content="\n".join(lines) + "\n",
+                                   headers={"content-type": "application/x-ndjson"})
+    assert response.status_code == 200, response.text
+    viz = await _viz(endpoint, source={"index": "nasty", "sql": {"raw_query": "SELECT i FROM nasty ORDER BY i"}})
+    for needle in NASTY:
+        contains = await _run(endpoint, viz, filters=[_f("note", "contains", needle)])
+        assert [r["i"] for r in contains["rows"]] == [i for i, n in enumerate(notes) if needle in n], needle
+        exact = await _run(endpoint, viz, filters=[_f("note", "is", needle)])
+        assert [r["i"] for r in exact["rows"]] == [notes.index(needle)], needle

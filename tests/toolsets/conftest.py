@@ -13,7 +13,8 @@
   for another configuration (``read_only=True``, ``toolsets="query"``,
   ``allow_destructive=False``, ``file_root=[...]``...). ``transport=`` swaps the
   backend for an ``httpx2.MockTransport`` (faults the endpoint cannot produce);
-  requests still land in ``sent_requests``. Everything is closed after the test.
+  requests still land in ``sent_requests``. ``client_options=`` passes keyword arguments to
+  ``mcp.Client`` (``elicitation_callback=``, ``mode="legacy"``...). Everything is closed after the test.
 * ``call``: ``await call(client, "tool", {...})`` returns the structured content
   and fails the test with the tool's message when the call errored;
   ``call_error`` returns the error text and fails the test when it succeeded.
@@ -126,11 +127,16 @@ async def make_mcp(
 ) -> AsyncIterator[MakeMcp]:
     async with contextlib.AsyncExitStack() as stack:
 
-        async def make(*, transport: httpx2.AsyncBaseTransport | None = None, **overrides: Any) -> Client:
+        async def make(
+            *,
+            transport: httpx2.AsyncBaseTransport | None = None,
+            client_options: dict[str, Any] | None = None,
+            **overrides: Any,
+        ) -> Client:
             settings = settings_for(tool_settings.data_dir, **overrides)
             backend = transport or httpx2.ASGITransport(app=endpoint_app)
             client = await stack.enter_async_context(_client_for(local_services, settings, backend, sent_requests))
-            return await stack.enter_async_context(Client(build_server(settings, client=client)))
+            return await stack.enter_async_context(Client(build_server(settings, client=client), **(client_options or {})))
 
         yield make
 

@@ -1,0 +1,165 @@
+"""Rendering saved visualizations and dashboards: a PNG image plus the data for the interactive App.
+
+Each render tool returns a PNG image block (drawn server-side by
+``infino_mcp.charts``, when the ``charts`` extra is installed), one short text
+line for the model, and structured content the MCP App
+(``ui://infino/chart.html``) draws with ECharts in hosts that support Apps.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, ImageContent, TextContent
+from pydantic import BaseModel, Field
+
+from infino_mcp.charts import ChartsUnavailable, render_grid_png, render_png
+from infino_mcp.client import id_segment
+from infino_mcp.config import Toolset
+from infino_mcp.registry import client_of, infino_tool, settings_of
+from infino_mcp.toolsets.dashboards import DashboardId, PanelResult, _run_panel
+from infino_mcp.toolsets.visualizations import (
+    ChartSpec,
+    FiltersArg,
+    TimeRangeArg,
+    VizId,
+    concurrently,
+    envelope,
+    fetch_visualization,
+    render,
+    run_visualization,
+)
+
+MAX_ROWS = 1000
+
+
+class ChartView(BaseModel):
+    viz_id: str
+    title: str
+    kind: str = Field(description="echarts, table or metric.")
+    series: int = Field(description="Series drawn (1 for a metric, 0 for a table).")
+    spec: dict[str, Any] = Field(description="What the App draws: the ECharts option, table or metric.")
+    image: bool = Field(description="True when a PNG image of the chart is attached.")
+    note: str | None = Field(None, description="Rows left out, or why there is no image.")
+
+
+class PanelView(BaseModel):
+    title: str
+    kind: str | None = None
+    viz_id: str | None = None
+    spec: dict[str, Any] | None = None
+    text: str | None = Field(None, description="Markdown panels: the text.")
+    error: str | None = None
+
+
+class DashboardView(BaseModel):
+    dashboard_id: str
+    title: str
+    panels: list[PanelView]
+    image: bool = Field(description="True when a PNG image of the dashboard is attached.")
+    note: str | None = None
+
+
+def spec_of(chart: ChartSpec) -> dict[str, Any]:
+    """The rendering as the App and the PNG renderer read it (``to_echarts_option``'s shape)."""
+    known = chart.model_dump(exclude={"other", "rows_used", "rows_total", "note"}, exclude_none=True)
+    return {**chart.other, **known}
+
+
+def series_count(spec: dict[str, Any]) -> int:
+    if spec.get("kind") == "metric":
+        return 1
+    option = spec.get("option") if isinstance(spec.get("option"), dict) else {}
+    return len(option.get("series") or [])
+
+
+def _result(view: BaseModel, summary: str, png: bytes | None) -> CallToolResult:
+    content: list[Any] = []
+    if png is not None:
+        content.append(ImageContent(type="image", data=base64.b64encode(png).decode("ascii"), mime_type="image/png"))
+    content.append(TextContent(type="text", text=summary))
+    return CallToolResult(content=content, structured_content=view.model_dump(mode="json"))
+
+
+async def _png(draw: Any, *args: Any, **kwargs: Any) -> tuple[bytes | None, str | None]:
+    try:
+        return await anyio.to_thread.run_sync(lambda: draw(*args, **kwargs)), None
+    except ChartsUnavailable as exc:
+        return None, str(exc)
+
+
+@infino_tool(Toolset.VISUALIZATIONS, title="Render a visualization", read_only=True, destructive=False, idempotent=True)
+async def render_visualization(
+    ctx: Context, viz_id: VizId, filters: FiltersArg = None, time_range: TimeRangeArg = None
+) -> Annotated[CallToolResult, ChartView]:
+    """Draw a saved visualization: a PNG image, and an interactive chart in clients that support MCP Apps."""
+    client = client_of(ctx)
+    viz, data = await concurrently(
+        lambda: fetch_visualization(client, viz_id), lambda: run_visualization(client, viz_id, filters, time_range)
+    )
+    attributes = envelope(viz).attributes
+    chart = render(attributes, data, max_rows=MAX_ROWS, max_bytes=settings_of(ctx).max_result_bytes)
+    spec = spec_of(chart)
+    png, missing = await _png(render_png, spec)
+    title = str(attributes.get("title") or viz_id)
+    view = ChartView(
+        viz_id=viz_id, title=title, kind=chart.kind, series=series_count(spec), spec=spec, image=png is not None,
+        note=" ".join(n for n in (chart.note, missing) if n) or None,
+    )
+    shape = f"{view.kind}, {view.series} series, {chart.rows_used} rows" if view.kind == "echarts" else view.kind
+    summary = f"Rendered '{title}' ({shape})." + (" PNG attached." if png else f" No image: {missing}")
+    if chart.note:
+        summary += f" {chart.note}"
+    return _result(view, summary, png)
+
+
+def _panel_view(panel: PanelResult, max_bytes: int) -> PanelView:
+    viz = panel.viz or {}
+    title = panel.title_override or str(viz.get("title") or panel.label or panel.kind or "")
+    view = PanelView(title=title, kind=panel.kind, viz_id=panel.viz_id)
+    if panel.error is not None:
+        view.error = panel.error.message
+    elif panel.kind == "visualization" and panel.viz is not None and panel.data is not None:
+        view.spec = spec_of(render(panel.viz, panel.data, max_rows=MAX_ROWS, max_bytes=max_bytes))
+    elif panel.kind == "markdown":
+        view.text = panel.content or ""
+    return view
+
+
+@infino_tool(Toolset.VISUALIZATIONS, title="Render a dashboard", read_only=True, destructive=False, idempotent=True)
+async def render_dashboard(
+    ctx: Context, dashboard_id: DashboardId, filters: FiltersArg = None, time_range: TimeRangeArg = None
+) -> Annotated[CallToolResult, DashboardView]:
+    """Draw every panel of a dashboard: one PNG grid image, and interactive charts in clients that support MCP Apps."""
+    client = client_of(ctx)
+    settings = settings_of(ctx)
+    path = f"/dashboards/{id_segment(dashboard_id, 'Dashboard id')}"
+    dashboard = envelope(await client.request("GET", path, operation="get_dashboard", idempotent=True))
+    panels = [p for p in dashboard.attributes.get("panels") or [] if isinstance(p, dict)]
+    results: list[PanelResult | None] = [None] * len(panels)
+    limiter = anyio.CapacityLimiter(settings.dashboard_concurrency)
+    done = 0
+
+    async def run(index: int, panel: dict[str, Any]) -> None:
+        nonlocal done
+        async with limiter:
+            results[index] = await _run_panel(client, panel, filters, time_range)
+        done += 1
+        await ctx.report_progress(done, len(panels), f"panel {done}/{len(panels)} ready")
+
+    async with anyio.create_task_group() as tg:
+        for index, panel in enumerate(panels):
+            tg.start_soon(run, index, panel)
+    share = max(settings.max_result_bytes // max(len(panels), 1), 1000)
+    views = [_panel_view(p, share) for p in results if p is not None and p.kind != "divider"]
+    title = str(dashboard.attributes.get("title") or dashboard_id)
+    drawn = [(v.title, v.spec, v.text if v.error is None else f"Error: {v.error}") for v in views]
+    png, missing = await _png(render_grid_png, drawn, title=title) if views else (None, "the dashboard has no panels")
+    failed = sum(1 for v in views if v.error)
+    view = DashboardView(dashboard_id=dashboard_id, title=title, panels=views, image=png is not None, note=missing)
+    summary = f"Rendered dashboard '{title}': {len(views)} panels" + (f", {failed} failed" if failed else "") + "."
+    summary += " PNG attached." if png else f" No image: {missing}"
+    return _result(view, summary, png)
