@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import io
 import math
+import re
+import textwrap
 from importlib import resources
 from typing import Any
 
@@ -34,6 +36,7 @@ RENDER_TOOLS = ("render_visualization", "render_dashboard")
 WIDTH, HEIGHT, DPI = 8.0, 4.5, 100
 _MAX_TABLE_ROWS = 15
 _MAX_LABEL = 18
+_MIDNIGHT = re.compile(r"(?<=\d{4}-\d{2}-\d{2})[T ]00:00(:00(\.0+)?)?(Z|[+-]00:?00)?$")
 
 
 class ChartsUnavailable(InfinoError):
@@ -82,7 +85,7 @@ def _figure(width: float, height: float) -> Any:
 
 
 def _short(text: Any) -> str:
-    label = "" if text is None else str(text)
+    label = _MIDNIGHT.sub("", "" if text is None else str(text))
     return label if len(label) <= _MAX_LABEL else label[: _MAX_LABEL - 1] + "…"
 
 
@@ -108,6 +111,7 @@ def _axes_chart(ax: Any, option: dict[str, Any], series: list[dict[str, Any]]) -
     stacked = any(s.get("stack") for s in bars)
     width = 0.8 if stacked or not bars else 0.8 / len(bars)
     base = [0.0] * len(categories)
+    line_base = [0.0] * len(categories)
     for index, item in enumerate(series):
         values = [_number(v) for v in item.get("data") or []][: len(categories)]
         values += [math.nan] * (len(categories) - len(values))
@@ -125,14 +129,19 @@ def _axes_chart(ax: Any, option: dict[str, Any], series: list[dict[str, Any]]) -
             if stacked:
                 base = [b + v for b, v in zip(base, clean, strict=True)]
         else:
+            lower = list(line_base) if item.get("stack") else [0.0] * len(values)
+            if item.get("stack"):
+                values = [b + (0.0 if math.isnan(v) else v) for b, v in zip(lower, values, strict=True)]
+                line_base = values
             ax.plot(positions, values, marker="o" if len(values) <= 40 else None, label=name)
             if "areaStyle" in item:
-                ax.fill_between(positions, values, alpha=0.25)
+                ax.fill_between(positions, lower, values, alpha=0.25)
     ticks = positions if len(positions) <= 30 else positions[:: math.ceil(len(positions) / 30)]
     if horizontal:
         ax.set_yticks(ticks, [categories[t] for t in ticks])
     else:
-        ax.set_xticks(ticks, [categories[t] for t in ticks], rotation=45 if len(categories) > 6 else 0, ha="right" if len(categories) > 6 else "center")
+        crowded = sum(len(categories[t]) for t in ticks) > 40
+        ax.set_xticks(ticks, [categories[t] for t in ticks], rotation=30 if crowded else 0, ha="right" if crowded else "center")
     if category_axis.get("name"):
         (ax.set_ylabel if horizontal else ax.set_xlabel)(str(category_axis["name"]))
     value_axis = x_axis if horizontal else y_axis
@@ -182,6 +191,11 @@ def _heatmap(ax: Any, option: dict[str, Any], item: dict[str, Any]) -> None:
         if isinstance(cell, list) and len(cell) >= 3 and 0 <= cell[1] < len(ys) and 0 <= cell[0] < len(xs):
             grid[cell[1]][cell[0]] = _number(cell[2])
     image = ax.imshow(grid, aspect="auto", cmap="viridis", origin="lower")
+    if len(xs) * len(ys) <= 150:
+        for row, line in enumerate(grid):
+            for column, amount in enumerate(line):
+                if not math.isnan(amount):
+                    ax.text(column, row, f"{amount:g}", ha="center", va="center", fontsize=8, color="white")
     ax.set_xticks(range(len(xs)), xs, rotation=45 if len(xs) > 6 else 0)
     ax.set_yticks(range(len(ys)), ys)
     ax.figure.colorbar(image, ax=ax)
@@ -273,7 +287,9 @@ def render_grid_png(panels: list[tuple[str, dict[str, Any] | None, str | None]],
         else:
             ax.axis("off")
             ax.set_title(panel_title, fontsize=11)
-            ax.text(0.02, 0.95, (text or "")[:600], ha="left", va="top", fontsize=9, wrap=True, transform=ax.transAxes)
+            wrapped = "\n".join(textwrap.wrap((text or "")[:600], 70)[:12])
+            note = ax.text(0.02, 0.95, wrapped, ha="left", va="top", fontsize=9, transform=ax.transAxes, clip_on=True)
+            note.set_in_layout(False)
     for ax in cells[len(panels):]:
         ax.axis("off")
     return _png(figure)

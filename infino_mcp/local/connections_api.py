@@ -168,9 +168,12 @@ async def update_connection(request: Request) -> Response:
 async def delete_connection(request: Request) -> Response:
     services(request).rbac.require_admin(request.state.principal, "delete connections")
     conn = _connection(request, request.path_params["name"])
-    users = sorted(j["job_id"] for j in services(request).collection("import_jobs").values() if j["source_id"] == conn["id"])
-    if users:
-        raise ApiError(409, f"Connection {conn['id']!r} is used by import job(s) {', '.join(users)}; delete them first.")
+    jobs = services(request).collection("import_jobs").values()
+    using = sorted(job["job_id"] for job in jobs if job["source_id"] == conn["id"])
+    if using:
+        raise ApiError(
+            409, f"Connection {conn['id']!r} is used by import job(s) {', '.join(using)}; delete them first."
+        )
     services(request).collection("connections").delete(conn["id"])
     return json_response({"acknowledged": True})
 
@@ -263,7 +266,9 @@ def validate_cron(schedule: Any) -> None:
     fields = schedule.split()
     if len(fields) != 5:
         raise ApiError(
-            400, f"schedule {schedule!r} has {len(fields)} fields; cron needs 5: minute hour day-of-month month day-of-week."
+            400,
+            f"schedule {schedule!r} has {len(fields)} fields; "
+            "cron needs 5: minute hour day-of-month month day-of-week.",
         )
     for index, (text, (label, low, high)) in enumerate(zip(fields, _CRON_FIELDS, strict=True)):
         for item in text.split(","):

@@ -25,6 +25,7 @@ from typing import Any
 
 import anyio
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -52,14 +53,15 @@ def _max_bytes(svc: Services) -> int:
     return int(getattr(svc, "max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES))
 
 
-def _tasks(request: Request) -> dict[str, asyncio.Task[None]]:
-    """Running upload tasks by run id, held by the services (or the app while they have no slot)."""
-    holder = getattr(services(request), "tasks", None)
-    if isinstance(holder, dict):
-        return holder
-    if not hasattr(request.app.state, "file_import_tasks"):
-        request.app.state.file_import_tasks = {}
-    return request.app.state.file_import_tasks
+def _tasks(request: Request) -> dict[str, asyncio.Task[Any]]:
+    """Upload tasks of this process by run id, held by the services (shared by every app over them)."""
+    svc = services(request)
+    holder = getattr(svc, "tasks", None)
+    if not isinstance(holder, dict):
+        # Until Services declares a ``tasks`` field, give the instance one.
+        holder = {}
+        svc.tasks = holder  # type: ignore[attr-defined]
+    return holder
 
 
 def _flag(value: str) -> bool:
@@ -93,13 +95,17 @@ def _batch_size(value: Any) -> int:
 
 async def _read_upload(request: Request) -> tuple[str, bytes, str, str, int]:
     """(dataset, file bytes, file name, format, batch size) from the multipart form."""
-    limit = _max_bytes(request.app.state.services)
+    limit = _max_bytes(services(request))
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"The upload is {int(declared)} bytes; the limit is {limit} bytes. Split the file.")
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise ApiError(400, "Send the file as multipart/form-data with fields file, index_name, format, batch_size.")
-    async with request.form(max_files=1, max_fields=10) as form:
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except HTTPException as exc:
+        raise ApiError(400, f"The multipart body could not be read: {str(exc.detail).rstrip('.')}.") from None
+    try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise ApiError(400, "The multipart form has no 'file' part; attach the file as 'file'.")
@@ -108,6 +114,8 @@ async def _read_upload(request: Request) -> tuple[str, bytes, str, str, int]:
         dataset = form.get("index_name")
         fmt = form.get("format") or "auto"
         batch = form.get("batch_size")
+    finally:
+        await form.close()
     if len(data) > limit:
         raise ApiError(413, f"The file is larger than the {limit}-byte limit. Split it into smaller files.")
     if not isinstance(dataset, str) or not dataset:

@@ -30,7 +30,16 @@ WS_CLOSE_REASON = "Fino answers need an Infino account; the local endpoint store
 STATUSES = ("ongoing", "completed")
 MESSAGE_ROLES = ("user", "assistant", "system", "tool")
 DEFAULT_WORKFLOW = "fino-alpha-1"
-_UPDATABLE = ("name", "status", "metadata", "workflow_name", "viz_context", "sources", "historical_context", "streaming")
+_UPDATABLE = (
+    "name",
+    "status",
+    "metadata",
+    "workflow_name",
+    "viz_context",
+    "sources",
+    "historical_context",
+    "streaming",
+)
 
 
 def _now() -> str:

@@ -13,6 +13,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 
@@ -43,6 +44,17 @@ class JsonCollection:
         with self._lock:
             self._items[key] = copy.deepcopy(value)
             self._flush()
+
+    def update(self, key: str, change: Callable[[Any], Any]) -> Any:
+        """Atomically replace the item at ``key`` with ``change(current)`` (current is None when missing).
+
+        An exception raised by ``change`` leaves the item as it was.
+        """
+        with self._lock:
+            new = change(copy.deepcopy(self._items.get(key)))
+            self._items[key] = copy.deepcopy(new)
+            self._flush()
+            return copy.deepcopy(new)
 
     def delete(self, key: str) -> bool:
         with self._lock:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import anyio.to_thread
 
-from infino_mcp.local.promql_ast import Agg, Call, Node, Parsed, Selector, parse
+from infino_mcp.local.promql_ast import DEFAULT_LOOKBACK_MS, Agg, Call, Node, Parsed, Selector, parse
 from infino_mcp.local.promql_eval import Evaluator, Window, plan_windows
 from infino_mcp.local.promql_values import (
     Matrix,
@@ -103,11 +103,13 @@ def _matrix_entry(s: Series) -> dict[str, Any]:
     }
 
 
-async def instant_query(source: SeriesSource, query: str, time_ms: int) -> dict[str, Any]:
+async def instant_query(
+    source: SeriesSource, query: str, time_ms: int, *, lookback_ms: int = DEFAULT_LOOKBACK_MS
+) -> dict[str, Any]:
     """Evaluate ``query`` at ``time_ms``; the Prometheus ``data`` member (vector, scalar, matrix or string)."""
     parsed = parse(query)
-    data = await _fetch(source, parsed, plan_windows(parsed.root, time_ms, time_ms))
-    evaluator = Evaluator(data, start_ms=time_ms, end_ms=time_ms)
+    data = await _fetch(source, parsed, plan_windows(parsed.root, time_ms, time_ms, lookback_ms=lookback_ms))
+    evaluator = Evaluator(data, start_ms=time_ms, end_ms=time_ms, lookback_ms=lookback_ms)
 
     def run() -> dict[str, Any]:
         return _shape_instant(parsed.root, evaluator.instant(parsed.root, time_ms), time_ms)
@@ -115,7 +117,15 @@ async def instant_query(source: SeriesSource, query: str, time_ms: int) -> dict[
     return await anyio.to_thread.run_sync(run)
 
 
-async def range_query(source: SeriesSource, query: str, start_ms: int, end_ms: int, step_ms: int) -> dict[str, Any]:
+async def range_query(
+    source: SeriesSource,
+    query: str,
+    start_ms: int,
+    end_ms: int,
+    step_ms: int,
+    *,
+    lookback_ms: int = DEFAULT_LOOKBACK_MS,
+) -> dict[str, Any]:
     """Evaluate ``query`` at every step from start to end; the Prometheus ``data`` member (a matrix)."""
     if step_ms <= 0:
         raise PromQLError("zero or negative query resolution step widths are not accepted; pass a positive step")
@@ -127,8 +137,8 @@ async def range_query(source: SeriesSource, query: str, start_ms: int, end_ms: i
             "try decreasing the query resolution (a larger step)"
         )
     parsed = parse(query)
-    data = await _fetch(source, parsed, plan_windows(parsed.root, start_ms, end_ms))
-    evaluator = Evaluator(data, start_ms=start_ms, end_ms=end_ms, step_ms=step_ms)
+    data = await _fetch(source, parsed, plan_windows(parsed.root, start_ms, end_ms, lookback_ms=lookback_ms))
+    evaluator = Evaluator(data, start_ms=start_ms, end_ms=end_ms, step_ms=step_ms, lookback_ms=lookback_ms)
 
     def run() -> dict[str, Any]:
         series = evaluator.range(parsed.root, start_ms, end_ms, step_ms)

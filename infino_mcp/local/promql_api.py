@@ -8,7 +8,8 @@
   ``end``, ``step``, optional ``index``): Prometheus HTTP API responses. GET
   with the same parameters in the query string works too. Times are unix
   seconds (fractions allowed) or RFC 3339; ``step`` is seconds or a duration
-  such as ``30s``. ``index`` may name several datasets separated by commas.
+  such as ``30s``. ``index`` may name several datasets separated by commas;
+  ``lookback_delta`` (default 5m) changes how far back instant selectors look.
 
 Without ``index`` a query reads every dataset that holds metrics and that the
 caller may read (the others are skipped, not refused). Errors on these two
@@ -29,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from infino_mcp.local.http import ApiError, json_response, require, services
 from infino_mcp.local.promql import instant_query, range_query
+from infino_mcp.local.promql_ast import DEFAULT_LOOKBACK_MS
 from infino_mcp.local.promql_store import (
     EngineSource,
     core_fields_readable,
@@ -62,7 +64,8 @@ def parse_time(text: str, what: str) -> int:
             stamp = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             raise ApiError(
-                400, f"invalid parameter {what!r}: cannot parse {text!r} to a valid timestamp (unix seconds or RFC 3339)"
+                400,
+                f"invalid parameter {what!r}: cannot parse {text!r} to a valid timestamp (unix seconds or RFC 3339)",
             ) from None
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=timezone.utc)
@@ -72,7 +75,8 @@ def parse_time(text: str, what: str) -> int:
     return round(seconds * 1000)
 
 
-def parse_step(text: str) -> int:
+def parse_duration(text: str, what: str) -> int:
+    """Seconds (fractions allowed) or a PromQL duration such as ``30s`` as positive milliseconds."""
     try:
         seconds = float(text)
     except ValueError:
@@ -80,13 +84,16 @@ def parse_step(text: str) -> int:
             seconds = promql_parser.parse_duration(text).total_seconds()
         except ValueError:
             raise ApiError(
-                400, f"invalid parameter 'step': cannot parse {text!r} to a valid duration (seconds or e.g. 30s)"
+                400, f"invalid parameter {what!r}: cannot parse {text!r} to a valid duration (seconds or e.g. 30s)"
             ) from None
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ApiError(
-            400, "invalid parameter 'step': zero or negative query resolution step widths are not accepted"
-        )
+        raise ApiError(400, f"invalid parameter {what!r}: zero or negative durations are not accepted")
     return max(1, round(seconds * 1000))
+
+
+def _lookback(params: dict[str, str]) -> int:
+    text = params.get("lookback_delta")
+    return parse_duration(text, "lookback_delta") if text else DEFAULT_LOOKBACK_MS
 
 
 def _required(params: dict[str, str], name: str) -> str:
@@ -109,7 +116,9 @@ def _source(request: Request, index: str | None) -> EngineSource:
             info = svc.catalog.get(name)
             rules = svc.rbac.field_rules(principal, name)
             if not core_fields_readable(info, rules):
-                raise ApiError(403, f"Field rules hide the sample name, value or timestamp of dataset {name!r} from you.")
+                raise ApiError(
+                    403, f"Field rules hide the sample name, value or timestamp of dataset {name!r} from you."
+                )
             if holds_metrics(info):
                 chosen[name] = rules
         return EngineSource(svc, chosen, rules=chosen)
@@ -136,7 +145,8 @@ async def query(request: Request) -> Response:
         params = await _params(request)
         text = _required(params, "query")
         at = parse_time(params["time"], "time") if params.get("time") else round(time.time() * 1000)
-        data = await instant_query(_source(request, params.get("index")), text, at)
+        source = _source(request, params.get("index"))
+        data = await instant_query(source, text, at, lookback_ms=_lookback(params))
     except ApiError as exc:
         return _prometheus_error(exc)
     return json_response({"status": "success", "data": data})
@@ -148,8 +158,9 @@ async def query_range(request: Request) -> Response:
         text = _required(params, "query")
         start = parse_time(_required(params, "start"), "start")
         end = parse_time(_required(params, "end"), "end")
-        step = parse_step(_required(params, "step"))
-        data = await range_query(_source(request, params.get("index")), text, start, end, step)
+        step = parse_duration(_required(params, "step"), "step")
+        source = _source(request, params.get("index"))
+        data = await range_query(source, text, start, end, step, lookback_ms=_lookback(params))
     except ApiError as exc:
         return _prometheus_error(exc)
     return json_response({"status": "success", "data": data})

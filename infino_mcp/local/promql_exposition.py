@@ -20,12 +20,14 @@ from infino_mcp.local.http import ApiError
 
 _LINE = re.compile(
     r"([a-zA-Z_:][a-zA-Z0-9_:]*)"  # metric name
-    r"(?:\{([^}]*)\})?"  # labels (may be empty)
+    r'(?:\{((?:[^}"]|"(?:[^"\\]|\\.)*")*)\})?'  # labels (may be empty; quoted values may hold braces)
     r"[ \t]+([^ \t]+)"  # value
     r"(?:[ \t]+(-?[0-9]{1,18}))?[ \t]*"  # optional timestamp, integer milliseconds
 )
 _VALUE = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?Inf|NaN")
-_PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
+_PAIR_TEXT = r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"'
+_PAIRS = re.compile(f"{_PAIR_TEXT}(?:,{_PAIR_TEXT})*,?")
+_PAIR = re.compile(_PAIR_TEXT)
 _ESCAPE = re.compile(r'\\[\\n"]')
 _UNESCAPED = {"\\\\": "\\", "\\n": "\n", '\\"': '"'}
 
@@ -42,17 +44,26 @@ class _NotSimple(Exception):
     """A line the fast path does not read; the reference parser takes over."""
 
 
+def _unescape(value: str) -> str:
+    return _ESCAPE.sub(lambda m: _UNESCAPED[m.group(0)], value)
+
+
 def _labels(text: str) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    position = 0
-    while position < len(text):
-        match = _PAIR.match(text, position)
-        if match is None:
-            raise _NotSimple
-        value = match.group(2)
-        labels[match.group(1)] = _ESCAPE.sub(lambda m: _UNESCAPED[m.group(0)], value) if "\\" in value else value
-        position = match.end()
+    if not _PAIRS.fullmatch(text):
+        raise _NotSimple
+    pairs = _PAIR.findall(text)
+    labels = {name: _unescape(value) if "\\" in value else value for name, value in pairs}
+    if len(labels) != len(pairs) or any(name.startswith("__") for name in labels):
+        raise _NotSimple  # repeated or reserved label names: the reference parser refuses them
     return labels
+
+
+def parse_fast(text: str) -> list[ParsedSample] | None:
+    """The samples when every line has the common simple shape, else None."""
+    try:
+        return _fast(text)
+    except _NotSimple:
+        return None
 
 
 def _fast(text: str) -> list[ParsedSample]:
@@ -70,7 +81,8 @@ def _fast(text: str) -> list[ParsedSample]:
     return samples
 
 
-def _reference(text: str) -> list[ParsedSample]:
+def parse_reference(text: str) -> list[ParsedSample]:
+    """The samples as ``prometheus_client`` reads them; ApiError(400) when it refuses the text."""
     try:
         families = list(text_string_to_metric_families(text))
     except (ValueError, IndexError, KeyError, TypeError) as exc:
@@ -94,7 +106,5 @@ def _reference(text: str) -> list[ParsedSample]:
 
 def parse_exposition(text: str) -> list[ParsedSample]:
     """Every sample of a text exposition body, in order; ApiError(400) when it does not parse."""
-    try:
-        return _fast(text)
-    except _NotSimple:
-        return _reference(text)
+    samples = parse_fast(text)
+    return samples if samples is not None else parse_reference(text)

@@ -193,7 +193,9 @@ def _sgn(v: float) -> float:
     return float((v > 0) - (v < 0))
 
 
-def _safe(fn: Callable[[float], float], *, overflow: float = math.nan, at_zero: float | None = None) -> Callable[[float], float]:
+def _safe(
+    fn: Callable[[float], float], *, overflow: float = math.nan, at_zero: float | None = None
+) -> Callable[[float], float]:
     """Go's math returns NaN/±Inf outside a function's domain where Python raises; do the same."""
 
     def wrapped(v: float) -> float:
@@ -277,7 +279,9 @@ def date_function(name: str, vector: Vector) -> Vector:
 def clamp(vector: Vector, low: float, high: float) -> Vector:
     if high < low:
         return []
-    return [Sample(drop_name(s.labels), max(low, min(high, s.value)) if not math.isnan(s.value) else s.value) for s in vector]
+    return [
+        Sample(drop_name(s.labels), s.value if math.isnan(s.value) else max(low, min(high, s.value))) for s in vector
+    ]
 
 
 def sort_vector(vector: Vector, descending: bool) -> Vector:
@@ -309,9 +313,22 @@ def _check_label_name(name: str) -> None:
         raise PromQLError(f"invalid destination label name in label_replace/label_join: {name!r}")
 
 
-def _go_template(replacement: str) -> str:
-    """Go's ``$1``/``${name}`` replacement syntax as Python's ``\\g<...>``."""
-    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: f"\\g<{m.group(1) or m.group(2)}>", replacement.replace("\\", "\\\\"))
+_TEMPLATE_REF = re.compile(r"\$(\$|\{(\w+)\}|(\w+))")
+
+
+def _expand(match: re.Match[str], template: str) -> str:
+    """Go's ``Regexp.Expand``: ``$1``, ``${name}``, ``$$``; unknown groups expand to nothing."""
+
+    def reference(ref: re.Match[str]) -> str:
+        if ref.group(1) == "$":
+            return "$"
+        name = ref.group(2) or ref.group(3)
+        try:
+            return match.group(int(name) if name.isdigit() else name) or ""
+        except IndexError:
+            return ""
+
+    return _TEMPLATE_REF.sub(reference, template)
 
 
 def label_replace(vector: Vector, dst: str, replacement: str, src: str, pattern: str) -> Vector:
@@ -320,19 +337,14 @@ def label_replace(vector: Vector, dst: str, replacement: str, src: str, pattern:
     except re.error as exc:
         raise PromQLError(f"invalid regular expression in label_replace(): {pattern!r}: {exc}") from None
     _check_label_name(dst)
-    template = _go_template(replacement)
     out = []
     for s in vector:
         match = regex.fullmatch(get_label(s.labels, src))
         if match is None:
             out.append(s)
             continue
-        try:
-            value = match.expand(template)
-        except (IndexError, re.error):
-            value = ""
         labels = dict(s.labels)
-        labels[dst] = value
+        labels[dst] = _expand(match, replacement)
         out.append(Sample(make_labels(labels), s.value))
     return out
 
@@ -420,4 +432,6 @@ SPECIAL_FUNCTIONS = frozenset(
     }
 )
 
-SUPPORTED_FUNCTIONS = frozenset(RANGE_FUNCTIONS) | frozenset(MATH_FUNCTIONS) | frozenset(DATE_FUNCTIONS) | SPECIAL_FUNCTIONS
+SUPPORTED_FUNCTIONS = (
+    frozenset(RANGE_FUNCTIONS) | frozenset(MATH_FUNCTIONS) | frozenset(DATE_FUNCTIONS) | SPECIAL_FUNCTIONS
+)

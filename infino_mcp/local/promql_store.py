@@ -25,16 +25,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-from prometheus_client.parser import text_string_to_metric_families
 
 from infino_mcp.local.catalog import DatasetInfo, column_for
 from infino_mcp.local.documents import ingest_documents, sql_string
 from infino_mcp.local.http import ApiError
 from infino_mcp.local.promql_ast import Selector
 from infino_mcp.local.promql_eval import Window
+from infino_mcp.local.promql_exposition import parse_exposition
 from infino_mcp.local.promql_values import NAME, PromQLError, Series, make_labels
 from infino_mcp.local.rbac_fields import FieldRules
-from infino_mcp.local.values import column_spec, iso_ms
+from infino_mcp.local.values import column_spec
 
 if TYPE_CHECKING:
     from infino_mcp.local.services import Services
@@ -51,38 +51,35 @@ _SPECIAL = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}
 
 def exposition_documents(text: str, now_ms: int) -> list[dict[str, Any]]:
     """The documents for a Prometheus text exposition body (ApiError(400) when it does not parse)."""
-    try:
-        families = list(text_string_to_metric_families(text))
-    except (ValueError, IndexError, KeyError, TypeError) as exc:
-        detail = str(exc) or "a line has no metric name or no value"
-        raise ApiError(
-            400, f"The body is not valid Prometheus text exposition format: {detail}. Send lines like 'name{{label=\"v\"}} 1.5'."
-        ) from None
     docs: list[dict[str, Any]] = []
-    for family in families:
-        for sample in family.samples:
-            ms = now_ms if sample.timestamp is None else round(float(sample.timestamp) * 1000)
-            doc: dict[str, Any] = {NAME_FIELD: sample.name}
-            labels = {k: str(v) for k, v in sample.labels.items() if v != "" and k != NAME}
-            if labels:
-                doc["labels"] = labels
-            value = float(sample.value)
-            if math.isfinite(value):
-                doc[VALUE_FIELD] = value
-            else:
-                doc[VALUE_FIELD] = None
-                doc[SPECIAL_FIELD] = "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-            doc[TIME_FIELD] = _iso(ms, sample.name)
-            docs.append(doc)
+    stamps: dict[int, str] = {}  # samples of one scrape share their timestamp
+    for sample in parse_exposition(text):
+        ms = now_ms if sample.timestamp_ms is None else sample.timestamp_ms
+        doc: dict[str, Any] = {NAME_FIELD: sample.name}
+        labels = {k: v for k, v in sample.labels.items() if v != "" and k != NAME}
+        if labels:
+            doc["labels"] = labels
+        if math.isfinite(sample.value):
+            doc[VALUE_FIELD] = sample.value
+        else:
+            doc[VALUE_FIELD] = None
+            doc[SPECIAL_FIELD] = "NaN" if math.isnan(sample.value) else ("+Inf" if sample.value > 0 else "-Inf")
+        stamp = stamps.get(ms)
+        if stamp is None:
+            stamp = stamps[ms] = _iso(ms, sample.name)
+        doc[TIME_FIELD] = stamp
+        docs.append(doc)
     return docs
 
 
 def _iso(ms: int, name: str) -> str:
     try:
-        return iso_ms(_EPOCH + timedelta(milliseconds=ms))
+        return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     except OverflowError:
         raise ApiError(
-            400, f"Sample {name!r} has timestamp {ms} ms, outside the years 1-9999; timestamps are milliseconds since 1970."
+            400,
+            f"Sample {name!r} has timestamp {ms} ms, outside the years 1-9999; "
+            "timestamps are milliseconds since 1970.",
         ) from None
 
 

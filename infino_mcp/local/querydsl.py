@@ -5,7 +5,8 @@
 total count and the aggregations concurrently:
 
 * the SQL itself (row sources, BM25 joins, late materialization) is planned
-  in ``querydsl_plan``;
+  in ``querydsl_plan``; a lone scored match skips SQL when the engine offers
+  ``search_text``/``count_text`` (its native top-k search and match count);
 * ``_source`` is the stored original document; field-level rules of the
   caller are applied to every hit and hidden fields cannot be queried.
 
@@ -25,7 +26,7 @@ import pyarrow as pa
 from infino_mcp.local.http import ApiError
 from infino_mcp.local.querydsl_aggs import parse_aggs, run_aggregations
 from infino_mcp.local.querydsl_compile import QueryCompiler, unsupported
-from infino_mcp.local.querydsl_plan import Plan, build_plan, count_sql, hits_sql
+from infino_mcp.local.querydsl_plan import Plan, build_plan, count_sql, fetch_sql, hits_sql, is_plain_top_k
 from infino_mcp.local.querydsl_source import SourceFilter, SortSpec, parse_sort, sort_value
 from infino_mcp.local.querydsl_sql import Fields
 
@@ -49,7 +50,7 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
     for key in body:
         if key not in TOP_LEVEL_KEYS:
             raise unsupported("option", key, TOP_LEVEL_KEYS)
-    info = await anyio.to_thread.run_sync(services.catalog.get, dataset)
+    info = services.catalog.get(dataset)  # cached after the first call
     rules = services.rbac.field_rules(principal, dataset) if principal is not None else None
     fields = Fields(info, rules.readable if rules is not None and not rules.identity else None)
     offset, size = _int(body.get("from", 0), "from"), _int(body.get("size", 10), "size")
@@ -75,7 +76,7 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
 
     async def run_hits() -> None:
         if size > 0:
-            results["hits"] = await services.engine.query(hits_sql(plan, sort, offset, size, min_score))
+            results["hits"] = await _page(services, plan, sort, offset, size, min_score)
 
     async def run_count() -> None:
         results["count"] = await _count(services, plan, min_score)
@@ -115,7 +116,49 @@ def where_sql(query: dict, info: DatasetInfo) -> str:
     return compiled.pred.render(lambda leaf: leaf.approx())
 
 
+async def _page(services: Services, plan: Plan, sort: list[SortSpec], offset: int, size: int, min_score: Any) -> pa.Table:
+    """The page of hits, with ``__source`` fetched for just its rows when the ranking query lacks it."""
+    search_text = getattr(services.engine, "search_text", None)
+    if search_text is not None and plan.driver is not None and plan.raw_driver_score() and is_plain_top_k(
+        plan, sort, min_score
+    ):
+        return await _top_k_page(search_text, plan, offset, size)
+    page = await services.engine.query(hits_sql(plan, sort, offset, size, min_score))
+    if "__source" in page.column_names or page.num_rows == 0:
+        return page
+    rids = page.column("__rid").to_pylist()
+    fetched = await services.engine.query(fetch_sql(plan.table, rids, page.column("__id").to_pylist()))
+    sources = dict(zip(fetched.column("__rid").to_pylist(), fetched.column("__source").to_pylist(), strict=True))
+    return page.append_column("__source", pa.array([sources.get(rid) for rid in rids], pa.large_string()))
+
+
+async def _top_k_page(search_text: Callable[..., Awaitable[pa.Table]], plan: Plan, offset: int, size: int) -> pa.Table:
+    """A single scored match: the engine's own top-k search, without SQL planning."""
+    leaf = plan.driver
+    assert leaf is not None
+    found = await search_text(
+        plan.table, leaf.column, leaf.query, offset + size, mode=leaf.mode, projection=["_id", "_doc_id", "_source", "score"]
+    )
+    rows = sorted(
+        zip(*(found.column(c).to_pylist() for c in ("_id", "_doc_id", "_source", "score")), strict=True),
+        key=lambda row: (-row[3], row[0]),
+    )[offset : offset + size]
+    columns = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
+    return pa.table(
+        {
+            "__rid": pa.array(columns[0], pa.decimal128(38, 0)),
+            "__id": pa.array(columns[1], pa.large_string()),
+            "__source": pa.array(columns[2], pa.large_string()),
+            "__score": pa.array([float(x) for x in columns[3]], pa.float64()),
+        }
+    )
+
+
 async def _count(services: Services, plan: Plan, min_score: Any) -> int:
+    count_text = getattr(services.engine, "count_text", None)
+    leaf = plan.driver
+    if count_text is not None and leaf is not None and min_score is None and plan.where(hits=False) == "TRUE":
+        return int(await count_text(plan.table, leaf.column, leaf.query, mode=leaf.mode))
     table = await services.engine.query(count_sql(plan, min_score))
     return int(table.column(0)[0].as_py())
 

@@ -80,6 +80,7 @@ def _new_key_pair() -> tuple[str, str]:
 
 
 def hash_password(password: str) -> str:
+    """Salted PBKDF2-SHA256 (slow on purpose: callers on an event loop run it in a thread)."""
     salt = secrets.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _PBKDF2_ROUNDS)
     return f"pbkdf2_sha256${_PBKDF2_ROUNDS}${salt.hex()}${digest.hex()}"
@@ -215,11 +216,10 @@ class Rbac:
                 raise ApiError(409, f"User {name!r} already exists; use PATCH /user/{name} to change it.")
             self._check_roles_exist(doc["Roles"])
             now = _now()
-            password = doc.get("Password")
             self._users.data[name] = {
                 "Version": doc["Version"],
                 "Roles": doc["Roles"],
-                "password_hash": hash_password(password) if password else None,
+                "password_hash": _password_hash(doc),
                 "created_at": now,
                 "updated_at": now,
             }
@@ -238,8 +238,8 @@ class Rbac:
                 current["Roles"] = doc["Roles"]
             if "Version" in doc:
                 current["Version"] = doc["Version"]
-            if doc.get("Password"):
-                current["password_hash"] = hash_password(doc["Password"])
+            if doc.get("Password") or doc.get("password_hash"):
+                current["password_hash"] = _password_hash(doc)
             current["updated_at"] = _now()
             self._users.save()
             return dict(current)
@@ -353,6 +353,13 @@ class Rbac:
             and (statement["Effect"] == "Allow" or statement.get("Fields"))
         ]
         return compile_rules(statements)
+
+
+def _password_hash(doc: dict[str, Any]) -> str | None:
+    """The stored form of a document's password: precomputed (``password_hash``) or hashed now."""
+    if doc.get("password_hash"):
+        return doc["password_hash"]
+    return hash_password(doc["Password"]) if doc.get("Password") else None
 
 
 def _covers(resources: list[str], dataset: str | None, *, everything: bool) -> bool:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import yaml
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from infino_mcp.local.http import ApiError, json_response, read_json, services
-from infino_mcp.local.rbac import Principal, Rbac
+from infino_mcp.local.rbac import Principal, Rbac, hash_password
 from infino_mcp.local.rbac_docs import check_name, validate_role, validate_user
 
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -63,11 +64,19 @@ def _self_or_admin(rbac: Rbac, principal: Principal, name: str, what: str) -> No
         rbac.require_admin(principal, what)
 
 
+async def _hash_off_loop(doc: dict[str, Any]) -> dict[str, Any]:
+    """Replace ``Password`` by its slow PBKDF2 hash, computed in a worker thread."""
+    password = doc.pop("Password", None)
+    if password:
+        doc["password_hash"] = await anyio.to_thread.run_sync(hash_password, password)
+    return doc
+
+
 async def create_user(request: Request) -> Response:
     rbac, principal = _rbac(request)
     name = _name(request, "user")
     rbac.require_admin(principal, f"create user {name!r}")
-    doc = validate_user(await read_document(request), partial=False)
+    doc = await _hash_off_loop(validate_user(await read_document(request), partial=False))
     access_key, secret_key = rbac.create_user(name, doc)
     return json_response(
         {"account_id": rbac.account_id, "access_key": access_key, "secret_key": secret_key, "username": name}
@@ -89,10 +98,16 @@ async def update_user(request: Request) -> Response:
     name = _name(request, "user")
     doc = validate_user(await read_document(request), partial=True)
     if not principal.is_admin and (principal.user != name or "Roles" in doc):
-        rbac.require_admin(principal, f"change the roles of user {name!r}" if "Roles" in doc else f"update user {name!r}")
-    updated = rbac.update_user(name, doc)
+        what = f"change the roles of user {name!r}" if "Roles" in doc else f"update user {name!r}"
+        rbac.require_admin(principal, what)
+    updated = rbac.update_user(name, await _hash_off_loop(doc))
     return json_response(
-        {"name": name, "roles": updated["Roles"], "created_at": updated["created_at"], "updated_at": updated["updated_at"]}
+        {
+            "name": name,
+            "roles": updated["Roles"],
+            "created_at": updated["created_at"],
+            "updated_at": updated["updated_at"],
+        }
     )
 
 

@@ -119,8 +119,13 @@ class FieldRules:
         if _matches(path, self.deny):
             return _REMOVE
         if self.allow is not None and not _matches(path, self.allow):
-            if isinstance(value, dict) and self._leads_to_allowed(path):
+            if not self._leads_to_allowed(path):
+                return _REMOVE
+            if isinstance(value, dict):
                 return self._walk(value, path + ".") or _REMOVE
+            if isinstance(value, list):
+                kept = [self._walk(v, path + ".") for v in value if isinstance(v, dict)]
+                return [v for v in kept if v] or _REMOVE
             return _REMOVE
         strategy = self.mask_strategy(path)
         if strategy is not None:

@@ -378,15 +378,20 @@ class SavedObjects:
         """Merge-patch the stored object; server-owned fields in ``patch`` are ignored."""
         if not isinstance(patch, dict):
             raise ApiError(400, "An update must be a JSON object (an RFC 7396 merge patch).")
-        current = self.get(object_id)
-        check(current)
         patch = {k: v for k, v in patch.items() if k not in SERVER_FIELDS}
-        merged = merge_patch({k: v for k, v in current.items() if k not in SERVER_FIELDS}, patch)
-        server = {k: current[k] for k in SERVER_FIELDS if k in current}
-        attributes = {**server, **self._normalize(merged), "updated_at": now_iso()}
-        check(attributes)
-        self._items.put(object_id, attributes)
-        return attributes
+
+        def change(current: dict[str, Any] | None) -> dict[str, Any]:
+            if current is None:
+                raise self._missing(object_id)
+            check(current)
+            merged = merge_patch({k: v for k, v in current.items() if k not in SERVER_FIELDS}, patch)
+            server = {k: current[k] for k in SERVER_FIELDS if k in current}
+            attributes = {**server, **self._normalize(merged), "updated_at": now_iso()}
+            check(attributes)
+            return attributes
+
+        # One read-merge-write under the collection's lock: concurrent patches both land.
+        return self._items.update(object_id, change)
 
     def delete(self, object_id: str) -> None:
         if not self._items.delete(object_id):

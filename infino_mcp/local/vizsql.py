@@ -191,7 +191,10 @@ def to_utc_iso(value: Any) -> str:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a timestamp")
     if isinstance(value, int | float):
-        moment = datetime.fromtimestamp(value / 1000, UTC)
+        try:
+            moment = datetime.fromtimestamp(value / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{value!r} is out of range for epoch milliseconds") from None
     elif isinstance(value, str) and value.strip():
         text = value.strip()
         if re.fullmatch(r"-?\d+(\.\d+)?", text):

@@ -118,7 +118,7 @@ async def render_visualization(
 
 def _panel_view(panel: PanelResult, max_bytes: int) -> PanelView:
     viz = panel.viz or {}
-    title = panel.title_override or str(viz.get("title") or panel.label or panel.kind or "")
+    title = panel.title_override or str(viz.get("title") or panel.label or panel.viz_id or "")
     view = PanelView(title=title, kind=panel.kind, viz_id=panel.viz_id)
     if panel.error is not None:
         view.error = panel.error.message

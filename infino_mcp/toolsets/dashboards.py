@@ -249,9 +249,7 @@ async def execute_dashboard(
     ] = None,
     rows_per_panel: Annotated[int, Field(ge=0, le=1000, description="Most data rows kept per panel.")] = 20,
 ) -> DashboardRun:
-    """Run every panel of a dashboard at once: each visualization's definition and plot-ready rows, in dashboard order.
-
-    A failing panel gets its own error entry; the others still return. Feed a panel's viz and data to to_echarts_option."""
+    """Run all panels of a dashboard at once: each one's visualization definition and rows, in order; a failing panel gets its own error."""
     client = client_of(ctx)
     settings = settings_of(ctx)
     dashboard = envelope(await client.request("GET", _path(dashboard_id), operation="get_dashboard", idempotent=True))

@@ -122,7 +122,10 @@ async def query_dataset_in_querydsl(
         kept, info = _fit_page(hits, budget=budget, beside=rest, offset=start, limit=limit, total=total, more_hint=hint)
         response = {**answer, "hits": {**hits_part, "hits": kept}}
         return SearchResult(total=total, total_is_lower_bound=lower_bound, page=info, response=response)
-    aggregations = answer.get("aggregations")
+    aggregations = answer.get("aggregations") if isinstance(answer.get("aggregations"), dict) else None
+    if body["size"] == 0:  # aggregations only: no hits were asked for, so none are missing
+        info = Page(total=total, returned=0, offset=start, truncated=False)
+        return SearchResult(total=total, total_is_lower_bound=lower_bound, aggregations=aggregations, page=info)
     compact = [_compact_hit(h) for h in hits]
     kept, info = _fit_page(
         compact, budget=budget, beside=aggregations, offset=start, limit=limit, total=total, more_hint=hint
@@ -131,7 +134,7 @@ async def query_dataset_in_querydsl(
         total=total,
         total_is_lower_bound=lower_bound,
         hits=[Hit(**h) for h in kept],
-        aggregations=aggregations if isinstance(aggregations, dict) else None,
+        aggregations=aggregations,
         page=info,
     )
 
@@ -327,11 +330,11 @@ def _shape_promql(ctx: Context, answer: Any, operation: str, limit: int) -> Prom
     shown_count = min(limit, len(series))
     points_cut = False
     if kind == "matrix" and shown_count and json_size(series[:shown_count]) > budget:
-        # Keep every shown series but only its first points, evenly shared in the budget.
+        # Keep every shown series but only its most recent points, the budget shared evenly.
         per_series = max(1, (budget // shown_count - 120) // 28)
         for entry in series[:shown_count]:
             if len(entry["values"]) > per_series:
-                entry["values"] = entry["values"][:per_series]
+                entry["values"] = entry["values"][-per_series:]
                 points_cut = True
     hint = " (or narrow the selector, e.g. add label matchers or aggregate with sum by (...))"
     kept, info = page(series, offset=0, limit=limit, max_bytes=budget, total=len(series), more_hint=hint)
@@ -341,8 +344,8 @@ def _shape_promql(ctx: Context, answer: Any, operation: str, limit: int) -> Prom
             "Raise limit, or narrow the selector: add label matchers or aggregate with sum by (...)."
         )
     if points_cut:
-        info.note = ((info.note or "") + " Each series kept only its first points to fit the budget: use a larger step "
-                     "or a shorter time range to see all of them.").strip()
+        info.note = ((info.note or "") + " Each series kept only its most recent points to fit the budget: use a larger "
+                     "step or a shorter time range to see all of them.").strip()
     return PromqlResult(
         result_type=kind, series=[Series(**s) for s in kept], points_cut=points_cut, page=info, warnings=warnings
     )

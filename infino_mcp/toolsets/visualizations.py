@@ -48,12 +48,12 @@ def _instant(value: Instant, where: str) -> datetime:
 
 
 class TimeRange(BaseModel):
-    """An absolute UTC time window applied to the visualization's time column."""
+    """Absolute times: ISO-8601 or epoch ms."""
 
     model_config = ConfigDict(populate_by_name=True)
 
-    start: Instant | None = Field(None, alias="from", description="Window start: ISO-8601 or epoch ms.")
-    to: Instant | None = Field(None, description="Window end: ISO-8601 or epoch ms.")
+    start: Instant | None = Field(None, alias="from")
+    to: Instant | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TimeRange:
@@ -70,7 +70,7 @@ class TimeRange(BaseModel):
 
 
 class Filter(BaseModel):
-    """A runtime filter AND-merged into the visualization's query."""
+    """A runtime filter."""
 
     field: str = Field(min_length=1, description="Field name, unquoted.")
     operator: Operator
@@ -80,8 +80,8 @@ class Filter(BaseModel):
         'is_between/is_not_between: [low, high] or {"from", "to"}; exists/does_not_exist: omit.',
     )
     enabled: bool = True
-    is_time_filter: bool = Field(False, description="True for a time column such as @timestamp.")
-    id: str | None = Field(None, description="Any unique string; generated when omitted.")
+    is_time_filter: bool = Field(False, description="True for a time column.")
+    id: str | None = None
     query_type: str | None = None
     index: str | None = None
 
@@ -110,7 +110,9 @@ class Filter(BaseModel):
 FiltersArg = Annotated[
     list[Filter] | None, Field(description="Runtime filters, AND-merged with the visualization's saved filters.")
 ]
-TimeRangeArg = Annotated[TimeRange | None, Field(description='Absolute UTC window, e.g. {"from": "2026-01-01T00:00:00Z"}.')]
+TimeRangeArg = Annotated[
+    TimeRange | None, Field(description='UTC window on the time column, e.g. {"from": "2026-01-01T00:00:00Z", "to": 1767225600000}.')
+]
 
 
 class Envelope(BaseModel):

@@ -178,6 +178,18 @@ async def test_not_multipart_and_bad_async_flag(endpoint: httpx2.AsyncClient) ->
     assert "multipart" in plain.json()["error"]["reason"]
     flag = await endpoint.post("/import/file", params={"async": "maybe"}, files={"file": ("a.json", b"[]")})
     assert flag.status_code == 400
+    two_files = await endpoint.post(
+        "/import/file", data={"index_name": "x"}, files=[("file", ("a.json", b"[]")), ("file", ("b.json", b"[]"))]
+    )
+    assert two_files.status_code == 400
+    assert "Maximum number of files is 1." in two_files.json()["error"]["reason"]
+    no_file = await endpoint.post(
+        "/import/file",
+        content=b'--b\r\nContent-Disposition: form-data; name="index_name"\r\n\r\nx\r\n--b--\r\n',
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
+    assert no_file.status_code == 400
+    assert "'file'" in no_file.json()["error"]["reason"]
 
 
 async def test_too_large_upload_is_413(endpoint: httpx2.AsyncClient, local_services: Services) -> None:
@@ -244,3 +256,18 @@ async def test_upload_permissions(endpoint: httpx2.AsyncClient, user_with) -> No
     # Another user's job is not visible.
     assert (await writer.get(f"/_connectors/jobs/{done['run_id']}")).status_code == 404
     assert (await endpoint.get(f"/_connectors/jobs/{done['run_id']}")).status_code == 200
+
+
+async def test_async_job_is_visible_through_another_app(endpoint: httpx2.AsyncClient, user_with) -> None:
+    """Jobs belong to the services, not to one app instance: the admin can wait on a user's upload."""
+    creator = await user_with([
+        {"ResourceType": "record", "Actions": ["write"], "Resources": ["*"]},
+        {"ResourceType": "dataset", "Actions": ["create"], "Resources": ["*"]},
+    ])
+    content = "".join(json.dumps({"i": i}) + "\n" for i in range(20)).encode()
+    submitted = (await _upload(creator, "shared-jobs", "x.jsonl", content, batch_size=5, run_async=True)).json()
+    status = (
+        await endpoint.get(f"/_connectors/jobs/{submitted['run_id']}", params={"wait_for_completion": "true"})
+    ).json()
+    assert status["status"] == "completed", status
+    assert status["stats"]["documents_processed"] == 20

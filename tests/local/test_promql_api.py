@@ -105,6 +105,10 @@ async def test_range_query_returns_a_matrix(loaded: httpx2.AsyncClient) -> None:
     ]
     durations = await promql(loaded, "query_range", query="vector(1)", start=T0, end=T0 + 60, step="30s")
     assert len(durations.json()["data"]["result"][0]["values"]) == 3
+    # samples every 60 s: a 20 s lookback leaves gaps
+    gappy = await promql(loaded, "query_range", query='http_requests_total{code="500"}', start=T0 + 540, end=T0 + 600,
+                         step=15, lookback_delta="20s")  # fmt: skip
+    assert [t for t, _ in gappy.json()["data"]["result"][0]["values"]] == [T0 + 540, T0 + 555, T0 + 600]
 
 
 @pytest.mark.anyio
@@ -176,6 +180,7 @@ async def test_get_with_query_string_works_too(loaded: httpx2.AsyncClient) -> No
         ("query_range", {"query": "up", "start": T0, "end": T0 + 10}, 400, "missing parameter 'step'"),
         ("query_range", {"query": "up", "start": T0, "end": T0 - 10, "step": 1}, 400, "end timestamp"),
         ("query_range", {"query": "up", "start": T0, "end": T0 + 10, "step": "-5"}, 400, "step"),
+        ("query", {"query": "up", "lookback_delta": "soon"}, 400, "lookback_delta"),
         ("query_range", {"query": "up[5m]", "start": T0, "end": T0 + 10, "step": 5}, 400, "range vector"),
     ],
 )

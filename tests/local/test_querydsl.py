@@ -286,3 +286,48 @@ async def test_delete_by_query_uses_the_same_clauses(shop: httpx2.AsyncClient) -
     response = await shop.patch("/shop", json={"query": {"range": {"ts": {"lt": "2024-02-01"}}}})
     assert response.json() == 1
     assert sorted(ids(await query(shop, {}))) == ["3", "4"]
+
+
+async def test_document_ids_of_every_shape_come_back(endpoint: httpx2.AsyncClient) -> None:
+    names = ["abc", "ABC", "doc-1", "doc-2", "a b", "x'y", "über", "!!!", "42"]
+    lines = "".join(
+        json.dumps({"index": {"_id": name}}) + "\n" + json.dumps({"n": i, "body": "common words"}) + "\n"
+        for i, name in enumerate(names)
+    )
+    response = await endpoint.post("/odd/json", content=lines, headers={"content-type": "application/x-ndjson"})
+    assert response.json()["errors"] is False
+    result = await query(endpoint, {"query": {"term": {"body": "common words"}}, "size": 20, "sort": ["n"]}, "odd")
+    assert ids(result) == names
+    assert [h["_source"]["n"] for h in result["hits"]["hits"]] == list(range(len(names)))
+    scored = await query(endpoint, {"query": {"bool": {"should": [{"match": {"body": "common"}},
+                                                                  {"match": {"body": "nothing"}}]}}, "size": 20}, "odd")  # fmt: skip
+    assert sorted(ids(scored)) == sorted(names)
+    assert all(h["_source"]["body"] == "common words" for h in scored["hits"]["hits"])
+
+
+async def test_min_score_post_filter_and_track_scores(shop: httpx2.AsyncClient) -> None:
+    ranked = await query(shop, {"query": {"match": {"title": "red phone"}}})
+    best = ranked["hits"]["max_score"]
+    strict = await query(shop, {"query": {"match": {"title": "red phone"}}, "min_score": best})
+    assert ids(strict) == ["1"]
+    assert strict["hits"]["total"]["value"] == 1
+    body = {"query": {"match": {"title": "red"}}, "post_filter": {"term": {"brand": "Zoom"}},
+            "aggs": {"b": {"terms": {"field": "brand"}}}}  # fmt: skip
+    filtered = await query(shop, body)
+    assert ids(filtered) == ["3"]
+    assert filtered["hits"]["total"]["value"] == 1
+    assert len(filtered["aggregations"]["b"]["buckets"]) == 3  # aggregations ignore post_filter
+    tracked = await query(shop, {"query": {"match": {"title": "red"}}, "sort": ["price"], "track_scores": True})
+    assert all(h["_score"] > 0 for h in tracked["hits"]["hits"])
+    assert [h["sort"] for h in tracked["hits"]["hits"]] == [[10], [15], [80]]
+
+
+async def test_should_of_matches_with_filters_and_exclusions(shop: httpx2.AsyncClient) -> None:
+    body = {"bool": {"should": [{"match": {"title": "phone"}}, {"match": {"brand": "leaf"}}],
+                     "must_not": [{"match": {"title": "charger"}}]}}  # fmt: skip
+    assert sorted(ids(await query(shop, {"query": body}))) == ["1", "4"]
+    body["bool"]["filter"] = [{"range": {"price": {"lte": 5}}}]
+    assert ids(await query(shop, {"query": body})) == ["4"]
+    counted = await query(shop, {"query": {"multi_match": {"query": "red acme"}}, "size": 1})
+    assert counted["hits"]["total"]["value"] == 4
+    assert len(counted["hits"]["hits"]) == 1

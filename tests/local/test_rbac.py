@@ -100,7 +100,9 @@ async def test_user_and_role_lifecycle(endpoint: httpx2.AsyncClient, local_servi
     user = (await endpoint.get("/user/analytics-agent")).json()
     assert user == {"analytics-agent": {"Version": "2025-01-01", "Roles": ["readonly-analyst"],
                                         "account_id": created["account_id"]}}
-    assert "S3cret-pass!" not in (local_services.data_dir / "rbac" / "users.json").read_text()
+    stored_users = (local_services.data_dir / "rbac" / "users.json").read_text()
+    assert "S3cret-pass!" not in stored_users
+    assert "pbkdf2_sha256$" in stored_users
 
     listed = (await endpoint.get("/users")).json()
     assert set(listed) == {"admin", "analytics-agent"}

@@ -36,6 +36,9 @@ def test_allow_list_keeps_metadata_and_parents() -> None:
     row = {"_id": "1", "_score": 1.0, "name": "a", "age": 3, "user": {"name": "n", "age": 4}, "user.nick": "x"}
     assert rules.apply(row) == {"_id": "1", "_score": 1.0, "name": "a", "user": {"name": "n"}, "user.nick": "x"}
     assert rules.visible("user") and rules.visible("user.name") and not rules.visible("age")
+    items = compile_rules([_statement({"Allow": ["items.name"], "Deny": ["items.secret"]})])
+    row = {"items": [{"name": "a", "secret": 1, "n": 2}, {"n": 3}, 7], "other": 1}
+    assert items.apply(row) == {"items": [{"name": "a"}]}
 
 
 def test_masks() -> None:

@@ -124,6 +124,25 @@ def test_visualizations_and_dashboards(sdk: InfinoSDK) -> None:
     assert data["metadata"]["filters_applied"] == ["currency"]
     option = sdk.to_echarts_option(sdk.get_visualization(raw["id"]), data)
     assert option["kind"] == "echarts"
+    builder = sdk.create_visualization({
+        "title": "Orders by currency (builder)",
+        "source": {"kind": "sql", "index": "shop.orders-viz", "sql": {"limit": 50}},
+        "chart": {"type": "bar"},
+        "mapping": {"x": "currency", "y": ["count"], "series_split_by": None},
+        "aggregation_type": "count",
+    })
+    built = sdk.execute_visualization(builder["id"])
+    assert sorted(r[built["metadata"]["binding"]["y"][0]] for r in built["rows"]) == [20, 20, 20]
+    top = sdk.create_visualization({
+        "title": "Top customers",
+        "source": {"kind": "sql", "index": "shop.orders-viz",
+                   "sql": {"metrics": [{"function": "sum", "column": "price"}],
+                           "order_by": [{"column": "sum_price", "direction": "desc"}], "limit": 3}},
+        "chart": {"type": "bar"},
+        "mapping": {"x": "customer", "y": ["price"]},
+    })
+    top_rows = sdk.execute_visualization(top["id"])["rows"]
+    assert len(top_rows) == 3 and top_rows[0]["sum_price"] >= top_rows[-1]["sum_price"]
     sdk.update_visualization(raw["id"], {"title": "Orders by currency (renamed)"})
     assert sdk.get_visualization(raw["id"])["attributes"]["title"] == "Orders by currency (renamed)"
 

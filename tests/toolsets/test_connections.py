@@ -128,3 +128,12 @@ async def test_connection_tools_annotations(mcp):
                  "get_connector_job_status"):
         assert tools[name].annotations.read_only_hint is True
     assert tools["upload_file"].annotations.read_only_hint is False
+
+
+async def test_destructive_connection_tools_need_confirmation(make_mcp, call, call_error, sent_requests):
+    client = await make_mcp(allow_destructive=False)
+    conn_id = await new_connection(client, call)
+    sent_requests.clear()
+    assert "Nothing was changed" in await call_error(client, "delete_connection", {"connection_id": conn_id})
+    assert "Nothing was changed" in await call_error(client, "delete_import_job", {"job_id": "job_x"})
+    assert sent_requests == []

@@ -146,3 +146,13 @@ async def test_fino_annotations(mcp):
     assert tools["clear_thread_messages"].annotations.destructive_hint is True
     assert tools["list_threads"].annotations.read_only_hint is True
     assert tools["send_message"].annotations.read_only_hint is False
+
+
+@pytest.mark.parametrize("tool", ["delete_thread", "clear_thread_messages"])
+async def test_destructive_thread_tools_need_confirmation(make_mcp, call, call_error, sent_requests, tool):
+    client = await make_mcp(allow_destructive=False)
+    thread_id = await new_thread(client, call)
+    sent_requests.clear()
+    message = await call_error(client, tool, {"thread_id": thread_id})
+    assert "Nothing was changed" in message
+    assert sent_requests == []

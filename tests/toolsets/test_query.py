@@ -177,7 +177,8 @@ async def test_querydsl_aggregations_and_raw(mcp, call):
     compact = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": query})
     buckets = {b["key"]: b["doc_count"] for b in compact["aggregations"]["levels"]["buckets"]}
     assert buckets == {"info": 3, "warn": 3, "error": 3}
-    assert compact["hits"] == []
+    assert compact["hits"] == [] and compact["total"] == 9
+    assert compact["page"]["truncated"] is False and compact["page"]["note"] is None
     raw = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"query": {"match_all": {}}}, "raw": True, "limit": 2})
     assert len(raw["response"]["hits"]["hits"]) == 2
     assert "_source" in raw["response"]["hits"]["hits"][0]
@@ -198,3 +199,12 @@ async def test_querydsl_bad_dataset_name_is_refused(mcp, call_error, sent_reques
 async def test_querydsl_unknown_dataset(mcp, call_error):
     message = await call_error(mcp, "query_dataset_in_querydsl", {"dataset": "missing", "query": {"query": {"match_all": {}}}})
     assert "HTTP 404" in message
+
+
+async def test_sql_dates_and_nulls_come_back_plain(mcp, call):
+    records = [{"id": "a", "@timestamp": "2025-01-02T03:04:05Z", "tag": "x"}, {"id": "b", "@timestamp": "2025-01-03T00:00:00Z"}]
+    await call(mcp, "upload_json_to_dataset", {"dataset": "events", "records": records, "id_field": "id"})
+    result = await call(mcp, "query_dataset_in_sql", {"query": 'SELECT id, "@timestamp", tag FROM events ORDER BY id'})
+    first, second = result["rows"]
+    assert first["tag"] == "x" and second["tag"] is None
+    assert not isinstance(first["@timestamp"], dict)

@@ -178,3 +178,28 @@ def test_destructive_tools_ask_for_confirmation() -> None:
                 assert spec.confirm and spec.destructive, spec.name
             if spec.name.startswith(("get_", "list_", "execute_")) or spec.name == "to_echarts_option":
                 assert spec.read_only, spec.name
+
+
+@pytest.mark.parametrize(("action", "rotated"), [("accept", True), ("decline", False)])
+async def test_rotate_keys_asks_the_user_first(
+    infino_client: InfinoClient, tool_settings: Settings, call: Any, action: str, rotated: bool
+) -> None:
+    from mcp.types import ElicitResult
+
+    from infino_mcp.server import build_server
+    from tests.toolsets.conftest import settings_for
+
+    questions: list[str] = []
+
+    async def answer(ctx: Any, params: Any) -> ElicitResult:
+        questions.append(params.message)
+        return ElicitResult(action=action, content={"confirm": True} if action == "accept" else None)  # type: ignore[arg-type]
+
+    settings = settings_for(tool_settings.data_dir, allow_destructive=False)
+    async with Client(build_server(settings, client=infino_client), elicitation_callback=answer) as client:
+        await call(client, "create_user", {"name": "ann", "config": {"Password": PASSWORD}})
+        result = await client.call_tool("rotate_keys", {"username": "ann"})
+    assert questions and "ann" in questions[0]
+    assert result.is_error is not rotated
+    if rotated:
+        assert result.structured_content["access_key"]
