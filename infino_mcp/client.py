@@ -38,7 +38,7 @@ from infino_mcp.errors import (
 
 log = logging.getLogger(__name__)
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,254}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}$")
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
 _MAX_DETAIL = 600
 
@@ -47,7 +47,7 @@ def name_segment(value: str, what: str) -> str:
     """Validate a name (dataset, user, role, source type) and return it percent-encoded."""
     if not _NAME_RE.fullmatch(value or "") or value in (".", ".."):
         raise InputError(
-            f"{what} {value!r} is not a valid name: use 1-255 letters, digits, '.', '_', '-' or '@', "
+            f"{what} {value!r} is not a valid name: use 1-255 letters, digits, '.', '_', '-', '+' or '@', "
             "starting with a letter or digit."
         )
     return quote(value, safe="")
@@ -116,6 +116,8 @@ class InfinoClient:
             timeout=httpx2.Timeout(settings.timeout, connect=settings.connect_timeout),
             headers={"user-agent": "infino-mcp"},
             follow_redirects=False,
+            # execute_dashboard keeps two requests per panel in flight.
+            limits=httpx2.Limits(max_connections=100, max_keepalive_connections=2 * settings.dashboard_concurrency + 1),
         )
 
     def __repr__(self) -> str:

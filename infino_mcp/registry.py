@@ -90,7 +90,7 @@ def infino_tool(
 def specs_in(module: ModuleType) -> Iterator[ToolSpec]:
     """The tools a module declares, in source order."""
     found = [getattr(obj, SPEC_ATTR) for obj in vars(module).values() if hasattr(obj, SPEC_ATTR)]
-    yield from sorted(found, key=lambda spec: inspect.getsourcelines(inspect.unwrap(spec.fn))[1])
+    yield from sorted(found, key=lambda spec: inspect.unwrap(spec.fn).__code__.co_firstlineno)
 
 
 def client_of(ctx: Context) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
 import os
@@ -28,6 +29,9 @@ from tests.toolsets.conftest import (  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.anyio
 image = pytest.importorskip("PIL.Image", reason="the charts extra (matplotlib, pillow) is not installed")
+needs_png = pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None, reason="the charts extra (matplotlib) is not installed"
+)
 
 SALES = [
     {"day": f"2026-03-0{d}", "region": region, "amount": amount, "units": units}
@@ -76,6 +80,7 @@ def _not_blank(picture: Any) -> None:
     assert background < 0.995, f"{background:.1%} of the image is background"
 
 
+@needs_png
 async def test_every_chart_type_renders_to_png(mcp: Client, call: Any) -> None:
     ids = await _seed(mcp, call)
     expected_series = {"line": 2, "bar": 1, "horizontalBar": 1, "area": 2, "pie": 1, "heatmap": 1, "scatter": 1, "table": 0, "metric": 1}
@@ -97,6 +102,7 @@ async def test_every_chart_type_renders_to_png(mcp: Client, call: Any) -> None:
     assert metric_text(metric.structured_content["spec"]) == "$895"
 
 
+@needs_png
 async def test_dashboard_renders_as_a_grid_and_isolates_a_broken_panel(mcp: Client, call: Any) -> None:
     ids = await _seed(mcp, call)
     panels = [{"kind": "markdown", "content": "Sales **overview**"}, {"viz_id": ids["line"]}, {"viz_id": ids["pie"]},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from pathlib import Path
@@ -230,18 +231,20 @@ async def test_the_local_endpoint_socket_refuses_with_the_cloud_message(
     """The real local endpoint served on a port: its /fino/nl answers with a 501 error frame."""
     import uvicorn
 
-    config = uvicorn.Config(endpoint_app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="websockets-sansio")
+    # A socket that listens before uvicorn starts: connections wait in its backlog, no polling needed.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    config = uvicorn.Config(endpoint_app, log_level="warning", lifespan="off", ws="websockets-sansio")
     server = uvicorn.Server(config)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve)
-        with anyio.fail_after(20):
-            while not server.started:
-                await anyio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+        tg.start_soon(lambda: server.serve(sockets=[listener]))
         try:
             async with fino_client(local_services, endpoint_app, port, sent_requests, tmp_path) as client:
                 result = await client.call_tool("ask_fino", {"question": "Hello?"})
         finally:
             server.should_exit = True
+    listener.close()
     assert result.is_error
     assert "Fino needs Infino cloud" in _text(result)

@@ -227,9 +227,6 @@ class Catalog:
             if name in self._registry:
                 raise ApiError(409, f"Dataset '{name}' already exists.")
             table = self._free_table(derive_table(name))
-            if table in self._engine.list_tables():
-                # Left over from a crash between creating a table and registering it.
-                self._engine.drop(table)
             self._engine.apply_schema(table, BASE_SCHEMA)
             self._registry.put(
                 name,
@@ -245,7 +242,9 @@ class Catalog:
             return self.get(name)
 
     def _free_table(self, table: str) -> str:
-        taken = {entry["table"] for _, entry in self._registry.items()}
+        # Engine tables nobody registered (a crash between creating and registering one) are
+        # skipped rather than reused or dropped: they may hold data.
+        taken = {entry["table"] for _, entry in self._registry.items()} | set(self._engine.list_tables())
         candidate, n = table, 1
         while candidate in taken:
             n += 1

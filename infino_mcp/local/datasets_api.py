@@ -174,7 +174,7 @@ async def bulk(request: Request) -> Response:
     started = time.perf_counter()
     name = request.path_params["ds"]
     svc = services(request)
-    ops = parse_bulk(await request.body(), name)
+    ops = await anyio.to_thread.run_sync(parse_bulk, await request.body(), name)
     by_dataset: dict[str, list[int]] = {}
     for position, (dataset, _) in enumerate(ops):
         by_dataset.setdefault(dataset, []).append(position)

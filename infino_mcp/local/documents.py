@@ -19,11 +19,12 @@ holding the table's write lock:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import secrets
 import time
-import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +35,13 @@ from infino_mcp.local.catalog import DOC_ID, SOURCE, Catalog, DatasetInfo, colum
 from infino_mcp.local.engine import Engine
 from infino_mcp.local.http import ApiError
 from infino_mcp.local.values import (
+    CANONICAL_UTC,
+    INT_MAX,
+    INT_MIN,
     JSON_TEXT,
     ValueRefused,
     coerce,
     column_spec,
-    fast_path,
     flatten,
     infer_type,
     needs_widening,
@@ -75,6 +78,14 @@ class _Request:
 class _Group:
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     pending: list[_Request] = field(default_factory=list)
+
+
+def id_generator() -> Callable[[], str]:
+    """Fresh document ids: 32 hex digits, a random 96-bit prefix per batch plus a counter
+    (as unique as uuid4 and much cheaper for large bulk requests)."""
+    prefix = secrets.token_hex(12)
+    counter = itertools.count()
+    return lambda: f"{prefix}{next(counter):08x}"
 
 
 def sql_string(value: str) -> str:
@@ -120,40 +131,53 @@ class _Plan:
         self.existing_columns = set(self.kinds)
         self.new_columns: dict[str, str] = {}
         self.widen: set[str] = set()
+        self._columns: dict[str, str] = {}
 
     def row(self, doc_id: str, document: dict, source: str | None = None) -> dict:
         """The engine row for ``document`` (``source``: its JSON text when already known);
-        ValueRefused leaves the plan untouched."""
+        ValueRefused leaves the plan untouched. Hot path of every write: kept flat."""
         if source is None:
             source = json.dumps(document, ensure_ascii=False, allow_nan=False)
         row: dict[str, Any] = {DOC_ID: doc_id, SOURCE: source}
-        seen: dict[str, str] = {}
-        widen: set[str] = set()
-        for path, value in flatten(document).items():
+        kinds, columns = self.kinds, self._columns
+        changed: dict[str, str] = {}
+        widen: list[str] = []
+        flat = flatten(document) if any(type(v) is dict for v in document.values()) else document
+        for path, value in flat.items():
             if value is None:
                 continue
-            column = column_for(path)
-            kind = self.kinds.get(column) or seen.get(column)
+            column = columns.get(path)
+            if column is None:
+                column = columns[path] = column_for(path)
+            kind = changed.get(column) or kinds.get(column)
             if kind is None:
                 kind = infer_type(value)
                 if kind is None:
                     continue
-            if not fast_path(kind, value):
+                changed[column] = kind
+            t = type(value)
+            if t is str:
+                ok = kind == "large_utf8" or (kind == "timestamp_ms" and CANONICAL_UTC.fullmatch(value) is not None)
+            elif t is int:
+                ok = kind == "i64" and INT_MIN <= value <= INT_MAX
+            elif t is float:
+                ok = kind == "f64" and value - value == 0.0
+            else:
+                ok = t is bool and kind == "bool"
+            if not ok:
                 if needs_widening(kind, value):
-                    kind = "f64" if kind == "i64" else "list:f64"
-                    widen.add(column)
+                    kind = changed[column] = "f64" if kind == "i64" else "list:f64"
+                    widen.append(column)
                 value = coerce(path, kind, value)
                 if value is None:
-                    seen[column] = kind
                     continue
-            seen[column] = kind
             row[column] = value
-        for column, kind in seen.items():
+        for column, kind in changed.items():
             if column not in self.existing_columns:
                 self.new_columns[column] = kind
             elif column in widen:
                 self.widen.add(column)
-            self.kinds[column] = kind
+            kinds[column] = kind
         return row
 
     def schema_specs(self) -> tuple[list[dict], list[str]]:
@@ -174,7 +198,7 @@ class DocumentWriter:
     async def write(self, dataset: str, ops: list[Op]) -> list[dict]:
         """Apply ``ops`` to ``dataset`` (created when missing); one result item per op."""
         await anyio.to_thread.run_sync(self.catalog.ensure, dataset)
-        group = self._groups.setdefault(dataset, _Group())
+        group = self._group(dataset)
         request = _Request(ops)
         group.pending.append(request)
         async with group.lock:
@@ -185,11 +209,16 @@ class DocumentWriter:
             raise request.error
         return request.results
 
+    def _group(self, dataset: str) -> _Group:
+        group = self._groups.get(dataset)
+        if group is None:
+            group = self._groups[dataset] = _Group()
+        return group
+
     async def delete_where(self, dataset: str, predicate_sql: str) -> int:
         """Delete matching rows, ordered with this dataset's grouped writes."""
         info = self.catalog.get(dataset)
-        group = self._groups.setdefault(dataset, _Group())
-        async with group.lock:
+        async with self._group(dataset).lock:
             return await self.engine.delete(info.table, predicate_sql)
 
     def _flush_all(self, dataset: str, requests: list[_Request]) -> None:
@@ -213,9 +242,10 @@ class DocumentWriter:
             info = self.catalog.get(dataset)
             ops = [op for request in requests for op in request.ops]
             wanted = {op.id for op in ops if op.id is not None}
+            new_id = id_generator()
             for op in ops:
                 if op.id is None and op.action in ("index", "create"):
-                    op.id = uuid.uuid4().hex
+                    op.id = new_id()
             with_source = {op.id for op in ops if op.action == "update" and op.id is not None}
             state = self._lookup(info.table, wanted, with_source)
             original = set(state)
@@ -270,6 +300,19 @@ class DocumentWriter:
                 self.engine.append_now(table, rows)
 
     def _play(self, dataset: str, op: Op, state: dict[str, Any], rows: dict[str, dict | None], plan: _Plan) -> dict:
+        if op.action in ("index", "create") and type(op.doc) is dict and op.id is not None and op.id not in state:
+            # The common case, kept lean: a new document.
+            raw = op.source
+            clean = raw is not None and "NaN" not in raw and "Infinity" not in raw
+            document = op.doc if clean else clean_json(op.doc)
+            try:
+                row = plan.row(op.id, document, raw if clean else None)
+            except ValueError as exc:
+                error = _item_error(400, "document_parsing_exception", f"failed to store the document: {exc}")
+                return {op.action: {"_index": dataset, "_id": op.id, **error}}
+            state[op.id] = document
+            rows[op.id] = row
+            return {op.action: {"_index": dataset, "_id": op.id, "result": "created", "status": 201, "_version": 1}}
         base = {"_index": dataset, "_id": op.id}
         present = state.get(op.id, ABSENT) is not ABSENT if op.id is not None else False
         if op.action == "delete":
@@ -346,11 +389,9 @@ async def delete_where(services: Services, dataset: str, predicate_sql: str) -> 
 async def get_document(services: Services, dataset: str, doc_id: str) -> dict | None:
     """The original document stored under ``doc_id``, None when there is none."""
     info = services.catalog.get(dataset)
-    sql = f'SELECT "{SOURCE}" FROM "{info.table}" WHERE "{DOC_ID}" = {sql_string(doc_id)} LIMIT 1'
-    rows = (await services.engine.query(sql)).to_pylist()
-    if not rows or rows[0].get(SOURCE) is None:
-        return None
-    return json.loads(rows[0][SOURCE])
+    found = await anyio.to_thread.run_sync(services.engine.exact_match_now, info.table, DOC_ID, doc_id, [SOURCE])
+    sources = [s for s in found.column(SOURCE).to_pylist() if s is not None] if found.num_rows else []
+    return json.loads(sources[0]) if sources else None
 
 
 def bulk_response(items: list[dict], started: float) -> dict:

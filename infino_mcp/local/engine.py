@@ -174,6 +174,13 @@ class Engine:
         except ENGINE_ERRORS as exc:
             raise _api_error(exc, "") from exc
 
+    def exact_match_now(self, table: str, column: str, value: str, projection: list[str]) -> pa.Table:
+        """Rows whose full-text-indexed ``column`` equals ``value`` exactly (an index lookup)."""
+        try:
+            return self._table(table).exact_match(column, value, projection=projection)
+        except ENGINE_ERRORS as exc:
+            raise _api_error(exc, f"Looking up {column} in table '{table}'") from exc
+
     def append_now(self, table: str, rows: list[dict] | pa.Table) -> None:
         """Append in one commit. Row lists whose columns all exist go in as Arrow (about
         twice as fast for the engine); anything Arrow cannot hold goes in as documents."""

@@ -66,9 +66,16 @@ class MemorySource:
 
 async def _fetch(source: SeriesSource, parsed: Parsed, windows: dict[int, Window]) -> dict[int, list[Series]]:
     data: dict[int, list[Series]] = {}
+    seen: dict[tuple[str, Window], list[Series]] = {}  # the same selector twice (x / x) is read once
     for sel in parsed.selectors:
         window = windows.get(sel.key)
-        data[sel.key] = [] if window is None else await source.select(sel, window)
+        if window is None:
+            data[sel.key] = []
+            continue
+        key = (sel.text, window)
+        if key not in seen:
+            seen[key] = await source.select(sel, window)
+        data[sel.key] = seen[key]
     return data
 
 

@@ -308,8 +308,12 @@ def sort_by_label(vector: Vector, names: list[str], descending: bool) -> Vector:
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
+def valid_label_name(name: str) -> bool:
+    return _LABEL_NAME.fullmatch(name) is not None
+
+
 def _check_label_name(name: str) -> None:
-    if not _LABEL_NAME.fullmatch(name):
+    if not valid_label_name(name):
         raise PromQLError(f"invalid destination label name in label_replace/label_join: {name!r}")
 
 
@@ -402,7 +406,7 @@ def histogram_quantile(phi: float, vector: Vector) -> Vector:
     for s in vector:
         le = get_label(s.labels, "le")
         try:
-            bound = float(le.replace("+Inf", "inf").replace("Inf", "inf"))
+            bound = float(le)
         except ValueError:
             continue
         key = tuple(p for p in s.labels if p[0] not in ("le", NAME))

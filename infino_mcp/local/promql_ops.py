@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 
 from infino_mcp.local.promql_ast import Agg, Binary
-from infino_mcp.local.promql_funcs import quantile
+from infino_mcp.local.promql_funcs import quantile, valid_label_name
 from infino_mcp.local.promql_values import (
     NAME,
     Labels,
@@ -47,12 +47,14 @@ def _mod(a: float, b: float) -> float:
 
 
 def _pow(a: float, b: float) -> float:
+    """``a ^ b`` with Go's results where Python raises (0 to a negative power, overflow, domain errors)."""
+    odd_integer = float(b).is_integer() and math.fmod(b, 2) != 0
+    if a == 0 and b < 0:
+        return math.copysign(math.inf, a) if odd_integer else math.inf
     try:
         return math.pow(a, b)
-    except ZeroDivisionError:
-        return math.inf
     except OverflowError:
-        return math.inf if a > 0 or float(b).is_integer() and b % 2 == 0 else -math.inf
+        return -math.inf if a < 0 and odd_integer else math.inf
     except ValueError:
         return math.nan
 
@@ -118,7 +120,7 @@ def aggregate(node: Agg, vector: Vector, param: float | str | None) -> Vector:
         return out
     if op == "count_values":
         assert isinstance(param, str)
-        if not param or not param.replace("_", "a").isalnum() or param[0].isdigit():
+        if not valid_label_name(param):
             raise PromQLError(f"invalid label name {param!r} for count_values")
         counts: dict[Labels, float] = {}
         for key, members in groups.items():

@@ -142,6 +142,19 @@ def metric_datasets(services: Services) -> list[str]:
     return names
 
 
+def _number(cell: Any) -> float | None:
+    """A stored value as a float; None for nulls and for text that is no number (a user dataset's
+    ``value`` column need not be numeric)."""
+    if cell is None or isinstance(cell, bool):
+        return None
+    if isinstance(cell, (int, float)):
+        return float(cell)
+    try:
+        return float(str(cell))
+    except ValueError:
+        return None
+
+
 def _ident(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
@@ -229,7 +242,7 @@ class EngineSource:
         specials = columns.get("sv") or [None] * table.num_rows
         label_columns = [(name, columns[f"l{i}"]) for i, name in enumerate(label_names)]
         for row, (name, ts) in enumerate(zip(columns["n"], columns["t"])):
-            value = values[row]
+            value = _number(values[row])
             if value is None:
                 value = _SPECIAL.get(specials[row] or "")
             if value is None or ts is None or not name:
@@ -241,4 +254,4 @@ class EngineSource:
                     pairs[label] = str(cell)
             if not sel.matches(pairs):
                 continue
-            merged.setdefault(make_labels(pairs), {})[ts] = float(value)
+            merged.setdefault(make_labels(pairs), {})[ts] = value

@@ -20,15 +20,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import pyarrow as pa
 
 from infino_mcp.local.http import ApiError
 from infino_mcp.local.querydsl_aggs import parse_aggs, run_aggregations
-from infino_mcp.local.querydsl_compile import QueryCompiler, unsupported
+from infino_mcp.local.querydsl_compile import QueryCompiler
+from infino_mcp.local.querydsl_fields import Fields, as_float
+from infino_mcp.local.querydsl_nodes import run_concurrently, unsupported
 from infino_mcp.local.querydsl_plan import Plan, build_plan, count_sql, fetch_sql, hits_sql, is_plain_top_k
 from infino_mcp.local.querydsl_source import SourceFilter, SortSpec, parse_sort, sort_value
-from infino_mcp.local.querydsl_sql import Fields
 
 if TYPE_CHECKING:
     from infino_mcp.local.catalog import DatasetInfo
@@ -63,12 +63,14 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
     query = body.get("query") or {"match_all": {}}
     compiled = compiler.compile(query, scoring=track_scores)
     post = compiler.compile(body["post_filter"], False) if body.get("post_filter") else None
-    min_score = body.get("min_score")
+    min_score = as_float(body["min_score"], "min_score") if body.get("min_score") is not None else None
     columns_needed = any(not (s.score or s.doc) for s in sort)
     plan = build_plan(info.table, compiled, post, scored=track_scores, columns_needed=columns_needed)
     aggs_spec = body.get("aggs", body.get("aggregations"))
     aggs = parse_aggs(aggs_spec, fields) if aggs_spec else []
     track = body.get("track_total_hits", DEFAULT_TRACK_TOTAL)
+    if track is not True and track is not False:
+        track = _int(track, "track_total_hits")
     source_filter = SourceFilter.parse(body.get("_source", True))
 
     results: dict[str, Any] = {}
@@ -101,7 +103,7 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
     response["hits"]["max_score"] = max(scores) if scores else None
     response["hits"]["hits"] = hits
     if aggs_spec is not None:
-        response["aggregations"] = results["aggs"]
+        response["aggregations"] = results.get("aggs", {})
     return response
 
 
@@ -166,9 +168,8 @@ async def _count(services: Services, plan: Plan, min_score: Any) -> int:
 def _total(count: int, track: Any) -> dict:
     if track is True:
         return {"value": count, "relation": "eq"}
-    limit = _int(track, "track_total_hits")
-    if count > limit:
-        return {"value": limit, "relation": "gte"}
+    if count > track:
+        return {"value": track, "relation": "gte"}
     return {"value": count, "relation": "eq"}
 
 
@@ -213,21 +214,6 @@ def _hits(
             ]
         hits.append(hit)
     return hits
-
-
-async def run_concurrently(jobs: list[Callable[[], Awaitable[None]]]) -> None:
-    """Run ``jobs`` in one task group; a single failure surfaces as itself, not as an exception group."""
-    if len(jobs) == 1:
-        await jobs[0]()
-        return
-    try:
-        async with anyio.create_task_group() as group:
-            for job in jobs:
-                group.start_soon(job)
-    except BaseExceptionGroup as group_error:
-        errors = group_error.exceptions
-        api = [e for e in errors if isinstance(e, ApiError)]
-        raise (api[0] if api else errors[0]) from None
 
 
 def _int(value: Any, name: str) -> int:

@@ -27,17 +27,18 @@ from infino_mcp.local.querydsl_aggs_keys import (
     range_buckets,
     shape_key,
 )
-from infino_mcp.local.querydsl_compile import unsupported
-from infino_mcp.local.querydsl_sql import Field, ident, lit, num, regex_escape
+from infino_mcp.local.querydsl_aggs_metrics import STATS, literal, metric_columns, metric_result, value_sql
+from infino_mcp.local.querydsl_fields import Field, as_float, as_int
+from infino_mcp.local.querydsl_nodes import run_concurrently, unsupported
+from infino_mcp.local.querydsl_sql import ident, lit, num
 
 if TYPE_CHECKING:
     from infino_mcp.local.engine import Engine
-    from infino_mcp.local.querydsl_sql import Fields
+    from infino_mcp.local.querydsl_fields import Fields
 
 BUCKET_AGGS = ("terms", "histogram", "date_histogram", "range")
 METRIC_AGGS = ("avg", "sum", "min", "max", "value_count", "cardinality", "stats")
 SUPPORTED_AGGS = BUCKET_AGGS + METRIC_AGGS
-_STATS = ("count", "min", "max", "avg", "sum")
 
 
 @dataclass
@@ -118,71 +119,6 @@ def _agg_field(name: str, kind: str, options: dict, fields: Fields) -> Field | N
 # ----- SQL pieces ------------------------------------------------------------------------
 
 
-def _value_sql(agg: Agg) -> str:
-    """The aggregated value of a row: dates as epoch milliseconds, ``missing`` applied."""
-    assert agg.field is not None
-    column = "t." + ident(agg.field.column)
-    if agg.field.kind == "date":
-        column = f"CAST({column} AS BIGINT)"
-    if agg.spec.get("missing") is not None and agg.kind != "terms":
-        column = f"COALESCE({column}, {_literal(agg.field, agg.spec['missing'], agg.name)})"
-    return column
-
-
-def _literal(f: Field, value: Any, name: str) -> str:
-    if f.kind == "date":
-        from infino_mcp.local.querydsl_sql import date_ms
-
-        return str(date_ms(value, f.name, name))
-    literal = f.literal(value, name)
-    return literal if literal is not None else "NULL"
-
-
-def _metric_columns(agg: Agg) -> list[str]:
-    a = agg.alias
-    if agg.field is None:
-        empty = {"avg": "NULL", "sum": "0", "min": "NULL", "max": "NULL", "value_count": "0", "cardinality": "0"}
-        if agg.kind == "stats":
-            return [f"0 AS {a}_count", f"NULL AS {a}_min", f"NULL AS {a}_max", f"NULL AS {a}_avg", f"0 AS {a}_sum"]
-        return [f"{empty[agg.kind]} AS {a}"]
-    v = _value_sql(agg)
-    if agg.kind == "stats":
-        return [f"count({v}) AS {a}_count", f"min({v}) AS {a}_min", f"max({v}) AS {a}_max",
-                f"avg(CAST({v} AS DOUBLE)) AS {a}_avg", f"sum({v}) AS {a}_sum"]  # fmt: skip
-    sql = {
-        "avg": f"avg(CAST({v} AS DOUBLE))",
-        "sum": f"sum({v})",
-        "min": f"min({v})",
-        "max": f"max({v})",
-        "value_count": f"count({v})",
-        "cardinality": f"count(DISTINCT {v})",
-    }[agg.kind]
-    return [f"{sql} AS {a}"]
-
-
-def _metric_result(agg: Agg, row: dict) -> dict:
-    a = agg.alias
-    is_date = agg.field is not None and agg.field.kind == "date"
-    if agg.kind == "stats":
-        out = {s: row.get(f"{a}_{s}") for s in _STATS}
-        out["count"] = int(out["count"] or 0)
-        out["sum"] = float(out["sum"] or 0)
-        for s in ("min", "max", "avg"):
-            out[s] = float(out[s]) if out[s] is not None else None
-            if is_date and out[s] is not None:
-                out[f"{s}_as_string"] = shape_key(out[s], "date")["key_as_string"]
-        return out
-    value = row.get(a)
-    if agg.kind in ("value_count", "cardinality"):
-        return {"value": int(value or 0)}
-    if agg.kind == "sum":
-        return {"value": float(value or 0)}
-    out = {"value": float(value) if value is not None else None}
-    if is_date and value is not None:
-        out["value_as_string"] = shape_key(value, "date")["key_as_string"]
-    return out
-
-
 def _key_sql(agg: Agg) -> str:
     f = agg.field
     assert f is not None
@@ -190,12 +126,12 @@ def _key_sql(agg: Agg) -> str:
     if agg.kind == "terms":
         key = f"CAST({column} AS BIGINT)" if f.kind == "date" else column
         if agg.spec.get("missing") is not None:
-            key = f"COALESCE({key}, {_literal(f, agg.spec['missing'], agg.name)})"
+            key = f"COALESCE({key}, {literal(f, agg.spec['missing'], agg.name)})"
         return key
     if agg.kind == "histogram":
         interval = _positive(agg.spec.get("interval"), agg.name, "interval")
-        offset = float(agg.spec.get("offset", 0))
-        value = f"CAST({_value_sql(agg)} AS DOUBLE)"
+        offset = as_float(agg.spec.get("offset", 0), f"{agg.name}.offset")
+        value = f"CAST({value_sql(agg)} AS DOUBLE)"
         return f"(floor(({value} - {num(offset)}) / {num(interval)}) * {num(interval)} + {num(offset)})"
     if agg.kind == "date_histogram":
         assert agg.date_interval is not None
@@ -220,24 +156,21 @@ def _positive(value: Any, name: str, option: str) -> float:
 class _State:
     """Buckets kept so far: per aggregation, parent key path -> bucket dicts."""
 
+    top: dict[str, Any]
     kept: dict[str, dict[tuple, dict]] = field(default_factory=dict)
-    containers: dict[str, dict[tuple, dict]] = field(default_factory=dict)
 
 
 async def run_aggregations(engine: Engine, aggs: list[Agg], source: str, where: str) -> dict:
     """Run the parsed aggregation tree over the rows ``SELECT ... FROM source WHERE where`` selects."""
-    from infino_mcp.local.querydsl import run_concurrently
-
     result: dict[str, Any] = {}
     metrics = [a for a in aggs if not a.bucket]
     if metrics:
-        columns = [c for a in metrics for c in _metric_columns(a)]
+        columns = [c for a in metrics for c in metric_columns(a)]
         table = await engine.query(f"SELECT {', '.join(columns)} FROM {source} WHERE {where}")
         row = table.to_pylist()[0]
         for a in metrics:
-            result[a.name] = _metric_result(a, row)
-    state = _State()
-    state.containers["top"] = {(): result}
+            result[a.name] = metric_result(a, row)
+    state = _State(top=result)
     level = [a for a in aggs if a.bucket]
     while level:
         await run_concurrently([partial(_run_bucket_agg, engine, agg, source, where, state) for agg in level])
@@ -254,6 +187,9 @@ async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, sta
             container[agg.name] = _empty(agg)
         return
     rows = (await engine.query(_bucket_sql(agg, source, where, state))).to_pylist()
+    if len(rows) > MAX_BUCKETS:
+        raise ApiError(400, f"Aggregation '{agg.name}' would make more than {MAX_BUCKETS} buckets; use a larger "
+                       "interval, a smaller size, or a narrower query.")  # fmt: skip
     grouped: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         grouped[tuple(row[f"g{i}"] for i in range(len(parents)))].append(row)
@@ -265,7 +201,7 @@ async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, sta
         for bucket_row, bucket in _bucket_pairs(agg, group_rows, shaped):
             for child in agg.children:
                 if not child.bucket:
-                    bucket[child.name] = _metric_result(child, bucket_row)
+                    bucket[child.name] = metric_result(child, bucket_row)
             kept[(*parent_key, bucket["__k"])] = bucket
     state.kept[agg.alias] = kept
     for bucket in kept.values():
@@ -274,7 +210,7 @@ async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, sta
 
 def _parent_containers(agg: Agg, state: _State) -> dict[tuple, dict]:
     if agg.parent is None:
-        return state.containers["top"]
+        return {(): state.top}
     return state.kept.get(agg.parent.alias, {})
 
 
@@ -289,7 +225,7 @@ def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
             ranges = range_buckets(a)
             values = ", ".join(f"({i})" for i in range(len(ranges)))
             joins.append(f" CROSS JOIN (VALUES {values}) AS r_{a.alias}(idx)")
-            value = _value_sql(a)
+            value = value_sql(a)
             parts = []
             for i, r in enumerate(ranges):
                 bounds = [f"r_{a.alias}.idx = {i}"]
@@ -302,21 +238,22 @@ def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
         if a.kind == "terms":
             conditions.extend(_include_exclude(a, key))
         if a is not agg and a.kind == "terms":
-            chosen = {k[path.index(a)] for k in state.kept.get(_kept_alias(path, a), {})}
+            # the parent's kept buckets are keyed by the keys of every level above them
+            chosen = {k[path.index(a)] for k in state.kept.get(path[-2].alias, {})}
             literals = [key_literal(k) for k in chosen]
             conditions.append(f"{key} IN ({', '.join(literals)})" if literals else "FALSE")
-    metrics = [c for child in agg.children if not child.bucket for c in _metric_columns(child)]
+    metrics = [c for child in agg.children if not child.bucket for c in metric_columns(child)]
     selects = [f"{key} AS g{i}" for i, key in enumerate(keys)] + ["count(*) AS __c"] + metrics
     group_by = ", ".join(str(i + 1) for i in range(len(keys)))
     having = ""
-    min_count = int(agg.spec.get("min_doc_count", 1 if agg.kind == "terms" else 0))
+    min_count = as_int(agg.spec.get("min_doc_count", 1 if agg.kind == "terms" else 0), f"{agg.name}.min_doc_count")
     if min_count > 1:
         having = f" HAVING count(*) >= {min_count}"
     where_sql = " AND ".join(conditions) or "TRUE"
     inner = f"SELECT {', '.join(selects)} FROM {source}{''.join(joins)} WHERE {where_sql} GROUP BY {group_by}{having}"
     if agg.kind != "terms":
-        return inner + f" LIMIT {MAX_BUCKETS + 1}"
-    size = int(agg.spec.get("size", 10))
+        return inner + f" LIMIT {MAX_BUCKETS + 1}"  # more is refused, not cut
+    size = max(as_int(agg.spec.get("size", 10), f"{agg.name}.size"), 0)
     partition = ", ".join(f"q.g{i}" for i in range(len(keys) - 1))
     over = f"PARTITION BY {partition} " if partition else ""
     order = _terms_order(agg, len(keys) - 1)
@@ -325,11 +262,6 @@ def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
         f"sum(q.__c) OVER ({over.strip()}) AS __tot FROM ({inner}) AS q) AS ranked WHERE __rn <= {size} "
         f"ORDER BY __rn"
     )
-
-
-def _kept_alias(path: list[Agg], ancestor: Agg) -> str:
-    # Buckets kept by the deepest ancestor carry the keys of every level above it.
-    return path[-2].alias
 
 
 def _include_exclude(agg: Agg, key: str) -> list[str]:
@@ -341,7 +273,7 @@ def _include_exclude(agg: Agg, key: str) -> list[str]:
         if value is None:
             continue
         if isinstance(value, list):
-            literals = [x for x in (_literal(f, v, agg.name) for v in value) if x != "NULL"]
+            literals = [x for x in (literal(f, v, agg.name) for v in value) if x != "NULL"]
             cond = f"{key} IN ({', '.join(literals)})" if literals else "FALSE"
         elif isinstance(value, str) and f.kind == "string":
             cond = f"regexp_like({key}, {lit('^(?:' + value + ')$')})"
@@ -357,7 +289,7 @@ def _terms_order(agg: Agg, own: int) -> str:
     metric_columns = {}
     for child in agg.children:
         if child.kind == "stats":
-            for s in _STATS:
+            for s in STATS:
                 metric_columns[f"{child.name}.{s}"] = f"q.{child.alias}_{s}"
         elif not child.bucket:
             metric_columns[child.name] = f"q.{child.alias}"

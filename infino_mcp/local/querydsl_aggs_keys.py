@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from infino_mcp.local.http import ApiError
-from infino_mcp.local.querydsl_sql import date_ms, iso_from_ms, lit, num, to_number
+from infino_mcp.local.querydsl_dates import date_ms, iso_from_ms
+from infino_mcp.local.querydsl_fields import as_float, as_int, to_number
+from infino_mcp.local.querydsl_sql import lit, num
 
 if TYPE_CHECKING:
     from infino_mcp.local.querydsl_aggs import Agg
@@ -92,7 +94,7 @@ def fill_histogram(
     name: str, kind: str, spec: dict, interval: DateInterval | None, found: dict[Any, int]
 ) -> list[Any]:
     """The bucket keys to show, in order: found keys, plus empty ones between (min_doc_count 0)."""
-    min_count = int(spec.get("min_doc_count", 0))
+    min_count = as_int(spec.get("min_doc_count", 0), f"{name}.min_doc_count")
     keys = sorted(k for k, c in found.items() if c >= max(min_count, 1))
     if min_count > 0:
         return keys
@@ -111,8 +113,8 @@ def fill_histogram(
                 raise _too_many(name)
             key = interval.next(key)
         return out
-    step = float(spec["interval"])
-    offset = float(spec.get("offset", 0))
+    step = as_float(spec["interval"], f"{name}.interval")
+    offset = as_float(spec.get("offset", 0), f"{name}.offset")
     indexes = {round((k - offset) / step) for k in keys}
     for bound in ("min", "max"):
         if bound in bounds:

@@ -32,16 +32,15 @@ from infino_mcp.local.querydsl_nodes import (
     sum_scores,
     unsupported,
 )
+from infino_mcp.local.querydsl_dates import date_ms
+from infino_mcp.local.querydsl_fields import Field, Fields, as_float
 from infino_mcp.local.querydsl_sql import (
     FALSE,
     TRUE,
-    Field,
-    Fields,
     Pred,
     ScoreRef,
     TextLeaf,
     at_least,
-    date_ms,
     ident,
     lit,
     like_pattern,
@@ -212,7 +211,7 @@ class QueryCompiler:
         parts: list[Compiled] = []
         for pattern in patterns:
             pattern, _, weight = str(pattern).partition("^")
-            weight_factor = float(weight) if weight else 1.0
+            weight_factor = as_float(weight, f"multi_match field boost ^{weight}") if weight else 1.0
             for f in self.fields.matching(pattern):
                 if pattern != f.name and f.kind != "string":
                     continue  # wildcards cover text fields only, as in Elasticsearch

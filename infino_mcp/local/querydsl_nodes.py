@@ -4,10 +4,14 @@ and the option parsing every clause shares (``boost``, ``minimum_should_match``,
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from infino_mcp.local.http import ApiError
+from infino_mcp.local.querydsl_fields import as_float
 from infino_mcp.local.querydsl_sql import Pred, TextLeaf
 
 
@@ -96,11 +100,7 @@ def boosted(c: Compiled, spec: dict) -> Compiled:
 
 
 def boost(spec: Any) -> float:
-    value = spec.get("boost", 1.0) if isinstance(spec, dict) else 1.0
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ApiError(400, f"QueryDSL 'boost' must be a number, got {value!r}.") from None
+    return as_float(spec.get("boost", 1.0), "boost") if isinstance(spec, dict) else 1.0
 
 
 def obj(body: Any, name: str) -> dict:
@@ -167,3 +167,18 @@ def min_should(value: Any, count: int, default: int) -> int:
 def short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+async def run_concurrently(jobs: list[Callable[[], Awaitable[None]]]) -> None:
+    """Run ``jobs`` in one task group; a single failure surfaces as itself, not as an exception group."""
+    if len(jobs) == 1:
+        await jobs[0]()
+        return
+    try:
+        async with anyio.create_task_group() as group:
+            for job in jobs:
+                group.start_soon(job)
+    except BaseExceptionGroup as group_error:
+        errors = group_error.exceptions
+        api = [e for e in errors if isinstance(e, ApiError)]
+        raise (api[0] if api else errors[0]) from None

@@ -26,6 +26,7 @@ from typing import Any
 
 from infino_mcp.local.querydsl_compile import Compiled
 from infino_mcp.local.querydsl_source import SortSpec
+from infino_mcp.local.querydsl_fields import as_float
 from infino_mcp.local.querydsl_sql import Pred, ScoreRef, TextLeaf, ident, tokens
 
 #: k for BM25 sources that must return every match (k is applied before WHERE).
@@ -148,7 +149,7 @@ def hits_sql(
     where = plan.where(hits=True)
     score = plan.score.render(lambda leaf: plan.leaf_sql(leaf, hits=True), plan.score_sql) if plan.score else None
     if min_score is not None and score is not None:
-        where = f"({where}) AND ({score}) >= {float(min_score)!r}"
+        where = f"({where}) AND ({score}) >= {as_float(min_score, 'min_score')!r}"
     direct = plan.driver is not None and plan.score is not None
     if direct:
         assert plan.driver is not None

@@ -18,7 +18,7 @@ from infino_mcp.local.http import ApiError
 from infino_mcp.local.querydsl_sql import ident
 
 if TYPE_CHECKING:
-    from infino_mcp.local.querydsl_sql import Fields
+    from infino_mcp.local.querydsl_fields import Fields
 
 
 @dataclass(frozen=True)

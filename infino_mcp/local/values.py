@@ -28,7 +28,7 @@ _ISO = re.compile(
     r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?"
 )
 JSON_TEXT = "json"
-_CANONICAL_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z")
+CANONICAL_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z")
 
 
 class ValueRefused(ValueError):
@@ -145,20 +145,6 @@ def needs_widening(kind: str, value: Any) -> bool:
 
 
 # ----- coercion -------------------------------------------------------------------------
-
-
-def fast_path(kind: str, value: Any) -> bool:
-    """True when ``value`` can go to a ``kind`` column as it is (the common case, checked cheaply)."""
-    t = type(value)
-    if t is str:
-        return kind == "large_utf8" or (kind == "timestamp_ms" and _CANONICAL_UTC.fullmatch(value) is not None)
-    if t is int:
-        return kind == "i64" and INT_MIN <= value <= INT_MAX
-    if t is float:
-        return kind == "f64" and math.isfinite(value)
-    if t is bool:
-        return kind == "bool"
-    return False
 
 
 def coerce(field: str, kind: str, value: Any) -> Any:

@@ -95,7 +95,8 @@ async def list_threads(ctx: Context, limit: Limit = 50, offset: Offset = 0) -> T
     answer = await client_of(ctx).request("GET", "/fino/threads", operation="list_threads", idempotent=True)
     if not isinstance(answer, list):
         raise InfinoError("list_threads: the service did not return a list of threads.")
-    summaries = [_summary(t).model_dump() for t in answer if isinstance(t, dict)]
+    threads = sorted((t for t in answer if isinstance(t, dict)), key=lambda t: str(t.get("created_at") or ""), reverse=True)
+    summaries = [_summary(t).model_dump() for t in threads]
     kept, info = page(
         summaries[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(summaries)
     )

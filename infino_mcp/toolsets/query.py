@@ -3,7 +3,7 @@
 Results are compact by default (plain SQL rows, search hits as their source
 plus id and score, PromQL numbers as floats) and always bounded by ``limit``
 and the byte budget; ``raw=True`` returns the service's answer as it came,
-cut the same way.
+cut the same way. The pure shaping functions live in ``query_shapes``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,19 @@ from infino_mcp.client import id_segment, name_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
-from infino_mcp.shaping import Page, json_size, page
+from infino_mcp.shaping import Page
 from infino_mcp.toolsets.common import JsonArg, require_object
+from infino_mcp.toolsets.query_shapes import (
+    Column,
+    PromqlResult,
+    SourceResult,
+    bound_native,
+    fit_page,
+    plain_row,
+    shape_promql,
+    sql_columns,
+    trim_buckets,
+)
 
 RawFlag = Annotated[bool, Field(description="Return the service's response unchanged (still bounded) instead of the compact form.")]
 QueryLimit = Annotated[int, Field(ge=1, le=1000, description="Most rows to return.")]
@@ -29,20 +40,6 @@ _FORM = {"content-type": "application/x-www-form-urlencoded"}
 _WRITE_VERBS = {"INSERT", "UPDATE", "DELETE", "UPSERT", "REPLACE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE"}
 _LEADING_NOISE = re.compile(r"^(?:\s+|--[^\n]*\n?|/\*.*?\*/|\()*", re.DOTALL)
 _MAX_RANGE_POINTS = 11_000
-
-
-def _room(max_bytes: int, *parts: Any) -> int:
-    """Bytes left for the paged items once the fixed parts of a result are counted."""
-    return max(500, max_bytes - sum(json_size(p) for p in parts))
-
-
-def _fit_page(items: list[Any], *, budget: int, beside: Any = None, **kwargs: Any) -> tuple[list[Any], Page]:
-    """``shaping.page`` within what ``beside`` (the rest of the result) leaves of the budget."""
-    room = _room(budget, beside)
-    kept, info = page(items, max_bytes=room, **kwargs)
-    if info.note:
-        info.note = info.note.replace(f"the {room}-byte result budget", f"the {budget}-byte result budget")
-    return kept, info
 
 
 # ---------------------------------------------------------------- QueryDSL
@@ -116,35 +113,31 @@ async def query_dataset_in_querydsl(
     hits = [h for h in hits_part.get("hits", []) if isinstance(h, dict)]
     total, lower_bound = _total(hits_part)
     budget = settings_of(ctx).max_result_bytes
+    aggregations = answer.get("aggregations") if isinstance(answer.get("aggregations"), dict) else None
+    buckets_cut = aggregations is not None and trim_buckets(aggregations, budget * 3 // 4)
     hint = " (or narrow the query)"
     if raw:
         rest = {k: v for k, v in answer.items() if k != "hits"}
-        kept, info = _fit_page(hits, budget=budget, beside=rest, offset=start, limit=limit, total=total, more_hint=hint)
+        kept, info = fit_page(hits, budget=budget, beside=rest, offset=start, limit=limit, total=total, more_hint=hint)
         response = {**answer, "hits": {**hits_part, "hits": kept}}
-        return SearchResult(total=total, total_is_lower_bound=lower_bound, page=info, response=response)
-    aggregations = answer.get("aggregations") if isinstance(answer.get("aggregations"), dict) else None
+        result = SearchResult(total=total, total_is_lower_bound=lower_bound, page=info, response=response)
+    else:
+        compact = [_compact_hit(h) for h in hits]
+        kept, info = fit_page(
+            compact, budget=budget, beside=aggregations, offset=start, limit=limit, total=total, more_hint=hint
+        )
+        result = SearchResult(
+            total=total, total_is_lower_bound=lower_bound, hits=[Hit(**h) for h in kept], aggregations=aggregations, page=info
+        )
     if body["size"] == 0:  # aggregations only: no hits were asked for, so none are missing
-        info = Page(total=total, returned=0, offset=start, truncated=False)
-        return SearchResult(total=total, total_is_lower_bound=lower_bound, aggregations=aggregations, page=info)
-    compact = [_compact_hit(h) for h in hits]
-    kept, info = _fit_page(
-        compact, budget=budget, beside=aggregations, offset=start, limit=limit, total=total, more_hint=hint
-    )
-    return SearchResult(
-        total=total,
-        total_is_lower_bound=lower_bound,
-        hits=[Hit(**h) for h in kept],
-        aggregations=aggregations,
-        page=info,
-    )
+        result.page = Page(total=total, returned=0, offset=start, truncated=False)
+    if buckets_cut:
+        result.page.note = ((result.page.note or "") + " Aggregation buckets were cut to fit the result budget: "
+                            "lower the aggregation's size or narrow the query.").strip()
+    return result
 
 
 # ---------------------------------------------------------------- SQL
-
-
-class Column(BaseModel):
-    name: str
-    type: str | None = Field(None, description="The service's data type, e.g. String, Integer, Float.")
 
 
 class SqlResult(BaseModel):
@@ -163,62 +156,6 @@ def _first_keyword(sql: str) -> str:
     rest = _LEADING_NOISE.sub("", sql, count=1)
     match = re.match(r"[A-Za-z]+", rest)
     return match.group(0).upper() if match else ""
-
-
-def unwrap_value(value: Any) -> Any:
-    """A wire value without its type wrapper: ``{"String": "x"}`` -> ``"x"``, ``"Null"`` -> None."""
-    if isinstance(value, dict) and len(value) == 1:
-        kind, inner = next(iter(value.items()))
-        if kind[:1].isupper():
-            return unwrap_value(inner)
-    if isinstance(value, list):
-        return [unwrap_value(v) for v in value]
-    if value == "Null":
-        return None
-    return value
-
-
-def _column_name(column: Any) -> str | None:
-    if isinstance(column, str):
-        return column
-    if not isinstance(column, dict):
-        return None
-    if column.get("alias"):
-        return str(column["alias"])
-    name = column.get("name")
-    if isinstance(name, str):
-        return name
-    if isinstance(name, dict) and len(name) == 1:
-        inner = next(iter(name.values()))
-        if isinstance(inner, dict) and inner.get("name"):
-            return str(inner["name"])
-        if isinstance(inner, str):
-            return inner
-    return None
-
-
-def _column_type(column: Any) -> str | None:
-    kind = column.get("data_type") if isinstance(column, dict) else None
-    if kind is None or isinstance(kind, str):
-        return kind
-    return json.dumps(kind, separators=(",", ":"))
-
-
-def _plain_row(row: Any) -> dict[str, Any]:
-    values = row.get("values", row) if isinstance(row, dict) else {}
-    return {str(k): unwrap_value(v) for k, v in values.items()} if isinstance(values, dict) else {}
-
-
-def _columns(envelope: dict[str, Any], rows: list[dict[str, Any]]) -> list[Column]:
-    declared = envelope.get("columns") if isinstance(envelope.get("columns"), list) else []
-    columns = [Column(name=name, type=_column_type(c)) for c in declared if (name := _column_name(c))]
-    known = {c.name for c in columns}
-    for row in rows[:50]:
-        for key in row:
-            if key not in known:
-                known.add(key)
-                columns.append(Column(name=key))
-    return columns
 
 
 @infino_tool(Toolset.QUERY, title="Query datasets with SQL", read_only=True, destructive=False, idempotent=True)
@@ -256,16 +193,16 @@ async def query_dataset_in_sql(
     elapsed = answer.get("execution_time")
     if raw:
         rest = {k: v for k, v in answer.items() if k != "rows"}
-        kept, info = _fit_page(
+        kept, info = fit_page(
             rows[offset:], budget=budget, beside=rest, offset=offset, limit=limit, total=len(rows), more_hint=hint
         )
         return SqlResult(page=info, execution_time_ms=elapsed, response={**answer, "rows": kept})
-    plain = [_plain_row(r) for r in rows]
-    columns = _columns(answer, plain)
+    plain = [plain_row(r) for r in rows]
+    columns = sql_columns(answer, plain)
     shaped: list[Any] = plain
     if row_format == "arrays":
         shaped = [[row.get(c.name) for c in columns] for row in plain]
-    kept, info = _fit_page(
+    kept, info = fit_page(
         shaped[offset:], budget=budget, beside=[c.model_dump() for c in columns], offset=offset, limit=limit,
         total=len(plain), more_hint=hint,
     )
@@ -273,82 +210,6 @@ async def query_dataset_in_sql(
 
 
 # ---------------------------------------------------------------- PromQL
-
-
-class Series(BaseModel):
-    metric: dict[str, str] = Field(description="The series' labels.")
-    value: list[float | None] | None = Field(None, description="Instant queries: [unix_seconds, value].")
-    values: list[list[float | None]] | None = Field(None, description="Range queries: [[unix_seconds, value], ...].")
-
-
-class PromqlResult(BaseModel):
-    result_type: str = Field(description="vector, matrix, scalar or string.")
-    series: list[Series] = Field(default_factory=list)
-    scalar: list[float | str | None] | None = Field(None, description="scalar/string results: [unix_seconds, value].")
-    points_cut: bool = Field(False, description="True when points of some series were left out to fit the budget.")
-    page: Page
-    warnings: list[str] | None = None
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _point(pair: Any) -> list[float | None]:
-    if isinstance(pair, (list, tuple)) and len(pair) == 2:
-        return [_number(pair[0]), _number(pair[1])]
-    return [None, None]
-
-
-def _shape_promql(ctx: Context, answer: Any, operation: str, limit: int) -> PromqlResult:
-    if not isinstance(answer, dict) or not isinstance(answer.get("data"), dict):
-        raise InfinoError(f"{operation}: the service's answer is not a Prometheus API response.")
-    if answer.get("status") == "error":
-        raise InfinoError(f"{operation} failed: {answer.get('error') or answer.get('errorType')}. Fix the query and retry.")
-    data = answer["data"]
-    kind = str(data.get("resultType", ""))
-    result = data.get("result")
-    warnings = answer.get("warnings") or None
-    if kind in ("scalar", "string"):
-        pair = result if isinstance(result, list) else [None, None]
-        shown = _point(pair) if kind == "scalar" else [_number(pair[0]), pair[1] if len(pair) > 1 else None]
-        return PromqlResult(result_type=kind, scalar=shown, page=Page(returned=1, total=1, truncated=False), warnings=warnings)
-    series = []
-    for item in result if isinstance(result, list) else []:
-        if not isinstance(item, dict):
-            continue
-        entry: dict[str, Any] = {"metric": {str(k): str(v) for k, v in (item.get("metric") or {}).items()}}
-        if "values" in item:
-            entry["values"] = [_point(p) for p in item.get("values") or []]
-        else:
-            entry["value"] = _point(item.get("value"))
-        series.append(entry)
-    budget = settings_of(ctx).max_result_bytes
-    shown_count = min(limit, len(series))
-    points_cut = False
-    if kind == "matrix" and shown_count and json_size(series[:shown_count]) > budget:
-        # Keep every shown series but only its most recent points, the budget shared evenly.
-        per_series = max(1, (budget // shown_count - 120) // 28)
-        for entry in series[:shown_count]:
-            if len(entry["values"]) > per_series:
-                entry["values"] = entry["values"][-per_series:]
-                points_cut = True
-    hint = " (or narrow the selector, e.g. add label matchers or aggregate with sum by (...))"
-    kept, info = page(series, offset=0, limit=limit, max_bytes=budget, total=len(series), more_hint=hint)
-    if info.truncated:
-        info.note = (
-            f"Returned {len(kept)} of {len(series)} series (limit={limit} or the byte budget). "
-            "Raise limit, or narrow the selector: add label matchers or aggregate with sum by (...)."
-        )
-    if points_cut:
-        info.note = ((info.note or "") + " Each series kept only its most recent points to fit the budget: use a larger "
-                     "step or a shorter time range to see all of them.").strip()
-    return PromqlResult(
-        result_type=kind, series=[Series(**s) for s in kept], points_cut=points_cut, page=info, warnings=warnings
-    )
 
 
 def _seconds(value: float) -> str:
@@ -386,7 +247,7 @@ async def query_dataset_in_promql(
     if time is not None:
         form["time"] = _seconds(time)
     answer = await _promql(ctx, "/promql/query", "query_dataset_in_promql", form, dataset)
-    return _shape_promql(ctx, answer, "query_dataset_in_promql", limit)
+    return shape_promql(answer, "query_dataset_in_promql", limit, settings_of(ctx).max_result_bytes)
 
 
 @infino_tool(Toolset.QUERY, title="Evaluate PromQL over a time range", read_only=True, destructive=False, idempotent=True)
@@ -409,39 +270,10 @@ async def query_dataset_in_promql_range(
         )
     form = {"query": query, "start": _seconds(start), "end": _seconds(end), "step": _seconds(step)}
     answer = await _promql(ctx, "/promql/query_range", "query_dataset_in_promql_range", form, dataset)
-    return _shape_promql(ctx, answer, "query_dataset_in_promql_range", limit)
+    return shape_promql(answer, "query_dataset_in_promql_range", limit, settings_of(ctx).max_result_bytes)
 
 
 # ---------------------------------------------------------------- connected sources
-
-
-class SourceResult(BaseModel):
-    """A source-native answer; its shape depends on the source type."""
-
-    result: Any = Field(description="The source's answer (the largest list in it cut to fit, see note).")
-    truncated: bool = False
-    note: str | None = None
-
-
-def bound_native(value: Any, max_bytes: int) -> SourceResult:
-    """Fit a source-native answer in ``max_bytes`` by cutting its largest list, saying so."""
-    if json_size(value) <= max_bytes:
-        return SourceResult(result=value)
-    if isinstance(value, list):
-        kept, info = page(value, offset=0, limit=len(value), max_bytes=max_bytes)
-        return SourceResult(result=kept, truncated=True, note=f"Kept {info.returned} of {len(value)} items; narrow the query.")
-    if isinstance(value, dict):
-        lists = [(k, v) for k, v in value.items() if isinstance(v, list)]
-        if lists:
-            key, items = max(lists, key=lambda kv: json_size(kv[1]))
-            rest = {k: v for k, v in value.items() if k != key}
-            kept, info = _fit_page(items, budget=max_bytes, beside=rest, offset=0, limit=len(items))
-            note = f"Kept {info.returned} of {len(items)} items of {key!r}; narrow the query (a filter or a LIMIT)."
-            return SourceResult(result={**rest, key: kept}, truncated=True, note=note)
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return SourceResult(
-        result=text[: max_bytes // 2], truncated=True, note="The answer was too large and is cut as JSON text; narrow the query."
-    )
 
 
 @infino_tool(Toolset.QUERY, title="Query a connected source natively", read_only=True, destructive=False, idempotent=True)

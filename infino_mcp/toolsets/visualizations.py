@@ -35,12 +35,12 @@ Instant = str | int
 
 def _instant(value: Instant, where: str) -> datetime:
     """An ISO-8601 string or epoch milliseconds as an aware UTC datetime; ValueError naming ``where``."""
-    if isinstance(value, int):
-        return datetime.fromtimestamp(value / 1000, UTC)
-    text = value.strip()
     try:
+        if isinstance(value, int):
+            return datetime.fromtimestamp(value / 1000, UTC)
+        text = value.strip()
         moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("z", "Z") else text)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         raise ValueError(
             f"{where} {value!r} is not an absolute time: use ISO-8601 like '2026-04-01T00:00:00Z' or epoch milliseconds"
         ) from None

@@ -3,6 +3,7 @@ instant and range queries, dataset selection, permissions and error bodies."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 
 import httpx2
@@ -239,5 +240,25 @@ async def test_permissions_limit_what_promql_reads_and_writes(
     names = (await promql(viewer, "query", query='{__name__=~"http_requests_total|temperature"}', time=T0 + 600)).json()
     metrics = [r["metric"] for r in names["data"]["result"]]
     assert metrics and all(m == {"__name__": "http_requests_total", "job": "api"} for m in metrics)
+    # a hidden label cannot be probed with matchers either
+    for probe in ('http_requests_total{code="500"}', 'http_requests_total{code=~"5.."}'):
+        probed = (await promql(viewer, "query", query=probe, time=T0 + 600)).json()
+        assert probed["data"]["result"] == [], probe
     assert (await upload(viewer, "metrics-a", "x 1\n")).status_code == 403
     assert (await upload(viewer, "brand-new", "x 1\n")).status_code == 403
+
+
+@pytest.mark.anyio
+async def test_datasets_shaped_like_metrics_by_hand_are_read_defensively(endpoint: httpx2.AsyncClient) -> None:
+    stamp = "2023-11-14T22:13:20Z"  # T0
+    docs = "".join(
+        '{"index":{}}\n' + json.dumps({"__name__": "x", "value": value, "@timestamp": stamp, "labels": {"n": n}}) + "\n"
+        for value, n in (("high", 1), ("2.5", 2))
+    )
+    response = await endpoint.post("/handmade/json", content=docs, headers={"content-type": "application/x-ndjson"})
+    assert response.json()["errors"] is False, response.text
+    data = (await promql(endpoint, "query", query="x", time=T0 + 1)).json()["data"]
+    assert data["result"] == [{"metric": {"__name__": "x", "n": "2"}, "value": [T0 + 1, "2.5"]}]
+    refused = await upload(endpoint, "handmade", 'x{n="not a number"} 1\n')
+    assert refused.status_code == 400
+    assert "samples were refused" in refused.json()["error"]["reason"]

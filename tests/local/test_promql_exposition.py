@@ -12,7 +12,7 @@ from infino_mcp.local.http import ApiError
 from infino_mcp.local.promql_exposition import ParsedSample, parse_exposition, parse_fast, parse_reference
 
 NAMES = st.from_regex(r"[a-zA-Z_:][a-zA-Z0-9_:]{0,12}", fullmatch=True)
-LABEL_NAMES = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,8}", fullmatch=True)
+LABEL_NAMES = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,8}", fullmatch=True).filter(lambda n: not n.startswith("__"))
 LABEL_VALUES = st.lists(st.sampled_from(list('ab }{,=" \\n\t') + ["\\\\", '\\"', "\\n", "é"]), max_size=8).map("".join)
 VALUES = st.one_of(
     st.integers(-(10**12), 10**12).map(str),
@@ -76,8 +76,9 @@ def test_unusual_lines_go_to_the_reference_parser() -> None:
     body = 'x{ a = "1" } 2\n'
     assert parse_fast(body) is None
     assert parse_exposition(body) == [ParsedSample("x", {"a": "1"}, 2.0, None)]
-    with pytest.raises(ApiError, match="Invalid labels"):
-        parse_exposition('x{a="1",a="2"} 1\n')
+    for reserved_or_repeated in ('x{a="1",a="2"} 1\n', 'x{__a="1"} 1\n'):
+        with pytest.raises(ApiError, match="Invalid labels"):
+            parse_exposition(reserved_or_repeated)
     with pytest.raises(ApiError, match="not valid Prometheus text exposition") as caught:
         parse_exposition("x 1_000\n")
     assert caught.value.status == 400

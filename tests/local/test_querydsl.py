@@ -201,6 +201,7 @@ async def test_source_filtering(shop: httpx2.AsyncClient) -> None:
 
 
 async def test_track_total_hits(shop: httpx2.AsyncClient) -> None:
+    assert (await query(shop, {"aggs": {}}))["aggregations"] == {}
     assert "total" not in (await query(shop, {"track_total_hits": False}))["hits"]
     assert (await query(shop, {"track_total_hits": 3}))["hits"]["total"] == {"value": 3, "relation": "gte"}
     assert (await query(shop, {"track_total_hits": True, "size": 0}))["hits"]["total"] == {"value": 5, "relation": "eq"}
@@ -257,6 +258,11 @@ async def test_post_and_empty_body(shop: httpx2.AsyncClient) -> None:
         ({"sort": ["nope"]}, "No field 'nope'"),
         ({"size": -1}, "non-negative"),
         ({"query": {"range": {"ts": {"gte": "yesterday"}}}}, "not a date"),
+        ({"query": {"range": {"ts": {"gte": 1e300}}}}, "out of range"),
+        ({"track_total_hits": "lots"}, "track_total_hits"),
+        ({"min_score": "high"}, "min_score"),
+        ({"query": {"multi_match": {"query": "x", "fields": ["title^big"]}}}, "boost"),
+        ({"query": {"match": {"title": {"query": "x", "boost": "big"}}}}, "boost"),
     ],
 )
 async def test_unsupported_and_invalid_requests_are_400(shop: httpx2.AsyncClient, body: dict, named: str) -> None:

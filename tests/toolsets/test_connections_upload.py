@@ -167,3 +167,10 @@ async def test_one_of_several_roots(make_mcp, call, tmp_path, root):
     assert result["stats"]["documents_processed"] == 2
     assert Path(result["file"]) == (other / "b.jsonl").resolve()
     assert os.path.isabs(result["file"])
+
+
+async def test_status_of_unknown_run(mcp, call_error, sent_requests):
+    assert "HTTP 404" in await call_error(mcp, "get_connector_job_status", {"run_id": "no-such-run"})
+    sent_requests.clear()
+    assert "not a valid id" in await call_error(mcp, "get_connector_job_status", {"run_id": "../sql"})
+    assert sent_requests == []

@@ -32,7 +32,7 @@ def dashboard(viz_ids: list[str], *, extra: list[dict[str, Any]] | None = None) 
 class Backend:
     """A fake Infino that answers get/execute for visualizations and records what was in flight together."""
 
-    def __init__(self, viz_ids: list[str], *, failing: set[str] = frozenset(), wait_for_all: bool = False,
+    def __init__(self, viz_ids: list[str], *, failing: frozenset[str] = frozenset(), wait_for_all: bool = False,
                  extra_panels: list[dict[str, Any]] | None = None) -> None:
         self.dashboard = dashboard(viz_ids, extra=extra_panels)
         self.failing = failing
@@ -81,7 +81,7 @@ class Backend:
 
 
 async def test_both_requests_of_a_panel_are_in_flight_at_once(make_mcp: Any) -> None:
-    backend = Backend(["v1", "v2", "v3"], failing={"v3"})
+    backend = Backend(["v1", "v2", "v3"], failing=frozenset({"v3"}))
     client = await make_mcp(transport=httpx2.MockTransport(backend))
     progress: list[tuple[float, float | None]] = []
 

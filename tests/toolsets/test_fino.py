@@ -137,7 +137,8 @@ async def test_list_threads_paging(mcp, call):
     for n in range(3):
         await new_thread(mcp, call, name=f"t{n}")
     page = await call(mcp, "list_threads", {"limit": 2})
-    assert len(page["threads"]) == 2 and page["page"]["total"] == 3 and page["page"]["next_offset"] == 2
+    assert [t["name"] for t in page["threads"]] == ["t2", "t1"]
+    assert page["page"]["total"] == 3 and page["page"]["next_offset"] == 2
 
 
 async def test_fino_annotations(mcp):

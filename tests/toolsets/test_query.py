@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from infino_mcp.toolsets.query_shapes import trim_buckets
+
 pytestmark = pytest.mark.anyio
 
 LEVELS = ("info", "warn", "error")
@@ -208,3 +210,21 @@ async def test_sql_dates_and_nulls_come_back_plain(mcp, call):
     first, second = result["rows"]
     assert first["tag"] == "x" and second["tag"] is None
     assert not isinstance(first["@timestamp"], dict)
+
+
+async def test_querydsl_big_aggregations_are_cut_with_a_note(make_mcp, call):
+    client = await make_mcp(max_result_bytes=2000)
+    await seed(client, call, count=120)
+    query = {"size": 0, "aggs": {"ids": {"terms": {"field": "id", "size": 120}}}}
+    result = await call(client, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": query})
+    buckets = result["aggregations"]["ids"]["buckets"]
+    assert 0 < len(buckets) < 120
+    assert len(json.dumps(result["aggregations"], separators=(",", ":"))) <= 1500
+    assert "Aggregation buckets were cut" in result["page"]["note"]
+
+
+def test_trim_buckets_halves_the_longest_list():
+    aggs = {"a": {"buckets": [{"key": i} for i in range(100)]}, "b": {"buckets": [{"key": 1}]}}
+    assert trim_buckets(aggs, 400) is True
+    assert len(aggs["b"]["buckets"]) == 1 and 0 < len(aggs["a"]["buckets"]) < 100
+    assert trim_buckets({"a": {"value": 1}}, 400) is False

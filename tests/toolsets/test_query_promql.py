@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from infino_mcp.toolsets.query import bound_native, unwrap_value
+from infino_mcp.toolsets.query_shapes import bound_native, unwrap_value
 
 pytestmark = pytest.mark.anyio
 
@@ -161,6 +161,8 @@ def test_unwrap_value_removes_type_wrappers():
     assert unwrap_value("Null") is None
     assert unwrap_value({"Array": [{"Float": 1.5}, {"String": "a"}]}) == [1.5, "a"]
     assert unwrap_value({"plain": 1}) == {"plain": 1}
+    assert unwrap_value({"Json": {"Name": "kept"}}) == {"Name": "kept"}
+    assert unwrap_value({"Null": None}) is None
 
 
 def test_bound_native_cuts_the_largest_list():
@@ -169,3 +171,9 @@ def test_bound_native_cuts_the_largest_list():
     assert shaped.truncated and 0 < len(shaped.result["rows"]) < 200
     assert shaped.result["took"] == 3 and "'rows'" in shaped.note
     assert not bound_native({"small": 1}, 2000).truncated
+
+
+async def test_nan_becomes_null_over_the_legacy_wire(make_mcp, call):
+    client = await make_mcp(client_options={"mode": "legacy"})
+    result = await call(client, "query_dataset_in_promql", {"query": "0 / 0", "time": T0})
+    assert result["scalar"] == [float(T0), None]
