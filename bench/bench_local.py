@@ -1,9 +1,10 @@
 """Local endpoint vs the bare engine, measured in the same run.
 
-    python bench/bench_local.py [--docs N] [--batch B] [--repeat R]
+    python bench/bench_local.py [--docs N] [--batch B] [--repeat R] [--ids]
 
 * ingest: N documents as signed NDJSON bulk requests of B documents through the
-  endpoint app (in-process ASGI, SigV4 verified), vs appending the same rows in
+  endpoint app (in-process ASGI, SigV4 verified; ``--ids`` gives each document an
+  ``_id``, which takes the upsert path), vs appending the same rows in
   the same batches to a bare engine table declared with the same column types
   (strings with a full-text index, a timestamp column);
 * SQL group-by through ``POST /sql`` vs ``query_sql`` on the bare table;
@@ -83,11 +84,14 @@ def bench_bare_ingest(path: Path, docs: list[dict], batch: int) -> tuple[float, 
     return time.perf_counter() - started, conn
 
 
-async def bench_endpoint_ingest(client: httpx2.AsyncClient, docs: list[dict], batch: int) -> float:
+async def bench_endpoint_ingest(client: httpx2.AsyncClient, docs: list[dict], batch: int, *, ids: bool = False) -> float:
     bodies = []
-    action = '{"index":{}}\n'
     for start in range(0, len(docs), batch):
-        bodies.append("".join(action + json.dumps(doc) + "\n" for doc in docs[start : start + batch]).encode())
+        lines = []
+        for n, doc in enumerate(docs[start : start + batch], start):
+            lines.append(json.dumps({"index": {"_id": f"d{n}"}}) + "\n" if ids else '{"index":{}}\n')
+            lines.append(json.dumps(doc) + "\n")
+        bodies.append("".join(lines).encode())
     started = time.perf_counter()
     for body in bodies:
         response = await client.post(f"/{DATASET}/json", content=body, headers={"content-type": "application/x-ndjson"})
@@ -127,7 +131,7 @@ def report(name: str, ours: float, bare: float, *, unit: str, slack: float = 0.0
     return ok
 
 
-async def main(count: int, batch: int, repeat: int) -> int:
+async def main(count: int, batch: int, repeat: int, ids: bool) -> int:
     docs = make_docs(count)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -141,10 +145,10 @@ async def main(count: int, batch: int, repeat: int) -> int:
                 auth=SigV4Auth(access, secret),
                 timeout=600,
             ) as client:
-                ours_seconds = await bench_endpoint_ingest(client, docs, batch)
+                ours_seconds = await bench_endpoint_ingest(client, docs, batch, ids=ids)
                 await services.engine.maintain(grace_secs=0)
                 conn.open_table("bare").optimize()
-                print(f"documents: {count}, batch: {batch}, query repeats: {repeat}")
+                print(f"documents: {count}, batch: {batch}, query repeats: {repeat}, explicit ids: {ids}")
                 results = [report("bulk ingest", ours_seconds, bare_seconds, unit="s ")]
 
                 group_sql = 'SELECT level, count(*) AS n, avg(latency_ms) AS avg FROM {t} GROUP BY level ORDER BY level'
@@ -185,5 +189,6 @@ if __name__ == "__main__":
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--ids", action="store_true", help="give every document an _id (upsert path)")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(main(args.docs, args.batch, args.repeat)))
+    raise SystemExit(asyncio.run(main(args.docs, args.batch, args.repeat, args.ids)))

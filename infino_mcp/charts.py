@@ -141,7 +141,8 @@ def _axes_chart(ax: Any, option: dict[str, Any], series: list[dict[str, Any]]) -
         ax.set_yticks(ticks, [categories[t] for t in ticks])
     else:
         crowded = sum(len(categories[t]) for t in ticks) > 40
-        ax.set_xticks(ticks, [categories[t] for t in ticks], rotation=30 if crowded else 0, ha="right" if crowded else "center")
+        labels = [categories[t] for t in ticks]
+        ax.set_xticks(ticks, labels, rotation=30 if crowded else 0, ha="right" if crowded else "center")
     if category_axis.get("name"):
         (ax.set_ylabel if horizontal else ax.set_xlabel)(str(category_axis["name"]))
     value_axis = x_axis if horizontal else y_axis

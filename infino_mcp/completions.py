@@ -69,12 +69,17 @@ def _matching(candidates: list[tuple[str, str]], typed: str) -> Completion:
 async def _dataset_names(client: Any) -> list[tuple[str, str]]:
     from infino_mcp.toolsets.datasets import list_dataset_rows
 
-    return [(str(row.get("index")), str(row.get("index"))) for row in await list_dataset_rows(client) if row.get("index")]
+    names = [str(row["index"]) for row in await list_dataset_rows(client) if row.get("index")]
+    return [(name, name) for name in names]
 
 
 async def _saved_ids(client: Any, collection: str) -> list[tuple[str, str]]:
     answer = await client.request(
-        "GET", f"/{collection}", operation=f"list_{collection}", idempotent=True, params={"limit": "1000", "offset": "0"}
+        "GET",
+        f"/{collection}",
+        operation=f"list_{collection}",
+        idempotent=True,
+        params={"limit": "1000", "offset": "0"},
     )
     items = answer.get("items", []) if isinstance(answer, dict) else answer if isinstance(answer, list) else []
     found = []

@@ -84,7 +84,8 @@ def _make_resolver(spec: ToolSpec, arg_names: list[str]) -> Callable[..., Awaita
 
     parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Any) for name in arg_names]
-    ask_user.__signature__ = inspect.Signature(parameters, return_annotation=Elicit[Confirmation])  # type: ignore[attr-defined]
+    signature = inspect.Signature(parameters, return_annotation=Elicit[Confirmation])
+    ask_user.__signature__ = signature  # type: ignore[attr-defined]
     ask_user.__annotations__ = {"ctx": Context, "return": Elicit[Confirmation]}
     ask_user.__qualname__ = f"confirm_{spec.name}"
     return ask_user
@@ -111,7 +112,7 @@ def with_confirmation(spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
         answer = kwargs.pop(CONFIRM_PARAM)
         if isinstance(answer, AcceptedElicitation) and answer.data.confirm:
             return await spec.fn(**kwargs)
-        how = "declined" if isinstance(answer, AcceptedElicitation) else getattr(answer, "action", "declined")
+        how = "cancelled" if getattr(answer, "action", None) == "cancel" else "declined"
         raise ToolError(
             f"Not done: the user {how} {spec.name}, so it did not run and nothing was changed. "
             "Ask the user before trying again."
@@ -122,7 +123,8 @@ def with_confirmation(spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
     ]
     parameters.append(inspect.Parameter(CONFIRM_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=answer_type))
     return_annotation = hints.get("return", signature.return_annotation)
-    confirmed.__signature__ = inspect.Signature(parameters, return_annotation=return_annotation)  # type: ignore[attr-defined]
+    wrapped = inspect.Signature(parameters, return_annotation=return_annotation)
+    confirmed.__signature__ = wrapped  # type: ignore[attr-defined]
     confirmed.__annotations__ = {
         **{name: hints[name] for name in signature.parameters if name in hints},
         CONFIRM_PARAM: answer_type,

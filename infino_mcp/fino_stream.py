@@ -96,7 +96,9 @@ def _error(frame: dict[str, Any]) -> InfinoError:
     return InfinoError(f"Fino could not answer: {message}")
 
 
-async def _converse(socket: ClientConnection, question: str, thread_id: str, timeout: float, on_part: PartCallback) -> FinoReply:
+async def _converse(
+    socket: ClientConnection, question: str, thread_id: str, timeout: float, on_part: PartCallback
+) -> FinoReply:
     try:
         await socket.send(
             json.dumps({"type": "message", "thread_id": thread_id, "role": "user", "content": {"user_query": question}})
@@ -165,7 +167,9 @@ async def ask(client: Any, question: str, thread_id: str, on_part: PartCallback)
     except InvalidHandshake as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
-            raise InfinoError(f"Fino refused the connection ({status}): check the access keys and the user's roles.") from None
+            raise InfinoError(
+                f"Fino refused the connection ({status}): check the access keys and the user's roles."
+            ) from None
         if status in (404, 501):
             raise NotAvailableLocallyError(CLOUD_ONLY, status=501, operation="ask_fino", detail=str(exc)) from None
         raise NetworkError(f"Fino's WebSocket handshake failed: {exc}. Retry later.") from None

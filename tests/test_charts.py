@@ -266,3 +266,10 @@ async def test_app_speaks_the_apps_bridge_with_a_host(
         Path("/tmp/h8_host.log").write_text(dom.stderr)
     assert dom.returncode == 0, dom.stderr[-1000:]
     assert "<title>series=3 charts=2 steps=ui/initialize,ui/notifications/initialized,ui/notifications/size-changed</title>" in dom.stdout
+
+
+async def test_unknown_visualization_is_a_clear_error(mcp: Client) -> None:
+    result = await mcp.call_tool("render_visualization", {"viz_id": "missing-viz"})
+    assert result.is_error
+    text = " ".join(getattr(b, "text", "") for b in result.content)
+    assert "missing-viz" in text and "list_visualizations" in text

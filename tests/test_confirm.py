@@ -14,6 +14,7 @@ from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
 from infino_mcp.server import build_server
 from tests.toolsets.conftest import (  # noqa: F401  (fixtures)
+    call,
     endpoint_app,
     infino_client,
     sent_requests,
@@ -93,6 +94,7 @@ async def test_no_means_nothing_changes(open_client: OpenClient, mode: str, acti
         assert result.is_error
         text = _text(result)
         assert "Not done" in text and "nothing was changed" in text
+        assert f"the user {'cancelled' if action == 'cancel' else 'declined'} delete_dataset" in text
         assert await _exists(client, "kept")
 
 
@@ -133,3 +135,16 @@ async def test_allow_destructive_skips_the_question(open_client: OpenClient) -> 
         await _make_dataset(client, "gone")
         result = await client.call_tool("delete_dataset", {"dataset": "gone"})
         assert not result.is_error, _text(result)
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_json_arguments_reach_the_question_and_the_tool(open_client: OpenClient, mode: str, call: Any) -> None:
+    questions: list[str] = []
+    async with open_client(mode=mode, answer=answering("accept", seen=questions)) as client:
+        records = [{"level": "spam", "n": 1}, {"level": "info", "n": 2}]
+        await call(client, "upload_json_to_dataset", {"dataset": "events", "records": records})
+        query = {"query": {"term": {"level": "spam"}}}
+        result = await client.call_tool("delete_records", {"dataset": "events", "query": query})
+        assert not result.is_error, _text(result)
+    assert len(questions) == 1
+    assert 'query={"query": {"term": {"level": "spam"}}}' in questions[0] and "dataset=events" in questions[0]

@@ -22,9 +22,10 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,29 @@ def sql_string(value: str) -> str:
 
 def ids_predicate(ids: Iterable[str]) -> str:
     return f'"{DOC_ID}" IN (' + ", ".join(sql_string(i) for i in ids) + ")"
+
+
+_WORD_ID = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def existing_ids(engine: Engine, table: str, ids: Iterable[str], with_source: Collection[str] = ()) -> dict[str, Any]:
+    """Which of ``ids`` the table holds -> their original document (for ids in
+    ``with_source``) or True. Ids that are one word each are found through the
+    ``_doc_id`` full-text index (``token_match``) instead of a scan; the exact,
+    case-sensitive comparison is still SQL's. Blocking, worker thread."""
+    found: dict[str, Any] = {}
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), LOOKUP_CHUNK):
+        chunk = ordered[start : start + LOOKUP_CHUNK]
+        needs_source = any(i in with_source for i in chunk)
+        columns = f'"{DOC_ID}", "{SOURCE}"' if needs_source else f'"{DOC_ID}"'
+        source = f'"{table}"'
+        if all(_WORD_ID.fullmatch(i) for i in chunk):
+            source = f"token_match('{table}', '{DOC_ID}', {sql_string(' '.join(chunk))}, 'or')"
+        result = engine.query_now(f"SELECT {columns} FROM {source} WHERE {ids_predicate(chunk)}")
+        for row in result.to_pylist():
+            found[row[DOC_ID]] = json.loads(row[SOURCE]) if needs_source and row.get(SOURCE) else True
+    return found
 
 
 def clean_json(value: Any) -> Any:
@@ -272,18 +296,7 @@ class DocumentWriter:
         return {f.column for f in self.catalog.get(dataset).fields.values() if f.infino_type == "Object"}
 
     def _lookup(self, table: str, ids: set[str], with_source: set[str]) -> dict[str, Any]:
-        """Existing ids -> their original document (when asked for) or True."""
-        found: dict[str, Any] = {}
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), LOOKUP_CHUNK):
-            chunk = ordered[start : start + LOOKUP_CHUNK]
-            needs_source = any(i in with_source for i in chunk)
-            columns = f'"{DOC_ID}", "{SOURCE}"' if needs_source else f'"{DOC_ID}"'
-            result = self.engine.query_now(f'SELECT {columns} FROM "{table}" WHERE {ids_predicate(chunk)}')
-            for row in result.to_pylist():
-                doc_id = row[DOC_ID]
-                found[doc_id] = json.loads(row[SOURCE]) if needs_source and row.get(SOURCE) else True
-        return found
+        return existing_ids(self.engine, table, ids, with_source)
 
     def _replace(self, table: str, replaced: list[tuple[str, dict]]) -> None:
         for start in range(0, len(replaced), LOOKUP_CHUNK):

@@ -154,6 +154,10 @@ class Engine:
         """The engine's schema document of ``table`` (KeyError when missing)."""
         return self._conn.schema(table)
 
+    def table_schema(self, table: str) -> pa.Schema:
+        """The table's user-facing Arrow schema (its columns and their exact types)."""
+        return self._table(table).schema()
+
     def apply_schema(self, table: str, patch: dict) -> dict:
         """Merge a schema patch (creates the table when missing); returns the new document."""
         try:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from infino_mcp.local.services import Services
 
 MAX_RESULT_WINDOW = 10_000
+_NATIVE_COLUMNS = ("_id", "_doc_id", "_source", "score")
 DEFAULT_TRACK_TOTAL = 10_000
 TOP_LEVEL_KEYS = (
     "query", "from", "size", "sort", "_source", "track_total_hits", "aggs", "aggregations", "track_scores",
@@ -118,7 +119,9 @@ def where_sql(query: dict, info: DatasetInfo) -> str:
     return compiled.pred.render(lambda leaf: leaf.approx())
 
 
-async def _page(services: Services, plan: Plan, sort: list[SortSpec], offset: int, size: int, min_score: Any) -> pa.Table:
+async def _page(
+    services: Services, plan: Plan, sort: list[SortSpec], offset: int, size: int, min_score: Any
+) -> pa.Table:
     """The page of hits, with ``__source`` fetched for just its rows when the ranking query lacks it."""
     search_text = getattr(services.engine, "search_text", None)
     if search_text is not None and plan.driver is not None and plan.raw_driver_score() and is_plain_top_k(
@@ -129,9 +132,18 @@ async def _page(services: Services, plan: Plan, sort: list[SortSpec], offset: in
     if "__source" in page.column_names or page.num_rows == 0:
         return page
     rids = page.column("__rid").to_pylist()
-    fetched = await services.engine.query(fetch_sql(plan.table, rids, page.column("__id").to_pylist()))
-    sources = dict(zip(fetched.column("__rid").to_pylist(), fetched.column("__source").to_pylist(), strict=True))
+    doc_ids = page.column("__id").to_pylist()
+    sources = await _sources(services, plan.table, rids, doc_ids, by_token=True)
+    missing = [i for i, rid in enumerate(rids) if rid not in sources]
+    if missing:  # an id the _doc_id index does not hold as one word: look the rows up directly
+        lost_rids, lost_ids = [rids[i] for i in missing], [doc_ids[i] for i in missing]
+        sources.update(await _sources(services, plan.table, lost_rids, lost_ids, by_token=False))
     return page.append_column("__source", pa.array([sources.get(rid) for rid in rids], pa.large_string()))
+
+
+async def _sources(services: Services, table: str, rids: list[Any], doc_ids: list[str], *, by_token: bool) -> dict:
+    fetched = await services.engine.query(fetch_sql(table, rids, doc_ids, by_token=by_token))
+    return dict(zip(fetched.column("__rid").to_pylist(), fetched.column("__source").to_pylist(), strict=True))
 
 
 async def _top_k_page(search_text: Callable[..., Awaitable[pa.Table]], plan: Plan, offset: int, size: int) -> pa.Table:
@@ -139,10 +151,10 @@ async def _top_k_page(search_text: Callable[..., Awaitable[pa.Table]], plan: Pla
     leaf = plan.driver
     assert leaf is not None
     found = await search_text(
-        plan.table, leaf.column, leaf.query, offset + size, mode=leaf.mode, projection=["_id", "_doc_id", "_source", "score"]
+        plan.table, leaf.column, leaf.query, offset + size, mode=leaf.mode, projection=list(_NATIVE_COLUMNS)
     )
     rows = sorted(
-        zip(*(found.column(c).to_pylist() for c in ("_id", "_doc_id", "_source", "score")), strict=True),
+        zip(*(found.column(c).to_pylist() for c in _NATIVE_COLUMNS), strict=True),
         key=lambda row: (-row[3], row[0]),
     )[offset : offset + size]
     columns = list(zip(*rows, strict=True)) if rows else [[], [], [], []]

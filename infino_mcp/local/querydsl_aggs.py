@@ -297,7 +297,9 @@ def _terms_order(agg: Agg, own: int) -> str:
     parts = []
     for item in items:
         if not isinstance(item, dict) or len(item) != 1:
-            raise ApiError(400, f"Aggregation '{agg.name}': 'order' is {{\"_count\"|\"_key\"|metric: \"asc\"|\"desc\"}}.")
+            raise ApiError(
+                400, f"Aggregation '{agg.name}': 'order' is {{\"_count\"|\"_key\"|metric: \"asc\"|\"desc\"}}."
+            )
         ((target, direction),) = item.items()
         direction = str(direction).upper()
         if direction not in ("ASC", "DESC"):

@@ -44,7 +44,8 @@ class DateInterval:
             raise ApiError(400, f"Aggregation '{name}': time_zone {options['time_zone']!r} is not supported by the "
                            "local endpoint; buckets are UTC.")  # fmt: skip
         if options.get("offset") not in (None, 0, "0", "+0"):
-            raise ApiError(400, f"Aggregation '{name}': date_histogram 'offset' is not supported by the local endpoint.")
+            raise ApiError(400, f"Aggregation '{name}': date_histogram 'offset' is not supported by the local "
+                           "endpoint.")  # fmt: skip
         calendar, fixed = options.get("calendar_interval"), options.get("fixed_interval")
         legacy = options.get("interval")
         if calendar is not None:

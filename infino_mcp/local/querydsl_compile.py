@@ -82,8 +82,8 @@ class QueryCompiler:
 
     def _q_bool(self, body: Any, scoring: bool) -> Compiled:
         body = obj(body, "bool")
-        known = {"must", "should", "must_not", "filter", "minimum_should_match", "boost", "_name", "adjust_pure_negative"}
-        check_keys(body, known, "bool")
+        known = {"must", "should", "must_not", "filter", "minimum_should_match", "boost", "_name"}
+        check_keys(body, known | {"adjust_pure_negative"}, "bool")
         must = [self.compile(q, scoring) for q in clauses(body.get("must"), "must")]
         filt = [self.compile(q, False) for q in clauses(body.get("filter"), "filter")]
         must_not = [self.compile(q, False) for q in clauses(body.get("must_not"), "must_not")]
@@ -142,6 +142,8 @@ class QueryCompiler:
         if f is None:
             return Compiled(FALSE, Score(), [])
         operator = str(spec.get("operator", "or")).lower()
+        if str(spec.get("zero_terms_query", "none")).lower() == "all" and text is not None and not tokens(str(text)):
+            return const(TRUE, spec, scoring)  # a query of no words matches everything when asked to
         result = self._match(f, text, operator, spec.get("minimum_should_match"), scoring, "match")
         return boosted(result, spec)
 

@@ -48,7 +48,8 @@ def _date_ms(value: Any, field: str, what: str, round_up: bool, fmt: str | None)
         else:
             parsed = parse_iso(head) if head else None
             if parsed is None and re.fullmatch(r"\d{4}(-\d{2})?", head):
-                parsed = datetime.strptime(head + ("-01-01" if len(head) == 4 else "-01"), "%Y-%m-%d").replace(tzinfo=UTC)
+                padded = head + ("-01-01" if len(head) == 4 else "-01")
+                parsed = datetime.strptime(padded, "%Y-%m-%d").replace(tzinfo=UTC)
             if parsed is None:
                 raise ApiError(
                     400,

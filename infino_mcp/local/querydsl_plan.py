@@ -176,7 +176,8 @@ def hits_sql(
             order.append(f"__rid {'DESC' if spec.desc else 'ASC'}")
         else:
             columns.append(f"{spec.sql} AS __sort{i}")
-            order.append(f"__sort{i} {'DESC' if spec.desc else 'ASC'} NULLS {'FIRST' if spec.missing_first else 'LAST'}")
+            nulls = "FIRST" if spec.missing_first else "LAST"
+            order.append(f"__sort{i} {'DESC' if spec.desc else 'ASC'} NULLS {nulls}")
     order.append("__rid ASC")
     page = f"ORDER BY {', '.join(order)} LIMIT {size} OFFSET {offset}"
     if direct and materialize:
@@ -184,11 +185,11 @@ def hits_sql(
     return f"SELECT {', '.join(columns)} FROM {source}{joins} WHERE {where} {page}"
 
 
-def fetch_sql(table: str, rids: list[Any], doc_ids: list[str]) -> str:
+def fetch_sql(table: str, rids: list[Any], doc_ids: list[str], *, by_token: bool = True) -> str:
     """``_id`` and ``_source`` of the rows ``rids`` (whose document ids are ``doc_ids``)."""
     wanted = ", ".join(str(rid) for rid in rids)
     words = [tokens(doc_id) for doc_id in doc_ids]
-    if all(len(w) == 1 and w[0] == doc_id for w, doc_id in zip(words, doc_ids, strict=True)):
+    if by_token and all(len(w) == 1 and w[0] == doc_id for w, doc_id in zip(words, doc_ids, strict=True)):
         # Each id is one word of the _doc_id index: a token lookup instead of a table scan.
         source = TextLeaf("_doc_id", " ".join(dict.fromkeys(doc_ids)), "or").tvf("token_match", table)
     else:

@@ -75,6 +75,8 @@ async def test_match_operator_and_minimum_should_match(shop: httpx2.AsyncClient)
     two_of_three = {"match": {"title": {"query": "red phone shoes", "minimum_should_match": 2}}}
     assert sorted(ids(await query(shop, {"query": two_of_three}))) == ["1", "3"]
     assert ids(await query(shop, {"query": {"match": {"title": "!!! ..."}}})) == []
+    everything = {"match": {"title": {"query": "!!!", "zero_terms_query": "all"}}}
+    assert len(ids(await query(shop, {"query": everything}))) == 5
 
 
 async def test_match_phrase_needs_adjacent_words(shop: httpx2.AsyncClient) -> None:
@@ -284,8 +286,8 @@ async def test_missing_dataset_and_bad_json(endpoint: httpx2.AsyncClient) -> Non
 
 
 async def test_delete_by_query_uses_the_same_clauses(shop: httpx2.AsyncClient) -> None:
-    response = await shop.patch("/shop", json={"query": {"bool": {"must": [{"match": {"title": "red"}}],
-                                                                  "must_not": [{"term": {"brand": "Zoom"}}]}}})  # fmt: skip
+    red_but_not_zoom = {"bool": {"must": [{"match": {"title": "red"}}], "must_not": [{"term": {"brand": "Zoom"}}]}}
+    response = await shop.patch("/shop", json={"query": red_but_not_zoom})
     assert response.status_code == 200, response.text
     assert response.json() == 2
     assert sorted(ids(await query(shop, {}))) == ["2", "3", "4"]
@@ -305,8 +307,8 @@ async def test_document_ids_of_every_shape_come_back(endpoint: httpx2.AsyncClien
     result = await query(endpoint, {"query": {"term": {"body": "common words"}}, "size": 20, "sort": ["n"]}, "odd")
     assert ids(result) == names
     assert [h["_source"]["n"] for h in result["hits"]["hits"]] == list(range(len(names)))
-    scored = await query(endpoint, {"query": {"bool": {"should": [{"match": {"body": "common"}},
-                                                                  {"match": {"body": "nothing"}}]}}, "size": 20}, "odd")  # fmt: skip
+    either = {"bool": {"should": [{"match": {"body": "common"}}, {"match": {"body": "nothing"}}]}}
+    scored = await query(endpoint, {"query": either, "size": 20}, "odd")
     assert sorted(ids(scored)) == sorted(names)
     assert all(h["_source"]["body"] == "common words" for h in scored["hits"]["hits"])
 

@@ -48,7 +48,8 @@ def test_date_math() -> None:
     base = int(datetime(2024, 3, 15, 13, 45, tzinfo=UTC).timestamp() * 1000)
     assert date_ms("2024-03-15T13:45:00Z", "f", "range") == base
     assert date_ms(base, "f", "range") == base
-    assert date_ms("2024-03-15T13:45:00Z||/d", "f", "range") == int(datetime(2024, 3, 15, tzinfo=UTC).timestamp() * 1000)
+    start_of_day = int(datetime(2024, 3, 15, tzinfo=UTC).timestamp() * 1000)
+    assert date_ms("2024-03-15T13:45:00Z||/d", "f", "range") == start_of_day
     end_of_day = date_ms("2024-03-15T13:45:00Z||/d", "f", "range", round_up=True)
     assert end_of_day == int(datetime(2024, 3, 16, tzinfo=UTC).timestamp() * 1000) - 1
     month_ago = date_ms("2024-03-31||-1M", "f", "range")

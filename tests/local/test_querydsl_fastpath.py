@@ -31,7 +31,9 @@ class NativeSearchEngine(Engine):
     ) -> pa.Table:
         self.native_calls += 1
         handle = self._table(table)
-        return await anyio.to_thread.run_sync(lambda: handle.bm25_search(column, query, k, mode=mode, projection=projection))
+        return await anyio.to_thread.run_sync(
+            lambda: handle.bm25_search(column, query, k, mode=mode, projection=projection)
+        )
 
     async def count_text(self, table: str, column: str, query: str, *, mode: str = "or") -> int:
         self.native_calls += 1
@@ -39,7 +41,9 @@ class NativeSearchEngine(Engine):
         return await anyio.to_thread.run_sync(lambda: handle.count(column, query, mode=mode))
 
 
-DOCS = [(str(i), {"body": " ".join(["red"] * (i % 4 + 1) + ["phone"] * (i % 3)) + f" item{i}", "n": i}) for i in range(40)]
+DOCS = [
+    (str(i), {"body": " ".join(["red"] * (i % 4 + 1) + ["phone"] * (i % 3)) + f" item{i}", "n": i}) for i in range(40)
+]
 
 
 async def _answers(services: Services, bodies: list[dict[str, Any]]) -> list[dict]:

@@ -33,7 +33,8 @@ async def reader(endpoint: httpx2.AsyncClient, local_services: Services) -> Asyn
     await ingest(endpoint, "shop", DOCS)
     await ingest(endpoint, "secret", DOCS[:1])
     assert (await endpoint.put("/role/shop-reader", json=ROLE)).status_code == 200
-    created = await endpoint.put("/user/ann", json={"Version": "2025-01-01", "Password": "S3cret-pass!", "Roles": ["shop-reader"]})
+    user = {"Version": "2025-01-01", "Password": "S3cret-pass!", "Roles": ["shop-reader"]}
+    created = await endpoint.put("/user/ann", json=user)
     assert created.status_code == 200, created.text
     keys = created.json()
     async with httpx2.AsyncClient(

@@ -14,7 +14,9 @@
   ``allow_destructive=False``, ``file_root=[...]``...). ``transport=`` swaps the
   backend for an ``httpx2.MockTransport`` (faults the endpoint cannot produce);
   requests still land in ``sent_requests``. ``client_options=`` passes keyword arguments to
-  ``mcp.Client`` (``elicitation_callback=``, ``mode="legacy"``...). Everything is closed after the test.
+  ``mcp.Client`` (``elicitation_callback=``, ``mode="legacy"``...); ``credentials=(access, secret)``
+  signs as another user (keys from create_user) instead of the bootstrap admin.
+  Everything is closed after the test.
 * ``call``: ``await call(client, "tool", {...})`` returns the structured content
   and fails the test with the tool's message when the call errored;
   ``call_error`` returns the error text and fails the test when it succeeded.
@@ -88,9 +90,13 @@ def tool_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def _client_for(
-    services: Services, settings: Settings, transport: httpx2.AsyncBaseTransport, requests: list[httpx2.Request]
+    services: Services,
+    settings: Settings,
+    transport: httpx2.AsyncBaseTransport,
+    requests: list[httpx2.Request],
+    credentials: tuple[str, str] | None = None,
 ) -> InfinoClient:
-    access_key, secret_key = services.rbac.bootstrap_credentials()
+    access_key, secret_key = credentials or services.rbac.bootstrap_credentials()
     return InfinoClient(
         ENDPOINT_URL, access_key, secret_key, settings=settings, transport=RecordingTransport(transport, requests)
     )
@@ -131,11 +137,14 @@ async def make_mcp(
             *,
             transport: httpx2.AsyncBaseTransport | None = None,
             client_options: dict[str, Any] | None = None,
+            credentials: tuple[str, str] | None = None,
             **overrides: Any,
         ) -> Client:
             settings = settings_for(tool_settings.data_dir, **overrides)
             backend = transport or httpx2.ASGITransport(app=endpoint_app)
-            client = await stack.enter_async_context(_client_for(local_services, settings, backend, sent_requests))
+            client = await stack.enter_async_context(
+                _client_for(local_services, settings, backend, sent_requests, credentials)
+            )
             return await stack.enter_async_context(Client(build_server(settings, client=client), **(client_options or {})))
 
         yield make

@@ -228,3 +228,19 @@ def test_trim_buckets_halves_the_longest_list():
     assert trim_buckets(aggs, 400) is True
     assert len(aggs["b"]["buckets"]) == 1 and 0 < len(aggs["a"]["buckets"]) < 100
     assert trim_buckets({"a": {"value": 1}}, 400) is False
+
+
+async def test_rbac_denial_reaches_the_model(mcp, make_mcp, call, call_error):
+    await seed(mcp, call, count=3)
+    await seed(mcp, call, dataset="public-logs", count=3)
+    role = {"Version": "2025-01-01", "Permissions": [
+        {"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["public-*"], "Fields": {}},
+        {"Effect": "Allow", "ResourceType": "metadata", "Actions": ["read"], "Resources": ["public-*"], "Fields": {}},
+    ]}
+    await call(mcp, "create_role", {"name": "public-reader", "config": role})
+    keys = await call(mcp, "create_user", {"name": "analyst", "config": {"Password": "An4lyst!pass", "Roles": ["public-reader"]}})
+    analyst = await make_mcp(credentials=(keys["access_key"], keys["secret_key"]))
+    allowed = await call(analyst, "query_dataset_in_sql", {"query": 'SELECT COUNT(*) AS n FROM "public-logs"'})
+    assert allowed["rows"] == [{"n": 3}]
+    denied = await call_error(analyst, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {}})
+    assert "HTTP 403" in denied and "roles do not allow" in denied
