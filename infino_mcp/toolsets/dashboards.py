@@ -153,7 +153,7 @@ def _panel_error(exc: InfinoError) -> PanelError:
     return PanelError(status=status, message=str(exc))
 
 
-async def _run_panel(
+async def run_panel(
     client: Any, panel: dict[str, Any], filters: list[Filter] | None, time_range: TimeRange | None
 ) -> PanelResult:
     """One panel resolved: a visualization's definition and data fetched together, or its text."""
@@ -262,7 +262,7 @@ async def execute_dashboard(
     async def resolve(index: int, panel: dict[str, Any]) -> None:
         nonlocal done
         async with limiter:
-            results[index] = outcome = await _run_panel(client, panel, filters, time_range)
+            results[index] = outcome = await run_panel(client, panel, filters, time_range)
         done += 1
         state = "failed" if outcome.error else "ready"
         await ctx.report_progress(done, total, f"panel {outcome.id or index} {state} ({done}/{total})")

@@ -8,6 +8,8 @@ cut the same way. The pure shaping functions live in ``query_shapes``.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from typing import Annotated, Any, Literal
@@ -150,6 +152,29 @@ class SqlResult(BaseModel):
     page: Page
     execution_time_ms: int | float | None = None
     response: dict[str, Any] | None = Field(None, description="raw=True: the service's envelope, rows cut to the page.")
+
+    def as_text(self) -> str:
+        """What the model reads: the rows as a CSV table, then the paging note."""
+        if self.response is not None:
+            return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+        names = [c.name for c in self.columns]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(names)
+        for row in self.rows:
+            values = [row.get(n) for n in names] if isinstance(row, dict) else row
+            writer.writerow([_cell(v) for v in values])
+        total = self.page.total if self.page.total is not None else self.page.returned
+        head = f"{self.page.returned} of {total} rows (columns: " + ", ".join(f"{c.name} {c.type}" for c in self.columns) + ")"
+        note = f"\n{self.page.note}" if self.page.note else ""
+        return f"{head}\n{out.getvalue()}{note}".rstrip("\n")
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell: text and numbers as they are, everything else (null, booleans, lists, objects) as JSON."""
+    if isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _first_keyword(sql: str) -> str:

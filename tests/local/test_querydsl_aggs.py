@@ -140,6 +140,20 @@ async def test_range_buckets_overlap_and_nest(shop: httpx2.AsyncClient) -> None:
     assert dates["r"]["buckets"][1]["from_as_string"] == "2024-02-01T00:00:00.000Z"
 
 
+async def test_terms_on_array_fields_count_each_document_once_per_element(endpoint: httpx2.AsyncClient) -> None:
+    docs = [{"tags": ["a", "b"], "p": 1}, {"tags": ["b"], "p": 3}, {"p": 5}, {"tags": ["a", "a"], "p": 7}]
+    await ingest(endpoint, "tagged", docs)
+    spec = {"t": {"terms": {"field": "tags"}, "aggs": {"p": {"avg": {"field": "p"}}}}}
+    result = (await query(endpoint, {"size": 0, "aggs": spec}, "tagged"))["aggregations"]
+    assert result["t"]["buckets"] == [
+        {"key": "a", "doc_count": 2, "p": {"value": 4.0}},
+        {"key": "b", "doc_count": 2, "p": {"value": 2.0}},
+    ]
+    nested = {"big": {"range": {"field": "p", "ranges": [{"from": 2}]}, "aggs": {"t": {"terms": {"field": "tags"}}}}}
+    inner = (await query(endpoint, {"size": 0, "aggs": nested}, "tagged"))["aggregations"]["big"]["buckets"][0]["t"]
+    assert inner["buckets"] == [{"key": "a", "doc_count": 1}, {"key": "b", "doc_count": 1}]
+
+
 async def test_bucket_aggregation_on_unknown_field_is_empty(shop: httpx2.AsyncClient) -> None:
     result = await aggs(shop, {"x": {"terms": {"field": "nope"}, "aggs": {"y": {"avg": {"field": "price"}}}}})
     assert result["x"] == {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": []}
@@ -156,7 +170,7 @@ async def test_bucket_aggregation_on_unknown_field_is_empty(shop: httpx2.AsyncCl
         ({"x": {"terms": {"field": "brand"}, "avg": {"field": "price"}}}, "exactly one type"),
         ({"x": {"terms": {"field": "brand", "order": {"nope": "asc"}}}}, "cannot order by 'nope'"),
         ({"x": {"histogram": {"field": "price", "interval": 0.0001}}}, "more than 10000 buckets"),
-        ({"x": {"terms": {"field": "tags"}}}, "unnest"),
+        ({"x": {"value_count": {"field": "tags"}}}, "unnest"),
     ],
 )
 async def test_invalid_aggregations_are_400(shop: httpx2.AsyncClient, spec: dict, named: str) -> None:
