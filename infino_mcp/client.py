@@ -53,6 +53,20 @@ def name_segment(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
+# Top-level paths of the API: a dataset with one of these names would collide with them.
+RESERVED_DATASET_NAMES = frozenset(
+    {"metadata", "sql", "promql", "visualizations", "dashboards", "fino", "sources", "source",
+     "import", "users", "user", "roles", "role"}
+)  # fmt: skip
+
+
+def dataset_segment(value: str) -> str:
+    """Validate a dataset name (also refusing the API's top-level path names) and percent-encode it."""
+    if (value or "").lower() in RESERVED_DATASET_NAMES:
+        raise InputError(f"{value!r} cannot be a dataset name: it is one of the API's own paths. Pick another name.")
+    return name_segment(value, "Dataset")
+
+
 def id_segment(value: str, what: str) -> str:
     """Validate an opaque id (record, visualization, thread, job...) and return it percent-encoded."""
     if not value or len(value) > 512 or value in (".", "..") or any(c in value for c in "/\\") or not value.isprintable():

@@ -21,6 +21,7 @@ from infino_mcp.charts import apps_extension, ui_meta
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
 from infino_mcp.registry import ToolSpec, specs_in
+from infino_mcp.schemas import compact_schema
 from infino_mcp.toolsets import TOOLSET_MODULES
 
 log = logging.getLogger(__name__)
@@ -93,25 +94,17 @@ def build_server(settings: Settings, *, client: InfinoClient | None = None) -> M
     return server
 
 
-def strip_titles(schema: Any) -> Any:
-    """A JSON schema without pydantic's generated ``title`` strings (a property named title stays)."""
-    if isinstance(schema, dict):
-        return {k: strip_titles(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
-    if isinstance(schema, list):
-        return [strip_titles(v) for v in schema]
-    return schema
-
-
 async def compact_tool_list(ctx: Any, call_next: Any) -> Any:
-    """Drop generated schema titles from tools/list: they repeat the property names and cost tokens."""
+    """Send compact schemas in tools/list (see ``infino_mcp.schemas``)."""
     result = await call_next(ctx)
     if ctx.method == "tools/list" and isinstance(result, dict):
         tools = []
         for tool in result.get("tools", []):
             tool = dict(tool)
-            for key in ("inputSchema", "outputSchema"):
-                if key in tool:
-                    tool[key] = strip_titles(tool[key])
+            if "inputSchema" in tool:
+                tool["inputSchema"] = compact_schema(tool["inputSchema"], keep_descriptions=True)
+            if "outputSchema" in tool:
+                tool["outputSchema"] = compact_schema(tool["outputSchema"], keep_descriptions=False)
             tools.append(tool)
         result = {**result, "tools": tools}
     return result
@@ -129,7 +122,6 @@ def _register(server: MCPServer, spec: ToolSpec, settings: Settings) -> None:
         title=spec.title,
         meta=ui_meta(spec.name),
         annotations=ToolAnnotations(
-            title=spec.title,
             read_only_hint=spec.read_only,
             destructive_hint=spec.destructive,
             idempotent_hint=spec.idempotent,

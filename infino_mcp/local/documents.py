@@ -31,22 +31,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from infino_mcp.local.catalog import DOC_ID, SOURCE, Catalog, DatasetInfo, column_for
+from infino_mcp.local.catalog import DOC_ID, SOURCE, Catalog
 from infino_mcp.local.engine import Engine
 from infino_mcp.local.http import ApiError
-from infino_mcp.local.values import (
-    CANONICAL_UTC,
-    INT_MAX,
-    INT_MIN,
-    JSON_TEXT,
-    ValueRefused,
-    coerce,
-    column_spec,
-    flatten,
-    infer_type,
-    needs_widening,
-    spec_kind,
-)
+from infino_mcp.local.values import RowPlan
 
 if TYPE_CHECKING:
     from infino_mcp.local.services import Services
@@ -149,71 +137,6 @@ def _item_error(status: int, kind: str, reason: str) -> dict:
     return {"status": status, "error": {"type": kind, "reason": reason}}
 
 
-class _Plan:
-    """The rows one flush writes, built action by action against the current state."""
-
-    def __init__(self, info: DatasetInfo, json_columns: set[str]) -> None:
-        self.info = info
-        self.kinds: dict[str, str] = {f.column: spec_kind(f.engine_type, json_columns) for f in info.fields.values()}
-        self.existing_columns = set(self.kinds)
-        self.new_columns: dict[str, str] = {}
-        self.widen: set[str] = set()
-        self._columns: dict[str, str] = {}
-
-    def row(self, doc_id: str, document: dict, source: str | None = None) -> dict:
-        """The engine row for ``document`` (``source``: its JSON text when already known);
-        ValueRefused leaves the plan untouched. Hot path of every write: kept flat."""
-        if source is None:
-            source = json.dumps(document, ensure_ascii=False, allow_nan=False)
-        row: dict[str, Any] = {DOC_ID: doc_id, SOURCE: source}
-        kinds, columns = self.kinds, self._columns
-        changed: dict[str, str] = {}
-        widen: list[str] = []
-        flat = flatten(document) if any(type(v) is dict for v in document.values()) else document
-        for path, value in flat.items():
-            if value is None:
-                continue
-            column = columns.get(path)
-            if column is None:
-                column = columns[path] = column_for(path)
-            kind = changed.get(column) or kinds.get(column)
-            if kind is None:
-                kind = infer_type(value)
-                if kind is None:
-                    continue
-                changed[column] = kind
-            t = type(value)
-            if t is str:
-                ok = kind == "large_utf8" or (kind == "timestamp_ms" and CANONICAL_UTC.fullmatch(value) is not None)
-            elif t is int:
-                ok = kind == "i64" and INT_MIN <= value <= INT_MAX
-            elif t is float:
-                ok = kind == "f64" and value - value == 0.0
-            else:
-                ok = t is bool and kind == "bool"
-            if not ok:
-                if needs_widening(kind, value):
-                    kind = changed[column] = "f64" if kind == "i64" else "list:f64"
-                    widen.append(column)
-                value = coerce(path, kind, value)
-                if value is None:
-                    continue
-            row[column] = value
-        for column, kind in changed.items():
-            if column not in self.existing_columns:
-                self.new_columns[column] = kind
-            elif column in widen:
-                self.widen.add(column)
-            kinds[column] = kind
-        return row
-
-    def schema_specs(self) -> tuple[list[dict], list[str]]:
-        specs = [column_spec(c, k) for c, k in self.new_columns.items()]
-        specs += [column_spec(c, self.kinds[c]) for c in self.widen]
-        json_columns = [c for c, k in self.new_columns.items() if k == JSON_TEXT]
-        return specs, json_columns
-
-
 class DocumentWriter:
     """Groups concurrent writes per dataset and applies them (see the module docstring)."""
 
@@ -277,7 +200,7 @@ class DocumentWriter:
             state = self._lookup(info.table, wanted, with_source)
             original = set(state)
             entry_json = self._json_columns(dataset)
-            plan = _Plan(info, entry_json)
+            plan = RowPlan(info, entry_json)
             rows: dict[str, dict | None] = {}
             results = [self._play(dataset, op, state, rows, plan) for op in ops]
             specs, json_columns = plan.schema_specs()
@@ -315,7 +238,7 @@ class DocumentWriter:
                 self.engine.delete_now(table, predicate)
                 self.engine.append_now(table, rows)
 
-    def _play(self, dataset: str, op: Op, state: dict[str, Any], rows: dict[str, dict | None], plan: _Plan) -> dict:
+    def _play(self, dataset: str, op: Op, state: dict[str, Any], rows: dict[str, dict | None], plan: RowPlan) -> dict:
         if op.action in ("index", "create") and type(op.doc) is dict and op.id is not None and op.id not in state:
             # The common case, kept lean: a new document.
             raw = op.source
@@ -350,7 +273,7 @@ class DocumentWriter:
             source = op.source
         try:
             row = plan.row(op.id, document, source)
-        except (ValueRefused, ValueError) as exc:
+        except ValueError as exc:
             reason = f"failed to store the document: {exc}"
             return {op.action: {**base, **_item_error(400, "document_parsing_exception", reason)}}
         state[op.id] = document

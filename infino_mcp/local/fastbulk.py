@@ -75,12 +75,21 @@ def _fields(tree: dict[str, Any]) -> list[pa.Field]:
 
 
 def fast_append(
-    engine: Engine, info: DatasetInfo, sources: list[str], ids: list[str], given: Collection[str] = ()
+    engine: Engine,
+    info: DatasetInfo,
+    sources: list[str],
+    ids: list[str],
+    given: Collection[str] = (),
+    nan_checked: bool = False,
 ) -> bool:
     """Append ``sources`` (one JSON document each) under ``ids``; False when the fast path
     does not apply and nothing was written, including when one of the ``given`` ids
-    already exists (that is an upsert). Blocking: run it in a worker thread."""
-    if not sources or not info.fields or any("NaN" in s or "Infinity" in s for s in sources):
+    already exists (that is an upsert). ``nan_checked``: the caller made sure no source
+    holds ``NaN``/``Infinity`` (which the reader accepts and we store as null).
+    Blocking: run it in a worker thread."""
+    if not sources or not info.fields:
+        return False
+    if not nan_checked and any("NaN" in s or "Infinity" in s for s in sources):
         return False
     with engine.locked(info.table):
         if given and existing_ids(engine, info.table, given):

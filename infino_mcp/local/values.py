@@ -21,6 +21,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from infino_mcp.local.catalog import DOC_ID, SOURCE, DatasetInfo, column_for
+
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 _ISO = re.compile(
     r"\d{4}-\d{2}-\d{2}"
@@ -250,3 +252,73 @@ _CONVERTERS = {
     "bool": _to_bool,
     "timestamp_ms": _to_timestamp,
 }
+
+
+# ----- documents -> rows ---------------------------------------------------------------
+
+
+class RowPlan:
+    """Documents of one write batch turned into engine rows, in order: new fields get their
+    type from their first value (collected in ``new_columns`` and declared before the rows
+    are appended), integer columns that meet fractions are widened to floats."""
+
+    def __init__(self, info: DatasetInfo, json_columns: set[str]) -> None:
+        self.info = info
+        self.kinds: dict[str, str] = {f.column: spec_kind(f.engine_type, json_columns) for f in info.fields.values()}
+        self.existing_columns = set(self.kinds)
+        self.new_columns: dict[str, str] = {}
+        self.widen: set[str] = set()
+        self._columns: dict[str, str] = {}
+
+    def row(self, doc_id: str, document: dict, source: str | None = None) -> dict:
+        """The engine row for ``document`` (``source``: its JSON text when already known);
+        ValueRefused leaves the plan untouched. Hot path of every write: kept flat."""
+        if source is None:
+            source = json.dumps(document, ensure_ascii=False, allow_nan=False)
+        row: dict[str, Any] = {DOC_ID: doc_id, SOURCE: source}
+        kinds, columns = self.kinds, self._columns
+        changed: dict[str, str] = {}
+        widen: list[str] = []
+        flat = flatten(document) if any(type(v) is dict for v in document.values()) else document
+        for path, value in flat.items():
+            if value is None:
+                continue
+            column = columns.get(path)
+            if column is None:
+                column = columns[path] = column_for(path)
+            kind = changed.get(column) or kinds.get(column)
+            if kind is None:
+                kind = infer_type(value)
+                if kind is None:
+                    continue
+                changed[column] = kind
+            t = type(value)
+            if t is str:
+                ok = kind == "large_utf8" or (kind == "timestamp_ms" and CANONICAL_UTC.fullmatch(value) is not None)
+            elif t is int:
+                ok = kind == "i64" and INT_MIN <= value <= INT_MAX
+            elif t is float:
+                ok = kind == "f64" and value - value == 0.0
+            else:
+                ok = t is bool and kind == "bool"
+            if not ok:
+                if needs_widening(kind, value):
+                    kind = changed[column] = "f64" if kind == "i64" else "list:f64"
+                    widen.append(column)
+                value = coerce(path, kind, value)
+                if value is None:
+                    continue
+            row[column] = value
+        for column, kind in changed.items():
+            if column not in self.existing_columns:
+                self.new_columns[column] = kind
+            elif column in widen:
+                self.widen.add(column)
+            kinds[column] = kind
+        return row
+
+    def schema_specs(self) -> tuple[list[dict], list[str]]:
+        specs = [column_spec(c, k) for c, k in self.new_columns.items()]
+        specs += [column_spec(c, self.kinds[c]) for c in self.widen]
+        json_columns = [c for c, k in self.new_columns.items() if k == JSON_TEXT]
+        return specs, json_columns

@@ -15,7 +15,7 @@ import anyio
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
-from infino_mcp.client import id_segment, name_segment
+from infino_mcp.client import dataset_segment, id_segment, name_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
@@ -189,7 +189,7 @@ async def upload_file(
     async_mode: Annotated[bool, Field(description="Return at once with a run_id instead of waiting.")] = False,
 ) -> UploadResult:
     """Load a local JSON, JSONL or CSV file into a dataset. Only files under the server's allowed file roots can be read."""
-    name_segment(dataset, "Dataset")
+    dataset_segment(dataset)
     real = await anyio.to_thread.run_sync(_resolve_under_roots, path, _roots(ctx))
     content = await _read_file(real)
     data = {"index_name": dataset, "format": format}

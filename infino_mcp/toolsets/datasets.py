@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
-from infino_mcp.client import id_segment, is_service_error, name_segment
+from infino_mcp.client import dataset_segment, id_segment, is_service_error, name_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
@@ -84,7 +84,7 @@ async def get_datasets(
 @infino_tool(Toolset.DATASETS, title="Create a dataset", read_only=False, destructive=False, idempotent=True)
 async def create_dataset(ctx: Context, dataset: DatasetName) -> Acknowledged:
     """Create an empty dataset. Succeeds when it already exists (nothing is changed then)."""
-    path = f"/{name_segment(dataset, 'Dataset')}"
+    path = f"/{dataset_segment(dataset)}"
     try:
         answer = await client_of(ctx).request("PUT", path, operation="create_dataset", idempotent=True)
     except InfinoError as exc:
@@ -99,7 +99,7 @@ async def create_dataset(ctx: Context, dataset: DatasetName) -> Acknowledged:
 )
 async def delete_dataset(ctx: Context, dataset: DatasetName) -> Acknowledged:
     """Delete a dataset and every record in it. Cannot be undone."""
-    path = f"/{name_segment(dataset, 'Dataset')}"
+    path = f"/{dataset_segment(dataset)}"
     answer = await client_of(ctx).request("DELETE", path, operation="delete_dataset", idempotent=True)
     return Acknowledged(acknowledged=bool(answer.get("acknowledged", True)), response=answer)
 
@@ -107,7 +107,7 @@ async def delete_dataset(ctx: Context, dataset: DatasetName) -> Acknowledged:
 @infino_tool(Toolset.DATASETS, title="Get dataset metadata", read_only=True, destructive=False, idempotent=True)
 async def get_dataset_metadata(ctx: Context, dataset: DatasetName) -> Raw:
     """Status, health, record count and size of one dataset."""
-    path = f"/{name_segment(dataset, 'Dataset')}/metadata"
+    path = f"/{dataset_segment(dataset)}/metadata"
     answer = await client_of(ctx).request("GET", path, operation="get_dataset_metadata", idempotent=True)
     if isinstance(answer, list):
         answer = answer[0] if answer else {}
@@ -127,7 +127,7 @@ class DatasetSchema(BaseModel):
 
 async def fetch_schema(client: Any, dataset: str) -> DatasetSchema:
     """A dataset's fields and types; also used by the schema resource."""
-    path = f"/{name_segment(dataset, 'Dataset')}/_schema"
+    path = f"/{dataset_segment(dataset)}/_schema"
     answer = await client.request("GET", path, operation="get_dataset_schema", idempotent=True)
     fields = [
         FieldType(field=name, infino_type=str(info.get("infino_type", "")), source=info.get("source"))
@@ -192,7 +192,7 @@ async def upload_json_to_dataset(
     payload = _bulk_payload(records, id_field)
     answer = await client_of(ctx).request(
         "POST",
-        f"/{name_segment(dataset, 'Dataset')}/json",
+        f"/{dataset_segment(dataset)}/json",
         operation="upload_json_to_dataset",
         idempotent=False,
         content=payload.encode(),
@@ -249,7 +249,7 @@ async def upload_metrics_to_dataset(
         raise InputError("metrics is empty: pass Prometheus text exposition lines.")
     answer = await client_of(ctx).request(
         "POST",
-        f"/{name_segment(dataset, 'Dataset')}/metrics",
+        f"/{dataset_segment(dataset)}/metrics",
         operation="upload_metrics_to_dataset",
         idempotent=False,
         content=metrics.encode(),
@@ -271,7 +271,7 @@ async def get_record(
     record_id: Annotated[str, Field(description="The record's id (the _id of a search hit).")],
 ) -> Record:
     """Fetch one record by its id. found is false when there is no such record."""
-    path = f"/{name_segment(dataset, 'Dataset')}/doc/{id_segment(record_id, 'Record id')}"
+    path = f"/{dataset_segment(dataset)}/doc/{id_segment(record_id, 'Record id')}"
     try:
         answer = await client_of(ctx).request("GET", path, operation="get_record", idempotent=True)
     except InfinoError as exc:
@@ -296,7 +296,7 @@ async def delete_records(
     """Delete every record matching a QueryDSL query. Cannot be undone; check the query with a search first."""
     body = require_object(query, "query")
     answer = await client_of(ctx).request(
-        "PATCH", f"/{name_segment(dataset, 'Dataset')}", operation="delete_records", idempotent=True, json_body=body
+        "PATCH", f"/{dataset_segment(dataset)}", operation="delete_records", idempotent=True, json_body=body
     )
     if isinstance(answer, dict):
         answer = answer.get("deleted", answer.get("count", 0))
@@ -312,7 +312,7 @@ async def enrich_dataset(
     """Set the enrichment policy that configures field matching and enrichment for a dataset."""
     body = require_object(policy, "policy")
     answer = await client_of(ctx).request(
-        "POST", f"/{name_segment(dataset, 'Dataset')}/enrich_dataset", operation="enrich_dataset", idempotent=True, json_body=body
+        "POST", f"/{dataset_segment(dataset)}/enrich_dataset", operation="enrich_dataset", idempotent=True, json_body=body
     )
     return Raw(result=answer)
 

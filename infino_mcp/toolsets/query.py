@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
-from infino_mcp.client import id_segment, name_segment
+from infino_mcp.client import dataset_segment, id_segment, name_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
@@ -104,7 +104,7 @@ async def query_dataset_in_querydsl(
     body["size"] = min(body.get("size", limit), limit)
     answer = await client_of(ctx).request(
         "GET",
-        f"/{name_segment(dataset, 'Dataset')}/querydsl",
+        f"/{dataset_segment(dataset)}/querydsl",
         operation="query_dataset_in_querydsl",
         idempotent=True,
         json_body=body,
@@ -250,7 +250,7 @@ async def _promql(ctx: Context, path: str, operation: str, form: dict[str, str],
     if not form["query"].strip():
         raise InputError("query is empty: pass a PromQL expression such as up or rate(x[5m]).")
     if dataset:
-        name_segment(dataset, "Dataset")
+        dataset_segment(dataset)
         form["index"] = dataset
     return await client_of(ctx).request(
         "POST", path, operation=operation, idempotent=True, content=urlencode(form).encode(), headers=_FORM

@@ -175,10 +175,6 @@ async def test_admin_sees_everything(seeded: httpx2.AsyncClient) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sql.execute_select does not yet call rbac_sql.check_select_fields; hidden fields leak through aliases",
-)
 async def test_hidden_fields_do_not_leak_through_sql_expressions(user_with: UserFactory) -> None:
     client = await user_with([{
         "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"],
