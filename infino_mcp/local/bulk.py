@@ -40,7 +40,8 @@ _SIMPLE_ACTION = re.compile(r'\{\s*"(index|create|update|delete)"\s*:\s*\{\s*"_i
 
 
 _SIMPLE_ACTIONS = re.compile(
-    r'^[ \t]*\{\s*"(index|create)"\s*:\s*\{\s*"_id"\s*:\s*"([^"\\\n]*)"\s*\}\s*\}[ \t]*$', re.MULTILINE
+    r'^[ \t]*\{[ \t]*"(index|create)"[ \t]*:[ \t]*\{[ \t]*"_id"[ \t]*:[ \t]*"([^"\\\n]*)"[ \t]*\}[ \t]*\}[ \t]*$',
+    re.MULTILINE,
 )
 
 
@@ -88,6 +89,8 @@ def _uniform_with_ids(lines: list[str], default_index: str) -> Uniform | None:
     if len(matches) != len(lines) // 2 or len({action for action, _ in matches}) != 1:
         return None
     ids = [doc_id for _, doc_id in matches]
+    if len(set(ids)) != len(ids):
+        return None
     return Uniform(default_index, matches[0][0], lines[1::2], ids)
 
 
