@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
-import json
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context
@@ -53,7 +53,7 @@ def infino_tool(
     idempotent: bool,
     open_world: bool = True,
     confirm: bool = False,
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[Any]]]:
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Mark an ``async def`` as an MCP tool of ``toolset``. All hints are required.
 
     ``confirm=True`` marks a tool that must ask the user before it runs
@@ -62,26 +62,18 @@ def infino_tool(
     if read_only and destructive:
         raise ValueError("a read-only tool cannot be destructive")
 
-    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[Any]]:
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"tool {fn.__name__} must be async")
 
-        signature = inspect.signature(fn, eval_str=True)
-        model = signature.return_annotation
-        structured = inspect.isclass(model) and issubclass(model, BaseModel)
-
         @functools.wraps(fn)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
-                result = await fn(*args, **kwargs)
+                return await fn(*args, **kwargs)
             except InfinoError as exc:
                 raise ToolError(str(exc)) from exc
-            return as_tool_result(result) if structured and isinstance(result, BaseModel) else result
 
-        if structured:
-            # Same output schema (the model), but we choose the text the model reads.
-            signature = signature.replace(return_annotation=Annotated[CallToolResult, model])
-        wrapper.__signature__ = signature  # type: ignore[attr-defined]
+        wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
 
         spec = ToolSpec(
             name=fn.__name__,
@@ -98,6 +90,26 @@ def infino_tool(
         return wrapper
 
     return decorate
+
+
+def with_compact_text(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """The callable to register for a tool returning a pydantic model: same schemas, compact text.
+
+    Tool functions themselves keep returning their models, so other code
+    (resources, other tools) can call them; only what the SDK calls changes.
+    """
+    signature = inspect.signature(fn, eval_str=True)
+    model = signature.return_annotation
+    if not (inspect.isclass(model) and issubclass(model, BaseModel)):
+        return fn
+
+    @functools.wraps(fn)
+    async def registered(*args: Any, **kwargs: Any) -> Any:
+        result = await fn(*args, **kwargs)
+        return as_tool_result(result) if isinstance(result, BaseModel) else result
+
+    registered.__signature__ = signature.replace(return_annotation=Annotated[CallToolResult, model])  # type: ignore[attr-defined]
+    return registered
 
 
 def as_tool_result(result: BaseModel) -> CallToolResult:

@@ -20,7 +20,7 @@ from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.types import Annotations
 
 from infino_mcp.client import is_service_error
@@ -90,9 +90,8 @@ async def dataset_schema(name: str, ctx: Context) -> dict[str, Any]:
     }
     query = f"SELECT * FROM {quote_identifier(name)} LIMIT {SAMPLE_ROWS}"
     try:
-        # The tool's own code, unwrapped: the model, not the MCP result the wrapper builds.
-        sample = await query_dataset_in_sql.__wrapped__(ctx, query=query, limit=SAMPLE_ROWS, offset=0, raw=False)
-    except InfinoError as exc:
+        sample = await query_dataset_in_sql(ctx, query=query, limit=SAMPLE_ROWS, offset=0, raw=False)
+    except ToolError as exc:
         # The schema is still worth having when the sample query fails (e.g. RBAC allows metadata only).
         result["samples"] = []
         result["samples_error"] = str(exc)

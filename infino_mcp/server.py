@@ -20,7 +20,7 @@ from infino_mcp import __version__
 from infino_mcp.charts import apps_extension, ui_meta
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
-from infino_mcp.registry import ToolSpec, specs_in
+from infino_mcp.registry import ToolSpec, specs_in, with_compact_text
 from infino_mcp.schemas import compact_schema
 from infino_mcp.toolsets import TOOLSET_MODULES
 
@@ -116,6 +116,7 @@ def _register(server: MCPServer, spec: ToolSpec, settings: Settings) -> None:
         from infino_mcp.confirm import with_confirmation
 
         fn = with_confirmation(spec)
+    fn = with_compact_text(fn)
     server.add_tool(
         fn,
         name=spec.name,

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 ENDPOINT_URL = "http://127.0.0.1:8765"
 
+# MCP-level fixtures (a real client over the server, backed by the local endpoint): see tests/mcp_fixtures.py.
+pytest_plugins = ["tests.mcp_fixtures"]
+
 
 @pytest.fixture
 def anyio_backend() -> str:

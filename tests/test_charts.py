@@ -18,14 +18,6 @@ from mcp.client import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
 from infino_mcp.charts import APP_URI, ECHARTS_URL, ECHARTS_VERSION, app_html, metric_text
-from tests.toolsets.conftest import (  # noqa: F401  (fixtures)
-    call,
-    endpoint_app,
-    infino_client,
-    mcp,
-    sent_requests,
-    tool_settings,
-)
 
 pytestmark = pytest.mark.anyio
 image = pytest.importorskip("PIL.Image", reason="the charts extra (matplotlib, pillow) is not installed")

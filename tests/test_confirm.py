@@ -13,13 +13,6 @@ from mcp.types import ElicitResult
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
 from infino_mcp.server import build_server
-from tests.toolsets.conftest import (  # noqa: F401  (fixtures)
-    call,
-    endpoint_app,
-    infino_client,
-    sent_requests,
-    tool_settings,
-)
 
 pytestmark = pytest.mark.anyio
 

@@ -23,14 +23,7 @@ from infino_mcp.config import Settings
 from infino_mcp.local.http import ApiError
 from infino_mcp.local.sigv4 import verify_presigned
 from infino_mcp.server import build_server
-from tests.toolsets.conftest import (  # noqa: F401  (fixtures)
-    RecordingTransport,
-    endpoint_app,
-    infino_client,
-    mcp,
-    sent_requests,
-    tool_settings,
-)
+from tests.mcp_fixtures import RecordingTransport
 
 pytestmark = pytest.mark.anyio
 

@@ -9,15 +9,6 @@ import pytest
 from mcp import Client, MCPError
 from mcp.types import PromptReference, ResourceTemplateReference
 
-from tests.toolsets.conftest import (  # noqa: F401  (fixtures)
-    call,
-    endpoint_app,
-    infino_client,
-    mcp,
-    sent_requests,
-    tool_settings,
-)
-
 pytestmark = pytest.mark.anyio
 
 DATASET = "web-logs.2026"

@@ -1,6 +1,7 @@
 """``POST /{ds}/json``: NDJSON bulk writes, ES-style ``{took, errors, items}``.
 
-Three ways through, all with the same outcome (see ``fastbulk`` and ``documents``):
+Three ways through, all with the same outcome (see ``fastbulk`` and ``documents``);
+the first two only for requests of at least ``FAST_MIN_DOCS`` documents:
 
 1. a *uniform* request (alternating lines, the same id-less ``index``/``create``
    action on every pair, the usual shape of bulk ingest) into an existing dataset:
@@ -33,6 +34,9 @@ from infino_mcp.local.http import ApiError, json_response, require, services
 from infino_mcp.local.services import Services
 
 LEARN_FIRST = 500
+# Smaller requests take the general path, whose writer groups concurrent requests into one
+# commit; the fast path commits each request on its own.
+FAST_MIN_DOCS = 64
 
 # {"index": {"_id": "abc"}} and friends with a plain id: the commonest action line, matched
 # without a JSON parse (ids with escapes or any other key take json.loads).
@@ -195,7 +199,7 @@ def _require_write(request: Request, svc: Services, dataset: str) -> None:
 
 
 async def _fast_uniform(request: Request, svc: Services, uniform: Uniform, started: float) -> Response | None:
-    if not svc.catalog.exists(uniform.dataset):
+    if len(uniform.sources) < FAST_MIN_DOCS or not svc.catalog.exists(uniform.dataset):
         return None
     require(request, "record", "write", uniform.dataset)
     info = await anyio.to_thread.run_sync(svc.catalog.get, uniform.dataset)
@@ -226,7 +230,7 @@ def _fast_candidate(ops: list[tuple[str, Op]]) -> bool:
 async def _fast_ops(request: Request, svc: Services, ops: list[tuple[str, Op]]) -> list[dict] | None:
     """Items of a request of only new documents into one existing dataset written through
     ``fastbulk``; None when that path does not apply (nothing written then)."""
-    if not _fast_candidate(ops):
+    if len(ops) < FAST_MIN_DOCS or not _fast_candidate(ops):
         return None
     dataset = ops[0][0]
     if not svc.catalog.exists(dataset):

@@ -12,8 +12,8 @@ import copy
 import json
 import os
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 

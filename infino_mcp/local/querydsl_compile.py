@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from infino_mcp.local.http import ApiError
+from infino_mcp.local.querydsl_dates import date_ms
+from infino_mcp.local.querydsl_fields import Field, Fields, as_float
 from infino_mcp.local.querydsl_nodes import (
     Compiled,
     Score,
@@ -32,8 +34,6 @@ from infino_mcp.local.querydsl_nodes import (
     sum_scores,
     unsupported,
 )
-from infino_mcp.local.querydsl_dates import date_ms
-from infino_mcp.local.querydsl_fields import Field, Fields, as_float
 from infino_mcp.local.querydsl_sql import (
     FALSE,
     TRUE,
@@ -42,8 +42,8 @@ from infino_mcp.local.querydsl_sql import (
     TextLeaf,
     at_least,
     ident,
-    lit,
     like_pattern,
+    lit,
     regex_escape,
     tokens,
 )

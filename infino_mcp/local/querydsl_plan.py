@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from infino_mcp.local.querydsl_compile import Compiled
-from infino_mcp.local.querydsl_source import SortSpec
 from infino_mcp.local.querydsl_fields import as_float
+from infino_mcp.local.querydsl_source import SortSpec
 from infino_mcp.local.querydsl_sql import Pred, ScoreRef, TextLeaf, ident, tokens
 
 #: k for BM25 sources that must return every match (k is applied before WHERE).

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from infino_mcp.local.http import ApiError
 
-
 # ----- quoting ---------------------------------------------------------------------------
 
 

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route

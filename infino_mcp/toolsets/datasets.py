@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
-from infino_mcp.client import dataset_segment, id_segment, is_service_error, name_segment
+from infino_mcp.client import dataset_segment, id_segment, is_service_error
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of

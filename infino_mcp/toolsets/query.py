@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
-from infino_mcp.client import dataset_segment, id_segment, name_segment
+from infino_mcp.client import dataset_segment, id_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of

@@ -10,6 +10,9 @@ import pytest
 pytestmark = pytest.mark.anyio
 
 
+FILL = [{"msg": "fill"}] * 70  # the fast path takes requests of 64 documents or more
+
+
 def body(docs: list[dict | str]) -> str:
     return "".join('{"index":{}}\n' + (d if isinstance(d, str) else json.dumps(d)) + "\n" for d in docs)
 
@@ -36,15 +39,16 @@ async def test_known_fields_round_trip(endpoint):
         {"msg": "sparse"},
         {"@timestamp": "2024-01-03", "n": None, "tags": [], "geo": {}},
     ]  # fmt: skip
-    result = await post(endpoint, "fast", docs)
+    result = await post(endpoint, "fast", docs + FILL)
     assert result["errors"] is False
-    ids = [item["index"]["_id"] for item in result["items"]]
+    ids = [item["index"]["_id"] for item in result["items"]][:3]
     assert len(set(ids)) == 3 and all(item["index"]["status"] == 201 for item in result["items"])
+    assert all(len(i) == 32 for i in ids)
     for doc_id, doc in zip(ids, docs, strict=True):
         assert (await endpoint.get(f"/fast/doc/{doc_id}")).json()["_source"] == doc
     query = (
         'SELECT "@timestamp", msg, n, x, ok, "geo.city", tags, score FROM fast '
-        "WHERE coalesce(msg, '') <> 'seed' ORDER BY coalesce(msg, 'zzz')"
+        "WHERE coalesce(msg, '') NOT IN ('seed', 'fill') ORDER BY coalesce(msg, 'zzz')"
     )
     rows = plain((await endpoint.post("/sql", json={"query": query})).json())
     assert rows == [
@@ -70,10 +74,11 @@ async def test_known_fields_round_trip(endpoint):
 )
 async def test_documents_the_fast_path_cannot_take_fall_back(endpoint, doc, status):
     await post(endpoint, "mixed", [SEED])
-    result = await post(endpoint, "mixed", [{"msg": "before"}, doc, {"msg": "after"}])
-    assert [item["index"]["status"] for item in result["items"]] == [201, status, 201]
+    result = await post(endpoint, "mixed", [{"msg": "before"}, doc, {"msg": "after"}, *FILL])
+    assert [item["index"]["status"] for item in result["items"]][:3] == [201, status, 201]
+    assert all(item["index"]["status"] == 201 for item in result["items"][3:])
     count = plain((await endpoint.post("/sql", json={"query": "SELECT count(*) AS c FROM mixed"})).json())
-    assert count == [{"c": 3 + (status == 201)}]
+    assert count == [{"c": 73 + (status == 201)}]
 
 
 async def test_large_request_into_a_new_dataset_learns_fields_then_goes_fast(endpoint):
@@ -89,7 +94,7 @@ async def test_large_request_into_a_new_dataset_learns_fields_then_goes_fast(end
 
 async def test_malformed_line_writes_nothing(endpoint):
     await post(endpoint, "strict", [SEED])
-    response = await endpoint.post("/strict/json", content=body([{"msg": "ok"}, "{broken", {"msg": "ok2"}]))
+    response = await endpoint.post("/strict/json", content=body([{"msg": "ok"}, "{broken", {"msg": "ok2"}, *FILL]))
     assert response.status_code == 400 and "Line [4]" in response.json()["error"]["reason"]
     count = plain((await endpoint.post("/sql", json={"query": "SELECT count(*) AS c FROM strict"})).json())
     assert count == [{"c": 1}]
@@ -106,10 +111,16 @@ async def test_given_ids_take_the_fast_path_only_when_new(endpoint):
         "updated",
         "created",
     ]
+    many = [line for n in range(80) for line in ({"index": {"_id": f"m{n}"}}, {"msg": "many", "n": n})]
+    third = await endpoint.post("/ids/json", content="".join(json.dumps(x) + "\n" for x in many))
+    assert [i["index"]["_id"] for i in third.json()["items"]] == [f"m{n}" for n in range(80)]
+    assert (await endpoint.get("/ids/doc/m79")).json()["_source"] == {"msg": "many", "n": 79}
+    again = await endpoint.post("/ids/json", content="".join(json.dumps(x) + "\n" for x in many))
+    assert {i["index"]["result"] for i in again.json()["items"]} == {"updated"}
     assert (await endpoint.get("/ids/doc/Ab")).json()["_source"] == {"msg": "upper"}
     assert (await endpoint.get("/ids/doc/ab")).json()["_source"] == {"msg": "again"}
     count = plain((await endpoint.post("/sql", json={"query": "SELECT count(*) AS c FROM ids"})).json())
-    assert count == [{"c": 4}]
+    assert count == [{"c": 84}]
     dup = [{"index": {"_id": "x1"}}, {"msg": "1"}, {"index": {"_id": "x1"}}, {"msg": "2"}]
     result = await endpoint.post("/ids/json", content="".join(json.dumps(x) + "\n" for x in dup))
     assert [i["index"]["result"] for i in result.json()["items"]] == ["created", "updated"]

@@ -11,8 +11,8 @@ import pytest
 from infino_mcp.local.catalog import DatasetInfo, FieldInfo
 from infino_mcp.local.http import ApiError
 from infino_mcp.local.querydsl import where_sql
-from infino_mcp.local.querydsl_source import SourceFilter
 from infino_mcp.local.querydsl_dates import date_ms
+from infino_mcp.local.querydsl_source import SourceFilter
 from infino_mcp.local.querydsl_sql import ident, like_pattern, lit, tokens
 from tests.local.test_querydsl import ingest, query
 

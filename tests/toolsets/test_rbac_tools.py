@@ -14,7 +14,7 @@ from infino_mcp.config import Settings
 from infino_mcp.errors import AuthenticationError
 from infino_mcp.registry import specs_in
 from infino_mcp.toolsets import dashboards, rbac, visualizations
-from tests.toolsets.conftest import ENDPOINT_URL
+from tests.mcp_fixtures import ENDPOINT_URL
 
 pytestmark = pytest.mark.anyio
 
@@ -187,7 +187,7 @@ async def test_rotate_keys_asks_the_user_first(
     from mcp.types import ElicitResult
 
     from infino_mcp.server import build_server
-    from tests.toolsets.conftest import settings_for
+    from tests.mcp_fixtures import settings_for
 
     questions: list[str] = []
 

@@ -21,7 +21,8 @@
   and fails the test with the tool's message when the call errored;
   ``call_error`` returns the error text and fails the test when it succeeded.
 
-``local_services``, ``endpoint`` and ``anyio_backend`` come from ``tests/conftest.py``.
+``local_services``, ``endpoint`` and ``anyio_backend`` come from ``tests/conftest.py``, which loads this
+module as a plugin, so every test can use these fixtures without importing them.
 """
 
 from __future__ import annotations
