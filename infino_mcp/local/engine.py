@@ -185,6 +185,30 @@ class Engine:
         except ENGINE_ERRORS as exc:
             raise _api_error(exc, f"Looking up {column} in table '{table}'") from exc
 
+    async def search_text(
+        self, table: str, column: str, query: str, k: int, *, mode: str = "or", projection: list[str]
+    ) -> pa.Table:
+        """The engine's own BM25 top-``k`` over a full-text column, with ``score``."""
+
+        def run() -> pa.Table:
+            try:
+                return self._table(table).bm25_search(column, query, k, mode=mode, projection=projection)
+            except ENGINE_ERRORS as exc:
+                raise _api_error(exc, f"Searching {column} in table '{table}'") from exc
+
+        return await anyio.to_thread.run_sync(run)
+
+    async def count_text(self, table: str, column: str, query: str, *, mode: str = "or") -> int:
+        """How many rows match ``query`` in a full-text column, answered from the index."""
+
+        def run() -> int:
+            try:
+                return int(self._table(table).count(column, query, mode=mode))
+            except ENGINE_ERRORS as exc:
+                raise _api_error(exc, f"Counting matches in {column} of table '{table}'") from exc
+
+        return await anyio.to_thread.run_sync(run)
+
     def append_now(self, table: str, rows: list[dict] | pa.Table) -> None:
         """Append in one commit. Row lists whose columns all exist go in as Arrow (about
         twice as fast for the engine); anything Arrow cannot hold goes in as documents."""

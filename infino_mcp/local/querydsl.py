@@ -5,8 +5,8 @@
 total count and the aggregations concurrently:
 
 * the SQL itself (row sources, BM25 joins, late materialization) is planned
-  in ``querydsl_plan``; a lone scored match skips SQL when the engine offers
-  ``search_text``/``count_text`` (its native top-k search and match count);
+  in ``querydsl_plan``; a lone scored match skips SQL and uses
+  ``Engine.search_text``/``count_text`` (its native top-k search and match count);
 * ``_source`` is the stored original document; field-level rules of the
   caller are applied to every hit and hidden fields cannot be queried.
 
@@ -123,8 +123,8 @@ async def _page(
     services: Services, plan: Plan, sort: list[SortSpec], offset: int, size: int, min_score: Any
 ) -> pa.Table:
     """The page of hits, with ``__source`` fetched for just its rows when the ranking query lacks it."""
-    search_text = getattr(services.engine, "search_text", None)
-    if search_text is not None and plan.driver is not None and plan.raw_driver_score() and is_plain_top_k(
+    search_text = services.engine.search_text
+    if plan.driver is not None and plan.raw_driver_score() and is_plain_top_k(
         plan, sort, min_score
     ):
         return await _top_k_page(search_text, plan, offset, size)
@@ -169,10 +169,9 @@ async def _top_k_page(search_text: Callable[..., Awaitable[pa.Table]], plan: Pla
 
 
 async def _count(services: Services, plan: Plan, min_score: Any) -> int:
-    count_text = getattr(services.engine, "count_text", None)
     leaf = plan.driver
-    if count_text is not None and leaf is not None and min_score is None and plan.where(hits=False) == "TRUE":
-        return int(await count_text(plan.table, leaf.column, leaf.query, mode=leaf.mode))
+    if leaf is not None and min_score is None and plan.where(hits=False) == "TRUE":
+        return int(await services.engine.count_text(plan.table, leaf.column, leaf.query, mode=leaf.mode))
     table = await services.engine.query(count_sql(plan, min_score))
     return int(table.column(0)[0].as_py())
 
