@@ -117,15 +117,24 @@ class SigV4Auth(httpx2.Auth):
         region: str = "us-east-1",
         service: str = "es",
         clock: Clock = _utcnow,
+        credentials: Callable[[], tuple[str, str]] | None = None,
     ) -> None:
+        """``credentials``, when given, is asked for (access key, secret key) at every signature,
+        so keys rotated while the client runs take effect (local mode's bootstrap admin)."""
         self._access_key = access_key if isinstance(access_key, SecretStr) else SecretStr(access_key)
         self._secret_key = secret_key if isinstance(secret_key, SecretStr) else SecretStr(secret_key)
+        self._credentials = credentials
         self.region = region
         self.service = service
         self._clock = clock
 
     def __repr__(self) -> str:
         return f"SigV4Auth(region={self.region!r}, service={self.service!r})"
+
+    def _keys(self) -> tuple[str, str]:
+        if self._credentials is not None:
+            return self._credentials()
+        return _secret(self._access_key), _secret(self._secret_key)
 
     def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
         self.sign(request)
@@ -151,6 +160,7 @@ class SigV4Auth(httpx2.Auth):
         if content_type:
             to_sign["content-type"] = content_type
         url = request.url
+        access_key, secret_key = self._keys()
         signature, scope, signed = _sign(
             method=request.method,
             url=urlunsplit((url.scheme, url.netloc.decode("ascii"), url.raw_path.split(b"?")[0].decode("ascii"), "", "")),
@@ -158,8 +168,8 @@ class SigV4Auth(httpx2.Auth):
             headers=to_sign,
             payload_hash=payload_hash,
             amz_date=amz_date,
-            access_key=_secret(self._access_key),
-            secret_key=_secret(self._secret_key),
+            access_key=access_key,
+            secret_key=secret_key,
             region=self.region,
             service=self.service,
         )
@@ -175,7 +185,7 @@ class SigV4Auth(httpx2.Auth):
         parts = urlsplit(url)
         now = self._clock().astimezone(UTC)
         amz_date = now.strftime(AMZ_DATE_FORMAT)
-        access_key = _secret(self._access_key)
+        access_key, secret_key = self._keys()
         scope = f"{access_key}/{amz_date[:8]}/{self.region}/{self.service}/aws4_request"
         params = [
             ("X-Amz-Algorithm", ALGORITHM),
@@ -191,7 +201,7 @@ class SigV4Auth(httpx2.Auth):
             payload_hash=EMPTY_SHA256,
             amz_date=amz_date,
             access_key=access_key,
-            secret_key=_secret(self._secret_key),
+            secret_key=secret_key,
             region=self.region,
             service=self.service,
         )

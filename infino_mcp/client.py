@@ -17,7 +17,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -119,10 +119,13 @@ class InfinoClient:
         *,
         settings: Settings,
         transport: httpx2.AsyncBaseTransport | None = None,
+        credentials: Callable[[], tuple[str, str]] | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.settings = settings
-        self.auth = SigV4Auth(access_key, secret_key, region=settings.region, service=settings.service)
+        self.auth = SigV4Auth(
+            access_key, secret_key, region=settings.region, service=settings.service, credentials=credentials
+        )
         self._http = httpx2.AsyncClient(
             base_url=self.endpoint,
             auth=self.auth,

@@ -28,7 +28,13 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from infino_mcp.local.documents import ACTIONS, Op, apply_operations, bulk_response, id_generator
+from infino_mcp.local.documents import (
+    ACTIONS,
+    Op,
+    apply_operations,
+    bulk_response,
+    id_generator,
+)
 from infino_mcp.local.fastbulk import fast_append
 from infino_mcp.local.http import ApiError, json_response, require, services
 from infino_mcp.local.services import Services

@@ -39,7 +39,11 @@ async def embedded_client(settings: Settings) -> AsyncIterator[InfinoClient]:
         )
         access_key, secret_key = services.rbac.bootstrap_credentials()
         transport = httpx2.ASGITransport(app=create_app(services))
-        async with InfinoClient(LOCAL_BASE_URL, access_key, secret_key, settings=settings, transport=transport) as client:
+        # Keys are read at every request: rotating the admin's keys must not lock this client out.
+        async with InfinoClient(
+            LOCAL_BASE_URL, access_key, secret_key, settings=settings, transport=transport,
+            credentials=services.rbac.bootstrap_credentials,
+        ) as client:
             yield client
     finally:
         await services.aclose()

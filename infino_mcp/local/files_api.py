@@ -32,13 +32,17 @@ from starlette.routing import Route
 
 from infino_mcp.local.catalog import validate_name
 from infino_mcp.local.documents import ingest_documents
-from infino_mcp.local.files_import import FORMATS, ParseError, detect_format, parse_documents
+from infino_mcp.local.files_import import (
+    FORMATS,
+    ParseError,
+    detect_format,
+    parse_documents,
+)
 from infino_mcp.local.http import ApiError, json_response, require, services
 from infino_mcp.local.services import Services
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_UPLOAD_BYTES = 256 * 1024 * 1024
 DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 100_000
 MAX_REPORTED_ERRORS = 100
@@ -50,18 +54,12 @@ def _now() -> str:
 
 
 def _max_bytes(svc: Services) -> int:
-    return int(getattr(svc, "max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES))
+    return svc.max_upload_bytes
 
 
 def _tasks(request: Request) -> dict[str, asyncio.Task[Any]]:
     """Upload tasks of this process by run id, held by the services (shared by every app over them)."""
-    svc = services(request)
-    holder = getattr(svc, "tasks", None)
-    if not isinstance(holder, dict):
-        # Until Services declares a ``tasks`` field, give the instance one.
-        holder = {}
-        svc.tasks = holder  # type: ignore[attr-defined]
-    return holder
+    return services(request).tasks
 
 
 def _flag(value: str) -> bool:

@@ -21,7 +21,15 @@ from typing import Any, Protocol
 
 import anyio.to_thread
 
-from infino_mcp.local.promql_ast import DEFAULT_LOOKBACK_MS, Agg, Call, Node, Parsed, Selector, parse
+from infino_mcp.local.promql_ast import (
+    DEFAULT_LOOKBACK_MS,
+    Agg,
+    Call,
+    Node,
+    Parsed,
+    Selector,
+    parse,
+)
 from infino_mcp.local.promql_eval import Evaluator, Window, plan_windows
 from infino_mcp.local.promql_values import (
     Matrix,

@@ -27,8 +27,20 @@ from infino_mcp.local.querydsl_aggs import parse_aggs, run_aggregations
 from infino_mcp.local.querydsl_compile import QueryCompiler
 from infino_mcp.local.querydsl_fields import Fields, as_float
 from infino_mcp.local.querydsl_nodes import run_concurrently, unsupported
-from infino_mcp.local.querydsl_plan import Plan, build_plan, count_sql, fetch_sql, hits_sql, is_plain_top_k
-from infino_mcp.local.querydsl_source import SortSpec, SourceFilter, parse_sort, sort_value
+from infino_mcp.local.querydsl_plan import (
+    Plan,
+    build_plan,
+    count_sql,
+    fetch_sql,
+    hits_sql,
+    is_plain_top_k,
+)
+from infino_mcp.local.querydsl_source import (
+    SortSpec,
+    SourceFilter,
+    parse_sort,
+    sort_value,
+)
 
 if TYPE_CHECKING:
     from infino_mcp.local.catalog import DatasetInfo

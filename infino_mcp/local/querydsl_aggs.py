@@ -28,7 +28,13 @@ from infino_mcp.local.querydsl_aggs_keys import (
     range_buckets,
     shape_key,
 )
-from infino_mcp.local.querydsl_aggs_metrics import STATS, literal, metric_columns, metric_result, value_sql
+from infino_mcp.local.querydsl_aggs_metrics import (
+    STATS,
+    literal,
+    metric_columns,
+    metric_result,
+    value_sql,
+)
 from infino_mcp.local.querydsl_fields import Field, as_float, as_int
 from infino_mcp.local.querydsl_nodes import run_concurrently, unsupported
 from infino_mcp.local.querydsl_sql import ident, lit, num

@@ -6,8 +6,10 @@ objects the engine does not store. Built once per data directory by
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from infino_mcp.local.catalog import Catalog
 from infino_mcp.local.documents import DocumentWriter
@@ -35,11 +37,21 @@ class Services:
     writer: DocumentWriter
     rbac: Rbac
     collections: dict[str, JsonCollection] = field(default_factory=dict)
+    tasks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+    """Background uploads by run id (files_api); cancelled on close."""
+    max_upload_bytes: int = 256 * 1024 * 1024
 
     def collection(self, name: str) -> JsonCollection:
         return self.collections[name]
 
     async def aclose(self) -> None:
+        for task in list(self.tasks.values()):
+            task.cancel()
+        for task in list(self.tasks.values()):
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
         await self.engine.aclose()
 
 

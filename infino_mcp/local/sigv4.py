@@ -18,7 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from infino_mcp.auth import AMZ_DATE_FORMAT, EMPTY_SHA256, UNSIGNED_PAYLOAD, expected_signature
+from infino_mcp.auth import (
+    AMZ_DATE_FORMAT,
+    EMPTY_SHA256,
+    UNSIGNED_PAYLOAD,
+    expected_signature,
+)
 from infino_mcp.local.http import ApiError
 
 MAX_SKEW = timedelta(minutes=15)

@@ -29,8 +29,19 @@ from infino_mcp.local.catalog import DOC_ID, SOURCE, field_for
 from infino_mcp.local.documents import Op, apply_operations, delete_where
 from infino_mcp.local.http import ApiError
 from infino_mcp.local.rbac_sql import check_select_fields
-from infino_mcp.local.sqlresult import SelectResult, statement_info, table_to_result, to_sql_envelope
-from infino_mcp.local.sqlrewrite import Rewritten, engine_names_to_user, normalize, parse, rewrite
+from infino_mcp.local.sqlresult import (
+    SelectResult,
+    statement_info,
+    table_to_result,
+    to_sql_envelope,
+)
+from infino_mcp.local.sqlrewrite import (
+    Rewritten,
+    engine_names_to_user,
+    normalize,
+    parse,
+    rewrite,
+)
 
 if TYPE_CHECKING:
     from infino_mcp.local.services import Services

@@ -46,7 +46,13 @@ from typing import Any
 
 from infino_mcp.local.http import ApiError
 from infino_mcp.local.jsonstore import JsonCollection
-from infino_mcp.local.vizsql import AGGREGATIONS, OPERATORS, Skip, bucket_problem, parse_select
+from infino_mcp.local.vizsql import (
+    AGGREGATIONS,
+    OPERATORS,
+    Skip,
+    bucket_problem,
+    parse_select,
+)
 
 SCHEMA_VERSION = 1
 SERVER_FIELDS = ("id", "schema_version", "created_at", "updated_at", "created_by")

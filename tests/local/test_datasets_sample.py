@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from infino_mcp.local.sample import SAMPLE_DATASET, SAMPLE_SIZE, load_sample, sample_orders
+from infino_mcp.local.sample import (
+    SAMPLE_DATASET,
+    SAMPLE_SIZE,
+    load_sample,
+    sample_orders,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,14 @@ import pytest
 
 from infino_mcp.local.catalog import column_for, derive_table, field_for, validate_name
 from infino_mcp.local.http import ApiError
-from infino_mcp.local.values import ValueRefused, coerce, flatten, infer_type, iso_ms, parse_iso
+from infino_mcp.local.values import (
+    ValueRefused,
+    coerce,
+    flatten,
+    infer_type,
+    iso_ms,
+    parse_iso,
+)
 
 
 @pytest.mark.parametrize(

@@ -193,7 +193,7 @@ async def test_not_multipart_and_bad_async_flag(endpoint: httpx2.AsyncClient) ->
 
 
 async def test_too_large_upload_is_413(endpoint: httpx2.AsyncClient, local_services: Services) -> None:
-    local_services.max_upload_bytes = 100  # type: ignore[attr-defined]
+    local_services.max_upload_bytes = 100
     response = await _upload(endpoint, "big", "big.jsonl", b'{"a": 1}\n' * 50)
     assert response.status_code == 413
     assert "100" in response.json()["error"]["reason"]

@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from infino_mcp.local.promql import MemorySource, instant_query, range_query
-from infino_mcp.local.promql_values import PromQLError, Series, format_value, make_labels
+from infino_mcp.local.promql_values import (
+    PromQLError,
+    Series,
+    format_value,
+    make_labels,
+)
 
 MIN = 60_000
 

@@ -9,7 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infino_mcp.local.http import ApiError
-from infino_mcp.local.promql_exposition import ParsedSample, parse_exposition, parse_fast, parse_reference
+from infino_mcp.local.promql_exposition import (
+    ParsedSample,
+    parse_exposition,
+    parse_fast,
+    parse_reference,
+)
 
 NAMES = st.from_regex(r"[a-zA-Z_:][a-zA-Z0-9_:]{0,12}", fullmatch=True)
 LABEL_NAMES = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,8}", fullmatch=True).filter(lambda n: not n.startswith("__"))
