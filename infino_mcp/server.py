@@ -8,6 +8,7 @@ endpoint in-process. Tests pass their own ``client``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -121,6 +122,7 @@ def _register(server: MCPServer, spec: ToolSpec, settings: Settings) -> None:
         fn,
         name=spec.name,
         title=spec.title,
+        description=inspect.cleandoc(spec.fn.__doc__ or ""),
         meta=ui_meta(spec.name),
         annotations=ToolAnnotations(
             read_only_hint=spec.read_only,

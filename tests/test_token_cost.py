@@ -22,11 +22,11 @@ from infino_mcp.server import build_server
 pytestmark = pytest.mark.anyio
 
 BUDGETS = {
-    "default": 75_000,  # measured 68,095 bytes, 41 tools
-    "all": 101_500,  # measured 92,292 bytes, 64 tools
-    "read_only": 51_000,  # measured 46,087 bytes, 21 tools
+    "default": 54_500,  # measured 49,638 bytes, 41 tools
+    "all": 74_500,  # measured 67,783 bytes, 64 tools
+    "read_only": 36_000,  # measured 32,832 bytes, 21 tools (default toolsets)
 }
-PER_TOOL_BUDGET = 5_000  # measured at most 4,530 (execute_dashboard)
+PER_TOOL_BUDGET = 3_600  # measured at most 3,241 (execute_dashboard)
 
 
 async def _tools(tmp_path: Path, **overrides: Any) -> list[dict[str, Any]]:

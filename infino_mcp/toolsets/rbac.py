@@ -214,7 +214,7 @@ async def update_role(ctx: Context, name: RoleName, config: RoleConfig) -> Ackno
 
 @infino_tool(Toolset.RBAC, title="Delete a role", read_only=False, destructive=True, idempotent=True, confirm=True)
 async def delete_role(ctx: Context, name: RoleName) -> Acknowledged:
-    """Delete a role; users holding it lose its permissions. Cannot be undone."""
+    """Delete a role; take it off its users first (update_user), or the service may refuse. Cannot be undone."""
     answer = await client_of(ctx).request("DELETE", _role_path(name), operation="delete_role", idempotent=True)
     answer = answer if isinstance(answer, dict) else {"result": answer}
     return Acknowledged(acknowledged=bool(answer.get("acknowledged", True)), response=answer)
