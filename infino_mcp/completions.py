@@ -23,7 +23,13 @@ from contextvars import ContextVar
 from typing import Any
 
 from mcp.server import MCPServer
-from mcp.types import Completion, CompletionArgument, CompletionContext, PromptReference, ResourceTemplateReference
+from mcp.types import (
+    Completion,
+    CompletionArgument,
+    CompletionContext,
+    PromptReference,
+    ResourceTemplateReference,
+)
 
 from infino_mcp.errors import InfinoError
 

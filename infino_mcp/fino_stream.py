@@ -46,7 +46,12 @@ import anyio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from infino_mcp.errors import InfinoError, NetworkError, NotAvailableLocallyError, RequestTimeoutError
+from infino_mcp.errors import (
+    InfinoError,
+    NetworkError,
+    NotAvailableLocallyError,
+    RequestTimeoutError,
+)
 
 FINO_PATH = "/fino/nl"
 CLOUD_ONLY = (

@@ -20,11 +20,19 @@ from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.exceptions import (
+    ResourceError,
+    ResourceNotFoundError,
+    ToolError,
+)
 from mcp.types import Annotations
 
 from infino_mcp.client import is_service_error
-from infino_mcp.completions import bind_request_state, current_state, register_completions
+from infino_mcp.completions import (
+    bind_request_state,
+    current_state,
+    register_completions,
+)
 from infino_mcp.config import Settings
 from infino_mcp.errors import InfinoError
 from infino_mcp.registry import client_of

@@ -58,6 +58,13 @@ class Acknowledged(BaseModel):
     acknowledged: bool = Field(description="True when the service applied the change.")
     response: dict[str, Any] = Field(default_factory=dict, description="The service's full answer.")
 
+    @classmethod
+    def of(cls, answer: Any) -> Acknowledged:
+        """Read an acknowledgement from any answer: an object (``acknowledged`` or ``deleted``), or a bare value."""
+        if isinstance(answer, dict):
+            return cls(acknowledged=bool(answer.get("acknowledged", answer.get("deleted", True))), response=answer)
+        return cls(acknowledged=answer is not False, response={"result": answer})
+
 
 class Raw(BaseModel):
     """A service answer whose shape varies; the JSON is passed through as-is."""

@@ -20,7 +20,14 @@ from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
 from infino_mcp.shaping import Page, page
-from infino_mcp.toolsets.common import Acknowledged, JsonArg, Limit, Offset, Raw, require_object
+from infino_mcp.toolsets.common import (
+    Acknowledged,
+    JsonArg,
+    Limit,
+    Offset,
+    Raw,
+    require_object,
+)
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 """Largest file upload_file sends in one request."""
@@ -46,12 +53,6 @@ async def _list(ctx: Context, path: str, operation: str, limit: int, offset: int
     items = [i for i in answer if isinstance(i, dict)]
     kept, info = page(items[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(items))
     return ItemList(items=kept, page=info)
-
-
-def _acknowledged(answer: Any) -> Acknowledged:
-    if isinstance(answer, dict):
-        return Acknowledged(acknowledged=bool(answer.get("acknowledged", True)), response=answer)
-    return Acknowledged(acknowledged=answer is not False, response={"result": answer})
 
 
 @infino_tool(Toolset.CONNECTIONS, title="List source types", read_only=True, destructive=False, idempotent=True)
@@ -103,7 +104,7 @@ async def update_connection(
 async def delete_connection(ctx: Context, connection_id: ConnectionId) -> Acknowledged:
     """Remove a connection. Import jobs using it must be deleted first."""
     path = f"/source/{id_segment(connection_id, 'Connection id')}"
-    return _acknowledged(await client_of(ctx).request("DELETE", path, operation="delete_connection", idempotent=True))
+    return Acknowledged.of(await client_of(ctx).request("DELETE", path, operation="delete_connection", idempotent=True))
 
 
 @infino_tool(Toolset.CONNECTIONS, title="Get a source dataset's metadata", read_only=True, destructive=False, idempotent=True)
@@ -258,4 +259,4 @@ async def get_import_jobs(ctx: Context, limit: Limit = 100, offset: Offset = 0) 
 async def delete_import_job(ctx: Context, job_id: Annotated[str, Field(description="The job's id (get_import_jobs).")]) -> Acknowledged:
     """Delete an import job; data already imported stays."""
     path = f"/import/jobs/{id_segment(job_id, 'Job id')}"
-    return _acknowledged(await client_of(ctx).request("DELETE", path, operation="delete_import_job", idempotent=True))
+    return Acknowledged.of(await client_of(ctx).request("DELETE", path, operation="delete_import_job", idempotent=True))

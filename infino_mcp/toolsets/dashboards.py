@@ -19,7 +19,13 @@ from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError, ServiceError
 from infino_mcp.registry import client_of, infino_tool, settings_of
 from infino_mcp.shaping import Page, json_size
-from infino_mcp.toolsets.common import Acknowledged, JsonArg, Limit, Offset, require_object
+from infino_mcp.toolsets.common import (
+    Acknowledged,
+    JsonArg,
+    Limit,
+    Offset,
+    require_object,
+)
 from infino_mcp.toolsets.visualizations import (
     Envelope,
     Filter,
@@ -116,8 +122,7 @@ async def list_dashboards(ctx: Context, limit: Limit = 100, offset: Offset = 0) 
 async def delete_dashboard(ctx: Context, dashboard_id: DashboardId) -> Acknowledged:
     """Delete a dashboard (its visualizations stay). Cannot be undone."""
     answer = await client_of(ctx).request("DELETE", _path(dashboard_id), operation="delete_dashboard", idempotent=True)
-    answer = answer if isinstance(answer, dict) else {"result": answer}
-    return Acknowledged(acknowledged=bool(answer.get("acknowledged", answer.get("deleted", True))), response=answer)
+    return Acknowledged.of(answer)
 
 
 class PanelError(BaseModel):

@@ -14,7 +14,14 @@ from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
 from infino_mcp.shaping import Page, page
-from infino_mcp.toolsets.common import Acknowledged, JsonArg, Limit, Offset, Raw, require_object
+from infino_mcp.toolsets.common import (
+    Acknowledged,
+    JsonArg,
+    Limit,
+    Offset,
+    Raw,
+    require_object,
+)
 
 DatasetName = Annotated[str, Field(description="Dataset name, e.g. 'web-logs' or 'sample-ecommerce-data'.")]
 
@@ -91,7 +98,7 @@ async def create_dataset(ctx: Context, dataset: DatasetName) -> Acknowledged:
         if not is_service_error(exc, 409):
             raise
         return Acknowledged(acknowledged=True, response={"index": dataset, "already_existed": True})
-    return Acknowledged(acknowledged=bool(answer.get("acknowledged", True)), response=answer)
+    return Acknowledged.of(answer)
 
 
 @infino_tool(
@@ -101,7 +108,7 @@ async def delete_dataset(ctx: Context, dataset: DatasetName) -> Acknowledged:
     """Delete a dataset and every record in it. Cannot be undone."""
     path = f"/{dataset_segment(dataset)}"
     answer = await client_of(ctx).request("DELETE", path, operation="delete_dataset", idempotent=True)
-    return Acknowledged(acknowledged=bool(answer.get("acknowledged", True)), response=answer)
+    return Acknowledged.of(answer)
 
 
 @infino_tool(Toolset.DATASETS, title="Get dataset metadata", read_only=True, destructive=False, idempotent=True)

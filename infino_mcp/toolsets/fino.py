@@ -18,7 +18,13 @@ from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
 from infino_mcp.shaping import Page, page
-from infino_mcp.toolsets.common import Acknowledged, JsonArg, Limit, Offset, require_object
+from infino_mcp.toolsets.common import (
+    Acknowledged,
+    JsonArg,
+    Limit,
+    Offset,
+    require_object,
+)
 
 ThreadId = Annotated[str, Field(description="The thread's id (list_threads or create_thread give it).")]
 Role = Literal["user", "assistant", "system", "tool"]
@@ -155,13 +161,7 @@ async def delete_thread(ctx: Context, thread_id: ThreadId) -> Acknowledged:
     """Delete a thread and all its messages. Cannot be undone."""
     path = f"/fino/threads/{id_segment(thread_id, 'Thread id')}"
     answer = await client_of(ctx).request("DELETE", path, operation="delete_thread", idempotent=True)
-    return _acknowledged(answer)
-
-
-def _acknowledged(answer: Any) -> Acknowledged:
-    if isinstance(answer, dict):
-        return Acknowledged(acknowledged=bool(answer.get("acknowledged", True)), response=answer)
-    return Acknowledged(acknowledged=answer is not False, response={"result": answer})
+    return Acknowledged.of(answer)
 
 
 @infino_tool(Toolset.FINO, title="Add a message to a Fino thread", read_only=False, destructive=False, idempotent=False)
@@ -195,7 +195,7 @@ async def clear_thread_messages(ctx: Context, thread_id: ThreadId) -> Acknowledg
     """Remove every message from a thread, keeping the thread. Cannot be undone."""
     path = f"/fino/threads/{id_segment(thread_id, 'Thread id')}/messages"
     answer = await client_of(ctx).request("DELETE", path, operation="clear_thread_messages", idempotent=True)
-    return _acknowledged(answer)
+    return Acknowledged.of(answer)
 
 
 @infino_tool(Toolset.FINO, title="Ask Fino a question", read_only=False, destructive=False, idempotent=False)

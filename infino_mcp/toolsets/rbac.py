@@ -21,7 +21,13 @@ from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
 from infino_mcp.shaping import Page, page
-from infino_mcp.toolsets.common import Acknowledged, JsonArg, Limit, Offset, parse_json_arg
+from infino_mcp.toolsets.common import (
+    Acknowledged,
+    JsonArg,
+    Limit,
+    Offset,
+    parse_json_arg,
+)
 
 UserName = Annotated[str, Field(description="The user's name.")]
 RoleName = Annotated[str, Field(description="The role's name.")]
@@ -161,16 +167,14 @@ async def get_user(ctx: Context, name: UserName) -> UserInfo:
 async def update_user(ctx: Context, name: UserName, config: UserConfig) -> Acknowledged:
     """Change a user's password and/or roles; only the given keys change."""
     answer = await _send(ctx, "PATCH", _user_path(name), "update_user", config)
-    answer = redact(answer) if isinstance(answer, dict) else {"result": answer}
-    return Acknowledged(acknowledged=bool(answer.get("acknowledged", True)), response=answer)
+    return Acknowledged.of(redact(answer) if isinstance(answer, dict) else answer)
 
 
 @infino_tool(Toolset.RBAC, title="Delete a user", read_only=False, destructive=True, idempotent=True, confirm=True)
 async def delete_user(ctx: Context, name: UserName) -> Acknowledged:
     """Delete a user; their keys stop working at once. Cannot be undone."""
     answer = await client_of(ctx).request("DELETE", _user_path(name), operation="delete_user", idempotent=True)
-    answer = answer if isinstance(answer, dict) else {"result": answer}
-    return Acknowledged(acknowledged=bool(answer.get("acknowledged", True)), response=answer)
+    return Acknowledged.of(answer)
 
 
 class UserList(BaseModel):
@@ -193,8 +197,7 @@ async def list_users(ctx: Context, limit: Limit = 100, offset: Offset = 0) -> Us
 async def create_role(ctx: Context, name: RoleName, config: RoleConfig) -> Acknowledged:
     """Create a role: permissions on datasets, records (with field allow/deny/mask) or metadata. Assign it with update_user."""
     answer = await _send(ctx, "PUT", _role_path(name), "create_role", config)
-    answer = redact(answer) if isinstance(answer, dict) else {"result": answer}
-    return Acknowledged(acknowledged=bool(answer.get("acknowledged", True)), response=answer)
+    return Acknowledged.of(redact(answer) if isinstance(answer, dict) else answer)
 
 
 @infino_tool(Toolset.RBAC, title="Get a role", read_only=True, destructive=False, idempotent=True)
@@ -208,16 +211,14 @@ async def get_role(ctx: Context, name: RoleName) -> RoleInfo:
 async def update_role(ctx: Context, name: RoleName, config: RoleConfig) -> Acknowledged:
     """Change a role's permissions (Permissions is replaced whole). Takes effect for every user holding the role."""
     answer = await _send(ctx, "PATCH", _role_path(name), "update_role", config)
-    answer = redact(answer) if isinstance(answer, dict) else {"result": answer}
-    return Acknowledged(acknowledged=bool(answer.get("acknowledged", True)), response=answer)
+    return Acknowledged.of(redact(answer) if isinstance(answer, dict) else answer)
 
 
 @infino_tool(Toolset.RBAC, title="Delete a role", read_only=False, destructive=True, idempotent=True, confirm=True)
 async def delete_role(ctx: Context, name: RoleName) -> Acknowledged:
     """Delete a role; take it off its users first (update_user), or the service may refuse. Cannot be undone."""
     answer = await client_of(ctx).request("DELETE", _role_path(name), operation="delete_role", idempotent=True)
-    answer = answer if isinstance(answer, dict) else {"result": answer}
-    return Acknowledged(acknowledged=bool(answer.get("acknowledged", True)), response=answer)
+    return Acknowledged.of(answer)
 
 
 class RoleList(BaseModel):

@@ -22,7 +22,13 @@ from infino_mcp.echarts import to_echarts_option as build_option
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
 from infino_mcp.shaping import Page, json_size, page
-from infino_mcp.toolsets.common import Acknowledged, JsonArg, Limit, Offset, require_object
+from infino_mcp.toolsets.common import (
+    Acknowledged,
+    JsonArg,
+    Limit,
+    Offset,
+    require_object,
+)
 
 VizId = Annotated[str, Field(description="The visualization's id (from list_visualizations or create_visualization).")]
 PROTECTED_KEYS = ("id", "schema_version", "created_at", "created_by")
@@ -307,8 +313,7 @@ async def delete_visualization(ctx: Context, viz_id: VizId) -> Acknowledged:
     """Delete a saved visualization. Dashboard panels that show it will report an error. Cannot be undone."""
     path = f"/visualizations/{id_segment(viz_id, 'Visualization id')}"
     answer = await client_of(ctx).request("DELETE", path, operation="delete_visualization", idempotent=True)
-    answer = answer if isinstance(answer, dict) else {"result": answer}
-    return Acknowledged(acknowledged=bool(answer.get("acknowledged", answer.get("deleted", True))), response=answer)
+    return Acknowledged.of(answer)
 
 
 class VizData(BaseModel):
