@@ -10,6 +10,7 @@ import anyio
 import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from infino_mcp.server import all_specs
@@ -56,11 +57,11 @@ async def test_stdio_read_only_lists_only_read_only_tools(tmp_path: Path) -> Non
         assert refused.is_error
 
 
-async def _start_http(tmp_path: Path, token: str) -> tuple[anyio.abc.Process, str]:
+async def _start_http(tmp_path: Path, token: str | None, transport: str = "streamable-http") -> tuple[anyio.abc.Process, str]:
     process = await anyio.open_process(
-        [sys.executable, "-m", "infino_mcp", "--transport", "streamable-http", "--port", "0",
+        [sys.executable, "-m", "infino_mcp", "--transport", transport, "--port", "0",
          "--local", str(tmp_path), "--no-sample-data"],
-        env=_env(INFINO_MCP_TOKEN=token),
+        env=_env(**({"INFINO_MCP_TOKEN": token} if token else {})),
     )
     assert process.stderr is not None
     buffer = b""
@@ -68,7 +69,7 @@ async def _start_http(tmp_path: Path, token: str) -> tuple[anyio.abc.Process, st
         async for chunk in process.stderr:
             buffer += chunk
             for line in buffer.decode(errors="replace").splitlines():
-                if line.startswith("infino-mcp: serving streamable-http on "):
+                if line.startswith(f"infino-mcp: serving {transport} on "):
                     return process, line.rsplit(" ", 1)[1]
     raise AssertionError(f"server did not start: {buffer.decode(errors='replace')}")
 
@@ -91,6 +92,20 @@ async def test_streamable_http_with_bearer_token(tmp_path: Path) -> None:
                 assert not created.is_error
                 listed = await client.call_tool("get_datasets", {"pattern": "http-*"})
                 assert [d["name"] for d in listed.structured_content["datasets"]] == ["http-test"]
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+@pytest.mark.anyio
+async def test_sse_transport_on_loopback(tmp_path: Path) -> None:
+    process, url = await _start_http(tmp_path, None, transport="sse")
+    try:
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/sse")
+        async with Client(sse_client(url)) as client:
+            assert "get_datasets" in {t.name for t in (await client.list_tools()).tools}
+            created = await client.call_tool("create_dataset", {"dataset": "sse-test"})
+            assert not created.is_error
     finally:
         process.terminate()
         await process.wait()

@@ -188,6 +188,9 @@ async def upload_file(
     format: Annotated[Literal["auto", "json", "jsonl", "csv"], Field(description="File format; auto detects it.")] = "auto",
     batch_size: Annotated[int | None, Field(ge=1, le=100_000, description="Documents per ingest batch.")] = None,
     async_mode: Annotated[bool, Field(description="Return at once with a run_id instead of waiting.")] = False,
+    wait: Annotated[
+        bool, Field(description="With async_mode: follow the run to its end, reporting progress as it goes.")
+    ] = False,
 ) -> UploadResult:
     """Load a local JSON, JSONL or CSV file into a dataset. Only files under the server's allowed file roots can be read."""
     dataset_segment(dataset)
@@ -207,6 +210,8 @@ async def upload_file(
     )
     if not isinstance(answer, dict):
         raise InfinoError("upload_file: the service's answer is not an object.")
+    if async_mode and wait and answer.get("run_id"):
+        answer = {**answer, **await _follow_run(ctx, str(answer["run_id"]))}
     errors = answer.get("errors") if isinstance(answer.get("errors"), list) else []
     return UploadResult(
         run_id=answer.get("run_id"),
@@ -218,6 +223,36 @@ async def upload_file(
         file=str(real),
         bytes_sent=len(content),
     )
+
+
+FINISHED = ("completed", "failed")
+POLL_SECONDS = 1.0
+
+
+async def _follow_run(ctx: Context, run_id: str) -> dict[str, Any]:
+    """Poll a file import until it ends, reporting progress; the answer's last status.
+
+    Each poll asks the service to hold the answer until the run ends or a few
+    seconds pass (``wait_for_completion``); a service that answers at once is
+    polled about once a second. Cancelling the call stops the polling; the
+    import itself goes on (get_connector_job_status shows it).
+    """
+    path = f"/_connectors/jobs/{id_segment(run_id, 'Run id')}"
+    while True:
+        started = anyio.current_time()
+        status = await client_of(ctx).request(
+            "GET", path, operation="get_connector_job_status", idempotent=True,
+            params={"wait_for_completion": "true", "timeout": "5s"},
+        )
+        if not isinstance(status, dict):
+            raise InfinoError("upload_file: the job status is not an object; call get_connector_job_status.")
+        progress = status.get("progress") if isinstance(status.get("progress"), dict) else {}
+        done = progress.get("documents_processed") or (status.get("stats") or {}).get("documents_processed") or 0
+        total = progress.get("total")
+        await ctx.report_progress(float(done), float(total) if total else None, f"{status.get('status')}: {done} documents")
+        if status.get("status") in FINISHED:
+            return status
+        await anyio.sleep(max(0.0, POLL_SECONDS - (anyio.current_time() - started)))
 
 
 @infino_tool(Toolset.CONNECTIONS, title="Get an import run's status", read_only=True, destructive=False, idempotent=True)

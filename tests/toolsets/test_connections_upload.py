@@ -85,6 +85,25 @@ async def test_upload_async_then_poll_status(make_mcp, call, root):
     assert status["stats"]["documents_processed"] == 50
 
 
+async def test_upload_async_can_wait_with_progress(make_mcp, root):
+    client = await make_mcp(file_root=[root])
+    write_jsonl(root / "big.jsonl", 300)
+    seen: list[tuple[float, float | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append((done, total))
+
+    result = await client.call_tool(
+        "upload_file",
+        {"dataset": "products", "path": str(root / "big.jsonl"), "async_mode": True, "wait": True, "batch_size": 50},
+        progress_callback=on_progress,
+    )
+    assert not result.is_error, result.content
+    assert result.structured_content["status"] == "completed"
+    assert result.structured_content["stats"]["documents_processed"] == 300
+    assert seen and seen[-1] == (300, 300)
+
+
 async def test_upload_reports_bad_lines(make_mcp, call, root):
     client = await make_mcp(file_root=[root])
     (root / "mixed.jsonl").write_text('{"a": 1}\nnot json\n{"a": 2}\n')
