@@ -66,6 +66,27 @@ def parse_settings(argv: list[str]) -> Settings:
     return load_settings(**overrides)
 
 
+def check_local(settings: Settings) -> None:
+    """Local mode needs the ``[local]`` extra and a writable data directory; say so before starting."""
+    import importlib.util
+
+    if importlib.util.find_spec("infino") is None or importlib.util.find_spec("starlette") is None:
+        raise ConfigError(
+            "local mode needs the embedded engine: pip install 'infino-mcp[local]' "
+            "(or set INFINO_ENDPOINT, INFINO_ACCESS_KEY and INFINO_SECRET_KEY to use Infino cloud)"
+        )
+    data_dir = settings.data_dir.expanduser()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"INFINO_DATA_DIR: cannot write to {data_dir} ({exc.strerror or exc}); choose another with --local DIR"
+        ) from None
+
+
 def _configure_logging(level: str) -> None:
     os.environ.setdefault("RUST_LOG", "error")
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -80,6 +101,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     try:
         settings = parse_settings(argv)
+        if settings.uses_local:
+            check_local(settings)
     except ConfigError as exc:
         print(f"infino-mcp: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="INFINO_", extra="forbid", populate_by_name=True)
 
-    endpoint: str | None = Field(None, description="Infino endpoint URL, e.g. https://api.infino.ai. Unset: local mode.")
+    endpoint: str | None = Field(None, description="Infino endpoint URL (https://...). Unset: local mode.")
     access_key: SecretStr | None = Field(None, description="Infino access key (with the secret key and endpoint).")
     secret_key: SecretStr | None = Field(None, description="Infino secret key.")
     region: str = Field("us-east-1", description="SigV4 signing region.")

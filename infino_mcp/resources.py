@@ -16,6 +16,10 @@ static resource's handler gets no ``Context`` from the SDK, so
 
 from __future__ import annotations
 
+import functools
+import inspect
+import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server import MCPServer
@@ -131,6 +135,17 @@ async def dashboard(id: str, ctx: Context) -> dict[str, Any]:  # noqa: A002 - th
     return envelope(answer).model_dump()
 
 
+def _compact_json(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[str]]:
+    """Serve ``fn``'s value as compact JSON text (the SDK's default indents it, which costs tokens)."""
+
+    @functools.wraps(fn)
+    async def read(*args: Any, **kwargs: Any) -> str:
+        return json.dumps(await fn(*args, **kwargs), ensure_ascii=False, separators=(",", ":"), default=str)
+
+    read.__signature__ = inspect.signature(fn, eval_str=True).replace(return_annotation=str)  # type: ignore[attr-defined]
+    return read
+
+
 def register_resources(server: MCPServer, settings: Settings) -> None:
     """Add the resources, the resource templates and the completion handler to ``server``."""
     server.middleware.append(bind_request_state)
@@ -142,7 +157,7 @@ def register_resources(server: MCPServer, settings: Settings) -> None:
         description="Every dataset with its record count.",
         mime_type=MIME,
         annotations=for_agent,
-    )(dataset_list)
+    )(_compact_json(dataset_list))
     server.resource(
         SCHEMA_URI,
         name="dataset_schema",
@@ -150,19 +165,19 @@ def register_resources(server: MCPServer, settings: Settings) -> None:
         description="A dataset's fields, their types and a few sample records. Read it before writing a query.",
         mime_type=MIME,
         annotations=for_agent,
-    )(dataset_schema)
+    )(_compact_json(dataset_schema))
     server.resource(
         VISUALIZATION_URI,
         name="visualization",
         title="Visualization",
         description="A saved visualization's definition (source query, chart type, mapping).",
         mime_type=MIME,
-    )(visualization)
+    )(_compact_json(visualization))
     server.resource(
         DASHBOARD_URI,
         name="dashboard",
         title="Dashboard",
         description="A saved dashboard's definition (title, panels, layout).",
         mime_type=MIME,
-    )(dashboard)
+    )(_compact_json(dashboard))
     register_completions(server)

@@ -34,6 +34,7 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
         (["--transport", "streamable-http", "--host", "0.0.0.0"], {}, "needs INFINO_MCP_TOKEN"),
         (["--endpoint", "ftp://x"], {"INFINO_ACCESS_KEY": "a", "INFINO_SECRET_KEY": "b"}, "must start with https://"),
         (["--port", "99999"], {}, "INFINO_PORT"),
+        (["--local", "/proc/no-such-dir"], {}, "INFINO_DATA_DIR: cannot write to /proc/no-such-dir"),
     ],
 )
 def test_bad_configuration_exits_2_with_one_line(args: list[str], env: dict[str, str], expected: str, tmp_path: Path) -> None:
