@@ -118,7 +118,6 @@ _NEXT_STEP = {
         PermissionDeniedError,
         "The user's roles do not allow this. Ask an administrator for a role granting it, or use a dataset you can access.",
     ),
-    404: (NotFoundError, "It does not exist. List what exists first (get_datasets, list_visualizations, ...)."),
     409: (ConflictError, "It already exists or conflicts with the current state; fetch it and decide whether to update it."),
     413: (PayloadTooLargeError, "The request is too large; send fewer records per call."),
     429: (RateLimitedError, "Infino is rate-limiting; wait a little and retry, or send fewer requests."),
@@ -130,12 +129,33 @@ _NEXT_STEP = {
 }
 
 
+# Which list tool shows what exists, by a word in the operation's name.
+_LISTS = (
+    ("visualization", "list_visualizations"),
+    ("dashboard", "list_dashboards"),
+    ("thread", "list_threads"),
+    ("connection", "get_connections"),
+    ("source", "get_connections"),
+    ("import_job", "get_import_jobs"),
+    ("connector_job", "upload_file's run_id"),
+    ("user", "list_users"),
+    ("role", "list_roles"),
+    ("rotate_keys", "list_users"),
+)
+
+
+def _list_tool(operation: str) -> str:
+    return next((tool for word, tool in _LISTS if word in operation), "get_datasets")
+
+
 def error_for_status(status: int, operation: str, detail: str) -> ServiceError:
     """Build the error for an HTTP error ``status`` answered to ``operation``."""
     if status >= 500 and status != 501:
         cls, hint = ServerError, "Infino had an internal error and retries did not help; try again later."
+    elif status == 404:
+        cls, hint = NotFoundError, f"It does not exist; call {_list_tool(operation)} to see what does."
     else:
         cls, hint = _NEXT_STEP.get(status, (BadRequestError, "The request was refused; fix it as the message says."))
-    shown = detail.strip() or "(no details)"
+    shown = detail.strip().rstrip(".") or "(no details)"
     message = f"{operation} failed with HTTP {status}: {shown}. {hint}"
     return cls(message, status=status, operation=operation, detail=detail)

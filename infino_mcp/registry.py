@@ -121,7 +121,10 @@ def as_tool_result(result: BaseModel) -> CallToolResult:
     """
     data = result.model_dump(mode="json")
     render = getattr(result, "as_text", None)
-    text = render() if callable(render) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    if callable(render):
+        text = render()
+    else:  # empty fields say nothing to a model: leave them out of its text
+        text = json.dumps(result.model_dump(mode="json", exclude_none=True), ensure_ascii=False, separators=(",", ":"))
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
