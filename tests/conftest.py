@@ -7,6 +7,8 @@
 * ``endpoint``: an ``httpx2.AsyncClient`` talking to the local endpoint app
   in-process (ASGI transport), every request SigV4-signed with the bootstrap
   admin's keys, like a real client of the Infino service.
+* ``endpoint_as``: ``endpoint_as(access_key, secret_key)`` opens another such
+  client signed with other keys (a user created in the test); closed after it.
 
 The endpoint modules are imported inside the fixtures so that tests which do
 not need the local endpoint never import the engine.
@@ -14,7 +16,7 @@ not need the local endpoint never import the engine.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,3 +65,26 @@ async def endpoint(local_services: Services) -> AsyncIterator[httpx2.AsyncClient
         timeout=60,
     ) as client:
         yield client
+
+
+@pytest.fixture
+async def endpoint_as(local_services: Services) -> AsyncIterator[Callable[[str, str], httpx2.AsyncClient]]:
+    import httpx2
+
+    from infino_mcp.auth import SigV4Auth
+    from infino_mcp.local.app import create_app
+
+    clients: list[httpx2.AsyncClient] = []
+
+    def make(access_key: str, secret_key: str) -> httpx2.AsyncClient:
+        client = httpx2.AsyncClient(
+            base_url=ENDPOINT_URL,
+            transport=httpx2.ASGITransport(app=create_app(local_services)),
+            auth=SigV4Auth(access_key, secret_key, region=local_services.region, service=local_services.service),
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()

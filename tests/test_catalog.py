@@ -7,7 +7,14 @@ import re
 
 import pytest
 
-from infino_mcp.catalog import README, TOOLS_DIR, catalog_settings, render_readme, snapshot_text, tools_list
+from infino_mcp.catalog import (
+    README,
+    TOOLS_DIR,
+    catalog_settings,
+    render_readme,
+    snapshot_text,
+    tools_list,
+)
 from infino_mcp.config import Toolset
 from infino_mcp.server import all_specs
 

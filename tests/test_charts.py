@@ -17,7 +17,13 @@ from mcp import Client
 from mcp.client import advertise
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
-from infino_mcp.charts import APP_URI, ECHARTS_URL, ECHARTS_VERSION, app_html, metric_text
+from infino_mcp.charts import (
+    APP_URI,
+    ECHARTS_URL,
+    ECHARTS_VERSION,
+    app_html,
+    metric_text,
+)
 
 pytestmark = pytest.mark.anyio
 image = pytest.importorskip("PIL.Image", reason="the charts extra (matplotlib, pillow) is not installed")

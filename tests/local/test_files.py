@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator, Callable
 import httpx2
 import pytest
 
-from infino_mcp.auth import SigV4Auth
-from infino_mcp.local.app import create_app
 from infino_mcp.local.files_import import csv_value, detect_format
 from infino_mcp.local.services import Services
 
@@ -213,7 +211,7 @@ ClientFactory = Callable[[list[dict]], "httpx2.AsyncClient"]
 
 
 @pytest.fixture
-async def user_with(endpoint: httpx2.AsyncClient, local_services: Services) -> AsyncIterator[ClientFactory]:
+async def user_with(endpoint: httpx2.AsyncClient, endpoint_as: Callable[[str, str], httpx2.AsyncClient]) -> AsyncIterator[ClientFactory]:
     """A client for a new user whose only role has the given permission statements."""
     clients: list[httpx2.AsyncClient] = []
 
@@ -221,17 +219,11 @@ async def user_with(endpoint: httpx2.AsyncClient, local_services: Services) -> A
         name = f"u{len(clients)}"
         assert (await endpoint.put(f"/role/{name}-role", json={"Permissions": permissions})).status_code == 200
         keys = (await endpoint.put(f"/user/{name}", json={"Roles": [f"{name}-role"]})).json()
-        client = httpx2.AsyncClient(
-            base_url="http://127.0.0.1:8765",
-            transport=httpx2.ASGITransport(app=create_app(local_services)),
-            auth=SigV4Auth(keys["access_key"], keys["secret_key"]),
-        )
+        client = endpoint_as(keys["access_key"], keys["secret_key"])
         clients.append(client)
         return client
 
     yield make
-    for client in clients:
-        await client.aclose()
 
 
 async def test_upload_permissions(endpoint: httpx2.AsyncClient, user_with) -> None:

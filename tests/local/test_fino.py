@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx2
 import pytest
 
-from infino_mcp.auth import SigV4Auth
-from infino_mcp.local.app import create_app
 from infino_mcp.local.fino_api import NO_ANSWERS
 from infino_mcp.local.services import Services
 
@@ -124,16 +122,11 @@ async def test_send_message_is_not_implemented_locally(endpoint: httpx2.AsyncCli
 
 
 @pytest.fixture
-async def other_user(endpoint: httpx2.AsyncClient, local_services: Services) -> AsyncIterator[httpx2.AsyncClient]:
+async def other_user(endpoint: httpx2.AsyncClient, endpoint_as: Callable[[str, str], httpx2.AsyncClient]) -> AsyncIterator[httpx2.AsyncClient]:
     role = await endpoint.put("/role/nothing", json={"Permissions": []})
     assert role.status_code == 200
     keys = (await endpoint.put("/user/erin", json={"Roles": ["nothing"]})).json()
-    async with httpx2.AsyncClient(
-        base_url="http://127.0.0.1:8765",
-        transport=httpx2.ASGITransport(app=create_app(local_services)),
-        auth=SigV4Auth(keys["access_key"], keys["secret_key"]),
-    ) as client:
-        yield client
+    yield endpoint_as(keys["access_key"], keys["secret_key"])
 
 
 async def test_threads_are_private_to_their_owner(endpoint: httpx2.AsyncClient, other_user: httpx2.AsyncClient) -> None:

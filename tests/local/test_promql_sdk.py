@@ -3,44 +3,16 @@ endpoint served over real HTTP (its request encoding is not ours to choose)."""
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import anyio.to_thread
 import pytest
-import uvicorn
 from infino_sdk import InfinoSDK
-
-from infino_mcp.local.app import create_app
-from infino_mcp.local.services import Services
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def served(local_services: Services) -> AsyncIterator[str]:
-    """The endpoint on a free 127.0.0.1 port (socket bound before the server starts)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(create_app(local_services), lifespan="off", log_level="warning"))
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve, [sock])
-        try:
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
-    sock.close()
-
-
-@pytest.fixture
-def sdk(served: str, local_services: Services) -> Iterator[InfinoSDK]:
-    client = InfinoSDK(*local_services.rbac.bootstrap_credentials(), served)
-    yield client
-    client.close()
 
 
 async def test_sdk_uploads_metrics_and_queries_promql(sdk: InfinoSDK) -> None:

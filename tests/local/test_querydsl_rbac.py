@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx2
 import pytest
 
-from infino_mcp.auth import SigV4Auth
-from infino_mcp.local.app import create_app
-from infino_mcp.local.services import Services
 from tests.local.test_querydsl import DOCS, ids, ingest, query
 
 pytestmark = pytest.mark.anyio
@@ -29,7 +26,7 @@ ROLE = {
 
 
 @pytest.fixture
-async def reader(endpoint: httpx2.AsyncClient, local_services: Services) -> AsyncIterator[httpx2.AsyncClient]:
+async def reader(endpoint: httpx2.AsyncClient, endpoint_as: Callable[[str, str], httpx2.AsyncClient]) -> AsyncIterator[httpx2.AsyncClient]:
     await ingest(endpoint, "shop", DOCS)
     await ingest(endpoint, "secret", DOCS[:1])
     assert (await endpoint.put("/role/shop-reader", json=ROLE)).status_code == 200
@@ -37,12 +34,7 @@ async def reader(endpoint: httpx2.AsyncClient, local_services: Services) -> Asyn
     created = await endpoint.put("/user/ann", json=user)
     assert created.status_code == 200, created.text
     keys = created.json()
-    async with httpx2.AsyncClient(
-        base_url="http://127.0.0.1:8765",
-        transport=httpx2.ASGITransport(app=create_app(local_services)),
-        auth=SigV4Auth(keys["access_key"], keys["secret_key"]),
-    ) as client:
-        yield client
+    yield endpoint_as(keys["access_key"], keys["secret_key"])
 
 
 async def test_field_rules_apply_to_hits(reader: httpx2.AsyncClient) -> None:

@@ -53,7 +53,7 @@ async def seeded(endpoint: httpx2.AsyncClient) -> httpx2.AsyncClient:
 
 
 @pytest.fixture
-async def user_with(seeded: httpx2.AsyncClient, local_services: Services) -> AsyncIterator[UserFactory]:
+async def user_with(seeded: httpx2.AsyncClient, endpoint_as: Callable[[str, str], httpx2.AsyncClient]) -> AsyncIterator[UserFactory]:
     """A client for a new user whose only role has the given permission statements."""
     clients: list[httpx2.AsyncClient] = []
 
@@ -62,17 +62,11 @@ async def user_with(seeded: httpx2.AsyncClient, local_services: Services) -> Asy
         response = await seeded.put(f"/role/{name}-role", json={"Version": "2025-01-01", "Permissions": permissions})
         assert response.status_code == 200, response.text
         keys = (await seeded.put(f"/user/{name}", json={"Roles": [f"{name}-role"]})).json()
-        client = httpx2.AsyncClient(
-            base_url="http://127.0.0.1:8765",
-            transport=httpx2.ASGITransport(app=create_app(local_services)),
-            auth=SigV4Auth(keys["access_key"], keys["secret_key"]),
-        )
+        client = endpoint_as(keys["access_key"], keys["secret_key"])
         clients.append(client)
         return client
 
     yield make
-    for client in clients:
-        await client.aclose()
 
 
 async def test_dataset_globs_limit_reads_and_writes(user_with: UserFactory) -> None:

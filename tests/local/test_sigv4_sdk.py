@@ -7,48 +7,19 @@ at once (the kernel queues them) without waiting for startup.
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
-import uvicorn
 import websockets
 from infino_sdk import InfinoError, InfinoSDK
 
-from infino_mcp.local.app import create_app
 from infino_mcp.local.fino_api import WS_CLOSE_REASON
 from infino_mcp.local.services import Services
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def served(local_services: Services) -> AsyncIterator[str]:
-    """The endpoint served on 127.0.0.1 at a free port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(local_services), lifespan="off", log_level="warning", ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve, [sock])
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-    sock.close()
-
-
-@pytest.fixture
-def sdk(served: str, local_services: Services) -> InfinoSDK:
-    access, secret = local_services.rbac.bootstrap_credentials()
-    client = InfinoSDK(access, secret, served)
-    yield client
-    client.close()
 
 
 async def test_sdk_calls_verify(sdk: InfinoSDK) -> None:

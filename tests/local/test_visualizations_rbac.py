@@ -8,9 +8,6 @@ from collections.abc import AsyncIterator
 import httpx2
 import pytest
 
-from infino_mcp.auth import SigV4Auth
-from infino_mcp.local.app import create_app
-
 pytestmark = pytest.mark.anyio
 
 ROLE = {
@@ -30,19 +27,14 @@ async def _ingest(client: httpx2.AsyncClient, dataset: str, docs: list[dict]) ->
 
 
 @pytest.fixture
-async def analyst(endpoint, local_services) -> AsyncIterator[httpx2.AsyncClient]:
+async def analyst(endpoint, endpoint_as) -> AsyncIterator[httpx2.AsyncClient]:
     """A client signed as a user who may read records of ``shop-*`` only."""
     await _ingest(endpoint, "shop-a", [{"n": 1}, {"n": 2}])
     await _ingest(endpoint, "secret", [{"n": 3}])
     assert (await endpoint.put("/role/shop-reader", json=ROLE)).status_code == 200
     user = {"Version": "2025-01-01", "Password": "S3cret-pass!", "Roles": ["shop-reader"]}
     keys = (await endpoint.put("/user/ana", json=user)).json()
-    async with httpx2.AsyncClient(
-        base_url="http://127.0.0.1:8765",
-        transport=httpx2.ASGITransport(app=create_app(local_services)),
-        auth=SigV4Auth(keys["access_key"], keys["secret_key"]),
-    ) as client:
-        yield client
+    yield endpoint_as(keys["access_key"], keys["secret_key"])
 
 
 def _spec(dataset: str, sql: str | None = None) -> dict:
