@@ -13,8 +13,6 @@ from infino_sdk import InfinoSDK
 pytestmark = pytest.mark.anyio
 
 
-
-
 async def test_sdk_uploads_metrics_and_queries_promql(sdk: InfinoSDK) -> None:
     now = int(time.time())
     payload = "# TYPE jobs_total counter\n" + "".join(

@@ -20,8 +20,6 @@ from infino_mcp.local.services import Services
 pytestmark = pytest.mark.anyio
 
 
-
-
 async def test_sdk_calls_verify(sdk: InfinoSDK) -> None:
     role = "Version: 2025-01-01\nPermissions:\n  - ResourceType: record\n    Actions: [read]\n    Resources: [logs-*]\n"
     assert await anyio.to_thread.run_sync(sdk.create_role, "sdk-role", role) == {"acknowledged": True}
