@@ -16,10 +16,12 @@ not need the local endpoint never import the engine.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import hypothesis
 import pytest
 
 if TYPE_CHECKING:
@@ -28,6 +30,11 @@ if TYPE_CHECKING:
     from infino_mcp.local.services import Services
 
 ENDPOINT_URL = "http://127.0.0.1:8765"
+
+# Shared machines are noisy: no per-example deadline. CI replays the same examples every run.
+hypothesis.settings.register_profile("local", deadline=None)
+hypothesis.settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "local")
 
 # MCP-level fixtures (a real client over the server, backed by the local endpoint): see tests/mcp_fixtures.py.
 pytest_plugins = ["tests.mcp_fixtures"]
