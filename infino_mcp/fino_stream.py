@@ -37,6 +37,7 @@ included: a cancelled call leaves no connection or task behind.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,11 @@ _CLOSE_GRACE = 2.0
 
 PartCallback = Callable[[str, str], Awaitable[None]]
 """Called as each frame arrives with (kind, text): kind is 'chunk', 'status' or 'query'."""
+
+# The socket library logs each request line at DEBUG; ours is a presigned URL with a
+# signature in it, so its log never goes below INFO, whatever the server's log level.
+_SOCKET_LOG = logging.getLogger("infino_mcp.fino_socket")
+_SOCKET_LOG.setLevel(logging.INFO)
 
 
 @dataclass
@@ -167,7 +173,7 @@ async def ask(client: Any, question: str, thread_id: str, on_part: PartCallback)
     try:
         socket = await connect(
             url, open_timeout=settings.connect_timeout, max_size=_MAX_FRAME, close_timeout=_CLOSE_GRACE,
-            user_agent_header="infino-mcp",
+            user_agent_header="infino-mcp", logger=_SOCKET_LOG,
         )
     except InvalidHandshake as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
@@ -178,7 +184,10 @@ async def ask(client: Any, question: str, thread_id: str, on_part: PartCallback)
         if status in (404, 501):
             raise NotAvailableLocallyError(CLOUD_ONLY, status=501, operation="ask_fino", detail=str(exc)) from None
         raise NetworkError(f"Fino's WebSocket handshake failed: {exc}. Retry later.") from None
-    except (OSError, TimeoutError, InvalidURI) as exc:
+    except InvalidURI:
+        # The exception quotes the presigned URL, which carries the credential and signature.
+        raise NetworkError(f"Fino's WebSocket URL for {client.endpoint} is not valid; check INFINO_ENDPOINT.") from None
+    except (OSError, TimeoutError) as exc:
         raise NetworkError(f"Could not open Fino's WebSocket at {socket_url(client.endpoint)}: {exc}.") from None
     try:
         return await _converse(socket, question, thread_id, settings.timeout, on_part)
