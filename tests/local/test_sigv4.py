@@ -13,7 +13,9 @@ from infino_sdk import InfinoSDK
 
 from infino_mcp.auth import SigV4Auth
 from infino_mcp.local.app import create_app
+from infino_mcp.local.http import ApiError
 from infino_mcp.local.services import Services
+from infino_mcp.local.sigv4 import verify_presigned
 
 pytestmark = pytest.mark.anyio
 
@@ -118,22 +120,35 @@ async def test_unsigned_payload_only_for_multipart(raw: httpx2.AsyncClient, loca
     assert "multipart" in _reason(await raw.send(request))
 
 
-async def test_presigned_url(raw: httpx2.AsyncClient, local_services: Services) -> None:
+async def test_presigned_url_is_for_the_websocket_only(raw: httpx2.AsyncClient, local_services: Services) -> None:
+    """A presigned URL signs no body, so plain HTTP requests must carry a signed authorization header."""
     access, secret = local_services.rbac.bootstrap_credentials()
     url = SigV4Auth(access, secret).presign_url(f"{BASE}/users").replace("ws://", "http://", 1)
-    assert (await raw.get(url)).status_code == 200
+    assert "authorization header" in _reason(await raw.get(url))
 
+
+async def test_presigned_url_verification(local_services: Services) -> None:
+    access, secret = local_services.rbac.bootstrap_credentials()
+    lookup = local_services.rbac.lookup_key
+
+    def check(url: str, path: str = "/fino/nl") -> None:
+        parts = urlsplit(url)
+        verify_presigned(raw_path=path, query=parse_qsl(parts.query), host=parts.netloc, lookup=lookup,
+                         region="us-east-1", service="es")
+
+    url = SigV4Auth(access, secret).presign_url(f"{BASE}/fino/nl")
+    check(url)
     parts = urlsplit(url)
-    params = dict(parse_qsl(parts.query))
-    forged = {**params, "X-Amz-Signature": "0" * 64}
-    assert "presigned URL's signature" in _reason(await raw.get(f"{BASE}/users?{urlencode(forged)}"))
-    other_path = f"{BASE}/roles?{parts.query}"
-    assert "signature" in _reason(await raw.get(other_path))
+    forged = {**dict(parse_qsl(parts.query)), "X-Amz-Signature": "0" * 64}
+    with pytest.raises(ApiError, match="presigned URL's signature"):
+        check(f"{BASE}/fino/nl?{urlencode(forged)}")
+    with pytest.raises(ApiError, match="signature"):
+        check(url, path="/fino/other")
     stale = SigV4Auth(access, secret, clock=lambda: datetime.now(UTC) - timedelta(minutes=20))
-    stale_url = stale.presign_url(f"{BASE}/users").replace("ws://", "http://", 1)
-    assert "15 minutes" in _reason(await raw.get(stale_url))
-    unknown = SigV4Auth("IAKNOBODY", secret).presign_url(f"{BASE}/users").replace("ws://", "http://", 1)
-    assert "access key" in _reason(await raw.get(unknown))
+    with pytest.raises(ApiError, match="15 minutes"):
+        check(stale.presign_url(f"{BASE}/fino/nl"))
+    with pytest.raises(ApiError, match="access key"):
+        check(SigV4Auth("IAKNOBODY", secret).presign_url(f"{BASE}/fino/nl"))
 
 
 async def test_official_sdk_signature_verifies(raw: httpx2.AsyncClient, local_services: Services) -> None:
