@@ -5,9 +5,10 @@ This is the only module that imports botocore. The cryptography is botocore's
 
 * the exact bytes sent (``x-amz-content-sha256`` is their SHA-256), GET bodies
   included; multipart uploads sign ``UNSIGNED-PAYLOAD``;
-* the exact URL sent, query string included. The official SDK signs its list
-  calls (``limit``/``offset``) without their query string; that departs from
-  SigV4 and the service rejects it, so we follow the standard;
+* the path as the official SDK signs it (percent-decoded; the same as sent for
+  names of unreserved characters), and the query string. The SDK signs its
+  list calls (``limit``/``offset``) without their query string; that departs
+  from SigV4 and the service rejects it, so we follow the standard;
 * the headers ``host``, ``x-amz-date``, ``x-amz-content-sha256`` and, when the
   request has one, ``content-type``.
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Generator, Iterable, Mapping
 from datetime import UTC, datetime
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 import httpx2
 from botocore.auth import SigV4Auth as _BotocoreSigV4
@@ -44,10 +45,33 @@ def _secret(value: SecretStr | str) -> str:
     return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
+class _Signer(_BotocoreSigV4):
+    """botocore's SigV4 with the two inputs we decide ourselves.
+
+    * The canonical URI is the percent-decoded path, which is what the official
+      SDK (and so the service) signs: for names of unreserved characters it is
+      the path as sent; for others it avoids botocore's second encoding.
+    * The payload hash is the one given, so the body is always bound to the
+      signature, whether or not ``x-amz-content-sha256`` is a signed header.
+    """
+
+    def __init__(self, credentials: Credentials, service: str, region: str, *, path: str, payload_hash: str) -> None:
+        super().__init__(credentials, service, region)
+        self._path = path
+        self._payload_hash = payload_hash
+
+    def _normalize_url_path(self, path: str) -> str:
+        return self._path
+
+    def payload(self, request: AWSRequest) -> str:
+        return self._payload_hash
+
+
 def _sign(
     *,
     method: str,
-    url: str,
+    host: str,
+    path: str,
     query: Iterable[tuple[str, str]],
     headers: Mapping[str, str],
     payload_hash: str,
@@ -59,20 +83,23 @@ def _sign(
 ) -> tuple[str, str, str]:
     """Return (signature, credential scope, signed header list) for one request.
 
-    ``url`` carries the path exactly as sent (percent-encoded); ``query`` the
-    decoded query pairs; ``headers`` only the headers to sign (lower-case names).
+    ``path`` is the decoded path; ``query`` the decoded query pairs; ``headers``
+    only the headers to sign (lower-case names).
     """
-    signer = _BotocoreSigV4(Credentials(access_key, secret_key), service, region)
-    aws = AWSRequest(method=method.upper(), url=url, headers=dict(headers))
+    signer = _Signer(Credentials(access_key, secret_key), service, region, path=path, payload_hash=payload_hash)
+    aws = AWSRequest(method=method.upper(), url=f"http://{host}/", headers=dict(headers))
     aws.params = list(query)
     aws.context["timestamp"] = amz_date
-    # With an x-amz-content-sha256 header botocore signs its value; without one
-    # (presigned URLs, where only host is signed) it hashes the empty body.
     canonical = signer.canonical_request(aws)
     string_to_sign = signer.string_to_sign(aws, canonical)
     signature = signer.signature(string_to_sign, aws)
     signed = signer.signed_headers(signer.headers_to_sign(aws))
     return signature, signer.scope(aws), signed
+
+
+def canonical_path(raw_path: str) -> str:
+    """The path as signed: percent-decoded, ``/`` when empty."""
+    return unquote(raw_path) or "/"
 
 
 def expected_signature(
@@ -91,7 +118,8 @@ def expected_signature(
     """The signature a correct client computes; used by the local endpoint to verify."""
     signature, _, _ = _sign(
         method=method,
-        url=f"http://{headers.get('host', 'localhost')}{raw_path}",
+        host=headers.get("host", "localhost"),
+        path=canonical_path(raw_path),
         query=query,
         headers=headers,
         payload_hash=payload_hash,
@@ -163,7 +191,8 @@ class SigV4Auth(httpx2.Auth):
         access_key, secret_key = self._keys()
         signature, scope, signed = _sign(
             method=request.method,
-            url=urlunsplit((url.scheme, url.netloc.decode("ascii"), url.raw_path.split(b"?")[0].decode("ascii"), "", "")),
+            host=to_sign["host"],
+            path=canonical_path(url.raw_path.split(b"?")[0].decode("ascii")),
             query=url.params.multi_items(),
             headers=to_sign,
             payload_hash=payload_hash,
@@ -195,7 +224,8 @@ class SigV4Auth(httpx2.Auth):
         ]
         signature, _, _ = _sign(
             method="GET",
-            url=urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", "")),
+            host=parts.netloc,
+            path=canonical_path(parts.path),
             query=params,
             headers={"host": parts.netloc},
             payload_hash=EMPTY_SHA256,

@@ -123,3 +123,32 @@ def test_presigned_url_round_trip() -> None:
 def test_secrets_stay_out_of_reprs() -> None:
     auth = SigV4Auth(ACCESS, SECRET)
     assert SECRET not in repr(auth) and ACCESS not in repr(auth)
+
+
+def test_names_outside_the_unreserved_set_sign_like_the_sdk() -> None:
+    # We send the segments percent-encoded; the SDK sends them as typed. Both sign the decoded path.
+    request = _ours("GET", "https://api.infino.example/a%2Bb%40c/doc/r%3A1%20x")
+    assert request.headers["authorization"] == _sdk_authorization("GET", "https://api.infino.example/a+b@c/doc/r:1 x")
+
+
+def test_the_body_is_bound_even_when_its_hash_header_is_not_signed() -> None:
+    """A client that signs only host and x-amz-date (plain SigV4) still signs the body's hash."""
+    from infino_mcp.auth import expected_signature
+
+    body = b'{"query":"SELECT 1"}'
+    signed = {"host": "127.0.0.1:9200", "x-amz-date": "20260314T150926Z"}
+    signature = expected_signature(
+        method="GET", raw_path="/sql", query=[], headers=signed, payload_hash=hashlib.sha256(body).hexdigest(),
+        amz_date="20260314T150926Z", access_key=ACCESS, secret_key=SECRET, region="us-east-1", service="es",
+    )
+    authorization = (
+        f"AWS4-HMAC-SHA256 Credential={ACCESS}/20260314/us-east-1/es/aws4_request, "
+        f"SignedHeaders=host;x-amz-date, Signature={signature}"
+    )
+    headers = {**signed, "authorization": authorization}
+    common = dict(method="GET", raw_path="/sql", query=[], lookup=_lookup, region="us-east-1", service="es", now=FROZEN)
+    assert verify_headers(headers=headers, body=body, **common).user == "admin"
+    other = b'{"query":"SELECT secret FROM t"}'
+    tampered = {**headers, "x-amz-content-sha256": hashlib.sha256(other).hexdigest()}
+    with pytest.raises(Exception, match="signature"):
+        verify_headers(headers=tampered, body=other, **common)

@@ -97,12 +97,13 @@ def verify_headers(
     signed_names = match["signed"].split(";")
     if "host" not in signed_names or "x-amz-date" not in signed_names:
         raise _unauthorized("The signed headers must include host and x-amz-date.")
-    payload_hash = headers.get("x-amz-content-sha256", "")
+    body_hash = hashlib.sha256(body).hexdigest()
+    payload_hash = headers.get("x-amz-content-sha256", body_hash)
     content_type = headers.get("content-type", "")
     if payload_hash == UNSIGNED_PAYLOAD:
         if not content_type.lower().startswith("multipart/"):
             raise _unauthorized("UNSIGNED-PAYLOAD is accepted only for multipart uploads.")
-    elif not payload_hash or not hmac.compare_digest(payload_hash, hashlib.sha256(body).hexdigest()):
+    elif not hmac.compare_digest(payload_hash, body_hash):
         raise _unauthorized("x-amz-content-sha256 does not match the request body.")
     try:
         signed_headers = {name: headers[name] for name in signed_names}

@@ -95,6 +95,13 @@ def test_datasets_upload_sql_querydsl_and_records(sdk: InfinoSDK) -> None:
     assert deleted == 1 or (isinstance(deleted, dict) and 1 in deleted.values())
 
 
+def test_names_outside_the_unreserved_set(sdk: InfinoSDK) -> None:
+    # The SDK sends these characters as typed and signs the path that way; the endpoint must agree.
+    assert sdk.create_dataset("team+ops@2024")["acknowledged"]
+    sdk.upload_json_to_dataset("team+ops@2024", _bulk([{"id": "r:1", "v": 1}], "id"))
+    assert sdk.get_record("team+ops@2024", "r:1")["_source"] == {"id": "r:1", "v": 1}
+
+
 def test_metrics_and_promql(sdk: InfinoSDK) -> None:
     now = int(time.time())
     lines = ["# TYPE http_requests_total counter"]
