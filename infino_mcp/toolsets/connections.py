@@ -8,6 +8,7 @@ and ``..`` included) before the check, so nothing outside can be reached.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -146,38 +147,60 @@ def _roots(ctx: Context) -> list[Path]:
     return roots
 
 
+def _under(real: Path, roots: list[Path]) -> bool:
+    return any(real == root or real.is_relative_to(root) for root in roots)
+
+
 def _resolve_under_roots(path: str, roots: list[Path]) -> Path:
-    """The real path of ``path`` (absolute, or relative to a root) if it lies inside a root."""
+    """The real path of ``path`` (absolute, or relative to a root) if it lies inside a root.
+
+    Refusals never say where a path outside the roots leads, nor whether it exists.
+    """
     given = Path(os.path.expanduser(path))
     real_roots = [Path(os.path.realpath(r)) for r in roots]
     candidates = [given] if given.is_absolute() else [root / given for root in real_roots]
     allowed = ", ".join(str(r) for r in real_roots)
+    outside = False
     for candidate in candidates:
         real = Path(os.path.realpath(candidate))
-        if any(real == root or real.is_relative_to(root) for root in real_roots):
-            if not real.exists():
-                continue
+        if not _under(real, real_roots):
+            outside = True
+        elif real.exists():
             return real
-        if given.is_absolute() or real.exists():
-            raise InputError(
-                f"{path!r} resolves to {real}, outside the allowed file roots ({allowed}). Move the file under a root, "
-                "or allow its directory with --file-root DIR or INFINO_FILE_ROOT=DIR."
-            )
+    if outside:
+        raise InputError(
+            f"{path!r} is outside the allowed file roots ({allowed}). Move the file under a root, "
+            "or allow its directory with --file-root DIR or INFINO_FILE_ROOT=DIR."
+        )
     raise InputError(f"File {path!r} not found under the allowed file roots ({allowed}). Check the name and directory.")
 
 
-async def _read_file(real: Path) -> bytes:
-    file = anyio.Path(real)
-    if not await file.is_file():
+def _read_under_roots(real: Path, roots: list[Path]) -> bytes:
+    """Open ``real`` once and read it from that descriptor, after checking what was opened.
+
+    A path checked and then opened again by name could be swapped for a link in
+    between; so the opened file itself must be a regular file inside a root.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(real, flags)
+    except OSError:
+        raise InputError(f"{real} could not be opened: pass the path of one readable JSON, JSONL or CSV file.") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
         raise InputError(f"{real} is not a regular file (a directory?): pass the path of one JSON, JSONL or CSV file.")
-    size = (await file.stat()).st_size
-    if size > MAX_UPLOAD_BYTES:
-        raise InputError(
-            f"{real} is {size} bytes, over the {MAX_UPLOAD_BYTES}-byte upload limit: split it into smaller files."
-        )
-    if size == 0:
-        raise InputError(f"{real} is empty: nothing to upload.")
-    return await file.read_bytes()
+    with os.fdopen(fd, "rb") as handle:
+        opened = Path(f"/proc/self/fd/{fd}")
+        if opened.exists() and not _under(Path(os.readlink(opened)), [Path(os.path.realpath(r)) for r in roots]):
+            raise InputError("The file changed while it was being opened and now lies outside the allowed file roots.")
+        if info.st_size > MAX_UPLOAD_BYTES:
+            raise InputError(
+                f"{real} is {info.st_size} bytes, over the {MAX_UPLOAD_BYTES}-byte upload limit: split it into smaller files."
+            )
+        if info.st_size == 0:
+            raise InputError(f"{real} is empty: nothing to upload.")
+        return handle.read(MAX_UPLOAD_BYTES + 1)[:MAX_UPLOAD_BYTES]
 
 
 @infino_tool(Toolset.CONNECTIONS, title="Upload a file into a dataset", read_only=False, destructive=False, idempotent=False)
@@ -194,8 +217,9 @@ async def upload_file(
 ) -> UploadResult:
     """Load a local JSON, JSONL or CSV file into a dataset. Only files under the server's allowed file roots can be read."""
     dataset_segment(dataset)
-    real = await anyio.to_thread.run_sync(_resolve_under_roots, path, _roots(ctx))
-    content = await _read_file(real)
+    roots = _roots(ctx)
+    real = await anyio.to_thread.run_sync(_resolve_under_roots, path, roots)
+    content = await anyio.to_thread.run_sync(_read_under_roots, real, roots)
     data = {"index_name": dataset, "format": format}
     if batch_size is not None:
         data["batch_size"] = str(batch_size)
@@ -232,17 +256,17 @@ POLL_SECONDS = 1.0
 async def _follow_run(ctx: Context, run_id: str) -> dict[str, Any]:
     """Poll a file import until it ends, reporting progress; the answer's last status.
 
-    Each poll asks the service to hold the answer until the run ends or a few
-    seconds pass (``wait_for_completion``); a service that answers at once is
-    polled about once a second. Cancelling the call stops the polling; the
+    The local endpoint can hold each answer until the run ends or a few seconds
+    pass (``wait_for_completion``, not part of the service's API); the service
+    is polled about once a second. Cancelling the call stops the polling; the
     import itself goes on (get_connector_job_status shows it).
     """
     path = f"/_connectors/jobs/{id_segment(run_id, 'Run id')}"
+    params = {"wait_for_completion": "true", "timeout": "5s"} if settings_of(ctx).uses_local else None
     while True:
         started = anyio.current_time()
         status = await client_of(ctx).request(
-            "GET", path, operation="get_connector_job_status", idempotent=True,
-            params={"wait_for_completion": "true", "timeout": "5s"},
+            "GET", path, operation="get_connector_job_status", idempotent=True, params=params
         )
         if not isinstance(status, dict):
             raise InfinoError("upload_file: the job status is not an object; call get_connector_job_status.")

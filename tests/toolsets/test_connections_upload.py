@@ -134,7 +134,8 @@ async def test_symlink_escape_is_refused(make_mcp, call_error, sent_requests, ro
     (root / "linkdir").symlink_to(outside.parent, target_is_directory=True)
     for path in (str(root / "innocent.json"), "innocent.json", "linkdir/secret.json"):
         message = await call_error(client, "upload_file", {"dataset": "x", "path": path})
-        assert "outside the allowed file roots" in message and str(outside.resolve()) in message
+        # Refused without saying where the link leads.
+        assert "outside the allowed file roots" in message and str(outside.resolve()) not in message
     assert sent_requests == []
 
 
