@@ -108,7 +108,7 @@ class InvalidResponseError(InfinoError):
 
 
 _NEXT_STEP = {
-    400: (BadRequestError, "The request was refused as malformed; fix the arguments as the message says and retry."),
+    400: (BadRequestError, ""),
     401: (
         AuthenticationError,
         "Infino rejected the credentials. Check INFINO_ACCESS_KEY / INFINO_SECRET_KEY and the system clock; "
@@ -118,14 +118,10 @@ _NEXT_STEP = {
         PermissionDeniedError,
         "The user's roles do not allow this. Ask an administrator for a role granting it, or use a dataset you can access.",
     ),
-    409: (ConflictError, "It already exists or conflicts with the current state; fetch it and decide whether to update it."),
+    409: (ConflictError, "It conflicts with the current state (it already exists, or is still in use): see the message."),
     413: (PayloadTooLargeError, "The request is too large; send fewer records per call."),
     429: (RateLimitedError, "Infino is rate-limiting; wait a little and retry, or send fewer requests."),
-    501: (
-        NotAvailableLocallyError,
-        "This needs Infino cloud; the local endpoint stores the objects but cannot do this. "
-        "Configure INFINO_ENDPOINT and keys to use the service.",
-    ),
+    501: (NotAvailableLocallyError, "Set INFINO_ENDPOINT and keys to use Infino cloud for this."),
 }
 
 
@@ -157,5 +153,5 @@ def error_for_status(status: int, operation: str, detail: str) -> ServiceError:
     else:
         cls, hint = _NEXT_STEP.get(status, (BadRequestError, "The request was refused; fix it as the message says."))
     shown = detail.strip().rstrip(".") or "(no details)"
-    message = f"{operation} failed with HTTP {status}: {shown}. {hint}"
+    message = f"{operation} failed with HTTP {status}: {shown}. {hint}".rstrip()
     return cls(message, status=status, operation=operation, detail=detail)

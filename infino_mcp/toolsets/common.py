@@ -74,3 +74,29 @@ class Raw(BaseModel):
 
 Limit = Annotated[int, Field(ge=1, le=1000, description="Most items to return.")]
 Offset = Annotated[int, Field(ge=0, description="Items to skip (for paging).")]
+
+
+# Top-level keys of a QueryDSL search body; anything else at the top is taken for a bare query clause.
+SEARCH_BODY_KEYS = frozenset(
+    {"query", "aggs", "aggregations", "from", "size", "sort", "_source", "track_total_hits", "track_scores",
+     "min_score", "post_filter", "timeout", "highlight", "fields", "search_after", "stored_fields", "explain"}
+)  # fmt: skip
+
+
+def querydsl_body(value: Any, what: str) -> dict[str, Any]:
+    """A QueryDSL body; a bare clause such as ``{"term": {...}}`` is wrapped as ``{"query": {...}}``."""
+    body = require_object(value, what)
+    if body and not set(body) & SEARCH_BODY_KEYS:
+        return {"query": body}
+    return body
+
+
+# Unix times past this are surely milliseconds (it is the year 5138 in seconds).
+_MILLISECONDS_FROM = 1e11
+
+
+def unix_seconds(value: float, what: str) -> float:
+    """``value`` if it is plausible unix seconds; refuses milliseconds with the fix."""
+    if value >= _MILLISECONDS_FROM:
+        raise InputError(f"{what} {value:.0f} looks like milliseconds; pass unix seconds ({value / 1000:.3f}).")
+    return value

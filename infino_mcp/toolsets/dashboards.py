@@ -53,7 +53,7 @@ async def create_dashboard(
     spec: Annotated[
         JsonArg,
         Field(
-            description='At least a title; panels are {"viz_id": ...}, {"kind": "markdown", "content": ...} or '
+            description='A title (recommended) and panels: {"viz_id": ...}, {"kind": "markdown", "content": ...} or '
             '{"kind": "divider", "label": ...}, laid out in a 2-column grid unless layout is given. '
             'E.g. {"title": "Revenue", "panels": [{"viz_id": "v1"}]}.'
         ),

@@ -20,6 +20,7 @@ from infino_mcp.toolsets.common import (
     Limit,
     Offset,
     Raw,
+    querydsl_body,
     require_object,
 )
 
@@ -172,7 +173,9 @@ def _bulk_payload(records: list[dict[str, Any]] | str, id_field: str | None) -> 
         if not isinstance(record, dict):
             raise InputError(f"Record {number} is not a JSON object.")
         action: dict[str, Any] = {}
-        if id_field and record.get(id_field) is not None:
+        if id_field:
+            if record.get(id_field) is None:
+                raise InputError(f"id_field {id_field!r} is missing from record {number}; give every record that field.")
             action["_id"] = str(record[id_field])
         out.append(json.dumps({"index": action}, ensure_ascii=False))
         out.append(json.dumps(record, ensure_ascii=False))
@@ -249,7 +252,11 @@ async def upsert_to_dataset(
 async def upload_metrics_to_dataset(
     ctx: Context,
     dataset: DatasetName,
-    metrics: Annotated[str, Field(description="Prometheus text exposition, e.g. 'http_requests_total{code=\"200\"} 1027'.")],
+    metrics: Annotated[
+        str,
+        Field(description="Prometheus text exposition, e.g. 'http_requests_total{code=\"200\"} 1027'; "
+              "optional sample timestamps are in milliseconds (default: now)."),
+    ],
 ) -> Raw:
     """Store Prometheus-format metric samples in a dataset; query them with query_dataset_in_promql."""
     if not metrics.strip():
@@ -301,7 +308,7 @@ async def delete_records(
     query: Annotated[JsonArg, Field(description='QueryDSL selecting the records, e.g. {"query": {"term": {"status": "spam"}}}.')],
 ) -> DeleteCount:
     """Delete every record matching a QueryDSL query. Cannot be undone; check the query with a search first."""
-    body = require_object(query, "query")
+    body = querydsl_body(query, "query")
     answer = await client_of(ctx).request(
         "PATCH", f"/{dataset_segment(dataset)}", operation="delete_records", idempotent=True, json_body=body
     )

@@ -23,7 +23,11 @@ from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
 from infino_mcp.shaping import Page
-from infino_mcp.toolsets.common import JsonArg, require_object
+from infino_mcp.toolsets.common import (
+    JsonArg,
+    querydsl_body,
+    unix_seconds,
+)
 from infino_mcp.toolsets.query_shapes import (
     Column,
     PromqlResult,
@@ -86,7 +90,7 @@ async def query_dataset_in_querydsl(
     dataset: Annotated[str, Field(description="Dataset name (get_datasets lists them).")],
     query: Annotated[
         JsonArg,
-        Field(description='Elasticsearch-style search body, e.g. {"query": {"match": {"message": "timeout"}}, "aggs": {...}}.'),
+        Field(description='Elasticsearch-style search body, e.g. {"query": {"match": {"message": "timeout"}}, "aggs": {...}}; a bare clause is wrapped in "query".'),
     ],
     limit: QueryLimit = 20,
     offset: Annotated[int, Field(ge=0, description="Hits to skip (sets the body's `from`).")] = 0,
@@ -95,7 +99,7 @@ async def query_dataset_in_querydsl(
     """Relevance-ranked full-text search and aggregations on one dataset with QueryDSL.
 
     Returns hits as {id, score, source}, the total and aggregations. Read get_dataset_schema first."""
-    body = require_object(query, "query")
+    body = querydsl_body(query, "query")
     for key in ("from", "size"):
         if key in body and (not isinstance(body[key], int) or isinstance(body[key], bool) or body[key] < 0):
             raise InputError(f"query's {key!r} must be a non-negative integer; or leave it out and use offset/limit.")
@@ -195,10 +199,10 @@ async def query_dataset_in_sql(
     raw: RawFlag = False,
     row_format: Annotated[
         Literal["objects", "arrays"],
-        Field(description="objects: {column: value} per row; arrays: values in `columns` order (about half the size)."),
+        Field(description="Structured content only: objects ({column: value}) or arrays (values in `columns` order)."),
     ] = "objects",
 ) -> SqlResult:
-    """Run a SQL SELECT over one or more datasets (joins and aggregates allowed); rows come back as {column: value}.
+    """Run a SQL SELECT over one or more datasets (joins and aggregates allowed); rows come back as a CSV table.
 
     Read get_dataset_schema first; prefer aggregates and LIMIT over fetching raw rows."""
     if not query.strip():
@@ -262,7 +266,9 @@ async def query_dataset_in_promql(
     ctx: Context,
     query: PromqlText,
     dataset: PromqlDataset = None,
-    time: Annotated[float | None, Field(description="Evaluation time, unix seconds. Default: now.")] = None,
+    time: Annotated[
+        float | None, Field(description="Evaluation time, unix seconds. Default: now (the service may only evaluate at now).")
+    ] = None,
     limit: SeriesLimit = 100,
 ) -> PromqlResult:
     """Evaluate a PromQL expression at one instant over metrics uploaded with upload_metrics_to_dataset.
@@ -270,7 +276,7 @@ async def query_dataset_in_promql(
     Returns each series' labels and [time, value]."""
     form = {"query": query}
     if time is not None:
-        form["time"] = _seconds(time)
+        form["time"] = _seconds(unix_seconds(time, "time"))
     answer = await _promql(ctx, "/promql/query", "query_dataset_in_promql", form, dataset)
     return shape_promql(answer, "query_dataset_in_promql", limit, settings_of(ctx).max_result_bytes)
 
@@ -286,6 +292,7 @@ async def query_dataset_in_promql_range(
     limit: SeriesLimit = 100,
 ) -> PromqlResult:
     """Evaluate a PromQL expression from start to end every step seconds; returns each series' [[time, value], ...]."""
+    start, end = unix_seconds(start, "start"), unix_seconds(end, "end")
     if end < start:
         raise InputError(f"end ({_seconds(end)}) is before start ({_seconds(start)}): pass end >= start.")
     if (end - start) / step > _MAX_RANGE_POINTS:

@@ -85,11 +85,7 @@ class Filter(BaseModel):
         description="is/is_not/contains: one value; is_one_of/is_not_one_of: a list; "
         'is_between/is_not_between: [low, high] or {"from", "to"}; exists/does_not_exist: omit.',
     )
-    enabled: bool = True
     is_time_filter: bool = Field(False, description="True for a time column.")
-    id: str | None = None
-    query_type: str | None = None
-    index: str | None = None
 
     @model_validator(mode="after")
     def _check_value(self) -> Filter:
@@ -107,10 +103,8 @@ class Filter(BaseModel):
         return self
 
     def wire(self) -> dict[str, Any]:
-        """The filter as the service expects it, every field present."""
-        body = self.model_dump()
-        body["id"] = self.id or uuid.uuid4().hex
-        return body
+        """The filter as the service expects it, every field present (the rest at their defaults)."""
+        return {**self.model_dump(), "id": uuid.uuid4().hex, "enabled": True, "query_type": None, "index": None}
 
 
 FiltersArg = Annotated[
@@ -209,9 +203,12 @@ async def create_visualization(
     spec: Annotated[
         JsonArg,
         Field(
-            description='At least title, source {kind, index} and chart.type, e.g. {"title": "Orders by currency", '
-            '"source": {"kind": "sql", "index": "orders", "sql": {"raw_query": "SELECT currency, COUNT(*) AS n '
-            'FROM orders GROUP BY currency"}}, "chart": {"type": "bar"}}. The service fills the rest.'
+            description='title, source {kind: "sql", index: dataset} and chart.type (bar, line, area, pie, '
+            'scatter, heatmap, table, metric). Own SQL: source.sql.raw_query. Builder (no raw_query): '
+            'mapping {x: {column, bucket?: day|hour|1h|...}, y: [{column, aggregation: count|sum|avg|min|max|'
+            'cardinality}], series?: {column}}. E.g. {"title": "Orders by currency", "source": {"kind": "sql", '
+            '"index": "orders", "sql": {"raw_query": "SELECT currency, COUNT(*) AS n FROM orders GROUP BY currency"}}, '
+            '"chart": {"type": "bar"}}.'
         ),
     ],
 ) -> Envelope:

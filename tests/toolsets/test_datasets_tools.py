@@ -211,3 +211,11 @@ async def test_read_only_hides_writers(make_mcp):
     client = await make_mcp(read_only=True, toolsets="datasets")
     names = {t.name for t in (await client.list_tools()).tools}
     assert names == {"ping", "get_datasets", "get_dataset_metadata", "get_dataset_schema", "get_record"}
+
+
+async def test_an_id_field_missing_from_a_record_is_refused(mcp, call_error, sent_requests):
+    message = await call_error(
+        mcp, "upload_json_to_dataset", {"dataset": "ids", "records": [{"id": "a"}, {"name": "b"}], "id_field": "id"}
+    )
+    assert "id_field 'id' is missing from record 2" in message
+    assert sent_requests == []

@@ -249,3 +249,26 @@ async def test_rbac_denial_reaches_the_model(mcp, make_mcp, call, call_error):
     assert allowed["rows"] == [{"n": 3}]
     denied = await call_error(analyst, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {}})
     assert "HTTP 403" in denied and "roles do not allow" in denied
+
+
+async def test_a_bare_clause_means_the_same_to_search_and_delete(mcp, call):
+    await seed(mcp, call, count=10)
+    bare = {"term": {"level": "error"}}
+    wrapped = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"query": bare}})
+    searched = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": bare})
+    assert searched["total"] == wrapped["total"] > 0
+    deleted = await call(mcp, "delete_records", {"dataset": "web-logs", "query": bare})
+    assert deleted["deleted"] == wrapped["total"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("query_dataset_in_promql", {"query": "up", "time": 1795310436000}),
+        ("query_dataset_in_promql_range", {"query": "up", "start": 1795310436000, "end": 1795310496000, "step": 60}),
+    ],
+)
+async def test_promql_times_in_milliseconds_are_refused_with_the_fix(mcp, call_error, sent_requests, tool, args):
+    message = await call_error(mcp, tool, args)
+    assert "looks like milliseconds" in message and "1795310436" in message
+    assert sent_requests == []
