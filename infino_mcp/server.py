@@ -19,6 +19,7 @@ from mcp.types import ToolAnnotations
 
 from infino_mcp import __version__
 from infino_mcp.charts import apps_extension, ui_meta
+from infino_mcp.arguments import argument_guard
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
 from infino_mcp.registry import ToolSpec, specs_in, with_compact_text
@@ -87,6 +88,7 @@ def build_server(settings: Settings, *, client: InfinoClient | None = None) -> M
     )
     for spec in selected_specs(settings):
         _register(server, spec, settings)
+    server.middleware.append(argument_guard(server))
     from infino_mcp.prompts import register_prompts
     from infino_mcp.resources import register_resources
 
