@@ -171,6 +171,10 @@ class Catalog:
     def exists(self, name: str) -> bool:
         return name in self._registry
 
+    def is_engine_table(self, table: str) -> bool:
+        """Whether the engine holds a table named ``table`` (a dataset's or any other)."""
+        return self._engine.has_table(table)
+
     def get(self, name: str) -> DatasetInfo:
         with self._lock:
             cached = self._cache.get(name)
@@ -178,7 +182,7 @@ class Catalog:
                 return cached
             entry = self._registry.get(name)
             if entry is None:
-                raise ApiError(404, f"Dataset '{name}' not found; list the datasets (GET /metadata) for the names.")
+                raise ApiError(404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names.")
             info = self._load(name, entry)
             self._cache[name] = info
             return info
@@ -261,7 +265,7 @@ class Catalog:
         with self._lock:
             entry = self._registry.get(name)
             if entry is None:
-                raise ApiError(404, f"Dataset '{name}' not found; list the datasets (GET /metadata) for the names.")
+                raise ApiError(404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names.")
             self._engine.drop(entry["table"])
             self._registry.delete(name)
             self._cache.pop(name, None)
@@ -290,7 +294,7 @@ class Catalog:
         with self._lock:
             entry = self._registry.get(name)
             if entry is None:
-                raise ApiError(404, f"Dataset '{name}' not found; list the datasets (GET /metadata) for the names.")
+                raise ApiError(404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names.")
             entry["enrich_policy"] = policy
             self._registry.put(name, entry)
             self._cache.pop(name, None)

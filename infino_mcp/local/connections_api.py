@@ -9,12 +9,16 @@ Permissions: connections and import jobs are account configuration without a
 resource type of their own. Reading them needs ``metadata:read``; creating,
 changing or deleting a connection (which holds credentials) needs the built-in
 admin role; an import job needs ``record:write`` on its target dataset.
-Secrets in a connection's config are masked on every read.
+A connection's config is masked on every read, for every caller: only values
+under a short list of descriptive keys (host, port, database, user, region ...)
+are shown, with any password written into a URL (``scheme://user:pw@host``)
+or its query string masked; every other value reads ``****``.
 """
 
 from __future__ import annotations
 
 import re
+import urllib.parse
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -28,12 +32,21 @@ from infino_mcp.local.http import ApiError, json_response, read_json, require, s
 LOCAL_NOTE = "Stored by the local endpoint; connecting to and querying external sources needs an Infino account."
 QUERY_501 = (
     "Querying an external source needs Infino cloud: the local endpoint stores connection settings "
-    "but cannot reach external systems. Import the data into a local dataset (POST /import/file) "
+    "but cannot reach external systems. Import the data into a local dataset with upload_file (POST /import/file) "
     "or connect infino-mcp to an Infino account."
 )
 JOB_NOTE = "Stored only: the local endpoint never runs import jobs; they run on Infino cloud."
 MASK = "****"
-_SECRET_KEY_RE = re.compile(r"pass|secret|token|api[_-]?key|private|credential|auth", re.IGNORECASE)
+# Keys whose values are descriptive, never credentials (compared lower-cased, '-' read as '_').
+VISIBLE_KEYS = frozenset(
+    {
+        "host", "hosts", "hostname", "port", "database", "db", "dbname", "user", "username", "type", "name",
+        "region", "index", "indices", "schema", "warehouse", "account", "project", "project_id", "url", "uri",
+        "urls", "endpoint", "node", "nodes", "bucket", "prefix", "path", "role", "catalog", "dataset", "site",
+        "ssl", "tls", "sslmode", "use_ssl", "verify_certs", "timeout", "format", "description", "cluster",
+    }
+)
+_USERINFO = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.\-]*://)?(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@", re.IGNORECASE)
 
 
 def _source(sid: str, name: str, category: str, description: str, query_type: str, caps: list[str]) -> dict[str, Any]:
@@ -71,26 +84,42 @@ def _now() -> str:
 
 def _source_type(name: str) -> str:
     if name not in _SOURCE_IDS:
-        raise ApiError(400, f"Unknown source type {name!r}; GET /sources lists the types: {', '.join(_SOURCE_IDS)}.")
+        raise ApiError(400, f"Unknown source type {name!r}; get_sources (GET /sources) lists the types: {', '.join(_SOURCE_IDS)}.")
     return name
 
 
 def _masked(value: Any, key: str = "") -> Any:
+    """``value`` as readers see it: descriptive keys shown (URL credentials masked), every other value masked."""
     if isinstance(value, dict):
         return {k: _masked(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_masked(v, key) for v in value]
-    if key and _SECRET_KEY_RE.search(key) and value not in (None, ""):
+    if value in (None, ""):
+        return value
+    if key and key.lower().replace("-", "_") not in VISIBLE_KEYS:
         return MASK
-    return value
+    if isinstance(value, str):
+        return _masked_url(value)
+    return value if isinstance(value, (bool, int, float)) else MASK
+
+
+def _masked_url(text: str) -> str:
+    """``text`` with a password written as ``user:password@`` and every query-string value masked."""
+    text = _USERINFO.sub(lambda m: f"{m.group('scheme') or ''}{m.group('user')}:{MASK}@", text.strip(), count=1)
+    if "?" in text:
+        base, _, rest = text.partition("?")
+        query, hashmark, fragment = rest.partition("#")
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        text = base + "?" + "&".join(f"{urllib.parse.quote(k)}={MASK}" for k, _ in pairs) + hashmark + fragment
+    return text
 
 
 def _merge_config(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Shallow-merge ``new`` into ``old``; a masked value sent back keeps the stored secret."""
     merged = dict(old)
     for key, value in new.items():
-        if value == MASK and key in old:
-            continue
+        if key in old and (value == MASK or (value != old[key] and value == _masked(old[key], key))):
+            continue  # a masked value sent back as read
         if isinstance(value, dict) and isinstance(old.get(key), dict):
             merged[key] = _merge_config(old[key], value)
         else:
@@ -116,7 +145,7 @@ def _view(conn: dict[str, Any]) -> dict[str, Any]:
 def _connection(request: Request, conn_id: str) -> dict[str, Any]:
     conn = services(request).collection("connections").get(conn_id)
     if conn is None:
-        raise ApiError(404, f"Connection {conn_id!r} not found; GET /sources/connections lists them.")
+        raise ApiError(404, f"Connection {conn_id!r} not found; get_connections (GET /sources/connections) lists them.")
     return conn
 
 
@@ -204,7 +233,7 @@ async def create_import_job(request: Request) -> Response:
         raise ApiError(400, "The import job must be a JSON object with connection_id, target_dataset, query, schedule.")
     conn_id = body.get("connection_id", body.get("source_id"))
     if not isinstance(conn_id, str):
-        raise ApiError(400, "The import job needs 'connection_id' (from POST /source/<type>).")
+        raise ApiError(400, "The import job needs 'connection_id' (from create_connection, POST /source/<type>).")
     conn = _connection(request, conn_id)
     if conn["type"] != source_type:
         raise ApiError(400, f"Connection {conn_id!r} is a {conn['type']} connection, not {source_type}.")
@@ -243,7 +272,7 @@ async def delete_import_job(request: Request) -> Response:
     jobs = services(request).collection("import_jobs")
     job = jobs.get(request.path_params["job_id"])
     if job is None:
-        raise ApiError(404, f"Import job {request.path_params['job_id']!r} not found; GET /import/jobs lists them.")
+        raise ApiError(404, f"Import job {request.path_params['job_id']!r} not found; get_import_jobs (GET /import/jobs) lists them.")
     require(request, "record", "write", job["target_dataset"])
     jobs.delete(job["job_id"])
     return json_response({"acknowledged": True})

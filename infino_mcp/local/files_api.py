@@ -257,7 +257,7 @@ async def upload_file(request: Request) -> Response:
             "run_id": job["run_id"],
             "status": "submitted",
             "message": f"Import of {filename or 'the file'} into '{dataset}' submitted; "
-            f"poll GET /_connectors/jobs/{job['run_id']}.",
+            f"poll it with get_connector_job_status (GET /_connectors/jobs/{job['run_id']}).",
             "errors": [],
         }
     )

@@ -22,9 +22,8 @@ from starlette.websockets import WebSocket
 from infino_mcp.local.http import ApiError, json_response, read_json, services
 
 NO_ANSWERS = (
-    "The local Infino endpoint cannot produce Fino's answers: they come from Infino's hosted AI. "
-    "Threads and messages are stored locally (POST /fino/threads/{id}/messages); "
-    "connect infino-mcp to an Infino account to ask Fino questions."
+    "Fino's answers need Infino cloud; this local endpoint only stores threads and their messages "
+    "(add_thread_message)."
 )
 WS_CLOSE_REASON = "Fino answers need an Infino account; the local endpoint stores threads only."
 STATUSES = ("ongoing", "completed")
@@ -50,7 +49,7 @@ def _owned_thread(request: Request) -> dict[str, Any]:
     thread_id = request.path_params["thread_id"]
     thread = services(request).collection("threads").get(thread_id)
     if thread is None or thread.get("user_id") != request.state.principal.user:
-        raise ApiError(404, f"Thread {thread_id!r} not found; list your threads with GET /fino/threads.")
+        raise ApiError(404, f"Thread {thread_id!r} not found; list your threads with list_threads (GET /fino/threads).")
     return thread
 
 
@@ -160,7 +159,7 @@ async def send_message(request: Request) -> Response:
     if isinstance(body, dict) and isinstance(body.get("thread_id"), str):
         thread = services(request).collection("threads").get(body["thread_id"])
         if thread is None or thread.get("user_id") != request.state.principal.user:
-            raise ApiError(404, f"Thread {body['thread_id']!r} not found; create one with POST /fino/threads.")
+            raise ApiError(404, f"Thread {body['thread_id']!r} not found; create one with create_thread (POST /fino/threads).")
     raise ApiError(501, NO_ANSWERS)
 
 

@@ -3,7 +3,8 @@
 Used for what the engine does not hold: visualizations, dashboards, Fino
 threads, connections, import jobs, users and roles. Every write replaces the
 file atomically (write, fsync, rename), so an acknowledged write survives a
-crash and a torn write is never read.
+crash and a torn write is never read. Files are private to the owner (0600, in a
+0700 directory): connections hold credentials, the rest is private data too.
 """
 
 from __future__ import annotations
@@ -64,9 +65,15 @@ class JsonCollection:
             return True
 
     def _flush(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        directory = self._path.parent
+        if not directory.is_dir():
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if directory.stat().st_mode & 0o077:
+            os.chmod(directory, 0o700)
         tmp = self._path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode through O_CREAT
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(self._items, fh, ensure_ascii=False, default=str)
             fh.flush()
             os.fsync(fh.fileno())

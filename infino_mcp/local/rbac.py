@@ -207,13 +207,13 @@ class Rbac:
     def _check_roles_exist(self, roles: list[str]) -> None:
         missing = [r for r in roles if r not in self._roles.data]
         if missing:
-            raise ApiError(400, f"Unknown role(s): {', '.join(missing)}; create them with PUT /role/<name> first.")
+            raise ApiError(400, f"Unknown role(s): {', '.join(missing)}; create them with create_role first.")
 
     def create_user(self, name: str, doc: dict[str, Any]) -> tuple[str, str]:
         """Store a new user (canonical document) and return their new (access key, secret key)."""
         with self._lock:
             if name in self._users.data:
-                raise ApiError(409, f"User {name!r} already exists; use PATCH /user/{name} to change it.")
+                raise ApiError(409, f"User {name!r} already exists; change it with update_user (PATCH /user/{name}).")
             self._check_roles_exist(doc["Roles"])
             now = _now()
             self._users.data[name] = {
@@ -262,7 +262,7 @@ class Rbac:
         with self._lock:
             current = self._roles.data.get(name)
             if create and current is not None:
-                raise ApiError(409, f"Role {name!r} already exists; use PATCH /role/{name} to change it.")
+                raise ApiError(409, f"Role {name!r} already exists; change it with update_role (PATCH /role/{name}).")
             if not create and current is None:
                 raise ApiError(404, f"Role {name!r} not found.")
             if current is not None and current.get("builtin"):

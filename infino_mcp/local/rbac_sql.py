@@ -15,6 +15,8 @@ query runs, every column it references is checked against the caller's rules:
 * field names given as string arguments to the engine's search functions
   (``bm25_search`` ...) follow the same rules as columns.
 
+Names are compared as the engine reads them: unquoted identifiers are
+lower-cased (``PASSWORD`` is ``password``), quoted ones kept as written.
 Aliases and names that are not fields of the dataset are left to the engine.
 """
 
@@ -31,26 +33,44 @@ SEARCH_FUNCTIONS = ("bm25_search_prefix", "bm25_search", "exact_match", "token_m
 SOURCE_COLUMN = "_source"
 
 
-def check_select_fields(tree: exp.Expression, rules: FieldRules, fields: Collection[str], *, user: str = "") -> None:
+def check_select_fields(
+    tree: exp.Expression,
+    rules: FieldRules,
+    fields: Collection[str],
+    *,
+    user: str = "",
+    parts: Collection[exp.Expression] | None = None,
+    allow_bare: bool = True,
+) -> None:
     """ApiError(403) when ``tree`` (a parsed query over one dataset) reads fields ``rules`` hide or mask.
 
     ``fields`` are the dataset's field paths as users write them (``user.name``).
+    ``parts``: check only these subtrees of ``tree`` (e.g. an UPDATE's SET values and
+    WHERE); ``allow_bare=False`` when no output filter follows, so a masked field may
+    not be read at all (not even selected as itself inside a subquery).
     """
     if rules.identity:
         return
     known = set(fields)
     relations = _relation_names(tree)
-    for column in tree.find_all(exp.Column):
-        if isinstance(column.this, exp.Star):
-            continue
-        path = _field_path(column, relations)
-        _check_reference(path, rules, known, user, bare=_is_bare_projection(column, path))
-    for func in tree.find_all(exp.Anonymous):
-        if str(func.this).lower() not in SEARCH_FUNCTIONS:
-            continue
-        for arg in func.expressions:
-            if isinstance(arg, exp.Literal) and arg.is_string and arg.this in known:
-                _check_reference(arg.this, rules, known, user, bare=False)
+    for part in [tree] if parts is None else parts:
+        for column in part.find_all(exp.Column):
+            if isinstance(column.this, exp.Star):
+                continue
+            path = _field_path(column, relations)
+            _check_reference(path, rules, known, user, bare=allow_bare and _is_bare_projection(column, path))
+        for func in part.find_all(exp.Anonymous):
+            if str(func.this).lower() not in SEARCH_FUNCTIONS:
+                continue
+            for arg in func.expressions:
+                if isinstance(arg, exp.Literal) and arg.is_string:
+                    for name in sorted(f for f in known if f.lower() == arg.this.lower()):
+                        _check_reference(name, rules, known, user, bare=False)
+
+
+def _engine_name(ident: exp.Expression) -> str:
+    """An identifier as the engine reads it: unquoted names are lower-cased."""
+    return ident.name if isinstance(ident, exp.Identifier) and ident.args.get("quoted") else ident.name.lower()
 
 
 def _relation_names(tree: exp.Expression) -> set[str]:
@@ -58,13 +78,16 @@ def _relation_names(tree: exp.Expression) -> set[str]:
     names |= {t.name for t in tree.find_all(exp.Table)}
     names |= {s.alias for s in tree.find_all(exp.Subquery) if s.alias}
     names |= {c.alias_or_name for c in tree.find_all(exp.CTE)}
-    return names
+    return names | {n.lower() for n in names}
 
 
 def _field_path(column: exp.Column, relations: set[str]) -> str:
-    """The field a column means: qualifiers naming a table or alias are dropped, others kept (``user.name``)."""
-    parts = [p.name for p in column.parts]
-    while len(parts) > 1 and parts[0] in relations:
+    """The field a column means: qualifiers naming a table or alias (or its schema) are dropped,
+    others kept (``user.name``)."""
+    parts = [_engine_name(p) for p in column.parts]
+    while len(parts) > 1 and (
+        parts[0] in relations or (parts[0] in ("datafusion", "public") and len(parts) > 2 and parts[1] != parts[0])
+    ):
         parts = parts[1:]
     return ".".join(parts)
 
@@ -74,7 +97,8 @@ def _is_bare_projection(column: exp.Column, path: str) -> bool:
     node: exp.Expression = column
     parent = column.parent
     if isinstance(parent, exp.Alias):
-        if parent.alias not in (path, column.name):
+        alias = parent.args.get("alias")
+        if alias is None or _engine_name(alias) not in (path, _engine_name(column.this)):
             return False
         node, parent = parent, parent.parent
     return isinstance(parent, exp.Select) and node.arg_key == "expressions"

@@ -36,10 +36,12 @@ from infino_mcp.local.sqlresult import (
     to_sql_envelope,
 )
 from infino_mcp.local.sqlrewrite import (
+    SEARCH_FUNCTIONS,
     Rewritten,
     engine_names_to_user,
     normalize,
     parse,
+    qualified_start,
     rewrite,
 )
 
@@ -64,14 +66,18 @@ async def _run(services: Services, rewritten: Rewritten) -> pa.Table:
     try:
         return await services.engine.query(rewritten.sql)
     except ApiError as exc:
-        raise ApiError(exc.status, engine_names_to_user(exc.message, rewritten.datasets)) from None
+        raise ApiError(exc.status, engine_names_to_user(exc.message, rewritten.datasets, rewritten.sql)) from None
 
 
 async def execute_select(services: Services, sql: str, *, principal: Any = None) -> SelectResult:
     """Run a read query written with dataset names; rows as plain JSON values."""
     rewritten = rewrite(sql, services.catalog)
     if not isinstance(rewritten.tree, (exp.Query, exp.Describe)) and rewritten.tree.key not in ("select", "union"):
-        raise ApiError(400, "Only SELECT queries can be run here; use INSERT/UPDATE/DELETE through POST /sql.")
+        raise ApiError(
+            400,
+            "Only SELECT queries can be run here; change records with upsert_to_dataset (INSERT or UPDATE) "
+            "or delete_records (POST /sql also takes DELETE).",
+        )
     names = list(rewritten.datasets)
     _authorize(services, principal, names, "read")
     if principal is not None:
@@ -126,6 +132,25 @@ async def execute_statement(services: Services, sql: str, *, principal: Any = No
     return to_sql_envelope(result, kind, int((time.perf_counter() - started) * 1000))
 
 
+def _check_write_reads(
+    services: Services, principal: Any, rewritten: Rewritten, parts: list[exp.Expression], *, target: str
+) -> None:
+    """An UPDATE or DELETE reads what its SET values and WHERE reference: 403 unless the caller may read every
+    dataset it names (the target too when ``parts`` reference it) and no part touches a hidden or masked field.
+    Nothing counts as a bare projection here: the values are written or counted, never filtered on output."""
+    if principal is None:
+        return
+    parts = [p for p in parts if isinstance(p, exp.Expression)]
+    reads_data = any(p.find(exp.Column, exp.Table, exp.Anonymous, exp.Star) is not None for p in parts)
+    names = [n for n in rewritten.datasets if n != target or reads_data]
+    _authorize(services, principal, names, "read")
+    for name in names:
+        rules = services.rbac.field_rules(principal, name)
+        if not rules.identity:
+            info = rewritten.datasets[name]
+            check_select_fields(rewritten.tree, rules, info.fields, user=principal.user, parts=parts, allow_bare=False)
+
+
 def _target(rewritten: Rewritten, node: exp.Expression) -> str:
     table = node if isinstance(node, exp.Table) else node.find(exp.Table)
     name = table.name if table is not None else ""
@@ -151,6 +176,7 @@ async def execute_insert(services: Services, sql: str, *, principal: Any = None)
     if not isinstance(schema, exp.Schema) or not schema.expressions:
         raise ApiError(400, "Name the columns: INSERT INTO dataset (col1, col2) VALUES (...).")
     table = schema.this
+    qualified_start(table)  # 400 for a schema other than public
     dataset = table.name
     if not services.catalog.exists(dataset):
         if principal is not None:
@@ -195,7 +221,15 @@ async def _literal(services: Services, value: exp.Expression) -> Any:
         return -(await _literal(services, value.this))
     if isinstance(value, exp.Array):
         return [await _literal(services, v) for v in value.expressions]
-    # Anything else (CAST, functions, TIMESTAMP '...'): let the engine evaluate it.
+    # Anything else (CAST, functions, TIMESTAMP '...'): let the engine evaluate it, as long as it reads no data.
+    if value.find(exp.Query, exp.Subquery, exp.Table, exp.Column, exp.Star, exp.Identifier) is not None or any(
+        str(f.this).lower() in SEARCH_FUNCTIONS for f in value.find_all(exp.Anonymous)
+    ):
+        raise ApiError(
+            400,
+            "VALUES takes constants and expressions over them only; to copy data from a dataset use "
+            "INSERT INTO dataset (col1, ...) SELECT ...",
+        )
     table = await services.engine.query(f"SELECT {value.sql(dialect='postgres')} AS v")
     return table_to_result(table).rows[0]["v"]
 
@@ -224,6 +258,10 @@ async def execute_update(services: Services, sql: str, *, principal: Any = None)
     tree = parse(rewritten.sql)
     dataset = _target(rewritten, parse(normalize(sql, services.catalog)).this)
     _authorize(services, principal, [dataset], "write")
+    user_tree = rewritten.tree
+    reads = [a.expression if isinstance(a, exp.EQ) else a for a in user_tree.expressions]
+    reads += [user_tree.args.get("from"), user_tree.args.get("where"), *(user_tree.args.get("joins") or [])]
+    _check_write_reads(services, principal, rewritten, reads, target=dataset)
     info = rewritten.datasets[dataset]
     sets = []
     for i, assignment in enumerate(tree.expressions):
@@ -257,10 +295,13 @@ async def execute_delete(services: Services, sql: str, *, principal: Any = None)
     dataset = _target(rewritten, parse(normalize(sql, services.catalog)).this)
     if principal is not None:
         services.rbac.authorize(principal, "record", "delete", dataset)
+    user_tree = rewritten.tree
+    reads = [user_tree.args.get(k) for k in ("using", "where")]
+    _check_write_reads(services, principal, rewritten, reads, target=dataset)
     where = tree.args.get("where")
     predicate = where.this.sql(dialect="postgres") if where is not None else "TRUE"
     try:
         count = await delete_where(services, dataset, predicate)
     except ApiError as exc:
-        raise ApiError(exc.status, engine_names_to_user(exc.message, rewritten.datasets)) from None
+        raise ApiError(exc.status, engine_names_to_user(exc.message, rewritten.datasets, rewritten.sql)) from None
     return SelectResult(columns=[], rows=[], affected_rows=count, info={"table_names": [dataset]})

@@ -21,7 +21,9 @@ normalized: ``x: "col"``, ``y: ["col", ...]`` with a top-level
 ``aggregation_type`` as the default aggregation (``"count"`` as a y column
 means ``COUNT(*)``; otherwise the default is ``none``), ``series_split_by``
 for ``series``, and ``source.sql.metrics: [{function, column}]``. The SQL the
-builder generates from it is described in ``vizsql``.
+builder generates from it is described in ``vizsql``. Any other key in
+``mapping`` (or in its ``x``, ``y`` and ``series`` objects) is refused, and
+``mapping_column_problem`` names a builder-mode column the dataset lacks.
 
 Dashboard attributes: the same server-owned fields, ``title`` ("Untitled
 dashboard"), ``description``, ``options`` ({}), and ``panels``, each
@@ -126,10 +128,25 @@ def normalize_filters(value: Any, where: str) -> list[dict[str, Any]]:
 # ---- visualizations --------------------------------------------------------------------------------
 
 
+MAPPING_KEYS = ("x", "y", "series", "series_split_by")
+_REF_KEYS = {"mapping.x": ("column", "bucket"), "mapping.series": ("column",)}
+Y_KEYS = ("column", "aggregation", "alias")
+_TOP_LEVEL = {"aggregation_type": "the top level of the visualization", "metrics": "source.sql.metrics"}
+
+
+def _known_keys(value: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    """ApiError(400) naming the first key of ``value`` not in ``allowed``."""
+    for key in value:
+        if key not in allowed:
+            home = f" ({key} belongs at {_TOP_LEVEL[key]})" if where == "mapping" and key in _TOP_LEVEL else ""
+            raise ApiError(400, f"{where} has an unknown key {key!r}; the allowed keys are {', '.join(allowed)}{home}.")
+
+
 def _column_ref(value: Any, where: str) -> dict[str, Any] | None:
     if value is None:
         return None
     ref = {"column": value} if isinstance(value, str) else _object(value, where)
+    _known_keys(ref, _REF_KEYS[where], where)
     if not isinstance(ref.get("column"), str) or not ref["column"]:
         raise ApiError(400, f"{where} needs a column name ({where}: \"col\" or {{\"column\": \"col\"}}).")
     return ref
@@ -137,6 +154,7 @@ def _column_ref(value: Any, where: str) -> dict[str, Any] | None:
 
 def _normalize_mapping(spec: dict[str, Any], sql: dict[str, Any]) -> dict[str, Any]:
     mapping = _object(spec.get("mapping"), "mapping")
+    _known_keys(mapping, MAPPING_KEYS, "mapping")
     if "series_split_by" in mapping:
         legacy = mapping.pop("series_split_by")
         mapping.setdefault("series", legacy)
@@ -157,6 +175,7 @@ def _normalize_mapping(spec: dict[str, Any], sql: dict[str, Any]) -> dict[str, A
     ys = []
     for i, item in enumerate(raw_y):
         y = {"column": item} if isinstance(item, str) else _object(item, f"mapping.y[{i}]")
+        _known_keys(y, Y_KEYS, f"mapping.y[{i}]")
         column = y.get("column")
         fallback = "count" if column in ("count", "*") else metrics.get(column) or default_agg
         y["aggregation"] = y.get("aggregation") or fallback
@@ -168,6 +187,27 @@ def _normalize_mapping(spec: dict[str, Any], sql: dict[str, Any]) -> dict[str, A
             raise ApiError(400, f"mapping.y[{i}] needs a column for aggregation {y['aggregation']!r}.")
         ys.append(y)
     return {**mapping, "x": x, "y": ys, "series": _column_ref(mapping.get("series"), "mapping.series")}
+
+
+def mapping_column_problem(attributes: dict[str, Any], fields: list[str], shown: int = 60) -> str | None:
+    """What is wrong when a builder-mode mapping names a column outside ``fields`` (None if nothing).
+
+    Raw-query visualizations are not checked: their columns are whatever the query returns.
+    """
+    if attributes["source"]["sql"]["raw_query"] is not None or not fields:
+        return None
+    mapping, known = attributes["mapping"], set(fields) | {"_id"}
+    used = [("mapping.x.column", mapping["x"]), ("mapping.series.column", mapping["series"])]
+    used += [(f"mapping.y[{i}].column", y) for i, y in enumerate(mapping["y"])]
+    for where, ref in used:
+        column = (ref or {}).get("column")
+        if column is None or column in known or (column in ("count", "*") and ref.get("aggregation") == "count"):
+            continue
+        names = sorted(fields)
+        listed = ", ".join(names[:shown]) + (f", ... ({len(names) - shown} more)" if len(names) > shown else "")
+        dataset = attributes["source"]["index"]
+        return f"{where} {column!r} is not a field of dataset '{dataset}'; its fields are: {listed}."
+    return None
 
 
 def _normalize_order(value: Any) -> list[dict[str, str]]:

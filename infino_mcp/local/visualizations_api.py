@@ -6,12 +6,14 @@
 * ``POST /visualizations/{id}/data`` with ``{filters?, time_range?}`` runs the
   visualization and returns ``{columns, rows, metadata}``.
 
-Permissions: a visualization is readable, changeable and runnable by whoever
-may read records of its ``source.index`` (``record``/``read``); the list shows
-only those. The SQL itself runs with the caller's identity, so a raw query
+Permissions: a visualization is readable and runnable by whoever may read
+records of its ``source.index`` (``record``/``read``); the list shows only
+those. Changing or deleting one also needs to be its creator (``created_by``)
+or an admin. The SQL itself runs with the caller's identity, so a raw query
 reading another dataset is checked too, and field rules apply to the rows.
-Dashboards hold no data and need only a signed request; their panels are
-checked when each visualization runs.
+A dashboard is readable by its creator, an admin, or whoever may read every
+visualization on it; creating one needs read access to its visualizations,
+and changing or deleting one needs to be its creator or an admin.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from infino_mcp.local.visualizations import (
     Check,
     SavedObjects,
     envelope,
+    mapping_column_problem,
     normalize_dashboard,
     normalize_visualization,
 )
@@ -56,7 +59,28 @@ _TYPES = {
 
 
 def _visualizations(request: Request) -> SavedObjects:
-    return SavedObjects("visualization", services(request).collection("visualizations"), normalize_visualization)
+    return SavedObjects(
+        "visualization", services(request).collection("visualizations"), lambda spec: _checked(request, spec)
+    )
+
+
+def _checked(request: Request, spec: dict[str, Any]) -> dict[str, Any]:
+    """Normalize a visualization and refuse builder-mode mapping columns its dataset lacks.
+
+    The fields are listed only to a caller who may read the dataset, and only those
+    its field rules let the caller see.
+    """
+    attributes = normalize_visualization(spec)
+    svc, index = services(request), attributes["source"]["index"]
+    if attributes["source"]["sql"]["raw_query"] is not None or not svc.catalog.exists(index):
+        return attributes
+    require(request, "record", "read", index)
+    rules = svc.rbac.field_rules(request.state.principal, index)
+    fields = [f.name for f in svc.catalog.get(index).fields.values() if rules.identity or rules.visible(f.name)]
+    problem = mapping_column_problem(attributes, fields)
+    if problem:
+        raise ApiError(400, problem)
+    return attributes
 
 
 def _dashboards(request: Request) -> SavedObjects:
@@ -77,6 +101,58 @@ def _user(request: Request) -> str:
     return getattr(request.state.principal, "user", "")
 
 
+def _is_owner(request: Request, attributes: dict[str, Any]) -> bool:
+    """The caller created the object, or is an admin (or the in-process client, which has no principal)."""
+    principal = request.state.principal
+    return principal is None or principal.is_admin or attributes.get("created_by") == principal.user
+
+
+def _owned(request: Request, kind: str, check: Check) -> Check:
+    """``check``, and 403 unless the caller created the object or is an admin."""
+
+    def owned(attributes: dict[str, Any]) -> None:
+        check(attributes)
+        if not _is_owner(request, attributes):
+            raise ApiError(
+                403,
+                f"Permission denied: only the creator of this {kind} ({attributes.get('created_by') or 'unknown'}) "
+                "or an admin may change or delete it.",
+            )
+
+    return owned
+
+
+def _can_change_viz(request: Request) -> Check:
+    return _owned(request, "visualization", _can_read(request))
+
+
+def _can_read_panels(request: Request) -> Check:
+    """403 unless the caller may read every visualization on the dashboard."""
+    vizs = services(request).collection("visualizations")
+
+    def check(attributes: dict[str, Any]) -> None:
+        for panel in attributes.get("panels") or []:
+            viz = vizs.get(panel.get("viz_id")) if panel.get("kind") == "visualization" else None
+            if viz is not None:
+                require(request, "record", "read", viz["source"]["index"])
+
+    return check
+
+
+def _can_read_dashboard(request: Request) -> Check:
+    panels = _can_read_panels(request)
+
+    def check(attributes: dict[str, Any]) -> None:
+        if not _is_owner(request, attributes):
+            panels(attributes)
+
+    return check
+
+
+def _can_change_dashboard(request: Request) -> Check:
+    return _owned(request, "dashboard", _can_read_dashboard(request))
+
+
 def _page(request: Request) -> tuple[int, int]:
     values = {}
     for name, default, low, high in (("limit", DEFAULT_PAGE, 1, MAX_PAGE), ("offset", 0, 0, None)):
@@ -93,16 +169,24 @@ def _page(request: Request) -> tuple[int, int]:
 
 
 def _crud_routes(
-    prefix: str, store_for: Callable[[Request], SavedObjects], check_for: Callable[[Request], Check]
+    prefix: str,
+    store_for: Callable[[Request], SavedObjects],
+    check_for: Callable[[Request], Check],
+    change_check_for: Callable[[Request], Check],
+    create_check_for: Callable[[Request], Check] | None = None,
 ) -> list[Route]:
     """Create/list/get/patch/delete routes for one kind of saved object.
+
+    ``check_for`` vetoes reads (get, list), ``change_check_for`` patches (before and after)
+    and deletes, ``create_check_for`` (default ``check_for``) new objects.
 
     Writes run in a worker thread: the store fsyncs its file before returning.
     """
 
     async def create(request: Request) -> Response:
         store, spec = store_for(request), await read_json(request)
-        attributes = await anyio.to_thread.run_sync(store.create, spec, _user(request), check_for(request))
+        check = (create_check_for or check_for)(request)
+        attributes = await anyio.to_thread.run_sync(store.create, spec, _user(request), check)
         return json_response(envelope(store.kind, attributes), 201)
 
     async def listing(request: Request) -> Response:
@@ -130,13 +214,13 @@ def _crud_routes(
     async def patch(request: Request) -> Response:
         store, patch_doc = store_for(request), await read_json(request)
         object_id = request.path_params["object_id"]
-        attributes = await anyio.to_thread.run_sync(store.update, object_id, patch_doc, check_for(request))
+        attributes = await anyio.to_thread.run_sync(store.update, object_id, patch_doc, change_check_for(request))
         return json_response(envelope(store.kind, attributes))
 
     async def delete(request: Request) -> Response:
         store = store_for(request)
         object_id = request.path_params["object_id"]
-        check_for(request)(store.get(object_id))
+        change_check_for(request)(store.get(object_id))
         await anyio.to_thread.run_sync(store.delete, object_id)
         return json_response({"id": object_id, "kind": store.kind, "deleted": True})
 
@@ -251,12 +335,8 @@ async def execute(request: Request) -> Response:
     return json_response({"columns": columns, "rows": rows, "metadata": metadata})
 
 
-def _no_check(request: Request) -> Check:
-    return lambda attributes: None
-
-
 routes = [
     Route("/visualizations/{object_id}/data", execute, methods=["POST"]),
-    *_crud_routes("/visualizations", _visualizations, _can_read),
-    *_crud_routes("/dashboards", _dashboards, _no_check),
+    *_crud_routes("/visualizations", _visualizations, _can_read, _can_change_viz),
+    *_crud_routes("/dashboards", _dashboards, _can_read_dashboard, _can_change_dashboard, _can_read_panels),
 ]

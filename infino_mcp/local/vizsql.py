@@ -53,6 +53,7 @@ import sqlglot
 from sqlglot import exp
 
 from infino_mcp.local.http import ApiError
+from infino_mcp.local.sqlrewrite import syntax_reason
 
 DIALECT = "postgres"
 CALENDAR_UNITS = ("second", "minute", "hour", "day", "week", "month", "quarter", "year")
@@ -382,7 +383,7 @@ def parse_select(text: str) -> exp.Expression:
     try:
         statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
     except sqlglot.errors.SqlglotError as exc:
-        raise Skip(f"the SQL could not be parsed for filtering ({str(exc).splitlines()[0]})") from None
+        raise Skip(f"the SQL could not be parsed for filtering: {syntax_reason(exc)}") from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise Skip("the SQL is not a single SELECT query")
     return statements[0]

@@ -70,7 +70,7 @@ async def test_sdk_websocket_gets_a_clear_refusal(sdk: InfinoSDK) -> None:
     try:
         event = json.loads(await ws.recv())
         assert event["type"] == "error"
-        assert "Infino account" in event["content"]
+        assert "Infino cloud" in event["content"]
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
         assert closed.value.rcvd is not None

@@ -92,12 +92,60 @@ async def test_raw_query_infers_the_index(endpoint):
         ({"source": {"index": "d"}, "mapping": {"x": {"column": "t", "bucket": "day"}, "y": ["p"]}},
          "needs an aggregation"),
         ({"source": {"index": "d", "sql": {"order_by": [{"column": "a", "direction": "up"}]}}}, "direction of 'asc'"),
+        ({"source": {"index": "d"}, "mapping": {"x": "a", "aggregation_type": "sum"}},
+         "mapping has an unknown key 'aggregation_type'; the allowed keys are x, y, series, series_split_by "
+         "(aggregation_type belongs at the top level of the visualization)."),
+        ({"source": {"index": "d"}, "mapping": {"y": ["a"], "colour": "red"}},
+         "mapping has an unknown key 'colour'; the allowed keys are x, y, series, series_split_by."),
+        ({"source": {"index": "d"}, "mapping": {"y": [{"column": "p", "agg": "sum"}]}},
+         "mapping.y[0] has an unknown key 'agg'; the allowed keys are column, aggregation, alias."),
+        ({"source": {"index": "d"}, "mapping": {"x": {"column": "t", "interval": "day"}}},
+         "mapping.x has an unknown key 'interval'; the allowed keys are column, bucket."),
+        ({"source": {"index": "d"}, "mapping": {"series": {"column": "t", "bucket": "day"}}},
+         "mapping.series has an unknown key 'bucket'; the allowed keys are column."),
     ],
 )
 async def test_invalid_specs_are_400_with_the_reason(endpoint, spec, message):
     response = await endpoint.post("/visualizations", json=spec)
     assert response.status_code == 400, response.text
     assert message in response.json()["error"]["reason"]
+
+
+async def _orders(endpoint) -> None:
+    body = '{"index":{}}\n{"currency":"USD","price":3,"geo.city":"Rome"}\n'
+    response = await endpoint.post("/shop-orders.v1/json", content=body)
+    assert not response.json()["errors"], response.text
+
+
+async def test_builder_columns_must_be_fields_of_the_dataset(endpoint):
+    await _orders(endpoint)
+    fields = "its fields are: currency, geo.city, price."
+    for mapping, where in [
+        ({"x": "curency", "y": ["count"]}, "mapping.x.column 'curency'"),
+        ({"x": "currency", "y": [{"column": "prise", "aggregation": "sum"}]}, "mapping.y[0].column 'prise'"),
+        ({"x": "currency", "y": ["count"], "series_split_by": "city"}, "mapping.series.column 'city'"),
+    ]:
+        response = await endpoint.post("/visualizations", json={"source": {"index": "shop-orders.v1"}, "mapping": mapping})
+        assert response.status_code == 400, response.text
+        reason = response.json()["error"]["reason"]
+        assert reason == f"{where} is not a field of dataset 'shop-orders.v1'; {fields}"
+    # Known fields (and COUNT(*) written as "count") are accepted; so is the SDK's short form.
+    good = {"source": {"index": "shop-orders.v1"}, "aggregation_type": "sum",
+            "mapping": {"x": "geo.city", "y": ["count", "price"], "series_split_by": "currency"}}  # fmt: skip
+    created = await _create(endpoint, good)
+    # An update is checked the same way; the stored object is unchanged by a refused patch.
+    patched = await endpoint.patch(f"/visualizations/{created['id']}", json={"mapping": {"x": "nope"}})
+    assert patched.status_code == 400
+    assert "mapping.x.column 'nope' is not a field" in patched.json()["error"]["reason"]
+    current = (await endpoint.get(f"/visualizations/{created['id']}")).json()["attributes"]
+    assert current["mapping"]["x"]["column"] == "geo.city"
+
+
+async def test_columns_are_not_checked_for_raw_queries_or_missing_datasets(endpoint):
+    await _orders(endpoint)
+    raw = {**RAW, "mapping": {"x": "currency_code", "y": ["n"]}}
+    await _create(endpoint, raw)
+    await _create(endpoint, {"source": {"index": "not-yet"}, "mapping": {"x": "anything", "y": ["count"]}})
 
 
 async def test_body_must_be_a_json_object(endpoint):

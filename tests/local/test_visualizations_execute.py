@@ -324,6 +324,11 @@ def test_plan_for_unparseable_sql_skips_filters_and_keeps_the_text():
     assert result.applied == []
     assert [s["field"] for s in result.skipped] == ["qty"]
     assert "could not be parsed" in result.skipped[0]["reason"]
+    dangling = plan("SELECT qty * FROM t", index="t", filters=[_f("qty", "is", 1)], types={"qty": "Integer"},
+                    time_column="@timestamp", limit=10)  # fmt: skip
+    assert dangling.skipped[0]["reason"] == (
+        "the SQL could not be parsed for filtering: nothing follows '*' at line 1, column 17 (near 'FROM')"
+    )
 
 
 async def test_bad_execute_bodies(shop):

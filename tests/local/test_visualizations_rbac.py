@@ -79,3 +79,25 @@ async def test_dashboards_need_only_a_signed_request(endpoint, analyst):
     created = await analyst.post("/dashboards", json={"title": "Mine", "panels": [{"viz_id": viz}]})
     assert created.status_code == 201
     assert (await endpoint.get(f"/dashboards/{created.json()['id']}")).status_code == 200
+
+
+async def test_unknown_columns_list_only_fields_the_caller_may_see(endpoint, endpoint_as, analyst):
+    bad = {"source": {"index": "secret"}, "mapping": {"x": "nope", "y": ["count"]}}
+    denied = await analyst.post("/visualizations", json=bad)
+    assert denied.status_code == 403  # no field list for a dataset the caller cannot read
+
+    await _ingest(endpoint, "shop-b", [{"n": 1, "salary": 9}])
+    role = {
+        "Version": "2025-01-01",
+        "Permissions": [{"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["shop-b"],
+                         "Fields": {"Deny": ["salary"]}}],
+    }  # fmt: skip
+    assert (await endpoint.put("/role/no-salary", json=role)).status_code == 200
+    user = {"Version": "2025-01-01", "Password": "S3cret-pass!", "Roles": ["no-salary"]}
+    keys = (await endpoint.put("/user/bo", json=user)).json()
+    bo = endpoint_as(keys["access_key"], keys["secret_key"])
+    response = await bo.post("/visualizations", json={**bad, "source": {"index": "shop-b"}})
+    assert response.status_code == 400
+    assert response.json()["error"]["reason"] == (
+        "mapping.x.column 'nope' is not a field of dataset 'shop-b'; its fields are: n."
+    )
