@@ -18,8 +18,8 @@ from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
 from infino_mcp import __version__
-from infino_mcp.charts import apps_extension, ui_meta
 from infino_mcp.arguments import argument_guard
+from infino_mcp.charts import apps_extension, ui_meta
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
 from infino_mcp.registry import ToolSpec, specs_in, with_compact_text

@@ -70,3 +70,17 @@ def page(
     return kept, Page(
         total=total, returned=len(kept), offset=offset, truncated=truncated, next_offset=end if truncated else None, note=note
     )
+
+
+def pruned(value: Any) -> Any:
+    """``value`` without empty members (None, "", [], {}), recursively: they tell a model nothing."""
+    if isinstance(value, dict):
+        kept = {k: pruned(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [pruned(v) for v in value]
+    return value
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

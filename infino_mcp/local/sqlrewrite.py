@@ -23,7 +23,14 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from infino_mcp.local.catalog import DOC_ID, INTERNAL_COLUMNS, Catalog, DatasetInfo, column_for, field_for
+from infino_mcp.local.catalog import (
+    DOC_ID,
+    INTERNAL_COLUMNS,
+    Catalog,
+    DatasetInfo,
+    column_for,
+    field_for,
+)
 from infino_mcp.local.http import ApiError
 
 SEARCH_FUNCTIONS = ("bm25_search_prefix", "bm25_search", "exact_match", "token_match", "vector_search", "hybrid_search")
@@ -334,8 +341,8 @@ def _sql_name(name: str) -> str:
     return name if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else _quote(name)
 
 
-def _field_list(text: str) -> str:
-    """The engine's "Valid fields" list as the user's field names: no qualifiers, no internals."""
+def _field_list(text: str, shown: int = 100) -> str:
+    """The engine's "Valid fields" list as the user's field names: no qualifiers, no internals, no repeats."""
     names: list[str] = []
     for match in re.finditer(rf"(?:{_NAME}\.)?({_NAME})", text):
         column = _unquote(match.group(1))
@@ -344,11 +351,14 @@ def _field_list(text: str) -> str:
         name = field_for(column)
         if name not in names:
             names.append(name)
-    return ", ".join(_sql_name(n) for n in names)
+    listed = ", ".join(_sql_name(n) for n in names[:shown])
+    return listed + (f" and {len(names) - shown} more (get_dataset_schema lists them)" if len(names) > shown else "")
 
 
 def _special_fields(datasets: dict[str, DatasetInfo]) -> list[str]:
-    return sorted({f for info in datasets.values() for f in info.fields if re.search(r"[.\-@]", f)}, key=len, reverse=True)
+    """Field names SQL must quote because of a dot, dash or @, longest first."""
+    names = {f for info in datasets.values() for f in info.fields if re.search(r"[.\-@]", f)}
+    return sorted(names, key=len, reverse=True)
 
 
 def _quote_hint(missing: str, datasets: dict[str, DatasetInfo], sql: str) -> str | None:
@@ -408,7 +418,8 @@ def engine_names_to_user(message: str, datasets: dict[str, DatasetInfo], sql: st
 
 
 def _user_names(message: str, datasets: dict[str, DatasetInfo]) -> str:
-    # Internal columns in "Valid fields are ..." lists: the engine row id and the original document.
+    """``message`` with engine table and storage column names replaced by the user's names."""
+    # Internal columns in listed names: the engine row id and the original document.
     message = re.sub(r'(?:(?:"[^"]*"|[\w\-]+)\.)?(?<![\w~])(?:_id|_source)(?:, |(?=\.$))', "", message)
     for info in datasets.values():
         if info.table != info.name:

@@ -18,7 +18,7 @@ from infino_mcp.client import id_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError, ServiceError
 from infino_mcp.registry import client_of, infino_tool, settings_of
-from infino_mcp.shaping import Page, json_size
+from infino_mcp.shaping import Page, compact_json, json_size, pruned
 from infino_mcp.toolsets.common import (
     Acknowledged,
     JsonArg,
@@ -151,6 +151,31 @@ class DashboardRun(BaseModel):
     succeeded: int = Field(description="Visualization panels that ran.")
     failed: int = Field(description="Visualization panels with an error.")
     note: str | None = Field(None, description="What was cut to fit the result budget and how to get it.")
+
+    def as_text(self) -> str:
+        """For the model: each panel's title, chart type, binding and rows; definitions stay in structured content."""
+        panels = []
+        for panel in self.panels:
+            viz, data = panel.viz or {}, panel.data or {}
+            metadata = data.get("metadata") or {}
+            panels.append(
+                {
+                    "id": panel.id,
+                    "kind": panel.kind,
+                    "viz_id": panel.viz_id,
+                    "title": panel.title_override or viz.get("title"),
+                    "chart": (viz.get("chart") or {}).get("type"),
+                    "binding": metadata.get("binding"),
+                    "columns": [c.get("name") for c in data.get("columns") or [] if isinstance(c, dict)],
+                    "rows": data.get("rows"),
+                    "rows_total": panel.rows_total,
+                    "content": panel.content,
+                    "label": panel.label,
+                    "error": panel.error.model_dump() if panel.error else None,
+                }
+            )
+        head = {"dashboard_id": self.dashboard_id, "title": self.title, "succeeded": self.succeeded, "failed": self.failed}
+        return compact_json(pruned({**head, "panels": panels, "note": self.note}))
 
 
 def _panel_error(exc: InfinoError) -> PanelError:

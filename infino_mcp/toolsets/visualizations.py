@@ -21,7 +21,7 @@ from infino_mcp.config import Toolset
 from infino_mcp.echarts import to_echarts_option as build_option
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
-from infino_mcp.shaping import Page, json_size, page
+from infino_mcp.shaping import Page, compact_json, json_size, page, pruned
 from infino_mcp.toolsets.common import (
     Acknowledged,
     JsonArg,
@@ -123,6 +123,14 @@ class Envelope(BaseModel):
     created_at: Any = None
     updated_at: Any = None
     attributes: dict[str, Any] = Field(description="The full definition (title, source, chart, mapping, ...).")
+
+    def as_text(self) -> str:
+        """For the model: the definition once, without bookkeeping repeated from the envelope or empty fields."""
+        definition = {k: v for k, v in self.attributes.items() if k not in _BOOKKEEPING}
+        return compact_json(pruned({"id": self.id, "kind": self.kind, "updated_at": self.updated_at, **definition}))
+
+
+_BOOKKEEPING = ("id", "created_at", "updated_at", "schema_version", "created_by")
 
 
 def envelope(answer: Any) -> Envelope:

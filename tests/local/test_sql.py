@@ -139,8 +139,8 @@ HINT = 'a name with a dot, dash or @ must be double-quoted, e.g. '
          "SQL syntax error: ORDER BY is incomplete at line 1, column 50; check the statement."),
         ('SELECT (price FROM "sample-ecommerce-data"',
          "SQL syntax error: expected ')' at line 1, column 18 (near 'FROM'); check the statement."),
-        ("SELECT price FROM", "SQL syntax error: expected table name but got the end of the statement "
-         "at line 1, column 17 (near 'FROM'); check the statement."),
+        ("SELECT price FROM", ("SQL syntax error: expected table name but got the end of the statement "
+                               "at line 1, column 17 (near 'FROM'); check the statement.")),
     ],
 )
 async def test_error_messages_guide_the_next_query(shop, query, reason):

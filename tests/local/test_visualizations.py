@@ -93,8 +93,8 @@ async def test_raw_query_infers_the_index(endpoint):
          "needs an aggregation"),
         ({"source": {"index": "d", "sql": {"order_by": [{"column": "a", "direction": "up"}]}}}, "direction of 'asc'"),
         ({"source": {"index": "d"}, "mapping": {"x": "a", "aggregation_type": "sum"}},
-         "mapping has an unknown key 'aggregation_type'; the allowed keys are x, y, series, series_split_by "
-         "(aggregation_type belongs at the top level of the visualization)."),
+         ("mapping has an unknown key 'aggregation_type'; the allowed keys are x, y, series, series_split_by "
+          "(aggregation_type belongs at the top level of the visualization).")),
         ({"source": {"index": "d"}, "mapping": {"y": ["a"], "colour": "red"}},
          "mapping has an unknown key 'colour'; the allowed keys are x, y, series, series_split_by."),
         ({"source": {"index": "d"}, "mapping": {"y": [{"column": "p", "agg": "sum"}]}},
