@@ -28,7 +28,7 @@ HOST = "infino.test"
 
 # Benign values for arguments a tool needs in a particular shape.
 ARGUMENTS: dict[str, dict[str, Any]] = {
-    "upload_json_to_dataset": {"records": [{"a": 1}]},
+    "upload_json_to_dataset": {"records": [{"a": 1}], "id_field": None},
     "upload_metrics_to_dataset": {"metrics": "up 1\n"},
     "delete_records": {"query": {"query": {"match_all": {}}}},
     "enrich_dataset": {"policy": {"match_field": "a"}},
