@@ -57,7 +57,8 @@ class Services:
 
 def open_services(data_dir: Path, *, region: str = "us-east-1", service: str = "es") -> Services:
     """Open (or create) the endpoint state under ``data_dir``."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # A new data directory is the owner's alone (keys, records and connection settings live in it).
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = Engine(data_dir / "engine")
     catalog = Catalog(engine, data_dir / "catalog.json")
     objects = data_dir / "objects"

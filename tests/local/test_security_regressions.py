@@ -59,8 +59,10 @@ def _no_leak(response: httpx2.Response, status: int) -> None:
         "SELECT * FROM bm25_search(/**/'secrets-1', 'name', 'ann', 10)",
         "SELECT * FROM BM25_SEARCH(/* x */ 'secrets-1', 'name', 'ann', 10)",
         'WITH "secrets-1" AS (SELECT * FROM "secrets-1") SELECT * FROM "secrets-1"',
-        'SELECT name FROM "secrets-1" UNION ALL '
-        'SELECT name FROM (WITH "secrets-1" AS (SELECT name FROM "logs-1") SELECT name FROM "secrets-1") t',
+        (
+            'SELECT name FROM "secrets-1" UNION ALL '
+            'SELECT name FROM (WITH "secrets-1" AS (SELECT name FROM "logs-1") SELECT name FROM "secrets-1") t'
+        ),
     ],
 )
 async def test_sql_cannot_reach_an_unauthorized_dataset(endpoint, endpoint_as, query) -> None:
