@@ -122,19 +122,22 @@ async def query_dataset_in_querydsl(
     aggregations = answer.get("aggregations") if isinstance(answer.get("aggregations"), dict) else None
     buckets_cut = aggregations is not None and trim_buckets(aggregations, budget * 3 // 4)
     hint = " (or narrow the query)"
+    size = body["size"]  # the page asked for: the body's size when smaller than limit
     if raw:
         rest = {k: v for k, v in answer.items() if k != "hits"}
-        kept, info = fit_page(hits, budget=budget, beside=rest, offset=start, limit=limit, total=total, more_hint=hint)
+        kept, info = fit_page(hits, budget=budget, beside=rest, offset=start, limit=size, total=total, more_hint=hint)
         response = {**answer, "hits": {**hits_part, "hits": kept}}
         result = SearchResult(total=total, total_is_lower_bound=lower_bound, page=info, response=response)
     else:
         compact = [_compact_hit(h) for h in hits]
         kept, info = fit_page(
-            compact, budget=budget, beside=aggregations, offset=start, limit=limit, total=total, more_hint=hint
+            compact, budget=budget, beside=aggregations, offset=start, limit=size, total=total, more_hint=hint
         )
         result = SearchResult(
             total=total, total_is_lower_bound=lower_bound, hits=[Hit(**h) for h in kept], aggregations=aggregations, page=info
         )
+    if result.page.note and size < limit:
+        result.page.note = result.page.note.replace(f"limit={size}", f"the body's size={size}")
     if body["size"] == 0:  # aggregations only: no hits were asked for, so none are missing
         result.page = Page(total=total, returned=0, offset=start, truncated=False)
     if buckets_cut:

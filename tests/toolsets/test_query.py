@@ -272,3 +272,9 @@ async def test_promql_times_in_milliseconds_are_refused_with_the_fix(mcp, call_e
     message = await call_error(mcp, tool, args)
     assert "looks like milliseconds" in message and "1795310436" in message
     assert sent_requests == []
+
+
+async def test_querydsl_note_names_the_body_size_that_cut(mcp, call):
+    await seed(mcp, call, count=10)
+    result = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"query": {"match_all": {}}, "size": 3}})
+    assert result["page"]["returned"] == 3 and "the body's size=3" in result["page"]["note"]
