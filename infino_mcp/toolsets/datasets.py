@@ -321,7 +321,10 @@ async def delete_records(
 async def enrich_dataset(
     ctx: Context,
     dataset: DatasetName,
-    policy: Annotated[JsonArg, Field(description="The enrichment policy (field matching and enrichment rules) as JSON.")],
+    policy: Annotated[
+        JsonArg,
+        Field(description='The policy, e.g. {"enrich_policy": {"match_field": "user_id", "enrich_fields": ["email", "name"]}}.'),
+    ],
 ) -> Raw:
     """Set the enrichment policy that configures field matching and enrichment for a dataset."""
     body = require_object(policy, "policy")
