@@ -198,6 +198,22 @@ class Engine:
 
         return await anyio.to_thread.run_sync(run)
 
+    async def search_and_count_text(
+        self, table: str, column: str, query: str, k: int, *, mode: str = "or", projection: list[str]
+    ) -> tuple[pa.Table, int]:
+        """``search_text`` and ``count_text`` in one trip to a worker thread (a lone match needs both)."""
+
+        def run() -> tuple[pa.Table, int]:
+            try:
+                handle = self._table(table)
+                return handle.bm25_search(column, query, k, mode=mode, projection=projection), int(
+                    handle.count(column, query, mode=mode)
+                )
+            except ENGINE_ERRORS as exc:
+                raise _api_error(exc, f"Searching {column} in table '{table}'") from exc
+
+        return await anyio.to_thread.run_sync(run)
+
     async def count_text(self, table: str, column: str, query: str, *, mode: str = "or") -> int:
         """How many rows match ``query`` in a full-text column, answered from the index."""
 

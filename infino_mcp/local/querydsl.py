@@ -100,8 +100,15 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
         where = base.where(hits=False)
         results["aggs"] = await run_aggregations(services.engine, aggs, base.count_from(), where)
 
-    jobs = [run_hits] + ([run_aggs] if aggs else []) + ([run_count] if track is not False else [])
-    await run_concurrently(jobs)
+    lone_match = (
+        size > 0 and not aggs and track is not False and is_plain_top_k(plan, sort, min_score)
+        and plan.raw_driver_score() and _counts_natively(plan, min_score)
+    )  # fmt: skip
+    if lone_match:  # the engine's top-k and count in one trip: no SQL at all
+        results["hits"], results["count"] = await _top_k_page_and_count(services, plan, offset, size)
+    else:
+        jobs = [run_hits] + ([run_aggs] if aggs else []) + ([run_count] if track is not False else [])
+        await run_concurrently(jobs)
     hits = _hits(results.get("hits"), dataset, sort, track_scores, plan, source_filter, rules)
     total = results.get("count")
     response: dict[str, Any] = {
@@ -165,6 +172,20 @@ async def _top_k_page(search_text: Callable[..., Awaitable[pa.Table]], plan: Pla
     found = await search_text(
         plan.table, leaf.column, leaf.query, offset + size, mode=leaf.mode, projection=list(_NATIVE_COLUMNS)
     )
+    return _native_page(found, offset, size)
+
+
+async def _top_k_page_and_count(services: Services, plan: Plan, offset: int, size: int) -> tuple[pa.Table, int]:
+    leaf = plan.driver
+    assert leaf is not None
+    found, count = await services.engine.search_and_count_text(
+        plan.table, leaf.column, leaf.query, offset + size, mode=leaf.mode, projection=list(_NATIVE_COLUMNS)
+    )
+    return _native_page(found, offset, size), count
+
+
+def _native_page(found: pa.Table, offset: int, size: int) -> pa.Table:
+    """The engine's top-k rows as a hits page, best first (ties by row id)."""
     rows = sorted(
         zip(*(found.column(c).to_pylist() for c in _NATIVE_COLUMNS), strict=True),
         key=lambda row: (-row[3], row[0]),
@@ -180,9 +201,14 @@ async def _top_k_page(search_text: Callable[..., Awaitable[pa.Table]], plan: Pla
     )
 
 
+def _counts_natively(plan: Plan, min_score: Any) -> bool:
+    """Whether the engine's match count is the total (a lone full-text clause, nothing else filtering)."""
+    return plan.driver is not None and min_score is None and plan.where(hits=False) == "TRUE"
+
+
 async def _count(services: Services, plan: Plan, min_score: Any) -> int:
     leaf = plan.driver
-    if leaf is not None and min_score is None and plan.where(hits=False) == "TRUE":
+    if leaf is not None and _counts_natively(plan, min_score):
         return int(await services.engine.count_text(plan.table, leaf.column, leaf.query, mode=leaf.mode))
     table = await services.engine.query(count_sql(plan, min_score))
     return int(table.column(0)[0].as_py())
