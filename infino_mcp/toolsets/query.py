@@ -28,6 +28,7 @@ from infino_mcp.toolsets.common import (
     querydsl_body,
     unix_seconds,
 )
+from infino_mcp.toolsets.datasets import fetch_schema
 from infino_mcp.toolsets.query_shapes import (
     Column,
     PromqlResult,
@@ -35,9 +36,11 @@ from infino_mcp.toolsets.query_shapes import (
     bound_native,
     fit_page,
     plain_row,
+    query_fields,
     shape_promql,
     sql_columns,
     trim_buckets,
+    unknown_fields,
 )
 
 RawFlag = Annotated[bool, Field(description="Return the service's response unchanged (still bounded) instead of the compact form.")]
@@ -143,7 +146,24 @@ async def query_dataset_in_querydsl(
     if buckets_cut:
         result.page.note = ((result.page.note or "") + " Aggregation buckets were cut to fit the result budget: "
                             "lower the aggregation's size or narrow the query.").strip()
+    if not total:
+        await _explain_empty(ctx, dataset, body, result)
     return result
+
+
+async def _explain_empty(ctx: Context, dataset: str, body: dict[str, Any], result: SearchResult) -> None:
+    """Nothing matched: if the query names fields the dataset lacks, say so (a misspelling returns no error)."""
+    referenced = query_fields(body)
+    if not referenced:
+        return
+    try:
+        schema = await fetch_schema(client_of(ctx), dataset)
+    except InfinoError:
+        return
+    missing = unknown_fields(referenced, {f.field for f in schema.fields})
+    if missing:
+        result.page.note = ((result.page.note or "") + f" No match, and these fields are not in {dataset!r}: "
+                            f"{', '.join(missing)}; get_dataset_schema lists its fields.").strip()
 
 
 # ---------------------------------------------------------------- SQL

@@ -191,6 +191,9 @@ def shape_promql(answer: Any, operation: str, limit: int, budget: int) -> Promql
     if points_cut:
         info.note = ((info.note or "") + " Each series kept only its most recent points to fit the budget: use a larger "
                      "step or a shorter time range to see all of them.").strip()
+    if not series:
+        info.note = ("No series matched: check the metric name and label matchers, the dataset, and that times are "
+                     "unix seconds inside the data's range.")
     return PromqlResult(
         result_type=kind, series=[Series(**s) for s in kept], points_cut=points_cut, page=info, warnings=warnings
     )
@@ -223,3 +226,41 @@ def bound_native(value: Any, max_bytes: int) -> SourceResult:
     return SourceResult(
         result=text[: max_bytes // 2], truncated=True, note="The answer was too large and is cut as JSON text; narrow the query."
     )
+
+
+# Clauses whose keys are field names, and the option keys that name a field.
+_FIELD_KEYED = ("match", "match_phrase", "match_phrase_prefix", "term", "terms", "range", "prefix", "wildcard")
+_FIELD_VALUED = ("field",)
+
+
+def query_fields(body: Any) -> set[str]:
+    """Field names a QueryDSL body refers to (queries, sorts and aggregations)."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key in _FIELD_KEYED and isinstance(inner, dict):
+                    found.update(k for k in inner if k not in ("boost", "_name"))
+                elif key in _FIELD_VALUED and isinstance(inner, str):
+                    found.add(inner)
+                elif key == "fields" and isinstance(inner, list):
+                    found.update(f.split("^")[0] for f in inner if isinstance(f, str))
+                elif key == "sort":
+                    for item in inner if isinstance(inner, list) else [inner]:
+                        if isinstance(item, str):
+                            found.add(item)
+                        elif isinstance(item, dict):
+                            found.update(item)
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(body)
+    return {f for f in found if not f.startswith("_")}
+
+
+def unknown_fields(referenced: set[str], schema_fields: set[str]) -> list[str]:
+    """Referenced names that are not fields (``x.keyword`` counts as ``x``)."""
+    return sorted(f for f in referenced if f not in schema_fields and f.removesuffix(".keyword") not in schema_fields)

@@ -278,3 +278,17 @@ async def test_querydsl_note_names_the_body_size_that_cut(mcp, call):
     await seed(mcp, call, count=10)
     result = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"query": {"match_all": {}}, "size": 3}})
     assert result["page"]["returned"] == 3 and "the body's size=3" in result["page"]["note"]
+
+
+async def test_an_empty_search_names_fields_the_dataset_lacks(mcp, call):
+    await seed(mcp, call, count=5)
+    result = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"match": {"levle": "error"}}})
+    assert result["total"] == 0
+    assert "not in 'web-logs': levle" in result["page"]["note"] and "get_dataset_schema" in result["page"]["note"]
+    found = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"match": {"level.keyword": "nope"}}})
+    assert found["total"] == 0 and not found["page"].get("note")
+
+
+async def test_an_empty_promql_answer_says_what_to_check(mcp, call):
+    result = await call(mcp, "query_dataset_in_promql", {"query": "no_such_metric"})
+    assert result["series"] == [] and "No series matched" in result["page"]["note"]
