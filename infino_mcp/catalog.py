@@ -56,7 +56,7 @@ def env_table() -> str:
             default = "(see meaning)" if name == "data_dir" else ", ".join(str(getattr(v, "value", v)) for v in field.default_factory())  # type: ignore[call-arg]
         else:
             default = "" if field.default is None else str(field.default)
-        flag = "--" + name.replace("_", "-")
+        flag = "--local [DIR]" if name == "local" else "--" + name.replace("_", "-")
         rows.append(f"| `{env}` | `{flag}` | {default or '–'} | {field.description} |")
     return "\n".join(rows)
 

@@ -83,7 +83,7 @@ def check_local(settings: Settings) -> None:
         probe.unlink()
     except OSError as exc:
         raise ConfigError(
-            f"INFINO_DATA_DIR: cannot write to {data_dir} ({exc.strerror or exc}); choose another with --local DIR"
+            f"--data-dir / INFINO_DATA_DIR: cannot write to {data_dir} ({exc.strerror or exc}); choose another with --local DIR"
         ) from None
 
 

@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(None, description="Infino secret key.")
     region: str = Field("us-east-1", description="SigV4 signing region.")
     service: str = Field("es", description="SigV4 signing service name.")
-    local: bool = Field(False, description="Use the embedded local endpoint even if credentials are set.")
+    local: bool = Field(
+        False, description="Use the embedded local endpoint even if credentials are set; `--local DIR` also sets data_dir."
+    )
     data_dir: Path = Field(default_factory=default_data_dir, description="Local mode: where the data lives.")
     sample_data: bool = Field(True, description="Local mode: load the sample dataset on first start.")
     toolsets: Annotated[list[Toolset], NoDecode] = Field(
@@ -70,7 +72,9 @@ class Settings(BaseSettings):
     file_root: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="Comma-separated directories upload_file may read from (none by default)."
     )
-    transport: Literal["stdio", "streamable-http", "sse"] = Field("stdio", description="MCP transport.")
+    transport: Literal["stdio", "streamable-http", "sse"] = Field(
+        "stdio", description="MCP transport: stdio, streamable-http or sse."
+    )
     host: str = Field("127.0.0.1", description="HTTP transports: address to bind.")
     port: int = Field(8000, ge=0, le=65535, description="HTTP transports: port to bind (0: any free port).")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
@@ -85,9 +89,14 @@ class Settings(BaseSettings):
     max_retries: int = Field(3, ge=0, le=10, description="Retries for idempotent requests on 5xx, 429 and network errors.")
     retry_backoff: float = Field(0.5, ge=0, le=30, description="First retry delay in seconds (doubles, with jitter).")
     retry_deadline: float = Field(90.0, gt=0, le=900, description="Total seconds one call may spend including retries.")
-    max_result_bytes: int = Field(24_000, ge=2_000, le=1_000_000, description="Byte budget of one tool result's text.")
+    max_result_bytes: int = Field(
+        24_000, ge=2_000, le=1_000_000,
+        description="Byte budget for the rows or items of one tool result (2000 to 1000000); the rest is paged.",
+    )
     dashboard_concurrency: int = Field(16, ge=1, le=64, description="Panels execute_dashboard runs at once.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="Log level (stderr).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING", description="Log level on stderr: DEBUG, INFO, WARNING or ERROR."
+    )
 
     @field_validator("toolsets", mode="before")
     @classmethod
@@ -103,6 +112,11 @@ class Settings(BaseSettings):
                 )
             return names
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -157,6 +171,6 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        name = f"INFINO_{where.upper()}" if where else "configuration"
+        name = f"--{where.replace('_', '-')} / INFINO_{where.upper()}" if where else "configuration"
         message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{name}: {message}" if where else message) from None

@@ -149,7 +149,8 @@ def error_for_status(status: int, operation: str, detail: str) -> ServiceError:
     if status >= 500 and status != 501:
         cls, hint = ServerError, "Infino had an internal error and retries did not help; try again later."
     elif status == 404:
-        cls, hint = NotFoundError, f"It does not exist; call {_list_tool(operation)} to see what does."
+        tool = _list_tool(operation)
+        cls, hint = NotFoundError, "" if tool in detail else f"It does not exist; call {tool} to see what does."
     else:
         cls, hint = _NEXT_STEP.get(status, (BadRequestError, "The request was refused; fix it as the message says."))
     shown = detail.strip().rstrip(".") or "(no details)"

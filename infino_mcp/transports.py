@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infino_mcp.config import Settings
-from infino_mcp.server import build_server
+from infino_mcp.server import build_server, open_client
 
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
@@ -68,25 +68,29 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
     return app
 
 
-async def _serve_http(server: MCPServer, settings: Settings) -> None:
+async def _serve_http(settings: Settings) -> None:
     import uvicorn
 
-    # Bind first, then announce: clients may connect as soon as the line is printed.
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
-    sock.listen(128)
-    host, port = sock.getsockname()[:2]
-    path = "/sse" if settings.transport == "sse" else "/mcp"
-    print(f"infino-mcp: serving {settings.transport} on http://{host}:{port}{path}", file=sys.stderr, flush=True)
-    config = uvicorn.Config(http_app(server, settings), log_level="warning")
-    await uvicorn.Server(config).serve(sockets=[sock])
+    # One client (and, in local mode, one engine connection) for the whole process:
+    # the SDK would otherwise run the lifespan once per SSE session.
+    async with open_client(settings) as client:
+        server = build_server(settings, client=client)
+        # Bind first, then announce: clients may connect as soon as the line is printed.
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((settings.host, settings.port))
+        sock.listen(128)
+        host, port = sock.getsockname()[:2]
+        path = "/sse" if settings.transport == "sse" else "/mcp"
+        where = " (all interfaces: clients use one of this machine's names)" if host in ("0.0.0.0", "::") else ""
+        print(f"infino-mcp: serving {settings.transport} on http://{host}:{port}{path}{where}", file=sys.stderr, flush=True)
+        config = uvicorn.Config(http_app(server, settings), log_level="warning")
+        await uvicorn.Server(config).serve(sockets=[sock])
 
 
 def serve(settings: Settings) -> None:
-    server = build_server(settings)
     if settings.transport == "stdio":
-        anyio.run(server.run_stdio_async)
+        anyio.run(build_server(settings).run_stdio_async)
     else:
-        anyio.run(_serve_http, server, settings)
+        anyio.run(_serve_http, settings)

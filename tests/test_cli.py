@@ -33,7 +33,7 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
         (["--toolsets", "datasets,bogus"], {}, "unknown toolset(s) bogus"),
         (["--transport", "streamable-http", "--host", "0.0.0.0"], {}, "needs INFINO_MCP_TOKEN"),
         (["--endpoint", "ftp://x"], {"INFINO_ACCESS_KEY": "a", "INFINO_SECRET_KEY": "b"}, "must start with https://"),
-        (["--port", "99999"], {}, "INFINO_PORT"),
+        (["--port", "99999"], {}, "--port / INFINO_PORT"),
         (["--local", "/proc/no-such-dir"], {}, "INFINO_DATA_DIR: cannot write to /proc/no-such-dir"),
     ],
 )
@@ -56,6 +56,7 @@ def test_flags_and_environment_share_names(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("INFINO_READ_ONLY", "true")
     settings = parse_settings([])
     assert settings.toolsets == [Toolset.RBAC] and settings.read_only
+    assert parse_settings(["--log-level", "debug"]).log_level == "DEBUG"
     settings = parse_settings(["--toolsets", "all", "--no-read-only", "--local", str(tmp_path)])
     assert set(settings.toolsets) == set(Toolset) and not settings.read_only
     assert settings.uses_local and settings.data_dir == tmp_path

@@ -58,6 +58,14 @@ async def test_stdio_read_only_lists_only_read_only_tools(tmp_path: Path) -> Non
 
 
 async def _start_http(tmp_path: Path, token: str | None, transport: str = "streamable-http") -> tuple[anyio.abc.Process, str]:
+    process, url, _ = await _start_http_logged(tmp_path, token, transport)
+    return process, url
+
+
+async def _start_http_logged(
+    tmp_path: Path, token: str | None, transport: str = "streamable-http"
+) -> tuple[anyio.abc.Process, str, str]:
+    """The server process, its announced URL, and what it wrote on stderr until then."""
     process = await anyio.open_process(
         [sys.executable, "-m", "infino_mcp", "--transport", transport, "--port", "0",
          "--local", str(tmp_path), "--no-sample-data"],
@@ -70,7 +78,7 @@ async def _start_http(tmp_path: Path, token: str | None, transport: str = "strea
             buffer += chunk
             for line in buffer.decode(errors="replace").splitlines():
                 if line.startswith(f"infino-mcp: serving {transport} on "):
-                    return process, line.rsplit(" ", 1)[1]
+                    return process, line.rsplit(" ", 1)[1], buffer.decode(errors="replace")
     raise AssertionError(f"server did not start: {buffer.decode(errors='replace')}")
 
 
@@ -99,13 +107,21 @@ async def test_streamable_http_with_bearer_token(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_sse_transport_on_loopback(tmp_path: Path) -> None:
-    process, url = await _start_http(tmp_path, None, transport="sse")
+    process, url, started = await _start_http_logged(tmp_path, None, transport="sse")
     try:
         assert url.startswith("http://127.0.0.1:") and url.endswith("/sse")
+        assert started.count("local mode") == 1
+        for name in ("sse-one", "sse-two"):  # two sessions share the one engine the process opened
+            async with Client(sse_client(url)) as client:
+                assert "get_datasets" in {t.name for t in (await client.list_tools()).tools}
+                created = await client.call_tool("create_dataset", {"dataset": name})
+                assert not created.is_error
         async with Client(sse_client(url)) as client:
-            assert "get_datasets" in {t.name for t in (await client.list_tools()).tools}
-            created = await client.call_tool("create_dataset", {"dataset": "sse-test"})
-            assert not created.is_error
+            listed = await client.call_tool("get_datasets", {"pattern": "sse-*"})
+            assert [d["name"] for d in listed.structured_content["datasets"]] == ["sse-one", "sse-two"]
     finally:
         process.terminate()
         await process.wait()
+    assert process.stderr is not None
+    rest = b"".join([chunk async for chunk in process.stderr]).decode(errors="replace")
+    assert rest.count("local mode") == 0, rest
