@@ -77,7 +77,7 @@ def check_local(settings: Settings) -> None:
         )
     data_dir = settings.data_dir.expanduser()
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # as open_services makes it: the owner's alone
         probe = data_dir / ".write-test"
         probe.write_bytes(b"")
         probe.unlink()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -24,6 +23,7 @@ from pydantic import BaseModel
 
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError
+from infino_mcp.shaping import compact_json
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -124,7 +124,7 @@ def as_tool_result(result: BaseModel) -> CallToolResult:
     if callable(render):
         text = render()
     else:  # empty fields say nothing to a model: leave them out of its text
-        text = json.dumps(result.model_dump(mode="json", exclude_none=True), ensure_ascii=False, separators=(",", ":"))
+        text = compact_json(result.model_dump(mode="json", exclude_none=True))
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 

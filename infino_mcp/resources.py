@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -40,6 +39,7 @@ from infino_mcp.completions import (
 from infino_mcp.config import Settings
 from infino_mcp.errors import InfinoError
 from infino_mcp.registry import client_of
+from infino_mcp.shaping import compact_json
 
 MIME = "application/json"
 DATASETS_URI = "infino://datasets"
@@ -140,7 +140,7 @@ def _compact_json(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[
 
     @functools.wraps(fn)
     async def read(*args: Any, **kwargs: Any) -> str:
-        return json.dumps(await fn(*args, **kwargs), ensure_ascii=False, separators=(",", ":"), default=str)
+        return compact_json(await fn(*args, **kwargs))
 
     read.__signature__ = inspect.signature(fn, eval_str=True).replace(return_annotation=str)  # type: ignore[attr-defined]
     return read

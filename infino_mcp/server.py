@@ -76,6 +76,7 @@ def build_server(settings: Settings, *, client: InfinoClient | None = None) -> M
 
     from infino_mcp.instructions import instructions_for
 
+    specs = selected_specs(settings)
     server = MCPServer(
         "infino",
         middleware=[compact_tool_list],
@@ -84,9 +85,9 @@ def build_server(settings: Settings, *, client: InfinoClient | None = None) -> M
         instructions=instructions_for(settings),
         lifespan=lifespan,
         log_level=settings.log_level,
-        extensions=[apps_extension()] if any(ui_meta(s.name) for s in selected_specs(settings)) else [],
+        extensions=[apps_extension()] if any(ui_meta(s.name) for s in specs) else [],
     )
-    for spec in selected_specs(settings):
+    for spec in specs:
         _register(server, spec, settings)
     server.middleware.append(argument_guard(server))
     from infino_mcp.prompts import register_prompts

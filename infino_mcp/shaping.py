@@ -25,8 +25,13 @@ class Page(BaseModel):
     note: str | None = Field(None, description="What was cut and how to get the rest.")
 
 
+def compact_json(value: Any) -> str:
+    """``value`` as JSON without spaces: what results cost a model is counted in these bytes."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def json_size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+    return len(compact_json(value).encode())
 
 
 def fit(items: Sequence[Any], *, max_bytes: int) -> int:
@@ -80,7 +85,3 @@ def pruned(value: Any) -> Any:
     if isinstance(value, list):
         return [pruned(v) for v in value]
     return value
-
-
-def compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

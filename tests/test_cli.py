@@ -69,3 +69,11 @@ def test_defaults_are_local_with_the_default_toolsets(monkeypatch: pytest.Monkey
     settings = parse_settings([])
     assert settings.uses_local and tuple(settings.toolsets) == DEFAULT_TOOLSETS
     assert settings.data_dir.is_absolute()
+
+
+def test_a_new_local_data_directory_is_the_owners_alone(tmp_path: Path) -> None:
+    from infino_mcp.cli import check_local
+
+    data = tmp_path / "fresh" / "data"
+    check_local(parse_settings(["--local", str(data)]))
+    assert data.is_dir() and (data.stat().st_mode & 0o777) == 0o700

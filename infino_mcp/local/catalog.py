@@ -29,6 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from infino_mcp.client import (
+    RESERVED_DATASET_NAMES,  # the API's own first path segments
+)
 from infino_mcp.local.http import ApiError
 from infino_mcp.local.jsonstore import JsonCollection
 
@@ -40,13 +43,6 @@ SOURCE = "_source"
 ROW_ID = "_id"
 INTERNAL_COLUMNS = frozenset({ROW_ID, DOC_ID, SOURCE})
 
-#: First path segments the HTTP API uses itself; a dataset of that name would be unreachable.
-RESERVED_DATASET_NAMES = frozenset(
-    {
-        "metadata", "sql", "promql", "visualizations", "dashboards", "fino", "sources", "source",
-        "import", "users", "user", "roles", "role", "_connectors", "_bulk", "_search", "_cat",
-    }
-)  # fmt: skip
 _BAD_NAME_CHARS = re.compile(r'[\s/\\*?"<>|,#:`\x00-\x1f]')
 _PLAIN_TABLE = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
 MAX_NAME_LENGTH = 255

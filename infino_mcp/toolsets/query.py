@@ -22,7 +22,7 @@ from infino_mcp.client import dataset_segment, id_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
-from infino_mcp.shaping import Page
+from infino_mcp.shaping import Page, compact_json
 from infino_mcp.toolsets.common import (
     JsonArg,
     querydsl_body,
@@ -183,7 +183,7 @@ class SqlResult(BaseModel):
     def as_text(self) -> str:
         """What the model reads: the rows as a CSV table, then the paging note."""
         if self.response is not None:
-            return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+            return compact_json(self.model_dump(mode="json"))
         names = [c.name for c in self.columns]
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -201,7 +201,7 @@ def _cell(value: Any) -> str:
     """A CSV cell: text and numbers as they are, everything else (null, booleans, lists, objects) as JSON."""
     if isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool)):
         return str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(value)
 
 
 def _first_keyword(sql: str) -> str:
