@@ -57,8 +57,12 @@ def delayed_app(delay: float, panels: int) -> Starlette:
             "id": "bench",
             "title": "Bench",
             "panels": [
-                {"id": f"panel_{i}", "kind": "visualization", "viz_id": f"viz-{i}",
-                 "layout": {"x": 24 * (i % 2), "y": 8 * (i // 2), "w": 24, "h": 8}}
+                {
+                    "id": f"panel_{i}",
+                    "kind": "visualization",
+                    "viz_id": f"viz-{i}",
+                    "layout": {"x": 24 * (i % 2), "y": 8 * (i // 2), "w": 24, "h": 8},
+                }
                 for i in range(panels)
             ],
         },
@@ -71,25 +75,41 @@ def delayed_app(delay: float, panels: int) -> Starlette:
     async def get_visualization(request: Request) -> JSONResponse:
         await asyncio.sleep(delay)
         viz_id = request.path_params["viz_id"]
-        return JSONResponse({"id": viz_id, "kind": "visualization", "attributes": {
-            "id": viz_id, "title": f"Chart {viz_id}", "chart": {"type": "bar"},
-            "source": {"kind": "sql", "index": "orders", "sql": {"raw_query": "SELECT currency, COUNT(*) AS n FROM orders"}},
-        }})
+        return JSONResponse(
+            {
+                "id": viz_id,
+                "kind": "visualization",
+                "attributes": {
+                    "id": viz_id,
+                    "title": f"Chart {viz_id}",
+                    "chart": {"type": "bar"},
+                    "source": {
+                        "kind": "sql",
+                        "index": "orders",
+                        "sql": {"raw_query": "SELECT currency, COUNT(*) AS n FROM orders"},
+                    },
+                },
+            }
+        )
 
     async def execute_visualization(request: Request) -> JSONResponse:
         await request.body()
         await asyncio.sleep(delay)
-        return JSONResponse({
-            "columns": [{"name": "currency", "type": "string"}, {"name": "n", "type": "number"}],
-            "rows": [{"currency": c, "n": n} for n, c in enumerate(("EUR", "USD", "GBP", "JPY"))],
-            "metadata": {"row_count": 4, "truncated": False, "took_ms": int(delay * 1000)},
-        })
+        return JSONResponse(
+            {
+                "columns": [{"name": "currency", "type": "string"}, {"name": "n", "type": "number"}],
+                "rows": [{"currency": c, "n": n} for n, c in enumerate(("EUR", "USD", "GBP", "JPY"))],
+                "metadata": {"row_count": 4, "truncated": False, "took_ms": int(delay * 1000)},
+            }
+        )
 
-    return Starlette(routes=[
-        Route("/dashboards/{dashboard_id}", get_dashboard, methods=["GET"]),
-        Route("/visualizations/{viz_id}", get_visualization, methods=["GET"]),
-        Route("/visualizations/{viz_id}/data", execute_visualization, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/dashboards/{dashboard_id}", get_dashboard, methods=["GET"]),
+            Route("/visualizations/{viz_id}", get_visualization, methods=["GET"]),
+            Route("/visualizations/{viz_id}/data", execute_visualization, methods=["POST"]),
+        ]
+    )
 
 
 class Endpoint:
@@ -99,7 +119,16 @@ class Endpoint:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.command = [sys.executable, __file__, "--serve", str(self.port), "--delay", str(delay), "--panels", str(panels)]
+        self.command = [
+            sys.executable,
+            __file__,
+            "--serve",
+            str(self.port),
+            "--delay",
+            str(delay),
+            "--panels",
+            str(panels),
+        ]
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -154,8 +183,16 @@ async def measure(url: str, panels: int, runs: int, data_dir: Path) -> tuple[lis
     """Interleaved runs (ours, then the SDK's, ``runs`` times) after one warm-up each."""
     from infino_sdk import InfinoSDK
 
-    settings = Settings(_env_file=None, endpoint=url, access_key=ACCESS_KEY, secret_key=SECRET_KEY,  # type: ignore[call-arg]
-                        toolsets="dashboards", data_dir=data_dir, max_result_bytes=1_000_000, retry_backoff=0)
+    settings = Settings(
+        _env_file=None,
+        endpoint=url,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,  # type: ignore[call-arg]
+        toolsets="dashboards",
+        data_dir=data_dir,
+        max_result_bytes=1_000_000,
+        retry_backoff=0,
+    )
     ours, theirs = [], []
     with InfinoSDK(ACCESS_KEY, SECRET_KEY, url) as sdk:
         async with InfinoClient(url, ACCESS_KEY, SECRET_KEY, settings=settings) as client:
@@ -177,8 +214,14 @@ def main() -> None:
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        uvicorn.run(delayed_app(args.delay, args.panels), host="127.0.0.1", port=args.serve, log_level="warning",
-                    lifespan="off", backlog=1024)
+        uvicorn.run(
+            delayed_app(args.delay, args.panels),
+            host="127.0.0.1",
+            port=args.serve,
+            log_level="warning",
+            lifespan="off",
+            backlog=1024,
+        )
         return
 
     # The SDK's requests session keeps 10 connections; 16 workers make urllib3 warn about every extra one.
@@ -191,14 +234,18 @@ def main() -> None:
         for name, timings in (("ours", ours), ("sdk", sdk)):
             wall[name, delay] = statistics.median(t[0] for t in timings)
             cpu[name] = statistics.median(t[1] for t in timings)
-    print(f"{args.panels} panels, median of {args.runs} interleaved runs, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.panels} panels, median of {args.runs} interleaved runs, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"  {'':22s}  {args.delay * 1000:.0f} ms/request  0 ms/request  waiting (difference)         client CPU")
     for name, label in (("ours", "ours (MCP tool)"), ("sdk", "SDK execute_dashboard")):
         slow, fast = wall[name, args.delay], wall[name, 0.0]
         waited = slow - fast
-        print(f"  {label:22s}  {slow * 1000:8.1f} ms   {fast * 1000:8.1f} ms   "
-              f"{waited * 1000:7.1f} ms = {waited / args.delay:4.2f} request times   {cpu[name] * 1000:6.1f} ms")
+        print(
+            f"  {label:22s}  {slow * 1000:8.1f} ms   {fast * 1000:8.1f} ms   "
+            f"{waited * 1000:7.1f} ms = {waited / args.delay:4.2f} request times   {cpu[name] * 1000:6.1f} ms"
+        )
     print(f"  ratio ours/SDK at {args.delay * 1000:.0f} ms: {wall['ours', args.delay] / wall['sdk', args.delay]:.2f}")
 
 

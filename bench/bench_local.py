@@ -84,7 +84,9 @@ def bench_bare_ingest(path: Path, docs: list[dict], batch: int) -> tuple[float, 
     return time.perf_counter() - started, conn
 
 
-async def bench_endpoint_ingest(client: httpx2.AsyncClient, docs: list[dict], batch: int, *, ids: bool = False) -> float:
+async def bench_endpoint_ingest(
+    client: httpx2.AsyncClient, docs: list[dict], batch: int, *, ids: bool = False
+) -> float:
     bodies = []
     for start in range(0, len(docs), batch):
         lines = []
@@ -127,7 +129,9 @@ def timed(repeat: int, call) -> float:
 def report(name: str, ours: float, bare: float, *, unit: str, slack: float = 0.0) -> bool:
     ratio = ours / bare if bare else float("inf")
     ok = ours <= 2 * bare + slack
-    print(f"{name:<28} endpoint {ours:9.2f} {unit}   engine {bare:9.2f} {unit}   ratio {ratio:5.2f}x   {'OK' if ok else 'SLOW'}")
+    print(
+        f"{name:<28} endpoint {ours:9.2f} {unit}   engine {bare:9.2f} {unit}   ratio {ratio:5.2f}x   {'OK' if ok else 'SLOW'}"
+    )
     return ok
 
 
@@ -151,14 +155,16 @@ async def main(count: int, batch: int, repeat: int, ids: bool) -> int:
                 print(f"documents: {count}, batch: {batch}, query repeats: {repeat}, explicit ids: {ids}")
                 results = [report("bulk ingest", ours_seconds, bare_seconds, unit="s ")]
 
-                group_sql = 'SELECT level, count(*) AS n, avg(latency_ms) AS avg FROM {t} GROUP BY level ORDER BY level'
+                group_sql = "SELECT level, count(*) AS n, avg(latency_ms) AS avg FROM {t} GROUP BY level ORDER BY level"
                 body = {"query": group_sql.format(t=f'"{DATASET}"')}
 
                 async def ours_group() -> None:
                     (await client.post("/sql", json=body)).raise_for_status()
 
                 bare_group = timed(repeat, lambda: conn.query_sql(group_sql.format(t="bare")).to_pylist())
-                results.append(report("SQL group-by", await timed_async(repeat, ours_group), bare_group, unit="ms", slack=1))
+                results.append(
+                    report("SQL group-by", await timed_async(repeat, ours_group), bare_group, unit="ms", slack=1)
+                )
 
                 match = {"query": {"match": {"message": "timeout"}}, "size": 10}
 

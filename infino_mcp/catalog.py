@@ -53,7 +53,11 @@ def env_table() -> str:
     for name, field in Settings.model_fields.items():
         env = "INFINO_MCP_TOKEN" if name == "mcp_token" else f"INFINO_{name.upper()}"
         if field.default_factory is not None:
-            default = "(see meaning)" if name == "data_dir" else ", ".join(str(getattr(v, "value", v)) for v in field.default_factory())  # type: ignore[call-arg]
+            default = (
+                "(see meaning)"
+                if name == "data_dir"
+                else ", ".join(str(getattr(v, "value", v)) for v in field.default_factory())
+            )  # type: ignore[call-arg]
         else:
             default = "" if field.default is None else str(field.default)
         flag = "--local [DIR]" if name == "local" else "--" + name.replace("_", "-")

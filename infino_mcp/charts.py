@@ -112,7 +112,7 @@ def _axes_chart(ax: Any, option: dict[str, Any], series: list[dict[str, Any]]) -
     width = 0.8 if stacked or not bars else 0.8 / len(bars)
     base = [0.0] * len(categories)
     line_base = [0.0] * len(categories)
-    for index, item in enumerate(series):
+    for _index, item in enumerate(series):
         values = [_number(v) for v in item.get("data") or []][: len(categories)]
         values += [math.nan] * (len(categories) - len(values))
         name = str(item.get("name") or "")
@@ -158,8 +158,12 @@ def _pie(ax: Any, item: dict[str, Any]) -> None:
     radius = item.get("radius")
     ring = {"width": 0.4} if isinstance(radius, list) else None
     ax.pie(
-        [_number(d["value"]) for d in slices], labels=[_short(d.get("name")) for d in slices], autopct="%1.0f%%",
-        wedgeprops=ring, startangle=90, counterclock=False,
+        [_number(d["value"]) for d in slices],
+        labels=[_short(d.get("name")) for d in slices],
+        autopct="%1.0f%%",
+        wedgeprops=ring,
+        startangle=90,
+        counterclock=False,
     )
     ax.axis("equal")
 
@@ -291,6 +295,6 @@ def render_grid_png(panels: list[tuple[str, dict[str, Any] | None, str | None]],
             wrapped = "\n".join(textwrap.wrap((text or "")[:600], 70)[:12])
             note = ax.text(0.02, 0.95, wrapped, ha="left", va="top", fontsize=9, transform=ax.transAxes, clip_on=True)
             note.set_in_layout(False)
-    for ax in cells[len(panels):]:
+    for ax in cells[len(panels) :]:
         ax.axis("off")
     return _png(figure)

@@ -42,11 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
         help_text = f"{field.description} [env {env}]"
         if name == "local":
             parser.add_argument(
-                "--local", nargs="?", const=True, default=None, metavar="DIR",
+                "--local",
+                nargs="?",
+                const=True,
+                default=None,
+                metavar="DIR",
                 help="Use the embedded local endpoint, with its data in DIR if given (default: the user data directory).",
             )
         elif field.annotation is bool:
-            parser.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            parser.add_argument(
+                _flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
         else:
             parser.add_argument(_flag(name), dest=name, default=None, help=help_text)
     return parser
@@ -110,4 +116,3 @@ def main(argv: list[str] | None = None) -> None:
     from infino_mcp.transports import serve
 
     serve(settings)
-

@@ -69,7 +69,13 @@ def dataset_segment(value: str) -> str:
 
 def id_segment(value: str, what: str) -> str:
     """Validate an opaque id (record, visualization, thread, job...) and return it percent-encoded."""
-    if not value or len(value) > 512 or value in (".", "..") or any(c in value for c in "/\\") or not value.isprintable():
+    if (
+        not value
+        or len(value) > 512
+        or value in (".", "..")
+        or any(c in value for c in "/\\")
+        or not value.isprintable()
+    ):
         raise InputError(
             f"{what} {value!r} is not a valid id: it must be 1-512 printable characters without '/' or '\\'."
         )
@@ -199,7 +205,9 @@ class InfinoClient:
                 )
                 retry_after, retryable = None, idempotent
             except httpx2.TransportError as exc:
-                error = NetworkError(f"{operation} lost its connection to {self.endpoint}: {type(exc).__name__}. Retry later.")
+                error = NetworkError(
+                    f"{operation} lost its connection to {self.endpoint}: {type(exc).__name__}. Retry later."
+                )
                 retry_after, retryable = None, idempotent
             else:
                 if response.status_code < 400:

@@ -68,7 +68,7 @@ def _matching(candidates: list[tuple[str, str]], typed: str) -> Completion:
     needle = typed.lower()
     first = [value for value, _ in candidates if value.lower().startswith(needle)]
     more = [value for value, label in candidates if value not in first and needle and needle in label.lower()]
-    values = sorted(set(first)) + [v for v in dict.fromkeys(more)]
+    values = sorted(set(first)) + list(dict.fromkeys(more))
     return Completion(values=values[:MAX_VALUES], total=len(values), has_more=len(values) > MAX_VALUES)
 
 

@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     region: str = Field("us-east-1", description="SigV4 signing region.")
     service: str = Field("es", description="SigV4 signing service name.")
     local: bool = Field(
-        False, description="Use the embedded local endpoint even if credentials are set; `--local DIR` also sets data_dir."
+        False,
+        description="Use the embedded local endpoint even if credentials are set; `--local DIR` also sets data_dir.",
     )
     data_dir: Path = Field(default_factory=default_data_dir, description="Local mode: where the data lives.")
     sample_data: bool = Field(True, description="Local mode: load the sample dataset on first start.")
@@ -86,11 +87,15 @@ class Settings(BaseSettings):
     )
     timeout: float = Field(60.0, gt=0, le=600, description="Seconds to wait for one HTTP response.")
     connect_timeout: float = Field(10.0, gt=0, le=120, description="Seconds to wait for a connection.")
-    max_retries: int = Field(3, ge=0, le=10, description="Retries for idempotent requests on 5xx, 429 and network errors.")
+    max_retries: int = Field(
+        3, ge=0, le=10, description="Retries for idempotent requests on 5xx, 429 and network errors."
+    )
     retry_backoff: float = Field(0.5, ge=0, le=30, description="First retry delay in seconds (doubles, with jitter).")
     retry_deadline: float = Field(90.0, gt=0, le=900, description="Total seconds one call may spend including retries.")
     max_result_bytes: int = Field(
-        24_000, ge=2_000, le=1_000_000,
+        24_000,
+        ge=2_000,
+        le=1_000_000,
         description="Byte budget for the rows or items of one tool result (2000 to 1000000); the rest is paged.",
     )
     dashboard_concurrency: int = Field(16, ge=1, le=64, description="Panels execute_dashboard runs at once.")
@@ -144,12 +149,20 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_combination(self) -> Settings:
-        given = {"INFINO_ENDPOINT": self.endpoint, "INFINO_ACCESS_KEY": self.access_key, "INFINO_SECRET_KEY": self.secret_key}
+        given = {
+            "INFINO_ENDPOINT": self.endpoint,
+            "INFINO_ACCESS_KEY": self.access_key,
+            "INFINO_SECRET_KEY": self.secret_key,
+        }
         if not self.local and any(given.values()) and not all(given.values()):
             missing = ", ".join(name for name, value in given.items() if not value)
-            raise ValueError(f"{missing} missing: set all of INFINO_ENDPOINT, INFINO_ACCESS_KEY and INFINO_SECRET_KEY, or none for local mode")
+            raise ValueError(
+                f"{missing} missing: set all of INFINO_ENDPOINT, INFINO_ACCESS_KEY and INFINO_SECRET_KEY, or none for local mode"
+            )
         if self.transport != "stdio" and not _is_loopback(self.host) and self.mcp_token is None:
-            raise ValueError(f"binding {self.host} needs INFINO_MCP_TOKEN: any other address than loopback requires a bearer token")
+            raise ValueError(
+                f"binding {self.host} needs INFINO_MCP_TOKEN: any other address than loopback requires a bearer token"
+            )
         return self
 
     @property

@@ -107,9 +107,7 @@ def with_confirmation(spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
     if CONFIRM_PARAM in signature.parameters:
         raise ValueError(f"tool {spec.name} already has a parameter named {CONFIRM_PARAM!r}")
     hints = typing.get_type_hints(inspect.unwrap(spec.fn), include_extras=True)
-    context_names = [
-        name for name, hint in hints.items() if inspect.isclass(hint) and issubclass(hint, Context)
-    ]
+    context_names = [name for name, hint in hints.items() if inspect.isclass(hint) and issubclass(hint, Context)]
     arg_names = [name for name in signature.parameters if name not in context_names]
     resolver = _make_resolver(spec, arg_names)
     answer_type = Annotated[ElicitationResult[Confirmation], Resolve(resolver)]

@@ -151,8 +151,9 @@ def _series_style(chart: str, options: dict[str, Any]) -> dict[str, Any]:
     return style
 
 
-def _axis_chart(chart: str, title: str, rows: list[dict[str, Any]], x: Any, ys: list[str], split: Any,
-                options: dict[str, Any]) -> dict[str, Any] | str:
+def _axis_chart(
+    chart: str, title: str, rows: list[dict[str, Any]], x: Any, ys: list[str], split: Any, options: dict[str, Any]
+) -> dict[str, Any] | str:
     if not ys:
         return f"a {chart} chart needs a value column (binding.y)"
     style = _series_style(chart, options)
@@ -164,8 +165,11 @@ def _axis_chart(chart: str, title: str, rows: list[dict[str, Any]], x: Any, ys: 
             for y in ys:
                 cells[(_label(row.get(split)), y, _label(row.get(x)))] = row.get(y)
         series = [
-            {**style, "name": group if len(ys) == 1 else f"{group} · {y}",
-             "data": [cells.get((group, y, c)) for c in categories]}
+            {
+                **style,
+                "name": group if len(ys) == 1 else f"{group} · {y}",
+                "data": [cells.get((group, y, c)) for c in categories],
+            }
             for group in groups
             for y in ys
         ]
@@ -188,8 +192,9 @@ def _axis_chart(chart: str, title: str, rows: list[dict[str, Any]], x: Any, ys: 
     }
 
 
-def _pie(title: str, rows: list[dict[str, Any]], x: Any, ys: list[str],
-         options: dict[str, Any]) -> dict[str, Any] | str:
+def _pie(
+    title: str, rows: list[dict[str, Any]], x: Any, ys: list[str], options: dict[str, Any]
+) -> dict[str, Any] | str:
     if not ys:
         return "a pie chart needs a value column (binding.y)"
     totals: dict[str, float] = {}

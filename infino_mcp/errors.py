@@ -118,7 +118,10 @@ _NEXT_STEP = {
         PermissionDeniedError,
         "The user's roles do not allow this. Ask an administrator for a role granting it, or use a dataset you can access.",
     ),
-    409: (ConflictError, "It conflicts with the current state (it already exists, or is still in use): see the message."),
+    409: (
+        ConflictError,
+        "It conflicts with the current state (it already exists, or is still in use): see the message.",
+    ),
     413: (PayloadTooLargeError, "The request is too large; send fewer records per call."),
     429: (RateLimitedError, "Infino is rate-limiting; wait a little and retry, or send fewer requests."),
     501: (NotAvailableLocallyError, "Set INFINO_ENDPOINT and keys to use Infino cloud for this."),

@@ -108,7 +108,7 @@ def _error(frame: dict[str, Any]) -> InfinoError:
 
 
 async def _converse(
-    socket: ClientConnection, question: str, thread_id: str, timeout: float, on_part: PartCallback
+    socket: ClientConnection, question: str, thread_id: str, frame_timeout: float, on_part: PartCallback
 ) -> FinoReply:
     try:
         await socket.send(
@@ -120,11 +120,11 @@ async def _converse(
     chunks: list[str] = []
     while True:
         try:
-            with anyio.fail_after(timeout):
+            with anyio.fail_after(frame_timeout):
                 raw = await socket.recv()
         except TimeoutError:
             raise RequestTimeoutError(
-                f"Fino sent nothing for {timeout:g}s; its partial answer was: {''.join(chunks)[:500]!r}. Retry later."
+                f"Fino sent nothing for {frame_timeout:g}s; its partial answer was: {''.join(chunks)[:500]!r}. Retry later."
             ) from None
         except ConnectionClosed as exc:
             if exc.rcvd is not None and exc.rcvd.code == 1008:
@@ -172,8 +172,12 @@ async def ask(client: Any, question: str, thread_id: str, on_part: PartCallback)
     url = client.auth.presign_url(socket_url(client.endpoint))
     try:
         socket = await connect(
-            url, open_timeout=settings.connect_timeout, max_size=_MAX_FRAME, close_timeout=_CLOSE_GRACE,
-            user_agent_header="infino-mcp", logger=_SOCKET_LOG,
+            url,
+            open_timeout=settings.connect_timeout,
+            max_size=_MAX_FRAME,
+            close_timeout=_CLOSE_GRACE,
+            user_agent_header="infino-mcp",
+            logger=_SOCKET_LOG,
         )
     except InvalidHandshake as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)

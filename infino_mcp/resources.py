@@ -112,7 +112,7 @@ async def dataset_schema(name: str, ctx: Context) -> dict[str, Any]:
     return result
 
 
-async def visualization(id: str, ctx: Context) -> dict[str, Any]:  # noqa: A002 - the URI variable's name
+async def visualization(id: str, ctx: Context) -> dict[str, Any]:
     from infino_mcp.toolsets.visualizations import envelope, fetch_visualization
 
     try:
@@ -122,7 +122,7 @@ async def visualization(id: str, ctx: Context) -> dict[str, Any]:  # noqa: A002 
     return envelope(answer).model_dump()
 
 
-async def dashboard(id: str, ctx: Context) -> dict[str, Any]:  # noqa: A002 - the URI variable's name
+async def dashboard(id: str, ctx: Context) -> dict[str, Any]:
     from infino_mcp.client import id_segment
     from infino_mcp.toolsets.visualizations import envelope
 

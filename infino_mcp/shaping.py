@@ -73,7 +73,12 @@ def page(
             f"Call again with offset={end} for more{more_hint}."
         )
     return kept, Page(
-        total=total, returned=len(kept), offset=offset, truncated=truncated, next_offset=end if truncated else None, note=note
+        total=total,
+        returned=len(kept),
+        offset=offset,
+        truncated=truncated,
+        next_offset=end if truncated else None,
+        note=note,
     )
 
 

@@ -52,7 +52,9 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=[h for host in hosts for h in (host, f"{host}:*")],
-        allowed_origins=[f"{scheme}://{host}{port}" for host in hosts for scheme in ("http", "https") for port in ("", ":*")],
+        allowed_origins=[
+            f"{scheme}://{host}{port}" for host in hosts for scheme in ("http", "https") for port in ("", ":*")
+        ],
     )
 
 
@@ -84,7 +86,11 @@ async def _serve_http(settings: Settings) -> None:
         host, port = sock.getsockname()[:2]
         path = "/sse" if settings.transport == "sse" else "/mcp"
         where = " (all interfaces: clients use one of this machine's names)" if host in ("0.0.0.0", "::") else ""
-        print(f"infino-mcp: serving {settings.transport} on http://{host}:{port}{path}{where}", file=sys.stderr, flush=True)
+        print(
+            f"infino-mcp: serving {settings.transport} on http://{host}:{port}{path}{where}",
+            file=sys.stderr,
+            flush=True,
+        )
         config = uvicorn.Config(http_app(server, settings), log_level="warning")
         await uvicorn.Server(config).serve(sockets=[sock])
 

@@ -30,8 +30,6 @@ def _python() -> Path:
 
 def ensure_env(extras: str) -> Path:
     """Create .venv and install the project with ``extras`` unless already done for this pyproject."""
-    if sys.version_info < (3, 11):
-        sys.exit("infino-mcp needs Python 3.11 or newer")
     if not _python().exists():
         print("creating .venv ...", file=sys.stderr)
         venv.EnvBuilder(with_pip=True).create(VENV)
@@ -40,8 +38,12 @@ def ensure_env(extras: str) -> Path:
     if not stamp.exists() or stamp.read_text() != digest:
         print(f"installing infino-mcp[{extras}] into .venv ...", file=sys.stderr)
         quiet = ["--quiet", "--disable-pip-version-check"]
-        subprocess.run([str(_python()), "-m", "pip", "install", *quiet, "--upgrade", "pip"], check=True, stdout=sys.stderr)
-        subprocess.run([str(_python()), "-m", "pip", "install", *quiet, "-e", f"{ROOT}[{extras}]"], check=True, stdout=sys.stderr)
+        subprocess.run(
+            [str(_python()), "-m", "pip", "install", *quiet, "--upgrade", "pip"], check=True, stdout=sys.stderr
+        )
+        subprocess.run(
+            [str(_python()), "-m", "pip", "install", *quiet, "-e", f"{ROOT}[{extras}]"], check=True, stdout=sys.stderr
+        )
         stamp.write_text(digest)
     return _python()
 

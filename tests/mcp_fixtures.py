@@ -146,7 +146,9 @@ async def make_mcp(
             client = await stack.enter_async_context(
                 _client_for(local_services, settings, backend, sent_requests, credentials)
             )
-            return await stack.enter_async_context(Client(build_server(settings, client=client), **(client_options or {})))
+            return await stack.enter_async_context(
+                Client(build_server(settings, client=client), **(client_options or {}))
+            )
 
         yield make
 

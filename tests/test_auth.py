@@ -36,11 +36,35 @@ def _sdk_authorization(method: str, url: str, body: str = "", content_type: str 
 GOLDEN_SIGNATURE = "1059ccceabd63c14bfc06149f78dea4486bc407aa2833acae9e9243ad1b48431"
 
 CASES = [
-    ("GET with a body (SQL)", "GET", "https://api.infino.example/sql", '{"query": "SELECT count(*) FROM logs"}', "application/json"),
+    (
+        "GET with a body (SQL)",
+        "GET",
+        "https://api.infino.example/sql",
+        '{"query": "SELECT count(*) FROM logs"}',
+        "application/json",
+    ),
     ("POST JSON", "POST", "https://api.infino.example/visualizations", '{"title": "t"}', "application/json"),
-    ("NDJSON bulk", "POST", "https://api.infino.example/web-logs.2024/json", '{"index":{}}\n{"a":1}\n', "application/x-ndjson"),
-    ("form (PromQL)", "POST", "https://api.infino.example/promql/query", "query=up%7Bjob%3D%22a%22%7D&index=m", "application/x-www-form-urlencoded"),
-    ("YAML role", "PUT", "https://api.infino.example/role/reader", "Version: '2025-01-01'\nPermissions: []\n", "application/yaml"),
+    (
+        "NDJSON bulk",
+        "POST",
+        "https://api.infino.example/web-logs.2024/json",
+        '{"index":{}}\n{"a":1}\n',
+        "application/x-ndjson",
+    ),
+    (
+        "form (PromQL)",
+        "POST",
+        "https://api.infino.example/promql/query",
+        "query=up%7Bjob%3D%22a%22%7D&index=m",
+        "application/x-www-form-urlencoded",
+    ),
+    (
+        "YAML role",
+        "PUT",
+        "https://api.infino.example/role/reader",
+        "Version: '2025-01-01'\nPermissions: []\n",
+        "application/yaml",
+    ),
     ("DELETE", "DELETE", "https://api.infino.example/my-data.set_1", "", "application/json"),
     ("non-default port", "GET", "http://127.0.0.1:9200/metadata", "", "application/json"),
     ("dots and dashes", "GET", "https://api.infino.example/sample-ecommerce-data.rel/_schema", "", "application/json"),
@@ -84,8 +108,11 @@ def test_multipart_signs_unsigned_payload_and_keeps_the_query() -> None:
     SigV4Auth(ACCESS, SECRET, clock=lambda: FROZEN).sign(request)
     assert request.headers["x-amz-content-sha256"] == UNSIGNED_PAYLOAD
     sdk = InfinoSDK(ACCESS, SECRET, "http://unused")
-    headers = {"X-Amz-Date": "20260314T150926Z", "X-Amz-Content-Sha256": UNSIGNED_PAYLOAD,
-               "Content-Type": request.headers["content-type"]}
+    headers = {
+        "X-Amz-Date": "20260314T150926Z",
+        "X-Amz-Content-Sha256": UNSIGNED_PAYLOAD,
+        "Content-Type": request.headers["content-type"],
+    }
     expected = sdk.sign_request_headers("POST", str(request.url), headers, FROZEN, UNSIGNED_PAYLOAD)["Authorization"]
     assert request.headers["authorization"] == expected
 
@@ -98,7 +125,9 @@ def test_local_verifier_accepts_ours_and_rejects_tampering() -> None:
     body = b'{"query":"SELECT 1"}'
     request = _ours("GET", "http://127.0.0.1:9200/sql?x=1", body)
     headers = {k.lower(): v for k, v in request.headers.items()}
-    common = dict(method="GET", raw_path="/sql", headers=headers, lookup=_lookup, region="us-east-1", service="es", now=FROZEN)
+    common = dict(
+        method="GET", raw_path="/sql", headers=headers, lookup=_lookup, region="us-east-1", service="es", now=FROZEN
+    )
     assert verify_headers(query=[("x", "1")], body=body, **common).user == "admin"
     with pytest.raises(Exception, match="body"):
         verify_headers(query=[("x", "1")], body=b'{"query":"SELECT 2"}', **common)
@@ -114,8 +143,13 @@ def test_presigned_url_round_trip() -> None:
 
     decoded = [(k, unquote(v)) for k, v in query]
     caller = verify_presigned(
-        raw_path="/fino/nl", query=decoded, host="api.infino.example", lookup=_lookup,
-        region="us-east-1", service="es", now=FROZEN,
+        raw_path="/fino/nl",
+        query=decoded,
+        host="api.infino.example",
+        lookup=_lookup,
+        region="us-east-1",
+        service="es",
+        now=FROZEN,
     )
     assert caller.access_key == ACCESS
 
@@ -138,8 +172,16 @@ def test_the_body_is_bound_even_when_its_hash_header_is_not_signed() -> None:
     body = b'{"query":"SELECT 1"}'
     signed = {"host": "127.0.0.1:9200", "x-amz-date": "20260314T150926Z"}
     signature = expected_signature(
-        method="GET", raw_path="/sql", query=[], headers=signed, payload_hash=hashlib.sha256(body).hexdigest(),
-        amz_date="20260314T150926Z", access_key=ACCESS, secret_key=SECRET, region="us-east-1", service="es",
+        method="GET",
+        raw_path="/sql",
+        query=[],
+        headers=signed,
+        payload_hash=hashlib.sha256(body).hexdigest(),
+        amz_date="20260314T150926Z",
+        access_key=ACCESS,
+        secret_key=SECRET,
+        region="us-east-1",
+        service="es",
     )
     authorization = (
         f"AWS4-HMAC-SHA256 Credential={ACCESS}/20260314/us-east-1/es/aws4_request, "

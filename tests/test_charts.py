@@ -34,11 +34,17 @@ needs_png = pytest.mark.skipif(
 SALES = [
     {"day": f"2026-03-0{d}", "region": region, "amount": amount, "units": units}
     for d, region, amount, units in [
-        (1, "north", 120, 3), (1, "south", 80, 2), (2, "north", 150, 4), (2, "south", 95, 3),
-        (3, "north", 90, 2), (3, "south", 130, 5), (4, "north", 160, 6), (4, "south", 70, 1),
+        (1, "north", 120, 3),
+        (1, "south", 80, 2),
+        (2, "north", 150, 4),
+        (2, "south", 95, 3),
+        (3, "north", 90, 2),
+        (3, "south", 130, 5),
+        (4, "north", 160, 6),
+        (4, "south", 70, 1),
     ]
 ]
-BY_DAY_REGION = 'SELECT day, region, SUM(amount) AS amount FROM sales GROUP BY day, region ORDER BY day, region'
+BY_DAY_REGION = "SELECT day, region, SUM(amount) AS amount FROM sales GROUP BY day, region ORDER BY day, region"
 BY_REGION = "SELECT region, SUM(amount) AS amount FROM sales GROUP BY region ORDER BY region"
 TOTAL = "SELECT SUM(amount) AS total FROM sales"
 POINTS = "SELECT units, amount FROM sales"
@@ -46,7 +52,12 @@ SPLIT = {"mapping": {"x": {"column": "day"}, "y": [{"column": "amount"}], "serie
 
 
 def _viz(title: str, query: str, chart: str, **extra: Any) -> dict[str, Any]:
-    return {"title": title, "source": {"kind": "sql", "index": "sales", "sql": {"raw_query": query}}, "chart": {"type": chart}, **extra}
+    return {
+        "title": title,
+        "source": {"kind": "sql", "index": "sales", "sql": {"raw_query": query}},
+        "chart": {"type": chart},
+        **extra,
+    }
 
 
 async def _seed(client: Client, call: Any) -> dict[str, str]:
@@ -81,7 +92,17 @@ def _not_blank(picture: Any) -> None:
 @needs_png
 async def test_every_chart_type_renders_to_png(mcp: Client, call: Any) -> None:
     ids = await _seed(mcp, call)
-    expected_series = {"line": 2, "bar": 1, "horizontalBar": 1, "area": 2, "pie": 1, "heatmap": 1, "scatter": 1, "table": 0, "metric": 1}
+    expected_series = {
+        "line": 2,
+        "bar": 1,
+        "horizontalBar": 1,
+        "area": 2,
+        "pie": 1,
+        "heatmap": 1,
+        "scatter": 1,
+        "table": 0,
+        "metric": 1,
+    }
     for name, viz_id in ids.items():
         result = await mcp.call_tool("render_visualization", {"viz_id": viz_id})
         assert not result.is_error, f"{name}: {result.content}"
@@ -103,8 +124,14 @@ async def test_every_chart_type_renders_to_png(mcp: Client, call: Any) -> None:
 @needs_png
 async def test_dashboard_renders_as_a_grid_and_isolates_a_broken_panel(mcp: Client, call: Any) -> None:
     ids = await _seed(mcp, call)
-    panels = [{"kind": "markdown", "content": "Sales **overview**"}, {"viz_id": ids["line"]}, {"viz_id": ids["pie"]},
-              {"kind": "divider", "label": "More"}, {"viz_id": ids["metric"]}, {"viz_id": ids["table"]}]
+    panels = [
+        {"kind": "markdown", "content": "Sales **overview**"},
+        {"viz_id": ids["line"]},
+        {"viz_id": ids["pie"]},
+        {"kind": "divider", "label": "More"},
+        {"viz_id": ids["metric"]},
+        {"viz_id": ids["table"]},
+    ]
     dash = await call(mcp, "create_dashboard", {"spec": {"title": "Sales", "panels": panels}})
     await call(mcp, "delete_visualization", {"viz_id": ids["table"]})
     progress: list[float] = []
@@ -115,7 +142,13 @@ async def test_dashboard_renders_as_a_grid_and_isolates_a_broken_panel(mcp: Clie
     result = await mcp.call_tool("render_dashboard", {"dashboard_id": dash["id"]}, progress_callback=on_progress)
     assert not result.is_error, result.content
     view = result.structured_content
-    assert [p["kind"] for p in view["panels"]] == ["markdown", "visualization", "visualization", "visualization", "visualization"]
+    assert [p["kind"] for p in view["panels"]] == [
+        "markdown",
+        "visualization",
+        "visualization",
+        "visualization",
+        "visualization",
+    ]
     assert view["panels"][0]["text"] == "Sales **overview**"
     assert view["panels"][1]["spec"]["kind"] == "echarts"
     assert view["panels"][4]["error"] and view["panels"][4]["spec"] is None
@@ -163,7 +196,10 @@ def echarts_js(tmp_path_factory: pytest.TempPathFactory) -> Path:
     prefix = tmp_path_factory.mktemp("echarts")
     done = subprocess.run(
         [npm, "install", "--prefix", str(prefix), f"echarts@{ECHARTS_VERSION}", "--no-audit", "--no-fund", "--silent"],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     script = prefix / "node_modules" / "echarts" / "dist" / "echarts.min.js"
     if done.returncode != 0 or not script.exists():
@@ -181,11 +217,22 @@ def chromium() -> str:
 
 def _browser(chromium: str, page: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-        "--allow-file-access-from-files", f"--user-data-dir={page.parent / 'profile'}", "--virtual-time-budget=10000",
-        "--window-size=1000,700", *args, page.as_uri(),
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--allow-file-access-from-files",
+        f"--user-data-dir={page.parent / 'profile'}",
+        "--virtual-time-budget=10000",
+        "--window-size=1000,700",
+        *args,
+        page.as_uri(),
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "HOME": str(page.parent)})
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "HOME": str(page.parent)}
+    )
 
 
 def _js(value: Any) -> str:
@@ -231,7 +278,11 @@ async def test_app_speaks_the_apps_bridge_with_a_host(
 ) -> None:
     """A minimal host page: answers ui/initialize, sends the tool result, reads what the App drew."""
     ids = await _seed(mcp, call)
-    dash = await call(mcp, "create_dashboard", {"spec": {"title": "Sales", "panels": [{"viz_id": ids["line"]}, {"viz_id": ids["pie"]}]}})
+    dash = await call(
+        mcp,
+        "create_dashboard",
+        {"spec": {"title": "Sales", "panels": [{"viz_id": ids["line"]}, {"viz_id": ids["pie"]}]}},
+    )
     result = await mcp.call_tool("render_dashboard", {"dashboard_id": dash["id"]})
     tool_result = {"content": [], "structuredContent": result.structured_content, "isError": False}
     host = tmp_path / "host.html"
@@ -263,7 +314,10 @@ async def test_app_speaks_the_apps_bridge_with_a_host(
         shutil.copy(host, "/tmp/h8_host.html")
         Path("/tmp/h8_host.log").write_text(dom.stderr)
     assert dom.returncode == 0, dom.stderr[-1000:]
-    assert "<title>series=3 charts=2 steps=ui/initialize,ui/notifications/initialized,ui/notifications/size-changed</title>" in dom.stdout
+    assert (
+        "<title>series=3 charts=2 steps=ui/initialize,ui/notifications/initialized,ui/notifications/size-changed</title>"
+        in dom.stdout
+    )
 
 
 async def test_unknown_visualization_is_a_clear_error(mcp: Client) -> None:

@@ -37,7 +37,9 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
         (["--local", "/proc/no-such-dir"], {}, "INFINO_DATA_DIR: cannot write to /proc/no-such-dir"),
     ],
 )
-def test_bad_configuration_exits_2_with_one_line(args: list[str], env: dict[str, str], expected: str, tmp_path: Path) -> None:
+def test_bad_configuration_exits_2_with_one_line(
+    args: list[str], env: dict[str, str], expected: str, tmp_path: Path
+) -> None:
     done = _run(args, env, tmp_path)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]

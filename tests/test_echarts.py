@@ -10,15 +10,20 @@ from infino_mcp.echarts import to_echarts_option
 
 
 def _viz(chart, title="T", **options):
-    return {"id": "v1", "kind": "visualization", "attributes": {"title": title, "chart": {"type": chart},
-                                                               "options": options}}
+    return {
+        "id": "v1",
+        "kind": "visualization",
+        "attributes": {"title": title, "chart": {"type": chart}, "options": options},
+    }
 
 
 def _data(rows, binding=None, types=None):
     names = list(rows[0]) if rows else []
     types = types or {}
-    columns = [{"name": n, "type": types.get(n, "number" if rows and isinstance(rows[0][n], int | float)
-                                              else "string")} for n in names]
+    columns = [
+        {"name": n, "type": types.get(n, "number" if rows and isinstance(rows[0][n], int | float) else "string")}
+        for n in names
+    ]
     metadata = {"binding": binding} if binding is not None else {}
     return {"columns": columns, "rows": rows, "metadata": metadata}
 
@@ -136,10 +141,16 @@ def test_table():
 @pytest.mark.parametrize("chart", ["metric", "gauge"])
 def test_metric(chart):
     viz = _viz(chart, metric_formatting={"prefix": "$", "decimals": 2})
-    result = to_echarts_option(viz, _data([{"sum_price": 150.0}], {"x": None, "y": ["sum_price"],
-                                                                   "value": "sum_price"}))
-    assert result == {"kind": "metric", "display": chart, "title": "T", "value": 150.0,
-                      "formatting": {"prefix": "$", "decimals": 2}}
+    result = to_echarts_option(
+        viz, _data([{"sum_price": 150.0}], {"x": None, "y": ["sum_price"], "value": "sum_price"})
+    )
+    assert result == {
+        "kind": "metric",
+        "display": chart,
+        "title": "T",
+        "value": 150.0,
+        "formatting": {"prefix": "$", "decimals": 2},
+    }
 
 
 def test_metric_without_binding_takes_the_first_number():
@@ -156,8 +167,7 @@ def test_without_binding_first_column_is_x_second_is_y():
 
 @pytest.mark.parametrize("chart", ["bar", "pie", "line", "scatter", "heatmap"])
 def test_no_rows_is_an_empty_table(chart):
-    result = to_echarts_option(_viz(chart), {"columns": [{"name": "a", "type": "string"}], "rows": [],
-                                             "metadata": {}})
+    result = to_echarts_option(_viz(chart), {"columns": [{"name": "a", "type": "string"}], "rows": [], "metadata": {}})
     assert result["kind"] == "table" and result["rows"] == []
 
 

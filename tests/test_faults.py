@@ -48,8 +48,12 @@ class Script:
         return responder(request)
 
 
-def status(code: int, body: Any = None, headers: dict[str, str] | None = None) -> Callable[[httpx2.Request], httpx2.Response]:
-    return lambda request: httpx2.Response(code, json=body if body is not None else {"error": {"reason": f"status {code}"}}, headers=headers)
+def status(
+    code: int, body: Any = None, headers: dict[str, str] | None = None
+) -> Callable[[httpx2.Request], httpx2.Response]:
+    return lambda request: httpx2.Response(
+        code, json=body if body is not None else {"error": {"reason": f"status {code}"}}, headers=headers
+    )
 
 
 def raises(exc: type[Exception]) -> Callable[[httpx2.Request], httpx2.Response]:
@@ -62,8 +66,13 @@ def raises(exc: type[Exception]) -> Callable[[httpx2.Request], httpx2.Response]:
 async def _call(script: Script, tool: str, args: dict[str, Any], **overrides: Any) -> tuple[Any, Any]:
     """Call ``tool``, then ``ping`` to show the server still answers; ``script.first`` counts the tool's requests."""
     settings = _settings(**overrides)
-    client = InfinoClient(settings.endpoint, settings.access_key, settings.secret_key, settings=settings,
-                          transport=httpx2.MockTransport(script))
+    client = InfinoClient(
+        settings.endpoint,
+        settings.access_key,
+        settings.secret_key,
+        settings=settings,
+        transport=httpx2.MockTransport(script),
+    )
     async with client, Client(build_server(settings, client=client)) as mcp:
         result = await mcp.call_tool(tool, args)
         script.first = len(script.requests)
@@ -111,7 +120,10 @@ async def test_post_is_not_retried_after_it_may_have_reached_the_server() -> Non
 
 @pytest.mark.anyio
 async def test_post_is_retried_when_the_connection_was_never_made() -> None:
-    script = Script(raises(httpx2.ConnectError), status(200, {"took": 1, "errors": False, "items": [{"index": {"_id": "1", "status": 201}}]}))
+    script = Script(
+        raises(httpx2.ConnectError),
+        status(200, {"took": 1, "errors": False, "items": [{"index": {"_id": "1", "status": 201}}]}),
+    )
     result, _ = await _call(script, "upload_json_to_dataset", {"dataset": "logs", "records": [{"a": 1}]})
     assert not result.is_error, _text(result)
     assert [r.method for r in script.requests][:2] == ["POST", "POST"]

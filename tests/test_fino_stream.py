@@ -91,8 +91,14 @@ async def fino_client(
     access, real_secret = services.rbac.bootstrap_credentials()
     endpoint = f"http://127.0.0.1:{port}"
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, endpoint=endpoint, access_key=access, secret_key=secret or real_secret, data_dir=tmp_path,
-        toolsets="all", retry_backoff=0, timeout=30,
+        _env_file=None,
+        endpoint=endpoint,
+        access_key=access,
+        secret_key=secret or real_secret,
+        data_dir=tmp_path,
+        toolsets="all",
+        retry_backoff=0,
+        timeout=30,
     )
     transport = RecordingTransport(httpx2.ASGITransport(app=app), requests)
     async with InfinoClient(endpoint, access, secret or real_secret, settings=settings, transport=transport) as infino:
@@ -123,15 +129,25 @@ async def test_streams_chunks_and_queries_in_a_new_thread(
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
         progress.append((value, message))
 
-    async with double.running(), fino_client(local_services, endpoint_app, double.port, sent_requests, tmp_path) as client:
-        result = await client.call_tool("ask_fino", {"question": "How did revenue change?"}, progress_callback=on_progress)
+    async with (
+        double.running(),
+        fino_client(local_services, endpoint_app, double.port, sent_requests, tmp_path) as client,
+    ):
+        result = await client.call_tool(
+            "ask_fino", {"question": "How did revenue change?"}, progress_callback=on_progress
+        )
     assert not result.is_error, _text(result)
     answer = result.structured_content
     assert answer["answer"] == "Revenue rose by 12%."
     assert answer["queries"] == [{"query": "SELECT SUM(amount) FROM orders", "language": "sql"}]
     assert double.paths == ["/fino/nl"]
     assert double.questions == [
-        {"type": "message", "thread_id": answer["thread_id"], "role": "user", "content": {"user_query": "How did revenue change?"}}
+        {
+            "type": "message",
+            "thread_id": answer["thread_id"],
+            "role": "user",
+            "content": {"user_query": "How did revenue change?"},
+        }
     ]
     assert [r.url.path for r in sent_requests] == ["/fino/threads"]
     assert local_services.collection("threads").get(answer["thread_id"]) is not None
@@ -144,12 +160,22 @@ async def test_final_frame_wins_and_an_existing_thread_is_reused(
 ) -> None:
     double = FinoDouble(
         local_services,
-        _frames({"type": "chunk", "content": "draft"}, {"type": "final", "content": "The answer is 42.", "message_id": "m1"}),
+        _frames(
+            {"type": "chunk", "content": "draft"}, {"type": "final", "content": "The answer is 42.", "message_id": "m1"}
+        ),
     )
-    async with double.running(), fino_client(local_services, endpoint_app, double.port, sent_requests, tmp_path) as client:
+    async with (
+        double.running(),
+        fino_client(local_services, endpoint_app, double.port, sent_requests, tmp_path) as client,
+    ):
         result = await client.call_tool("ask_fino", {"question": "What is it?", "thread_id": "thread-7"})
     assert not result.is_error, _text(result)
-    assert result.structured_content == {"answer": "The answer is 42.", "thread_id": "thread-7", "queries": [], "message_id": "m1"}
+    assert result.structured_content == {
+        "answer": "The answer is 42.",
+        "thread_id": "thread-7",
+        "queries": [],
+        "message_id": "m1",
+    }
     assert sent_requests == []
     assert double.questions[0]["thread_id"] == "thread-7"
 
@@ -158,7 +184,10 @@ async def test_error_frame_and_early_close_are_errors(
     local_services: Any, endpoint_app: Any, sent_requests: list, tmp_path: Path
 ) -> None:
     failing = FinoDouble(local_services, _frames({"type": "error", "message": "dataset orders is not indexed"}))
-    async with failing.running(), fino_client(local_services, endpoint_app, failing.port, sent_requests, tmp_path) as client:
+    async with (
+        failing.running(),
+        fino_client(local_services, endpoint_app, failing.port, sent_requests, tmp_path) as client,
+    ):
         result = await client.call_tool("ask_fino", {"question": "q", "thread_id": "t"})
     assert result.is_error and "dataset orders is not indexed" in _text(result)
 
@@ -167,23 +196,33 @@ async def test_error_frame_and_early_close_are_errors(
         await connection.close(code=1011, reason="overloaded")
 
     closing = FinoDouble(local_services, hang_up)
-    async with closing.running(), fino_client(local_services, endpoint_app, closing.port, sent_requests, tmp_path) as client:
+    async with (
+        closing.running(),
+        fino_client(local_services, endpoint_app, closing.port, sent_requests, tmp_path) as client,
+    ):
         result = await client.call_tool("ask_fino", {"question": "q", "thread_id": "t"})
     assert result.is_error
     assert "before finishing" in _text(result) and "overloaded" in _text(result) and "half an ans" in _text(result)
 
 
-async def test_a_bad_signature_is_refused(local_services: Any, endpoint_app: Any, sent_requests: list, tmp_path: Path) -> None:
+async def test_a_bad_signature_is_refused(
+    local_services: Any, endpoint_app: Any, sent_requests: list, tmp_path: Path
+) -> None:
     double = FinoDouble(local_services, _frames({"type": "done"}))
-    async with double.running(), fino_client(
-        local_services, endpoint_app, double.port, sent_requests, tmp_path, secret="not-the-secret"
-    ) as client:
+    async with (
+        double.running(),
+        fino_client(
+            local_services, endpoint_app, double.port, sent_requests, tmp_path, secret="not-the-secret"
+        ) as client,
+    ):
         result = await client.call_tool("ask_fino", {"question": "q", "thread_id": "t"})
     assert result.is_error and "refused the connection (401)" in _text(result)
     assert double.questions == []
 
 
-async def test_cancelling_closes_the_socket(local_services: Any, endpoint_app: Any, sent_requests: list, tmp_path: Path) -> None:
+async def test_cancelling_closes_the_socket(
+    local_services: Any, endpoint_app: Any, sent_requests: list, tmp_path: Path
+) -> None:
     async def first_chunk_then_wait(connection: ServerConnection, question: dict[str, Any]) -> None:
         await connection.send(json.dumps({"type": "chunk", "content": "thinking"}))
         await connection.wait_closed()
@@ -194,7 +233,10 @@ async def test_cancelling_closes_the_socket(local_services: Any, endpoint_app: A
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
         started.set()
 
-    async with double.running(), fino_client(local_services, endpoint_app, double.port, sent_requests, tmp_path) as client:
+    async with (
+        double.running(),
+        fino_client(local_services, endpoint_app, double.port, sent_requests, tmp_path) as client,
+    ):
         async with anyio.create_task_group() as tg:
 
             async def ask() -> None:

@@ -59,15 +59,44 @@ NOT_PATHS = {"upload_file", "ask_fino"}
 
 HOSTILE = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["..", ".", "../metadata", "a/b", "a%2Fb", "%2e%2e", "x?y=1", "x#frag", "metadata", "sql",
-                     "a b", "\\", "ü/é", "%", "", "x" * 300, "?", "&limit=1", "a;b", "\n", "users"]),
+    st.sampled_from(
+        [
+            "..",
+            ".",
+            "../metadata",
+            "a/b",
+            "a%2Fb",
+            "%2e%2e",
+            "x?y=1",
+            "x#frag",
+            "metadata",
+            "sql",
+            "a b",
+            "\\",
+            "ü/é",
+            "%",
+            "",
+            "x" * 300,
+            "?",
+            "&limit=1",
+            "a;b",
+            "\n",
+            "users",
+        ]
+    ),
 )
 
 
 def _settings() -> Settings:
     return Settings(  # type: ignore[call-arg]
-        _env_file=None, endpoint=f"https://{HOST}", access_key="AK", secret_key="SK", toolsets="all",
-        allow_destructive=True, retry_backoff=0, max_retries=0,
+        _env_file=None,
+        endpoint=f"https://{HOST}",
+        access_key="AK",
+        secret_key="SK",
+        toolsets="all",
+        allow_destructive=True,
+        retry_backoff=0,
+        max_retries=0,
     )
 
 
@@ -118,11 +147,18 @@ def _cases() -> list[tuple[str, str]]:
 
     async def collect() -> list[tuple[str, str]]:
         settings = _settings()
-        client = InfinoClient(settings.endpoint, "AK", "SK", settings=settings, transport=httpx2.MockTransport(Recorder()))
+        client = InfinoClient(
+            settings.endpoint, "AK", "SK", settings=settings, transport=httpx2.MockTransport(Recorder())
+        )
         async with client, Client(build_server(settings, client=client)) as mcp:
             tools = (await mcp.list_tools()).tools
-        return [(t.name, p) for t in tools if t.name not in NOT_PATHS for p in _string_params(t.input_schema)
-                if p not in ARGUMENTS.get(t.name, {})]
+        return [
+            (t.name, p)
+            for t in tools
+            if t.name not in NOT_PATHS
+            for p in _string_params(t.input_schema)
+            if p not in ARGUMENTS.get(t.name, {})
+        ]
 
     return anyio.run(collect)
 

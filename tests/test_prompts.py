@@ -32,8 +32,23 @@ EXPECTED = {
     "least_privilege_agent",
 }
 TOOL_PREFIXES = (
-    "get_", "list_", "create_", "update_", "delete_", "query_", "upload_", "execute_", "render_", "rotate_", "upsert_",
-    "to_", "ask_", "send_", "add_", "clear_", "enrich_",
+    "get_",
+    "list_",
+    "create_",
+    "update_",
+    "delete_",
+    "query_",
+    "upload_",
+    "execute_",
+    "render_",
+    "rotate_",
+    "upsert_",
+    "to_",
+    "ask_",
+    "send_",
+    "add_",
+    "clear_",
+    "enrich_",
 )
 
 
@@ -104,8 +119,12 @@ def _build_wheel(out: Path) -> Path:
     command = [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     if done.returncode != 0:
-        if "hatchling" in done.stderr and ("Could not find" in done.stderr or "No matching distribution" in done.stderr):
-            pytest.skip(f"building the wheel needs hatchling from the package index, which is unreachable: {done.stderr[-300:]}")
+        if "hatchling" in done.stderr and (
+            "Could not find" in done.stderr or "No matching distribution" in done.stderr
+        ):
+            pytest.skip(
+                f"building the wheel needs hatchling from the package index, which is unreachable: {done.stderr[-300:]}"
+            )
         pytest.fail(f"pip wheel failed:\n{done.stderr[-2000:]}")
     wheels = list(out.glob("infino_mcp-*.whl"))
     assert len(wheels) == 1, wheels

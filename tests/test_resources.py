@@ -31,7 +31,11 @@ async def _seed(client: Client, call: Any) -> tuple[str, str]:
     await call(client, "create_dataset", {"dataset": "empty-one"})
     spec = {
         "title": "Requests by status",
-        "source": {"kind": "sql", "index": DATASET, "sql": {"raw_query": f'SELECT status, COUNT(*) AS n FROM "{DATASET}" GROUP BY status'}},
+        "source": {
+            "kind": "sql",
+            "index": DATASET,
+            "sql": {"raw_query": f'SELECT status, COUNT(*) AS n FROM "{DATASET}" GROUP BY status'},
+        },
         "chart": {"type": "bar"},
     }
     viz = await call(client, "create_visualization", {"spec": spec})
@@ -86,7 +90,10 @@ async def test_completions_from_the_live_service(mcp: Client, call: Any) -> None
     viz_id, dash_id = await _seed(mcp, call)
     schema_ref = ResourceTemplateReference(type="ref/resource", uri="infino://datasets/{name}/schema")
     assert (await mcp.complete(schema_ref, {"name": "name", "value": "web"})).completion.values == [DATASET]
-    assert set((await mcp.complete(schema_ref, {"name": "name", "value": ""})).completion.values) >= {DATASET, "empty-one"}
+    assert set((await mcp.complete(schema_ref, {"name": "name", "value": ""})).completion.values) >= {
+        DATASET,
+        "empty-one",
+    }
 
     viz_ref = ResourceTemplateReference(type="ref/resource", uri="infino://visualizations/{id}")
     assert (await mcp.complete(viz_ref, {"name": "id", "value": viz_id[:3]})).completion.values == [viz_id]

@@ -34,7 +34,10 @@ async def test_stdio_lists_every_tool_and_answers_from_sample_data(tmp_path: Pat
         for tool in tools:
             hints = tool.annotations
             assert hints is not None and None not in (
-                hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint
+                hints.read_only_hint,
+                hints.destructive_hint,
+                hints.idempotent_hint,
+                hints.open_world_hint,
             )
             assert tool.output_schema is not None
         result = await client.call_tool("get_datasets", {})
@@ -57,7 +60,9 @@ async def test_stdio_read_only_lists_only_read_only_tools(tmp_path: Path) -> Non
         assert refused.is_error
 
 
-async def _start_http(tmp_path: Path, token: str | None, transport: str = "streamable-http") -> tuple[anyio.abc.Process, str]:
+async def _start_http(
+    tmp_path: Path, token: str | None, transport: str = "streamable-http"
+) -> tuple[anyio.abc.Process, str]:
     process, url, _ = await _start_http_logged(tmp_path, token, transport)
     return process, url
 
@@ -67,8 +72,18 @@ async def _start_http_logged(
 ) -> tuple[anyio.abc.Process, str, str]:
     """The server process, its announced URL, and what it wrote on stderr until then."""
     process = await anyio.open_process(
-        [sys.executable, "-m", "infino_mcp", "--transport", transport, "--port", "0",
-         "--local", str(tmp_path), "--no-sample-data"],
+        [
+            sys.executable,
+            "-m",
+            "infino_mcp",
+            "--transport",
+            transport,
+            "--port",
+            "0",
+            "--local",
+            str(tmp_path),
+            "--no-sample-data",
+        ],
         env=_env(**({"INFINO_MCP_TOKEN": token} if token else {})),
     )
     assert process.stderr is not None
@@ -90,7 +105,9 @@ async def test_streamable_http_with_bearer_token(tmp_path: Path) -> None:
         async with httpx2.AsyncClient() as plain:
             refused = await plain.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
             assert refused.status_code == 401
-            wrong_host = await plain.post(url, json={}, headers={"Host": "evil.example", "Authorization": f"Bearer {token}"})
+            wrong_host = await plain.post(
+                url, json={}, headers={"Host": "evil.example", "Authorization": f"Bearer {token}"}
+            )
             assert wrong_host.status_code == 421
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
             async with Client(streamable_http_client(url, http_client=http)) as client:

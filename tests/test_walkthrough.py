@@ -59,12 +59,22 @@ async def test_first_session_on_the_local_endpoint(tmp_path: Path) -> None:
         assert page["returned"] == 5 and page["truncated"] and "offset=5" in page["note"]
         assert page["note"] in rows.content[0].text
         # 5. A visualization, and its PNG.
-        viz = await client.call_tool("create_visualization", {"spec": {
-            "title": "Revenue by currency",
-            "source": {"kind": "sql", "index": SAMPLE, "sql": {
-                "raw_query": f'SELECT currency, SUM(price) AS revenue FROM "{SAMPLE}" GROUP BY currency'}},
-            "chart": {"type": "bar"},
-        }})
+        viz = await client.call_tool(
+            "create_visualization",
+            {
+                "spec": {
+                    "title": "Revenue by currency",
+                    "source": {
+                        "kind": "sql",
+                        "index": SAMPLE,
+                        "sql": {
+                            "raw_query": f'SELECT currency, SUM(price) AS revenue FROM "{SAMPLE}" GROUP BY currency'
+                        },
+                    },
+                    "chart": {"type": "bar"},
+                }
+            },
+        )
         assert not viz.is_error, viz.content
         viz_id = viz.structured_content["id"]
         picture = await client.call_tool("render_visualization", {"viz_id": viz_id})
@@ -72,13 +82,24 @@ async def test_first_session_on_the_local_endpoint(tmp_path: Path) -> None:
         assert images and images[0].mime_type == "image/png"
         assert base64.b64decode(images[0].data)[:8] == b"\x89PNG\r\n\x1a\n"
         # 6. A dashboard, and its progress panel by panel.
-        second = await client.call_tool("create_visualization", {"spec": {
-            "title": "Orders", "source": {"kind": "sql", "index": SAMPLE,
-                                          "sql": {"raw_query": f'SELECT COUNT(*) AS orders FROM "{SAMPLE}"'}},
-            "chart": {"type": "metric"},
-        }})
-        dash = await client.call_tool("create_dashboard", {"spec": {
-            "title": "Shop", "panels": [{"viz_id": viz_id}, {"viz_id": second.structured_content["id"]}]}})
+        second = await client.call_tool(
+            "create_visualization",
+            {
+                "spec": {
+                    "title": "Orders",
+                    "source": {
+                        "kind": "sql",
+                        "index": SAMPLE,
+                        "sql": {"raw_query": f'SELECT COUNT(*) AS orders FROM "{SAMPLE}"'},
+                    },
+                    "chart": {"type": "metric"},
+                }
+            },
+        )
+        dash = await client.call_tool(
+            "create_dashboard",
+            {"spec": {"title": "Shop", "panels": [{"viz_id": viz_id}, {"viz_id": second.structured_content["id"]}]}},
+        )
         progress: list[tuple[float, float | None]] = []
 
         async def on_progress(done: float, total: float | None, message: str | None) -> None:

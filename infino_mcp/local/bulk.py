@@ -153,7 +153,9 @@ def _json_line(line: str, number: int) -> Any:
     try:
         return json.loads(line)
     except json.JSONDecodeError as exc:
-        raise ApiError(400, f"Line [{number}] of the NDJSON body is not JSON: {exc.msg} (column {exc.colno}).") from None
+        raise ApiError(
+            400, f"Line [{number}] of the NDJSON body is not JSON: {exc.msg} (column {exc.colno})."
+        ) from None
 
 
 # ----- the route ------------------------------------------------------------------------------

@@ -178,7 +178,9 @@ class Catalog:
                 return cached
             entry = self._registry.get(name)
             if entry is None:
-                raise ApiError(404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names.")
+                raise ApiError(
+                    404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names."
+                )
             info = self._load(name, entry)
             self._cache[name] = info
             return info
@@ -261,7 +263,9 @@ class Catalog:
         with self._lock:
             entry = self._registry.get(name)
             if entry is None:
-                raise ApiError(404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names.")
+                raise ApiError(
+                    404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names."
+                )
             self._engine.drop(entry["table"])
             self._registry.delete(name)
             self._cache.pop(name, None)
@@ -290,7 +294,9 @@ class Catalog:
         with self._lock:
             entry = self._registry.get(name)
             if entry is None:
-                raise ApiError(404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names.")
+                raise ApiError(
+                    404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names."
+                )
             entry["enrich_policy"] = policy
             self._registry.put(name, entry)
             self._cache.pop(name, None)

@@ -40,10 +40,47 @@ MASK = "****"
 # Keys whose values are descriptive, never credentials (compared lower-cased, '-' read as '_').
 VISIBLE_KEYS = frozenset(
     {
-        "host", "hosts", "hostname", "port", "database", "db", "dbname", "user", "username", "type", "name",
-        "region", "index", "indices", "schema", "warehouse", "account", "project", "project_id", "url", "uri",
-        "urls", "endpoint", "node", "nodes", "bucket", "prefix", "path", "role", "catalog", "dataset", "site",
-        "ssl", "tls", "sslmode", "use_ssl", "verify_certs", "timeout", "format", "description", "cluster",
+        "host",
+        "hosts",
+        "hostname",
+        "port",
+        "database",
+        "db",
+        "dbname",
+        "user",
+        "username",
+        "type",
+        "name",
+        "region",
+        "index",
+        "indices",
+        "schema",
+        "warehouse",
+        "account",
+        "project",
+        "project_id",
+        "url",
+        "uri",
+        "urls",
+        "endpoint",
+        "node",
+        "nodes",
+        "bucket",
+        "prefix",
+        "path",
+        "role",
+        "catalog",
+        "dataset",
+        "site",
+        "ssl",
+        "tls",
+        "sslmode",
+        "use_ssl",
+        "verify_certs",
+        "timeout",
+        "format",
+        "description",
+        "cluster",
     }
 )
 _USERINFO = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.\-]*://)?(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@", re.IGNORECASE)
@@ -84,7 +121,9 @@ def _now() -> str:
 
 def _source_type(name: str) -> str:
     if name not in _SOURCE_IDS:
-        raise ApiError(400, f"Unknown source type {name!r}; get_sources (GET /sources) lists the types: {', '.join(_SOURCE_IDS)}.")
+        raise ApiError(
+            400, f"Unknown source type {name!r}; get_sources (GET /sources) lists the types: {', '.join(_SOURCE_IDS)}."
+        )
     return name
 
 
@@ -130,7 +169,7 @@ def _merge_config(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 def _config_from(body: Any) -> dict[str, Any]:
     """Accept ``{"config": {...}}`` (as the SDK examples send) or the settings themselves."""
     if not isinstance(body, dict):
-        raise ApiError(400, "The connection configuration must be a JSON object, e.g. {\"config\": {\"host\": ...}}.")
+        raise ApiError(400, 'The connection configuration must be a JSON object, e.g. {"config": {"host": ...}}.')
     if "config" not in body:
         return body
     if not isinstance(body["config"], dict):
@@ -272,7 +311,10 @@ async def delete_import_job(request: Request) -> Response:
     jobs = services(request).collection("import_jobs")
     job = jobs.get(request.path_params["job_id"])
     if job is None:
-        raise ApiError(404, f"Import job {request.path_params['job_id']!r} not found; get_import_jobs (GET /import/jobs) lists them.")
+        raise ApiError(
+            404,
+            f"Import job {request.path_params['job_id']!r} not found; get_import_jobs (GET /import/jobs) lists them.",
+        )
     require(request, "record", "write", job["target_dataset"])
     jobs.delete(job["job_id"])
     return json_response({"acknowledged": True})

@@ -155,7 +155,7 @@ async def delete_by_query(request: Request) -> Response:
     info = await _dataset(svc, name)
     body = await read_json(request, required=False) or {"query": {"match_all": {}}}
     if not isinstance(body, dict):
-        raise ApiError(400, "The body must be a QueryDSL object such as {\"query\": {\"term\": {...}}}.")
+        raise ApiError(400, 'The body must be a QueryDSL object such as {"query": {"term": {...}}}.')
     query = body.get("query", body)
     predicate = querydsl.where_sql(query, info)
     return json_response(await delete_where(svc, name, predicate))

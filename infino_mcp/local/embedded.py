@@ -41,7 +41,11 @@ async def embedded_client(settings: Settings) -> AsyncIterator[InfinoClient]:
         transport = httpx2.ASGITransport(app=create_app(services))
         # Keys are read at every request: rotating the admin's keys must not lock this client out.
         async with InfinoClient(
-            LOCAL_BASE_URL, access_key, secret_key, settings=settings, transport=transport,
+            LOCAL_BASE_URL,
+            access_key,
+            secret_key,
+            settings=settings,
+            transport=transport,
             credentials=services.rbac.bootstrap_credentials,
         ) as client:
             yield client

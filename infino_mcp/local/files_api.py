@@ -168,9 +168,8 @@ async def _process(svc: Services, job: dict[str, Any], data: bytes, fmt: str, ba
     job["progress"]["documents_failed"] = stats["documents_failed"]
     failed_all = stats["documents_processed"] == 0 and stats["documents_failed"] > 0
     job["status"] = "failed" if failed_all else "completed"
-    job["message"] = (
-        f"Imported {stats['documents_processed']} of {len(parsed)} documents into '{job['dataset']}'"
-        + (f"; {stats['documents_failed']} failed (see errors)." if stats["documents_failed"] else ".")
+    job["message"] = f"Imported {stats['documents_processed']} of {len(parsed)} documents into '{job['dataset']}'" + (
+        f"; {stats['documents_failed']} failed (see errors)." if stats["documents_failed"] else "."
     )
     job["finished_at"] = _now()
     await _save(svc, job)

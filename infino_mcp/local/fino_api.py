@@ -22,8 +22,7 @@ from starlette.websockets import WebSocket
 from infino_mcp.local.http import ApiError, json_response, read_json, services
 
 NO_ANSWERS = (
-    "Fino's answers need Infino cloud; this local endpoint only stores threads and their messages "
-    "(add_thread_message)."
+    "Fino's answers need Infino cloud; this local endpoint only stores threads and their messages (add_thread_message)."
 )
 WS_CLOSE_REASON = "Fino answers need an Infino account; the local endpoint stores threads only."
 STATUSES = ("ongoing", "completed")
@@ -57,12 +56,10 @@ def _validated_changes(body: Any, *, creating: bool) -> dict[str, Any]:
     if body is None:
         return {}
     if not isinstance(body, dict):
-        raise ApiError(400, "The thread configuration must be a JSON object such as {\"name\": \"...\"}.")
+        raise ApiError(400, 'The thread configuration must be a JSON object such as {"name": "..."}.')
     unknown = sorted(set(body) - set(_UPDATABLE))
     if unknown:
-        raise ApiError(
-            400, f"Unknown thread field(s) {', '.join(unknown)}; settable fields: {', '.join(_UPDATABLE)}."
-        )
+        raise ApiError(400, f"Unknown thread field(s) {', '.join(unknown)}; settable fields: {', '.join(_UPDATABLE)}.")
     if "name" in body and (not isinstance(body["name"], str) or not body["name"].strip()):
         raise ApiError(400, "Thread name must be a non-empty string.")
     if "status" in body and body["status"] not in STATUSES:
@@ -132,9 +129,9 @@ async def add_message(request: Request) -> Response:
     thread = _owned_thread(request)
     body = await read_json(request)
     if not isinstance(body, dict):
-        raise ApiError(400, "A message must be a JSON object such as {\"role\": \"user\", \"content\": {...}}.")
+        raise ApiError(400, 'A message must be a JSON object such as {"role": "user", "content": {...}}.')
     if "content" not in body:
-        raise ApiError(400, "A message needs 'content' (text, or an object such as {\"user_query\": \"...\"}).")
+        raise ApiError(400, 'A message needs \'content\' (text, or an object such as {"user_query": "..."}).')
     role = body.get("role", "user")
     if role not in MESSAGE_ROLES:
         raise ApiError(400, f"Message role {role!r} is not one of {', '.join(MESSAGE_ROLES)}.")
@@ -159,7 +156,9 @@ async def send_message(request: Request) -> Response:
     if isinstance(body, dict) and isinstance(body.get("thread_id"), str):
         thread = services(request).collection("threads").get(body["thread_id"])
         if thread is None or thread.get("user_id") != request.state.principal.user:
-            raise ApiError(404, f"Thread {body['thread_id']!r} not found; create one with create_thread (POST /fino/threads).")
+            raise ApiError(
+                404, f"Thread {body['thread_id']!r} not found; create one with create_thread (POST /fino/threads)."
+            )
     raise ApiError(501, NO_ANSWERS)
 
 

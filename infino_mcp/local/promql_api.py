@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 import promql_parser
@@ -68,7 +68,7 @@ def parse_time(text: str, what: str) -> int:
                 f"invalid parameter {what!r}: cannot parse {text!r} to a valid timestamp (unix seconds or RFC 3339)",
             ) from None
         if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=timezone.utc)
+            stamp = stamp.replace(tzinfo=UTC)
         seconds = stamp.timestamp()
     if not math.isfinite(seconds):
         raise ApiError(400, f"invalid parameter {what!r}: {text!r} is not a finite time")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Union
 
 import promql_parser as pp
 
@@ -138,7 +137,7 @@ class Binary:
     include: tuple[str, ...] = ()
 
 
-Node = Union[Selector, MatrixSel, Subquery, Num, Str, Neg, Call, Agg, Binary]
+Node = Selector | MatrixSel | Subquery | Num | Str | Neg | Call | Agg | Binary
 
 
 @dataclass(slots=True)
@@ -156,7 +155,7 @@ def parse(query: str) -> Parsed:
     try:
         expr = pp.parse(query)
     except ValueError as exc:
-        raise PromQLError(f"invalid parameter \"query\": parse error: {exc}") from None
+        raise PromQLError(f'invalid parameter "query": parse error: {exc}') from None
     parsed = Parsed(root=Num(0.0))
     parsed.root = _convert(expr, parsed)
     return parsed

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from infino_mcp.local.promql_values import (
     NAME,
@@ -243,7 +243,7 @@ def map_values(vector: Vector, fn: Callable[[float], float]) -> Vector:
 
 
 def _utc(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=timezone.utc)
+    return datetime.fromtimestamp(value, tz=UTC)
 
 
 def _days_in_month(d: datetime) -> float:

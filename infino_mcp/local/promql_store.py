@@ -78,8 +78,7 @@ def _iso(ms: int, name: str) -> str:
     except OverflowError:
         raise ApiError(
             400,
-            f"Sample {name!r} has timestamp {ms} ms, outside the years 1-9999; "
-            "timestamps are milliseconds since 1970.",
+            f"Sample {name!r} has timestamp {ms} ms, outside the years 1-9999; timestamps are milliseconds since 1970.",
         ) from None
 
 

@@ -13,7 +13,6 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Union
 
 from infino_mcp.local.http import ApiError
 
@@ -86,7 +85,7 @@ class String:
 
 
 Vector = list[Sample]
-Value = Union[Vector, Matrix, Scalar, String]
+Value = Vector | Matrix | Scalar | String
 
 
 def format_value(value: float) -> str:

@@ -59,7 +59,7 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
     """Run a QueryDSL search ``body`` on ``dataset``; an Elasticsearch-shaped response."""
     started = time.perf_counter()
     if not isinstance(body, dict):
-        raise ApiError(400, "The QueryDSL body must be a JSON object such as {\"query\": {\"match_all\": {}}}.")
+        raise ApiError(400, 'The QueryDSL body must be a JSON object such as {"query": {"match_all": {}}}.')
     for key in body:
         if key not in TOP_LEVEL_KEYS:
             raise unsupported("option", key, TOP_LEVEL_KEYS)
@@ -143,9 +143,7 @@ async def _page(
 ) -> pa.Table:
     """The page of hits, with ``__source`` fetched for just its rows when the ranking query lacks it."""
     search_text = services.engine.search_text
-    if plan.driver is not None and plan.raw_driver_score() and is_plain_top_k(
-        plan, sort, min_score
-    ):
+    if plan.driver is not None and plan.raw_driver_score() and is_plain_top_k(plan, sort, min_score):
         return await _top_k_page(search_text, plan, offset, size)
     page = await services.engine.query(hits_sql(plan, sort, offset, size, min_score))
     if "__source" in page.column_names or page.num_rows == 0:
@@ -275,4 +273,3 @@ def _int(value: Any, name: str) -> int:
     if number < 0:
         raise ApiError(400, f"QueryDSL '{name}' must be a non-negative integer, got {value!r}.")
     return number
-

@@ -82,7 +82,7 @@ def parse_aggs(spec: Any, fields: Fields, parent: Agg | None = None, counter: li
     aggs = []
     for name, body in spec.items():
         if not isinstance(body, dict):
-            raise ApiError(400, f"Aggregation '{name}' must be an object such as {{\"terms\": {{\"field\": \"x\"}}}}.")
+            raise ApiError(400, f'Aggregation \'{name}\' must be an object such as {{"terms": {{"field": "x"}}}}.')
         sub = body.get("aggs", body.get("aggregations"))
         kinds = [k for k in body if k not in ("aggs", "aggregations", "meta")]
         if len(kinds) != 1:
@@ -322,9 +322,7 @@ def _terms_order(agg: Agg, own: int) -> str:
     parts = []
     for item in items:
         if not isinstance(item, dict) or len(item) != 1:
-            raise ApiError(
-                400, f"Aggregation '{agg.name}': 'order' is {{\"_count\"|\"_key\"|metric: \"asc\"|\"desc\"}}."
-            )
+            raise ApiError(400, f'Aggregation \'{agg.name}\': \'order\' is {{"_count"|"_key"|metric: "asc"|"desc"}}.')
         ((target, direction),) = item.items()
         direction = str(direction).upper()
         if direction not in ("ASC", "DESC"):
@@ -372,9 +370,7 @@ def _shape(agg: Agg, rows: list[dict]) -> dict:
     found = {r[f"g{own}"]: int(r["__c"]) for r in rows}
     key_kind = "date" if agg.kind == "date_histogram" else "histogram"
     keys = fill_histogram(agg.name, agg.kind, agg.spec, agg.date_interval, found)
-    buckets = [
-        {**shape_key(k, key_kind, agg.spec.get("format")), "doc_count": found.get(k, 0), "__k": k} for k in keys
-    ]
+    buckets = [{**shape_key(k, key_kind, agg.spec.get("format")), "doc_count": found.get(k, 0), "__k": k} for k in keys]
     return _keyed(agg, buckets)
 
 

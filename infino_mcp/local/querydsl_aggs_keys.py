@@ -91,9 +91,7 @@ class DateInterval:
         return key - key % step
 
 
-def fill_histogram(
-    name: str, kind: str, spec: dict, interval: DateInterval | None, found: dict[Any, int]
-) -> list[Any]:
+def fill_histogram(name: str, kind: str, spec: dict, interval: DateInterval | None, found: dict[Any, int]) -> list[Any]:
     """The bucket keys to show, in order: found keys, plus empty ones between (min_doc_count 0)."""
     min_count = as_int(spec.get("min_doc_count", 0), f"{name}.min_doc_count")
     keys = sorted(k for k, c in found.items() if c >= max(min_count, 1))
@@ -163,12 +161,12 @@ class Range:
 def range_buckets(agg: Agg) -> list[Range]:
     ranges = agg.spec.get("ranges")
     if not isinstance(ranges, list) or not ranges:
-        raise ApiError(400, f"Aggregation '{agg.name}' (range) needs \"ranges\": [{{\"from\": x, \"to\": y}}, ...].")
+        raise ApiError(400, f'Aggregation \'{agg.name}\' (range) needs "ranges": [{{"from": x, "to": y}}, ...].')
     is_date = agg.field is not None and agg.field.kind == "date"
     out = []
     for r in ranges:
         if not isinstance(r, dict) or not set(r) <= {"from", "to", "key"}:
-            raise ApiError(400, f"Aggregation '{agg.name}': each range is {{\"from\", \"to\", \"key\"}}, got {r!r}.")
+            raise ApiError(400, f'Aggregation \'{agg.name}\': each range is {{"from", "to", "key"}}, got {r!r}.')
         bounds = []
         for side in ("from", "to"):
             value = r.get(side)

@@ -28,7 +28,7 @@ async def query_dataset(request: Request) -> Response:
     if isinstance(body, str):
         body = _parse_text(body)
     if not isinstance(body, dict):
-        raise ApiError(400, "The QueryDSL body must be a JSON object such as {\"query\": {\"match_all\": {}}}.")
+        raise ApiError(400, 'The QueryDSL body must be a JSON object such as {"query": {"match_all": {}}}.')
     result = await search(services(request), dataset, body, principal=request.state.principal)
     return json_response(result)
 
@@ -39,7 +39,7 @@ def _parse_text(text: str) -> dict:
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"The QueryDSL is not valid JSON: {exc.msg} at column {exc.colno}.") from None
     if not isinstance(value, dict):
-        raise ApiError(400, "The QueryDSL must be a JSON object such as {\"query\": {\"match_all\": {}}}.")
+        raise ApiError(400, 'The QueryDSL must be a JSON object such as {"query": {"match_all": {}}}.')
     return value
 
 

@@ -246,7 +246,7 @@ class QueryCompiler:
         spec = obj(body, "terms")
         names = [k for k in spec if k not in ("boost", "_name")]
         if len(names) != 1:
-            raise ApiError(400, "QueryDSL 'terms' takes exactly one field: {\"terms\": {\"field\": [values]}}.")
+            raise ApiError(400, 'QueryDSL \'terms\' takes exactly one field: {"terms": {"field": [values]}}.')
         values = spec[names[0]]
         if not isinstance(values, list):
             raise ApiError(400, f"QueryDSL 'terms' on field '{names[0]}' needs a list of values "
@@ -315,7 +315,7 @@ class QueryCompiler:
         spec = obj(body, "exists")
         name = spec.get("field")
         if not isinstance(name, str):
-            raise ApiError(400, "QueryDSL 'exists' needs {\"field\": \"name\"}.")
+            raise ApiError(400, 'QueryDSL \'exists\' needs {"field": "name"}.')
         if name in ("_id", "_source", "_index"):
             return const(TRUE, spec, scoring)
         f = self.fields.get(name)

@@ -112,7 +112,7 @@ def _item_kind(engine_type: str) -> str:
         return "float"
     if engine_type.startswith("bool"):
         return "bool"
-    if engine_type.startswith("timestamp") or engine_type.startswith("date"):
+    if engine_type.startswith(("timestamp", "date")):
         return "date"
     return "object"
 

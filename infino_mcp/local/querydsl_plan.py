@@ -93,9 +93,8 @@ class Plan:
                 sources = f"{sub} AS c0"
             else:
                 earlier = ", ".join(f"c{j}._id" for j in range(i))
-                sources += f" FULL JOIN {sub} AS c{i} ON c{i}._id = " + (
-                    f"COALESCE({earlier})" if i > 1 else "c0._id"
-                )
+                sources += f" FULL JOIN {sub} AS c{i} ON c{i}._id = " + (f"COALESCE({earlier})" if i > 1 else "c0._id")
+
         def first(column: str) -> str:
             values = ", ".join(f"c{i}.{column}" for i in range(len(self.candidates)))
             return f"COALESCE({values})" if len(self.candidates) > 1 else f"c0.{column}"
@@ -105,9 +104,7 @@ class Plan:
         return f"(SELECT {first('_id')} AS _id, {', '.join(columns)} FROM {sources}) AS t"
 
 
-def build_plan(
-    table: str, compiled: Compiled, post: Compiled | None, *, scored: bool, columns_needed: bool
-) -> Plan:
+def build_plan(table: str, compiled: Compiled, post: Compiled | None, *, scored: bool, columns_needed: bool) -> Plan:
     """``columns_needed``: the caller reads table columns beyond the predicate (aggregations, field sorts)."""
     pred = compiled.pred if post is None else Pred.join([compiled.pred, post.pred], "AND")
     score_expr = compiled.score.expr() if scored and not compiled.score.is_const else None

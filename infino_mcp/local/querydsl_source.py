@@ -110,7 +110,7 @@ def parse_sort(value: Any, fields: Fields) -> list[SortSpec]:
             if isinstance(options, str):
                 options = {"order": options}
             if not isinstance(options, dict):
-                raise ApiError(400, f"QueryDSL sort on '{name}' takes \"asc\"/\"desc\" or an object of options.")
+                raise ApiError(400, f'QueryDSL sort on \'{name}\' takes "asc"/"desc" or an object of options.')
         else:
             raise ApiError(400, f"QueryDSL 'sort' entries are a field name or {{field: order}}, got {item!r}.")
         order = str(options.get("order", "desc" if name == "_score" else "asc")).lower()

@@ -72,7 +72,9 @@ def _check_time(amz_date: str, scope_date: str, now: datetime) -> None:
     if amz_date[:8] != scope_date:
         raise _unauthorized("The credential scope date does not match x-amz-date.")
     if abs(now - when) > MAX_SKEW:
-        raise _unauthorized("The request time is more than 15 minutes away from the endpoint's clock; check the system clock.")
+        raise _unauthorized(
+            "The request time is more than 15 minutes away from the endpoint's clock; check the system clock."
+        )
 
 
 def verify_headers(
@@ -90,7 +92,9 @@ def verify_headers(
     """Verify a header-signed request; ``headers`` have lower-case names."""
     match = _AUTH_RE.match(headers.get("authorization", "").strip())
     if match is None:
-        raise _unauthorized("Missing or malformed SigV4 authorization header; sign requests with AWS SigV4 (service 'es').")
+        raise _unauthorized(
+            "Missing or malformed SigV4 authorization header; sign requests with AWS SigV4 (service 'es')."
+        )
     access_key, scope_date, secret, user = _check_scope(match["cred"], lookup, region, service)
     amz_date = headers.get("x-amz-date", "")
     _check_time(amz_date, scope_date, now or datetime.now(UTC))
@@ -122,7 +126,9 @@ def verify_headers(
         service=service,
     )
     if not hmac.compare_digest(expected, match["sig"]):
-        raise _unauthorized("The request signature does not match; check the secret key and that the exact URL and body were signed.")
+        raise _unauthorized(
+            "The request signature does not match; check the secret key and that the exact URL and body were signed."
+        )
     return Caller(access_key, user)
 
 

@@ -267,7 +267,9 @@ async def execute_update(services: Services, sql: str, *, principal: Any = None)
     for i, assignment in enumerate(tree.expressions):
         if not isinstance(assignment, exp.EQ) or not isinstance(assignment.this, exp.Column):
             raise ApiError(400, "UPDATE needs assignments like SET field = expression.")
-        sets.append((field_for(assignment.this.name), f'{assignment.expression.sql(dialect="postgres")} AS "__set_{i}"'))
+        sets.append(
+            (field_for(assignment.this.name), f'{assignment.expression.sql(dialect="postgres")} AS "__set_{i}"')
+        )
     where = tree.args.get("where")
     condition = f" WHERE {where.this.sql(dialect='postgres')}" if where is not None else ""
     projection = ", ".join([f'"{DOC_ID}"', f'"{SOURCE}"', *(expr for _, expr in sets)])

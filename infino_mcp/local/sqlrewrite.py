@@ -146,7 +146,7 @@ def _incomplete(node: str, near: str) -> str:
     if isinstance(cls, type) and issubclass(cls, exp.Binary):
         try:
             operator = cls(this=exp.column("a"), expression=exp.column("b")).sql(dialect="postgres")[2:-2]
-        except Exception:  # noqa: BLE001 - only wording depends on it
+        except Exception:
             operator = ""
         if operator:
             return f"nothing follows {operator!r}"
@@ -197,7 +197,9 @@ def rewrite(sql: str, catalog: Catalog) -> Rewritten:
         if dataset is None:
             if is_cte:
                 continue
-            raise ApiError(404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names.")
+            raise ApiError(
+                404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names."
+            )
         info = catalog.get(dataset)
         datasets[dataset] = info
         if is_cte or start is None or "end" not in ident.meta:
@@ -248,7 +250,10 @@ def _cte_ident(cte: exp.CTE) -> exp.Identifier | None:
 def qualified_start(table: exp.Table) -> int | None:
     """Where the table reference starts (its catalog or schema when written); ApiError(400) for another schema."""
     parts = [table.args.get(k) for k in ("catalog", "db") if table.args.get(k) is not None]
-    if any(not isinstance(p, exp.Identifier) for p in parts) or [_engine_ident(p) for p in parts] not in _DEFAULT_SCHEMAS:
+    if (
+        any(not isinstance(p, exp.Identifier) for p in parts)
+        or [_engine_ident(p) for p in parts] not in _DEFAULT_SCHEMAS
+    ):
         written = ".".join(p.sql(dialect="postgres") for p in parts)
         raise ApiError(
             400, f"Schema '{written}' is not available here; name datasets without a schema (or with public.)."
@@ -257,14 +262,21 @@ def qualified_start(table: exp.Table) -> int | None:
     return first.meta.get("start")
 
 
-def _search_dataset_edit(func: exp.Anonymous, catalog: Catalog, datasets: dict[str, DatasetInfo]) -> tuple[int, int, str]:
+def _search_dataset_edit(
+    func: exp.Anonymous, catalog: Catalog, datasets: dict[str, DatasetInfo]
+) -> tuple[int, int, str]:
     """The first argument of a search function (``bm25_search('dataset', ...)``) names a dataset: resolve it."""
     first = func.expressions[0] if func.expressions else None
     if not (isinstance(first, exp.Literal) and first.is_string and "start" in first.meta and "end" in first.meta):
-        raise ApiError(400, f"{func.this}() takes the dataset name as its first argument, as a string literal: {func.this}('dataset', ...).")
+        raise ApiError(
+            400,
+            f"{func.this}() takes the dataset name as its first argument, as a string literal: {func.this}('dataset', ...).",
+        )
     dataset = _lookup(catalog, first.this, quoted=False)
     if dataset is None:
-        raise ApiError(404, f"Dataset '{first.this}' not found; list the datasets (get_datasets, GET /metadata) for the names.")
+        raise ApiError(
+            404, f"Dataset '{first.this}' not found; list the datasets (get_datasets, GET /metadata) for the names."
+        )
     info = catalog.get(dataset)
     datasets[dataset] = info
     return (first.meta["start"], first.meta["end"] + 1, "'" + info.table.replace("'", "''") + "'")
@@ -288,7 +300,11 @@ def _check_engine_tables(text: str, catalog: Catalog, datasets: dict[str, Datase
         ident = table.this
         if isinstance(ident, exp.Func):
             continue  # search functions checked above; other table functions read no dataset
-        if not isinstance(ident, exp.Identifier) or table.args.get("db") is not None or table.args.get("catalog") is not None:
+        if (
+            not isinstance(ident, exp.Identifier)
+            or table.args.get("db") is not None
+            or table.args.get("catalog") is not None
+        ):
             raise ApiError(400, "The statement reads a table that could not be resolved to a dataset.")
         name = _engine_ident(ident)
         if name in allowed:
@@ -388,7 +404,7 @@ def _qualifiers(sql: str, datasets: dict[str, DatasetInfo]) -> set[str]:
     names = set(datasets) | {info.table for info in datasets.values()}
     try:
         tree = sqlglot.parse_one(sql, read="postgres")
-    except Exception:  # noqa: BLE001 - best effort, for a hint only
+    except Exception:
         return names
     for node in tree.find_all(exp.Table, exp.Subquery, exp.CTE):
         if node.alias_or_name:

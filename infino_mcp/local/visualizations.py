@@ -148,7 +148,7 @@ def _column_ref(value: Any, where: str) -> dict[str, Any] | None:
     ref = {"column": value} if isinstance(value, str) else _object(value, where)
     _known_keys(ref, _REF_KEYS[where], where)
     if not isinstance(ref.get("column"), str) or not ref["column"]:
-        raise ApiError(400, f"{where} needs a column name ({where}: \"col\" or {{\"column\": \"col\"}}).")
+        raise ApiError(400, f'{where} needs a column name ({where}: "col" or {{"column": "col"}}).')
     return ref
 
 
@@ -413,8 +413,13 @@ class SavedObjects:
         if not isinstance(spec, dict):
             raise ApiError(400, f"A {self.kind} spec must be a JSON object.")
         stamp = now_iso()
-        server = {"id": str(uuid.uuid4()), "schema_version": SCHEMA_VERSION, "created_at": stamp,
-                  "updated_at": stamp, "created_by": user}
+        server = {
+            "id": str(uuid.uuid4()),
+            "schema_version": SCHEMA_VERSION,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "created_by": user,
+        }
         attributes = {**server, **self._normalize(spec)}
         check(attributes)
         self._items.put(attributes["id"], attributes)

@@ -315,8 +315,9 @@ async def execute(request: Request) -> Response:
     else:
         query = normalize_sql(sql_spec["raw_query"], svc.catalog)
     limit = sql_spec["limit"]
-    plan = vizsql.plan(query, index=index, filters=filters, types=types,
-                       time_column=sql_spec["time_column"], limit=limit)
+    plan = vizsql.plan(
+        query, index=index, filters=filters, types=types, time_column=sql_spec["time_column"], limit=limit
+    )
     started = time.monotonic()
     result, executed = await _run_plan(request, plan)
     took_ms = int((time.monotonic() - started) * 1000)

@@ -227,8 +227,16 @@ def time_range_filter(time_range: Any, time_column: str) -> dict[str, Any]:
         raise ApiError(400, "time_range needs at least one of 'from' and 'to'.")
     if len(bounds) == 2 and bounds["from"] > bounds["to"]:
         raise ApiError(400, f"time_range.from ({bounds['from']}) is after time_range.to ({bounds['to']}).")
-    return {"id": "time_range", "field": time_column, "operator": "is_between", "value": bounds,
-            "enabled": True, "is_time_filter": True, "query_type": None, "index": None}
+    return {
+        "id": "time_range",
+        "field": time_column,
+        "operator": "is_between",
+        "value": bounds,
+        "enabled": True,
+        "is_time_filter": True,
+        "query_type": None,
+        "index": None,
+    }
 
 
 def _literal(value: Any, kind: str | None, temporal: bool, field_name: str) -> exp.Expression:
@@ -274,8 +282,9 @@ def _or_missing(condition: exp.Expression, col: exp.Expression) -> exp.Expressio
     return exp.paren(exp.or_(condition, exp.Is(this=col.copy(), expression=exp.Null())))
 
 
-def filter_condition(flt: Mapping[str, Any], types: FieldTypes | None, time_column: str,
-                     table: str | None = None) -> exp.Expression:
+def filter_condition(
+    flt: Mapping[str, Any], types: FieldTypes | None, time_column: str, table: str | None = None
+) -> exp.Expression:
     """One enabled filter as a SQL condition; Skip(reason) when it cannot be expressed."""
     name, op, value = flt.get("field"), flt.get("operator"), flt.get("value")
     if not isinstance(name, str) or not name:
@@ -285,8 +294,10 @@ def filter_condition(flt: Mapping[str, Any], types: FieldTypes | None, time_colu
     if types is not None and name not in types:
         known = ", ".join(sorted(types)[:25])
         if name == time_column:
-            raise Skip(f"the time column '{name}' is not in the dataset: set source.sql.time_column "
-                       f"to the dataset's time field (fields: {known})")
+            raise Skip(
+                f"the time column '{name}' is not in the dataset: set source.sql.time_column "
+                f"to the dataset's time field (fields: {known})"
+            )
         raise Skip(f"field '{name}' is not in the dataset (fields: {known})")
     kind = types.get(name) if types is not None else None
     temporal = bool(flt.get("is_time_filter")) or name == time_column or kind == "ISO8601Date"
@@ -350,8 +361,9 @@ def _ctes(root: exp.Expression) -> dict[str, exp.Expression]:
     return found
 
 
-def _targets(node: exp.Expression, index: str, ctes: dict[str, exp.Expression], depth: int = 0
-             ) -> list[tuple[exp.Select, str | None]]:
+def _targets(
+    node: exp.Expression, index: str, ctes: dict[str, exp.Expression], depth: int = 0
+) -> list[tuple[exp.Select, str | None]]:
     """The SELECTs reading the dataset, each with the table alias to qualify columns (JOINs only)."""
     if depth > 16:
         raise Skip("the query nests too deeply to place filters")
@@ -401,8 +413,15 @@ def _apply_limit(query: exp.Expression, limit: int) -> exp.Expression:
     return query.limit(limit + 1, copy=False)
 
 
-def plan(query: exp.Expression | str, *, index: str, filters: list[dict[str, Any]], types: FieldTypes | None,
-         time_column: str, limit: int) -> Plan:
+def plan(
+    query: exp.Expression | str,
+    *,
+    index: str,
+    filters: list[dict[str, Any]],
+    types: FieldTypes | None,
+    time_column: str,
+    limit: int,
+) -> Plan:
     """Inject ``filters`` (enabled ones) and the row limit into ``query``.
 
     ``query`` is raw SQL text or a builder SELECT. ``fallbacks`` are what to run

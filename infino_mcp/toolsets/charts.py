@@ -106,7 +106,12 @@ async def render_visualization(
     png, missing = await _png(render_png, spec)
     title = str(attributes.get("title") or viz_id)
     view = ChartView(
-        viz_id=viz_id, title=title, kind=chart.kind, series=series_count(spec), spec=spec, image=png is not None,
+        viz_id=viz_id,
+        title=title,
+        kind=chart.kind,
+        series=series_count(spec),
+        spec=spec,
+        image=png is not None,
         note=" ".join(n for n in (chart.note, missing) if n) or None,
     )
     shape = f"{view.kind}, {view.series} series, {chart.rows_used} rows" if view.kind == "echarts" else view.kind

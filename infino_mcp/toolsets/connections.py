@@ -35,7 +35,12 @@ MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 
 ConnectionId = Annotated[str, Field(description="The connection's id (get_connections lists them).")]
 SourceType = Annotated[str, Field(description="A source type id from get_sources, e.g. 'postgres' or 'elasticsearch'.")]
-_CONTENT_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv", "auto": "application/octet-stream"}
+_CONTENT_TYPES = {
+    "json": "application/json",
+    "jsonl": "application/x-ndjson",
+    "csv": "text/csv",
+    "auto": "application/octet-stream",
+}
 
 
 class ItemList(BaseModel):
@@ -52,7 +57,9 @@ async def _list(ctx: Context, path: str, operation: str, limit: int, offset: int
     if not isinstance(answer, list):
         raise InfinoError(f"{operation}: the service did not return a list.")
     items = [i for i in answer if isinstance(i, dict)]
-    kept, info = page(items[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(items))
+    kept, info = page(
+        items[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(items)
+    )
     return ItemList(items=kept, page=info)
 
 
@@ -72,12 +79,19 @@ async def get_connections(ctx: Context, limit: Limit = 100, offset: Offset = 0) 
 async def create_connection(
     ctx: Context,
     source_type: SourceType,
-    config: Annotated[JsonArg, Field(description='Connection settings as JSON, e.g. {"name": "prod-pg", "host": "...", "port": 5432}.')],
+    config: Annotated[
+        JsonArg,
+        Field(description='Connection settings as JSON, e.g. {"name": "prod-pg", "host": "...", "port": 5432}.'),
+    ],
 ) -> Raw:
     """Connect Infino to an external source (database, search cluster, bucket). Returns the connection with its id."""
     body = require_object(config, "config")
     path = f"/source/{name_segment(source_type, 'Source type')}"
-    return Raw(result=await client_of(ctx).request("POST", path, operation="create_connection", idempotent=False, json_body=body))
+    return Raw(
+        result=await client_of(ctx).request(
+            "POST", path, operation="create_connection", idempotent=False, json_body=body
+        )
+    )
 
 
 @infino_tool(Toolset.CONNECTIONS, title="Get a connection", read_only=True, destructive=False, idempotent=True)
@@ -96,7 +110,11 @@ async def update_connection(
     """Change a connection's settings (host, credentials, name...)."""
     body = require_object(config, "config")
     path = f"/source/{id_segment(connection_id, 'Connection id')}"
-    return Raw(result=await client_of(ctx).request("PATCH", path, operation="update_connection", idempotent=True, json_body=body))
+    return Raw(
+        result=await client_of(ctx).request(
+            "PATCH", path, operation="update_connection", idempotent=True, json_body=body
+        )
+    )
 
 
 @infino_tool(
@@ -108,7 +126,9 @@ async def delete_connection(ctx: Context, connection_id: ConnectionId) -> Acknow
     return Acknowledged.of(await client_of(ctx).request("DELETE", path, operation="delete_connection", idempotent=True))
 
 
-@infino_tool(Toolset.CONNECTIONS, title="Get a source dataset's metadata", read_only=True, destructive=False, idempotent=True)
+@infino_tool(
+    Toolset.CONNECTIONS, title="Get a source dataset's metadata", read_only=True, destructive=False, idempotent=True
+)
 async def get_source_metadata(
     ctx: Context,
     connection_id: ConnectionId,
@@ -185,7 +205,9 @@ def _read_under_roots(real: Path, roots: list[Path]) -> bytes:
     try:
         fd = os.open(real, flags)
     except OSError:
-        raise InputError(f"{real} could not be opened: pass the path of one readable JSON, JSONL or CSV file.") from None
+        raise InputError(
+            f"{real} could not be opened: pass the path of one readable JSON, JSONL or CSV file."
+        ) from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
@@ -203,12 +225,16 @@ def _read_under_roots(real: Path, roots: list[Path]) -> bytes:
         return handle.read(MAX_UPLOAD_BYTES + 1)[:MAX_UPLOAD_BYTES]
 
 
-@infino_tool(Toolset.CONNECTIONS, title="Upload a file into a dataset", read_only=False, destructive=False, idempotent=False)
+@infino_tool(
+    Toolset.CONNECTIONS, title="Upload a file into a dataset", read_only=False, destructive=False, idempotent=False
+)
 async def upload_file(
     ctx: Context,
     dataset: Annotated[str, Field(description="Target dataset (created if missing).")],
     path: Annotated[str, Field(description="The file: absolute, or relative to an allowed file root.")],
-    format: Annotated[Literal["auto", "json", "jsonl", "csv"], Field(description="File format; auto detects it.")] = "auto",
+    format: Annotated[
+        Literal["auto", "json", "jsonl", "csv"], Field(description="File format; auto detects it.")
+    ] = "auto",
     batch_size: Annotated[int | None, Field(ge=1, le=100_000, description="Documents per ingest batch.")] = None,
     async_mode: Annotated[bool, Field(description="Return at once with a run_id instead of waiting.")] = False,
     wait: Annotated[
@@ -273,13 +299,17 @@ async def _follow_run(ctx: Context, run_id: str) -> dict[str, Any]:
         progress = status.get("progress") if isinstance(status.get("progress"), dict) else {}
         done = progress.get("documents_processed") or (status.get("stats") or {}).get("documents_processed") or 0
         total = progress.get("total")
-        await ctx.report_progress(float(done), float(total) if total else None, f"{status.get('status')}: {done} documents")
+        await ctx.report_progress(
+            float(done), float(total) if total else None, f"{status.get('status')}: {done} documents"
+        )
         if status.get("status") in FINISHED:
             return status
         await anyio.sleep(max(0.0, POLL_SECONDS - (anyio.current_time() - started)))
 
 
-@infino_tool(Toolset.CONNECTIONS, title="Get an import run's status", read_only=True, destructive=False, idempotent=True)
+@infino_tool(
+    Toolset.CONNECTIONS, title="Get an import run's status", read_only=True, destructive=False, idempotent=True
+)
 async def get_connector_job_status(
     ctx: Context, run_id: Annotated[str, Field(description="The run_id upload_file returned.")]
 ) -> Raw:
@@ -297,13 +327,19 @@ async def create_import_job(
     source_type: SourceType,
     config: Annotated[
         JsonArg,
-        Field(description='Job as JSON: {"connection_id", "source_dataset", "target_dataset", "query", "schedule": "0 * * * *"}.'),
+        Field(
+            description='Job as JSON: {"connection_id", "source_dataset", "target_dataset", "query", "schedule": "0 * * * *"}.'
+        ),
     ],
 ) -> Raw:
     """Schedule copying data from a connected source into a dataset (cron schedule). Create the connection first."""
     body = require_object(config, "config")
     path = f"/import/{name_segment(source_type, 'Source type')}"
-    return Raw(result=await client_of(ctx).request("PUT", path, operation="create_import_job", idempotent=False, json_body=body))
+    return Raw(
+        result=await client_of(ctx).request(
+            "PUT", path, operation="create_import_job", idempotent=False, json_body=body
+        )
+    )
 
 
 @infino_tool(Toolset.CONNECTIONS, title="List import jobs", read_only=True, destructive=False, idempotent=True)
@@ -315,7 +351,9 @@ async def get_import_jobs(ctx: Context, limit: Limit = 100, offset: Offset = 0) 
 @infino_tool(
     Toolset.CONNECTIONS, title="Delete an import job", read_only=False, destructive=True, idempotent=True, confirm=True
 )
-async def delete_import_job(ctx: Context, job_id: Annotated[str, Field(description="The job's id (get_import_jobs).")]) -> Acknowledged:
+async def delete_import_job(
+    ctx: Context, job_id: Annotated[str, Field(description="The job's id (get_import_jobs).")]
+) -> Acknowledged:
     """Delete an import job; data already imported stays."""
     path = f"/import/jobs/{id_segment(job_id, 'Job id')}"
     return Acknowledged.of(await client_of(ctx).request("DELETE", path, operation="delete_import_job", idempotent=True))

@@ -61,7 +61,9 @@ async def create_dashboard(
 ) -> Envelope:
     """Save a new dashboard of visualization, markdown and divider panels; returns it with its id."""
     body = require_object(spec, "spec")
-    answer = await client_of(ctx).request("POST", "/dashboards", operation="create_dashboard", idempotent=False, json_body=body)
+    answer = await client_of(ctx).request(
+        "POST", "/dashboards", operation="create_dashboard", idempotent=False, json_body=body
+    )
     return envelope(answer)
 
 
@@ -78,8 +80,10 @@ async def update_dashboard(
     dashboard_id: DashboardId,
     patch: Annotated[
         JsonArg,
-        Field(description="RFC 7396 merge patch: given keys change, null removes one. panels is replaced whole: "
-              "send the full list to add or remove one."),
+        Field(
+            description="RFC 7396 merge patch: given keys change, null removes one. panels is replaced whole: "
+            "send the full list to add or remove one."
+        ),
     ],
 ) -> Envelope:
     """Change part of a dashboard (title, panels, options) and return the updated definition."""
@@ -106,7 +110,9 @@ def _summary(item: dict[str, Any]) -> dict[str, Any]:
     env = envelope(item)
     panels = env.attributes.get("panels")
     return DashboardSummary(
-        id=env.id, title=env.attributes.get("title"), panels=len(panels) if isinstance(panels, list) else 0,
+        id=env.id,
+        title=env.attributes.get("title"),
+        panels=len(panels) if isinstance(panels, list) else 0,
         updated_at=env.updated_at,
     ).model_dump()
 
@@ -118,7 +124,9 @@ async def list_dashboards(ctx: Context, limit: Limit = 100, offset: Offset = 0) 
     return DashboardList(dashboards=[DashboardSummary(**k) for k in kept], page=info)
 
 
-@infino_tool(Toolset.DASHBOARDS, title="Delete a dashboard", read_only=False, destructive=True, idempotent=True, confirm=True)
+@infino_tool(
+    Toolset.DASHBOARDS, title="Delete a dashboard", read_only=False, destructive=True, idempotent=True, confirm=True
+)
 async def delete_dashboard(ctx: Context, dashboard_id: DashboardId) -> Acknowledged:
     """Delete a dashboard (its visualizations stay). Cannot be undone."""
     answer = await client_of(ctx).request("DELETE", _path(dashboard_id), operation="delete_dashboard", idempotent=True)
@@ -174,7 +182,12 @@ class DashboardRun(BaseModel):
                     "error": panel.error.model_dump() if panel.error else None,
                 }
             )
-        head = {"dashboard_id": self.dashboard_id, "title": self.title, "succeeded": self.succeeded, "failed": self.failed}
+        head = {
+            "dashboard_id": self.dashboard_id,
+            "title": self.title,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+        }
         return compact_json(pruned({**head, "panels": panels, "note": self.note}))
 
 
@@ -189,7 +202,10 @@ async def run_panel(
     """One panel resolved: a visualization's definition and data fetched together, or its text."""
     kind = panel.get("kind") or ("visualization" if panel.get("viz_id") else None)
     result = PanelResult(
-        id=panel.get("id"), kind=kind, layout=panel.get("layout"), title_override=panel.get("title_override"),
+        id=panel.get("id"),
+        kind=kind,
+        layout=panel.get("layout"),
+        title_override=panel.get("title_override"),
     )
     if kind == "markdown":
         result.content = panel.get("content")
@@ -203,7 +219,8 @@ async def run_panel(
             return result
         try:
             viz, data = await concurrently(
-                lambda: fetch_visualization(client, viz_id), lambda: run_visualization(client, viz_id, filters, time_range)
+                lambda: fetch_visualization(client, viz_id),
+                lambda: run_visualization(client, viz_id, filters, time_range),
             )
         except InfinoError as exc:
             result.error = _panel_error(exc)
@@ -243,8 +260,11 @@ def _shrink(panels: list[PanelResult], rows_per_panel: int, max_bytes: int) -> s
         for p in panels:
             if p.viz is not None:
                 source = p.viz.get("source") if isinstance(p.viz.get("source"), dict) else {}
-                p.viz = {"title": p.viz.get("title"), "chart": p.viz.get("chart"),
-                         "source": {"kind": source.get("kind"), "index": source.get("index")}}
+                p.viz = {
+                    "title": p.viz.get("title"),
+                    "chart": p.viz.get("chart"),
+                    "source": {"kind": source.get("kind"), "index": source.get("index")},
+                }
             if p.data is not None and isinstance(p.data.get("metadata"), dict):
                 p.data["metadata"] = {k: v for k, v in p.data["metadata"].items() if k in _KEPT_METADATA}
         notes.append("Definitions and metadata shortened; get_visualization(viz_id) has a panel's full definition.")
@@ -252,7 +272,9 @@ def _shrink(panels: list[PanelResult], rows_per_panel: int, max_bytes: int) -> s
         cap //= 2
         cap_rows(cap)
     if any(p.rows_total is not None and p.data is not None and p.rows_total > len(p.data["rows"]) for p in panels):
-        notes.append(f"Rows cut to at most {cap} per panel; execute_visualization(viz_id) pages through a panel's rows.")
+        notes.append(
+            f"Rows cut to at most {cap} per panel; execute_visualization(viz_id) pages through a panel's rows."
+        )
     dropped = []
     for p in reversed(panels):
         if size() <= budget:
@@ -305,6 +327,10 @@ async def execute_dashboard(
     visual = [p for p in finished if p.kind == "visualization"]
     failed = sum(1 for p in visual if p.error is not None)
     return DashboardRun(
-        dashboard_id=dashboard.id or dashboard_id, title=dashboard.attributes.get("title"), panels=finished,
-        succeeded=len(visual) - failed, failed=failed, note=note,
+        dashboard_id=dashboard.id or dashboard_id,
+        title=dashboard.attributes.get("title"),
+        panels=finished,
+        succeeded=len(visual) - failed,
+        failed=failed,
+        note=note,
     )

@@ -58,7 +58,9 @@ def _summary(row: dict[str, Any]) -> DatasetSummary:
         docs = int(count) if count is not None else None
     except (TypeError, ValueError):
         docs = None
-    return DatasetSummary(name=str(row.get("index", "")), docs_count=docs, store_size=row.get("store.size"), health=row.get("health"))
+    return DatasetSummary(
+        name=str(row.get("index", "")), docs_count=docs, store_size=row.get("store.size"), health=row.get("health")
+    )
 
 
 async def list_dataset_rows(client: Any) -> list[dict[str, Any]]:
@@ -78,7 +80,9 @@ async def get_datasets(
 ) -> DatasetList:
     """List datasets with record counts and sizes, sorted by name. Start here to find what data exists."""
     rows = await list_dataset_rows(client_of(ctx))
-    summaries = sorted((_summary(r) for r in rows if fnmatch.fnmatchcase(str(r.get("index", "")), pattern)), key=lambda s: s.name)
+    summaries = sorted(
+        (_summary(r) for r in rows if fnmatch.fnmatchcase(str(r.get("index", "")), pattern)), key=lambda s: s.name
+    )
     kept, info = page(
         [s.model_dump() for s in summaries[offset:]],
         offset=offset,
@@ -175,7 +179,9 @@ def _bulk_payload(records: list[dict[str, Any]] | str, id_field: str | None) -> 
         action: dict[str, Any] = {}
         if id_field:
             if record.get(id_field) is None:
-                raise InputError(f"id_field {id_field!r} is missing from record {number}; give every record that field.")
+                raise InputError(
+                    f"id_field {id_field!r} is missing from record {number}; give every record that field."
+                )
             action["_id"] = str(record[id_field])
         out.append(json.dumps({"index": action}, ensure_ascii=False))
         out.append(json.dumps(record, ensure_ascii=False))
@@ -229,10 +235,14 @@ class SqlWriteResult(BaseModel):
     error_message: str | None = None
 
 
-@infino_tool(Toolset.DATASETS, title="Insert or update rows with SQL", read_only=False, destructive=False, idempotent=False)
+@infino_tool(
+    Toolset.DATASETS, title="Insert or update rows with SQL", read_only=False, destructive=False, idempotent=False
+)
 async def upsert_to_dataset(
     ctx: Context,
-    query: Annotated[str, Field(description='An SQL INSERT or UPDATE, e.g. INSERT INTO "logs" (level, msg) VALUES (\'info\', \'hi\').')],
+    query: Annotated[
+        str, Field(description="An SQL INSERT or UPDATE, e.g. INSERT INTO \"logs\" (level, msg) VALUES ('info', 'hi').")
+    ],
 ) -> SqlWriteResult:
     """Insert or update records with one SQL INSERT or UPDATE statement. For SELECT use query_dataset_in_sql."""
     verb = query.lstrip().split(None, 1)[0].upper() if query.strip() else ""
@@ -254,8 +264,10 @@ async def upload_metrics_to_dataset(
     dataset: DatasetName,
     metrics: Annotated[
         str,
-        Field(description="Prometheus text exposition, e.g. 'http_requests_total{code=\"200\"} 1027'; "
-              "optional sample timestamps are in milliseconds (default: now)."),
+        Field(
+            description="Prometheus text exposition, e.g. 'http_requests_total{code=\"200\"} 1027'; "
+            "optional sample timestamps are in milliseconds (default: now)."
+        ),
     ],
 ) -> Raw:
     """Store Prometheus-format metric samples in a dataset; query them with query_dataset_in_promql."""
@@ -292,7 +304,9 @@ async def get_record(
         if is_service_error(exc, 404) and '"found":false' in getattr(exc, "detail", "").replace(" ", ""):
             return Record(id=record_id, found=False)
         raise
-    return Record(id=str(answer.get("_id", record_id)), found=bool(answer.get("found", True)), source=answer.get("_source"))
+    return Record(
+        id=str(answer.get("_id", record_id)), found=bool(answer.get("found", True)), source=answer.get("_source")
+    )
 
 
 class DeleteCount(BaseModel):
@@ -305,7 +319,9 @@ class DeleteCount(BaseModel):
 async def delete_records(
     ctx: Context,
     dataset: DatasetName,
-    query: Annotated[JsonArg, Field(description='QueryDSL selecting the records, e.g. {"query": {"term": {"status": "spam"}}}.')],
+    query: Annotated[
+        JsonArg, Field(description='QueryDSL selecting the records, e.g. {"query": {"term": {"status": "spam"}}}.')
+    ],
 ) -> DeleteCount:
     """Delete every record matching a QueryDSL query. Cannot be undone; check the query with a search first."""
     body = querydsl_body(query, "query")
@@ -317,19 +333,26 @@ async def delete_records(
     return DeleteCount(deleted=int(answer or 0))
 
 
-@infino_tool(Toolset.DATASETS, title="Set a dataset's enrichment policy", read_only=False, destructive=False, idempotent=True)
+@infino_tool(
+    Toolset.DATASETS, title="Set a dataset's enrichment policy", read_only=False, destructive=False, idempotent=True
+)
 async def enrich_dataset(
     ctx: Context,
     dataset: DatasetName,
     policy: Annotated[
         JsonArg,
-        Field(description='The policy, e.g. {"enrich_policy": {"match_field": "user_id", "enrich_fields": ["email", "name"]}}.'),
+        Field(
+            description='The policy, e.g. {"enrich_policy": {"match_field": "user_id", "enrich_fields": ["email", "name"]}}.'
+        ),
     ],
 ) -> Raw:
     """Set the enrichment policy that configures field matching and enrichment for a dataset."""
     body = require_object(policy, "policy")
     answer = await client_of(ctx).request(
-        "POST", f"/{dataset_segment(dataset)}/enrich_dataset", operation="enrich_dataset", idempotent=True, json_body=body
+        "POST",
+        f"/{dataset_segment(dataset)}/enrich_dataset",
+        operation="enrich_dataset",
+        idempotent=True,
+        json_body=body,
     )
     return Raw(result=answer)
-

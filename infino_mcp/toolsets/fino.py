@@ -101,10 +101,16 @@ async def list_threads(ctx: Context, limit: Limit = 50, offset: Offset = 0) -> T
     answer = await client_of(ctx).request("GET", "/fino/threads", operation="list_threads", idempotent=True)
     if not isinstance(answer, list):
         raise InfinoError("list_threads: the service did not return a list of threads.")
-    threads = sorted((t for t in answer if isinstance(t, dict)), key=lambda t: str(t.get("created_at") or ""), reverse=True)
+    threads = sorted(
+        (t for t in answer if isinstance(t, dict)), key=lambda t: str(t.get("created_at") or ""), reverse=True
+    )
     summaries = [_summary(t).model_dump() for t in threads]
     kept, info = page(
-        summaries[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(summaries)
+        summaries[offset:],
+        offset=offset,
+        limit=limit,
+        max_bytes=settings_of(ctx).max_result_bytes,
+        total=len(summaries),
     )
     return ThreadList(threads=[ThreadSummary(**k) for k in kept], page=info)
 
@@ -114,7 +120,9 @@ async def create_thread(
     ctx: Context,
     name: Annotated[str, Field(min_length=1, description="The thread's name.")],
     streaming: Annotated[bool | None, Field(description="Start the thread in streaming mode.")] = None,
-    config: Annotated[JsonArg | None, Field(description="More thread settings as a JSON object, e.g. {\"metadata\": {...}}.")] = None,
+    config: Annotated[
+        JsonArg | None, Field(description='More thread settings as a JSON object, e.g. {"metadata": {...}}.')
+    ] = None,
 ) -> Thread:
     """Create a Fino conversation thread; send_message then asks Fino in it."""
     body = require_object(config, "config") if config is not None else {}
@@ -156,7 +164,9 @@ async def update_thread(
     return _thread(ctx, _thread_object(answer, "update_thread"), limit=50, offset=0)
 
 
-@infino_tool(Toolset.FINO, title="Delete a Fino thread", read_only=False, destructive=True, idempotent=True, confirm=True)
+@infino_tool(
+    Toolset.FINO, title="Delete a Fino thread", read_only=False, destructive=True, idempotent=True, confirm=True
+)
 async def delete_thread(ctx: Context, thread_id: ThreadId) -> Acknowledged:
     """Delete a thread and all its messages. Cannot be undone."""
     path = f"/fino/threads/{id_segment(thread_id, 'Thread id')}"
@@ -171,7 +181,8 @@ async def add_thread_message(
     content: Annotated[str | None, Field(description="The message text (or pass message).")] = None,
     role: Annotated[Role, Field(description="Who speaks, with content.")] = "user",
     message: Annotated[
-        JsonArg | None, Field(description='A whole message object instead of content/role, e.g. {"role": "user", "content": {...}}.')
+        JsonArg | None,
+        Field(description='A whole message object instead of content/role, e.g. {"role": "user", "content": {...}}.'),
     ] = None,
 ) -> MessageAdded:
     """Store a message in a thread without asking Fino (use send_message to get an answer)."""
@@ -184,12 +195,19 @@ async def add_thread_message(
     else:
         raise InputError("Nothing to add: pass content (the message text) or message (a message object).")
     path = f"/fino/threads/{id_segment(thread_id, 'Thread id')}/messages"
-    answer = await client_of(ctx).request("POST", path, operation="add_thread_message", idempotent=False, json_body=body)
+    answer = await client_of(ctx).request(
+        "POST", path, operation="add_thread_message", idempotent=False, json_body=body
+    )
     return _message_id(answer)
 
 
 @infino_tool(
-    Toolset.FINO, title="Clear a Fino thread's messages", read_only=False, destructive=True, idempotent=True, confirm=True
+    Toolset.FINO,
+    title="Clear a Fino thread's messages",
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+    confirm=True,
 )
 async def clear_thread_messages(ctx: Context, thread_id: ThreadId) -> Acknowledged:
     """Remove every message from a thread, keeping the thread. Cannot be undone."""
@@ -210,5 +228,7 @@ async def send_message(
     Needs Infino cloud."""
     body = {"thread_id": thread_id, "content": {"user_query": question}, "role": role}
     id_segment(thread_id, "Thread id")
-    answer = await client_of(ctx).request("POST", "/fino/message", operation="send_message", idempotent=False, json_body=body)
+    answer = await client_of(ctx).request(
+        "POST", "/fino/message", operation="send_message", idempotent=False, json_body=body
+    )
     return _message_id(answer)

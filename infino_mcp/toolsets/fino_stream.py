@@ -63,4 +63,3 @@ async def ask_fino(
         queries=[FinoQuery(**q) for q in reply.queries],
         message_id=reply.message_id,
     )
-

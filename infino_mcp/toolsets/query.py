@@ -43,7 +43,9 @@ from infino_mcp.toolsets.query_shapes import (
     unknown_fields,
 )
 
-RawFlag = Annotated[bool, Field(description="Return the service's response unchanged (still bounded) instead of the compact form.")]
+RawFlag = Annotated[
+    bool, Field(description="Return the service's response unchanged (still bounded) instead of the compact form.")
+]
 QueryLimit = Annotated[int, Field(ge=1, le=1000, description="Most rows to return.")]
 _FORM = {"content-type": "application/x-www-form-urlencoded"}
 _WRITE_VERBS = {"INSERT", "UPDATE", "DELETE", "UPSERT", "REPLACE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE"}
@@ -93,7 +95,9 @@ async def query_dataset_in_querydsl(
     dataset: Annotated[str, Field(description="Dataset name (get_datasets lists them).")],
     query: Annotated[
         JsonArg,
-        Field(description='Elasticsearch-style search body, e.g. {"query": {"match": {"message": "timeout"}}, "aggs": {...}}; a bare clause is wrapped in "query".'),
+        Field(
+            description='Elasticsearch-style search body, e.g. {"query": {"match": {"message": "timeout"}}, "aggs": {...}}; a bare clause is wrapped in "query".'
+        ),
     ],
     limit: QueryLimit = 20,
     offset: Annotated[int, Field(ge=0, description="Hits to skip (sets the body's `from`).")] = 0,
@@ -137,15 +141,21 @@ async def query_dataset_in_querydsl(
             compact, budget=budget, beside=aggregations, offset=start, limit=size, total=total, more_hint=hint
         )
         result = SearchResult(
-            total=total, total_is_lower_bound=lower_bound, hits=[Hit(**h) for h in kept], aggregations=aggregations, page=info
+            total=total,
+            total_is_lower_bound=lower_bound,
+            hits=[Hit(**h) for h in kept],
+            aggregations=aggregations,
+            page=info,
         )
     if result.page.note and size < limit:
         result.page.note = result.page.note.replace(f"limit={size}", f"the body's size={size}")
     if body["size"] == 0:  # aggregations only: no hits were asked for, so none are missing
         result.page = Page(total=total, returned=0, offset=start, truncated=False)
     if buckets_cut:
-        result.page.note = ((result.page.note or "") + " Aggregation buckets were cut to fit the result budget: "
-                            "lower the aggregation's size or narrow the query.").strip()
+        result.page.note = (
+            (result.page.note or "") + " Aggregation buckets were cut to fit the result budget: "
+            "lower the aggregation's size or narrow the query."
+        ).strip()
     if not total:
         await _explain_empty(ctx, dataset, body, result)
     return result
@@ -162,8 +172,10 @@ async def _explain_empty(ctx: Context, dataset: str, body: dict[str, Any], resul
         return
     missing = unknown_fields(referenced, {f.field for f in schema.fields})
     if missing:
-        result.page.note = ((result.page.note or "") + f" No match, and these fields are not in {dataset!r}: "
-                            f"{', '.join(missing)}; get_dataset_schema lists its fields.").strip()
+        result.page.note = (
+            (result.page.note or "") + f" No match, and these fields are not in {dataset!r}: "
+            f"{', '.join(missing)}; get_dataset_schema lists its fields."
+        ).strip()
 
 
 # ---------------------------------------------------------------- SQL
@@ -174,7 +186,8 @@ class SqlResult(BaseModel):
 
     columns: list[Column] = Field(default_factory=list)
     rows: list[dict[str, Any]] | list[list[Any]] = Field(
-        default_factory=list, description="One {column: value} object per row, or with row_format=arrays a list in column order."
+        default_factory=list,
+        description="One {column: value} object per row, or with row_format=arrays a list in column order.",
     )
     page: Page
     execution_time_ms: int | float | None = None
@@ -192,7 +205,11 @@ class SqlResult(BaseModel):
             values = [row.get(n) for n in names] if isinstance(row, dict) else row
             writer.writerow([_cell(v) for v in values])
         total = self.page.total if self.page.total is not None else self.page.returned
-        head = f"{self.page.returned} of {total} rows (columns: " + ", ".join(f"{c.name} {c.type}" for c in self.columns) + ")"
+        head = (
+            f"{self.page.returned} of {total} rows (columns: "
+            + ", ".join(f"{c.name} {c.type}" for c in self.columns)
+            + ")"
+        )
         note = f"\n{self.page.note}" if self.page.note else ""
         return f"{head}\n{out.getvalue()}{note}".rstrip("\n")
 
@@ -215,7 +232,9 @@ async def query_dataset_in_sql(
     ctx: Context,
     query: Annotated[
         str,
-        Field(description='A SELECT, e.g. SELECT status, COUNT(*) AS n FROM "web-logs" GROUP BY status. Quote names with - . @.'),
+        Field(
+            description='A SELECT, e.g. SELECT status, COUNT(*) AS n FROM "web-logs" GROUP BY status. Quote names with - . @.'
+        ),
     ],
     limit: QueryLimit = 100,
     offset: Annotated[int, Field(ge=0, description="Rows of the answer to skip before returning `limit` rows.")] = 0,
@@ -231,14 +250,18 @@ async def query_dataset_in_sql(
     if not query.strip():
         raise InputError("query is empty: pass a SELECT statement.")
     if _first_keyword(query) in _WRITE_VERBS:
-        raise InputError("query_dataset_in_sql only reads; use upsert_to_dataset for INSERT/UPDATE and delete_records to delete.")
+        raise InputError(
+            "query_dataset_in_sql only reads; use upsert_to_dataset for INSERT/UPDATE and delete_records to delete."
+        )
     answer = await client_of(ctx).request(
         "GET", "/sql", operation="query_dataset_in_sql", idempotent=True, json_body={"query": query}
     )
     if not isinstance(answer, dict):
         raise InfinoError("query_dataset_in_sql: the service's answer is not a SQL result envelope.")
     if answer.get("error_message"):
-        raise InfinoError(f"query_dataset_in_sql: the service reported: {answer['error_message']}. Fix the query and retry.")
+        raise InfinoError(
+            f"query_dataset_in_sql: the service reported: {answer['error_message']}. Fix the query and retry."
+        )
     rows = answer.get("rows") if isinstance(answer.get("rows"), list) else []
     budget = settings_of(ctx).max_result_bytes
     hint = ", or add LIMIT/OFFSET or a narrower WHERE to the SQL"
@@ -255,8 +278,13 @@ async def query_dataset_in_sql(
     if row_format == "arrays":
         shaped = [[row.get(c.name) for c in columns] for row in plain]
     kept, info = fit_page(
-        shaped[offset:], budget=budget, beside=[c.model_dump() for c in columns], offset=offset, limit=limit,
-        total=len(plain), more_hint=hint,
+        shaped[offset:],
+        budget=budget,
+        beside=[c.model_dump() for c in columns],
+        offset=offset,
+        limit=limit,
+        total=len(plain),
+        more_hint=hint,
     )
     return SqlResult(columns=columns, rows=kept, page=info, execution_time_ms=elapsed)
 
@@ -268,7 +296,9 @@ def _seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-PromqlText = Annotated[str, Field(description='A PromQL expression, e.g. sum by (job) (rate(http_requests_total[5m])).')]
+PromqlText = Annotated[
+    str, Field(description="A PromQL expression, e.g. sum by (job) (rate(http_requests_total[5m])).")
+]
 PromqlDataset = Annotated[str | None, Field(description="Dataset holding the metrics. Default: all metric datasets.")]
 SeriesLimit = Annotated[int, Field(ge=1, le=1000, description="Most series to return.")]
 
@@ -290,7 +320,8 @@ async def query_dataset_in_promql(
     query: PromqlText,
     dataset: PromqlDataset = None,
     time: Annotated[
-        float | None, Field(description="Evaluation time, unix seconds. Default: now (the service may only evaluate at now).")
+        float | None,
+        Field(description="Evaluation time, unix seconds. Default: now (the service may only evaluate at now)."),
     ] = None,
     limit: SeriesLimit = 100,
 ) -> PromqlResult:
@@ -304,7 +335,9 @@ async def query_dataset_in_promql(
     return shape_promql(answer, "query_dataset_in_promql", limit, settings_of(ctx).max_result_bytes)
 
 
-@infino_tool(Toolset.QUERY, title="Evaluate PromQL over a time range", read_only=True, destructive=False, idempotent=True)
+@infino_tool(
+    Toolset.QUERY, title="Evaluate PromQL over a time range", read_only=True, destructive=False, idempotent=True
+)
 async def query_dataset_in_promql_range(
     ctx: Context,
     query: PromqlText,
@@ -331,14 +364,18 @@ async def query_dataset_in_promql_range(
 # ---------------------------------------------------------------- connected sources
 
 
-@infino_tool(Toolset.QUERY, title="Query a connected source natively", read_only=True, destructive=False, idempotent=True)
+@infino_tool(
+    Toolset.QUERY, title="Query a connected source natively", read_only=True, destructive=False, idempotent=True
+)
 async def query_source(
     ctx: Context,
     connection_id: Annotated[str, Field(description="The connection's id (get_connections lists them).")],
     dataset: Annotated[str, Field(description="Table, index or collection in the source.")],
     query: Annotated[
         str | dict[str, Any],
-        Field(description="The query in the source's language: SQL text, or a QueryDSL object for Elasticsearch/OpenSearch."),
+        Field(
+            description="The query in the source's language: SQL text, or a QueryDSL object for Elasticsearch/OpenSearch."
+        ),
     ],
 ) -> SourceResult:
     """Run a query on an external source through its connection, in the source's own language (needs Infino cloud)."""

@@ -153,7 +153,9 @@ def shape_promql(answer: Any, operation: str, limit: int, budget: int) -> Promql
     if not isinstance(answer, dict) or not isinstance(answer.get("data"), dict):
         raise InfinoError(f"{operation}: the service's answer is not a Prometheus API response.")
     if answer.get("status") == "error":
-        raise InfinoError(f"{operation} failed: {answer.get('error') or answer.get('errorType')}. Fix the query and retry.")
+        raise InfinoError(
+            f"{operation} failed: {answer.get('error') or answer.get('errorType')}. Fix the query and retry."
+        )
     data = answer["data"]
     kind = str(data.get("resultType", ""))
     result = data.get("result")
@@ -161,7 +163,9 @@ def shape_promql(answer: Any, operation: str, limit: int, budget: int) -> Promql
     if kind in ("scalar", "string"):
         pair = result if isinstance(result, list) else [None, None]
         shown = _point(pair) if kind == "scalar" else [_number(pair[0]), pair[1] if len(pair) > 1 else None]
-        return PromqlResult(result_type=kind, scalar=shown, page=Page(returned=1, total=1, truncated=False), warnings=warnings)
+        return PromqlResult(
+            result_type=kind, scalar=shown, page=Page(returned=1, total=1, truncated=False), warnings=warnings
+        )
     series = []
     for item in result if isinstance(result, list) else []:
         if not isinstance(item, dict):
@@ -189,11 +193,15 @@ def shape_promql(answer: Any, operation: str, limit: int, budget: int) -> Promql
             "Raise limit, or narrow the selector: add label matchers or aggregate with sum by (...)."
         )
     if points_cut:
-        info.note = ((info.note or "") + " Each series kept only its most recent points to fit the budget: use a larger "
-                     "step or a shorter time range to see all of them.").strip()
+        info.note = (
+            (info.note or "") + " Each series kept only its most recent points to fit the budget: use a larger "
+            "step or a shorter time range to see all of them."
+        ).strip()
     if not series:
-        info.note = ("No series matched: check the metric name and label matchers, the dataset, and that times are "
-                     "unix seconds inside the data's range.")
+        info.note = (
+            "No series matched: check the metric name and label matchers, the dataset, and that times are "
+            "unix seconds inside the data's range."
+        )
     return PromqlResult(
         result_type=kind, series=[Series(**s) for s in kept], points_cut=points_cut, page=info, warnings=warnings
     )
@@ -213,7 +221,9 @@ def bound_native(value: Any, max_bytes: int) -> SourceResult:
         return SourceResult(result=value)
     if isinstance(value, list):
         kept, info = page(value, offset=0, limit=len(value), max_bytes=max_bytes)
-        return SourceResult(result=kept, truncated=True, note=f"Kept {info.returned} of {len(value)} items; narrow the query.")
+        return SourceResult(
+            result=kept, truncated=True, note=f"Kept {info.returned} of {len(value)} items; narrow the query."
+        )
     if isinstance(value, dict):
         lists = [(k, v) for k, v in value.items() if isinstance(v, list)]
         if lists:
@@ -224,7 +234,9 @@ def bound_native(value: Any, max_bytes: int) -> SourceResult:
             return SourceResult(result={**rest, key: kept}, truncated=True, note=note)
     text = json.dumps(value, ensure_ascii=False, default=str)
     return SourceResult(
-        result=text[: max_bytes // 2], truncated=True, note="The answer was too large and is cut as JSON text; narrow the query."
+        result=text[: max_bytes // 2],
+        truncated=True,
+        note="The answer was too large and is cut as JSON text; narrow the query.",
     )
 
 

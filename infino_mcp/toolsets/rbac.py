@@ -70,7 +70,12 @@ async def _send(ctx: Context, method: str, path: str, operation: str, config: Js
     client = client_of(ctx)
     if yaml_text is not None:
         return await client.request(
-            method, path, operation=operation, idempotent=idempotent, content=yaml_text, headers={"content-type": "application/yaml"}
+            method,
+            path,
+            operation=operation,
+            idempotent=idempotent,
+            content=yaml_text,
+            headers={"content-type": "application/yaml"},
         )
     return await client.request(method, path, operation=operation, idempotent=idempotent, json_body=body)
 
@@ -104,8 +109,10 @@ def _new_keys(answer: Any, username: str, operation: str) -> NewKeys:
     if not isinstance(answer, dict) or not answer.get("access_key") or not answer.get("secret_key"):
         raise InfinoError(f"{operation}: the service did not return a new key pair; check the user with get_user.")
     return NewKeys(
-        username=str(answer.get("username") or username), access_key=str(answer["access_key"]),
-        secret_key=str(answer["secret_key"]), account_id=answer.get("account_id"),
+        username=str(answer.get("username") or username),
+        access_key=str(answer["access_key"]),
+        secret_key=str(answer["secret_key"]),
+        account_id=answer.get("account_id"),
     )
 
 
@@ -126,8 +133,10 @@ def _user_info(name: str, doc: Any) -> UserInfo:
     doc = doc if isinstance(doc, dict) else {}
     roles = doc.get("Roles", doc.get("roles"))
     return UserInfo(
-        name=name, roles=[str(r) for r in roles] if isinstance(roles, list) else [],
-        version=None if doc.get("Version") is None else str(doc["Version"]), account_id=doc.get("account_id"),
+        name=name,
+        roles=[str(r) for r in roles] if isinstance(roles, list) else [],
+        version=None if doc.get("Version") is None else str(doc["Version"]),
+        account_id=doc.get("account_id"),
     )
 
 
@@ -135,7 +144,8 @@ def _role_info(name: str, doc: Any) -> RoleInfo:
     doc = redact(doc) if isinstance(doc, dict) else {}
     permissions = doc.get("Permissions", doc.get("permissions"))
     return RoleInfo(
-        name=name, version=None if doc.get("Version") is None else str(doc["Version"]),
+        name=name,
+        version=None if doc.get("Version") is None else str(doc["Version"]),
         permissions=[p for p in permissions if isinstance(p, dict)] if isinstance(permissions, list) else [],
     )
 
@@ -189,7 +199,9 @@ async def list_users(ctx: Context, limit: Limit = 100, offset: Offset = 0) -> Us
     if not isinstance(answer, dict):
         raise InfinoError("list_users: the service did not return a mapping of users; retry later.")
     users = [_user_info(name, doc).model_dump() for name, doc in sorted(answer.items())]
-    kept, info = page(users[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(users))
+    kept, info = page(
+        users[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(users)
+    )
     return UserList(users=[UserInfo(**u) for u in kept], page=info)
 
 
@@ -233,11 +245,15 @@ async def list_roles(ctx: Context, limit: Limit = 100, offset: Offset = 0) -> Ro
     if not isinstance(answer, dict):
         raise InfinoError("list_roles: the service did not return a mapping of roles; retry later.")
     roles = [_role_info(name, doc).model_dump() for name, doc in sorted(answer.items())]
-    kept, info = page(roles[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(roles))
+    kept, info = page(
+        roles[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(roles)
+    )
     return RoleList(roles=[RoleInfo(**r) for r in kept], page=info)
 
 
-@infino_tool(Toolset.RBAC, title="Rotate a user's keys", read_only=False, destructive=True, idempotent=False, confirm=True)
+@infino_tool(
+    Toolset.RBAC, title="Rotate a user's keys", read_only=False, destructive=True, idempotent=False, confirm=True
+)
 async def rotate_keys(ctx: Context, username: UserName) -> NewKeys:
     """Issue a new access/secret key pair for a user; the old pair stops working at once. Returns the new pair (shown only now)."""
     answer = await client_of(ctx).request(

@@ -111,7 +111,8 @@ FiltersArg = Annotated[
     list[Filter] | None, Field(description="Runtime filters, AND-merged with the visualization's saved filters.")
 ]
 TimeRangeArg = Annotated[
-    TimeRange | None, Field(description='UTC window on the time column, e.g. {"from": "2026-01-01T00:00:00Z", "to": 1767225600000}.')
+    TimeRange | None,
+    Field(description='UTC window on the time column, e.g. {"from": "2026-01-01T00:00:00Z", "to": 1767225600000}.'),
 ]
 
 
@@ -205,15 +206,17 @@ async def concurrently(*calls: Callable[[], Awaitable[Any]] | None) -> list[Any]
     return results
 
 
-@infino_tool(Toolset.VISUALIZATIONS, title="Create a visualization", read_only=False, destructive=False, idempotent=False)
+@infino_tool(
+    Toolset.VISUALIZATIONS, title="Create a visualization", read_only=False, destructive=False, idempotent=False
+)
 async def create_visualization(
     ctx: Context,
     spec: Annotated[
         JsonArg,
         Field(
             description='title, source {kind: "sql", index: dataset} and chart.type (bar, line, area, pie, '
-            'scatter, heatmap, table, metric). Own SQL: source.sql.raw_query. Builder (no raw_query): '
-            'mapping {x: {column, bucket?: day|hour|1h|...}, y: [{column, aggregation: count|sum|avg|min|max|'
+            "scatter, heatmap, table, metric). Own SQL: source.sql.raw_query. Builder (no raw_query): "
+            "mapping {x: {column, bucket?: day|hour|1h|...}, y: [{column, aggregation: count|sum|avg|min|max|"
             'cardinality}], series?: {column}}. E.g. {"title": "Orders by currency", "source": {"kind": "sql", '
             '"index": "orders", "sql": {"raw_query": "SELECT currency, COUNT(*) AS n FROM orders GROUP BY currency"}}, '
             '"chart": {"type": "bar"}}.'
@@ -234,20 +237,26 @@ async def get_visualization(ctx: Context, viz_id: VizId) -> Envelope:
     return envelope(await fetch_visualization(client_of(ctx), viz_id))
 
 
-@infino_tool(Toolset.VISUALIZATIONS, title="Update a visualization", read_only=False, destructive=False, idempotent=True)
+@infino_tool(
+    Toolset.VISUALIZATIONS, title="Update a visualization", read_only=False, destructive=False, idempotent=True
+)
 async def update_visualization(
     ctx: Context,
     viz_id: VizId,
     patch: Annotated[
         JsonArg,
-        Field(description='RFC 7396 merge patch: only given keys change, null removes one, arrays are replaced whole. '
-              'E.g. {"title": "New", "source": {"sql": {"limit": 200}}}.'),
+        Field(
+            description="RFC 7396 merge patch: only given keys change, null removes one, arrays are replaced whole. "
+            'E.g. {"title": "New", "source": {"sql": {"limit": 200}}}.'
+        ),
     ],
 ) -> Envelope:
     """Change part of a saved visualization and return the updated definition."""
     body = check_patch(patch, "visualization")
     path = f"/visualizations/{id_segment(viz_id, 'Visualization id')}"
-    answer = await client_of(ctx).request("PATCH", path, operation="update_visualization", idempotent=True, json_body=body)
+    answer = await client_of(ctx).request(
+        "PATCH", path, operation="update_visualization", idempotent=True, json_body=body
+    )
     return envelope(answer)
 
 
@@ -271,13 +280,22 @@ def _summary(item: dict[str, Any]) -> dict[str, Any]:
     chart = attrs.get("chart") if isinstance(attrs.get("chart"), dict) else {}
     source = attrs.get("source") if isinstance(attrs.get("source"), dict) else {}
     return Summary(
-        id=env.id, title=attrs.get("title"), chart_type=chart.get("type"), source_kind=source.get("kind"),
-        index=source.get("index"), updated_at=env.updated_at,
+        id=env.id,
+        title=attrs.get("title"),
+        chart_type=chart.get("type"),
+        source_kind=source.get("kind"),
+        index=source.get("index"),
+        updated_at=env.updated_at,
     ).model_dump()
 
 
 async def list_page(
-    ctx: Context, path: str, operation: str, limit: int, offset: int, summarize: Callable[[dict[str, Any]], dict[str, Any]]
+    ctx: Context,
+    path: str,
+    operation: str,
+    limit: int,
+    offset: int,
+    summarize: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], Page]:
     """One page of ``{"items": [...]}`` from the service as summaries, cut to the byte budget.
 
@@ -292,13 +310,20 @@ async def list_page(
     surely_more = len(items) > limit
     maybe_more = surely_more or (want == limit and len(items) == limit)
     kept, info = page(
-        [summarize(item) for item in items[:limit]], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes
+        [summarize(item) for item in items[:limit]],
+        offset=offset,
+        limit=limit,
+        max_bytes=settings_of(ctx).max_result_bytes,
     )
     if maybe_more:
         end = offset + len(kept)
         exist = "More items exist" if surely_more else "More items may exist"
         info = Page(
-            total=None, returned=len(kept), offset=offset, truncated=True, next_offset=end,
+            total=None,
+            returned=len(kept),
+            offset=offset,
+            truncated=True,
+            next_offset=end,
             note=f"{exist}; call again with offset={end}.",
         )
     return kept, info
@@ -312,7 +337,12 @@ async def list_visualizations(ctx: Context, limit: Limit = 100, offset: Offset =
 
 
 @infino_tool(
-    Toolset.VISUALIZATIONS, title="Delete a visualization", read_only=False, destructive=True, idempotent=True, confirm=True
+    Toolset.VISUALIZATIONS,
+    title="Delete a visualization",
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+    confirm=True,
 )
 async def delete_visualization(ctx: Context, viz_id: VizId) -> Acknowledged:
     """Delete a saved visualization. Dashboard panels that show it will report an error. Cannot be undone."""
@@ -338,7 +368,9 @@ def bound_rows(data: dict[str, Any], *, offset: int, limit: int, max_bytes: int)
     room = max(max_bytes - json_size(columns) - json_size(metadata), 500)
     kept, info = page(rows[offset:], offset=offset, limit=limit, max_bytes=room, total=len(rows))
     if metadata.get("truncated"):
-        cut = "The visualization's own row limit cut the query result; raise source.sql.limit with update_visualization."
+        cut = (
+            "The visualization's own row limit cut the query result; raise source.sql.limit with update_visualization."
+        )
         info.note = f"{info.note} {cut}" if info.note else cut
     return {"columns": columns, "rows": kept, "metadata": metadata}, info
 
@@ -393,18 +425,35 @@ def render(viz: dict[str, Any], data: dict[str, Any], *, max_rows: int, max_byte
             "visualization's query (update_visualization) to chart everything."
         )
     return ChartSpec(
-        kind=str(spec.get("kind", "")), title=spec.get("title"), reason=spec.get("reason"), option=spec.get("option"), columns=spec.get("columns"), rows=spec.get("rows"),
-        value=spec.get("value"), formatting=spec.get("formatting"),
-        other={k: v for k, v in spec.items() if k not in known}, rows_used=used, rows_total=len(rows), note=note,
+        kind=str(spec.get("kind", "")),
+        title=spec.get("title"),
+        reason=spec.get("reason"),
+        option=spec.get("option"),
+        columns=spec.get("columns"),
+        rows=spec.get("rows"),
+        value=spec.get("value"),
+        formatting=spec.get("formatting"),
+        other={k: v for k, v in spec.items() if k not in known},
+        rows_used=used,
+        rows_total=len(rows),
+        note=note,
     )
 
 
-@infino_tool(Toolset.VISUALIZATIONS, title="Build an ECharts option", read_only=True, destructive=False, idempotent=True)
+@infino_tool(
+    Toolset.VISUALIZATIONS, title="Build an ECharts option", read_only=True, destructive=False, idempotent=True
+)
 async def to_echarts_option(
     ctx: Context,
-    viz_id: Annotated[str | None, Field(description="A saved visualization; fetched and run when visualization/data are omitted.")] = None,
-    visualization: Annotated[JsonArg | None, Field(description="A visualization definition (or get_visualization's answer).")] = None,
-    data: Annotated[JsonArg | None, Field(description="execute_visualization's answer {columns, rows, metadata}.")] = None,
+    viz_id: Annotated[
+        str | None, Field(description="A saved visualization; fetched and run when visualization/data are omitted.")
+    ] = None,
+    visualization: Annotated[
+        JsonArg | None, Field(description="A visualization definition (or get_visualization's answer).")
+    ] = None,
+    data: Annotated[
+        JsonArg | None, Field(description="execute_visualization's answer {columns, rows, metadata}.")
+    ] = None,
     filters: FiltersArg = None,
     time_range: TimeRangeArg = None,
     max_rows: Annotated[int, Field(ge=1, le=10000, description="Most data rows to chart.")] = 1000,
@@ -415,7 +464,9 @@ async def to_echarts_option(
     if viz_id is None and (viz is None or rows is None):
         raise InputError("Pass viz_id, or both visualization and data.")
     if rows is not None and (filters or time_range is not None):
-        raise InputError("filters and time_range apply only when the data is fetched: omit data, or apply them yourself.")
+        raise InputError(
+            "filters and time_range apply only when the data is fetched: omit data, or apply them yourself."
+        )
     if viz_id is not None and (viz is None or rows is None):
         client = client_of(ctx)
         viz_or_none, data_or_none = await concurrently(

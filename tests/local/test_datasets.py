@@ -184,7 +184,11 @@ async def test_delete_by_query(endpoint):
     await bulk(
         endpoint,
         "logs",
-        *[line for i in range(10) for line in ({"index": {"_id": str(i)}}, {"level": "error" if i < 4 else "info", "n": i})],
+        *[
+            line
+            for i in range(10)
+            for line in ({"index": {"_id": str(i)}}, {"level": "error" if i < 4 else "info", "n": i})
+        ],
     )
     response = await endpoint.patch("/logs", json={"query": {"term": {"level": "error"}}})
     assert response.status_code == 200, response.text

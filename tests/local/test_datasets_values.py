@@ -58,7 +58,13 @@ def test_coercion():
     assert coerce("l", "list:i64", 5) == [5]
     assert coerce("t", "timestamp_ms", "2024-01-01T01:00:00+01:00") == "2024-01-01T00:00:00.000Z"
     assert coerce("j", "json", {"a": [1]}) == '{"a": [1]}'
-    for kind, value in [("i64", True), ("i64", "x"), ("bool", "maybe"), ("timestamp_ms", "soon"), ("large_utf8", [1, 2])]:
+    for kind, value in [
+        ("i64", True),
+        ("i64", "x"),
+        ("bool", "maybe"),
+        ("timestamp_ms", "soon"),
+        ("large_utf8", [1, 2]),
+    ]:
         with pytest.raises(ValueRefused):
             coerce("field", kind, value)
 

@@ -105,7 +105,9 @@ async def test_concurrent_single_document_bulks_lose_nothing(endpoint):
         for task in range(8):
             group.start_soon(writer, task)
 
-    rows = (await endpoint.post("/sql", json={"query": "select count(*) AS c, count(distinct _id) AS d from busy"})).json()
+    rows = (
+        await endpoint.post("/sql", json={"query": "select count(*) AS c, count(distinct _id) AS d from busy"})
+    ).json()
     assert rows["rows"][0]["values"] == {"c": {"Integer": 400}, "d": {"Integer": 400}}
 
 
@@ -161,7 +163,7 @@ async def test_grouped_appends_isolate_a_bad_batch(tmp_path: Path):
             try:
                 await engine.append("t", rows)
                 outcomes[i] = "ok"
-            except Exception as exc:  # noqa: BLE001 - the test records which caller failed
+            except Exception as exc:
                 outcomes[i] = type(exc).__name__
 
         async with anyio.create_task_group() as group:

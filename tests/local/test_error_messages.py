@@ -45,9 +45,13 @@ async def test_fino(endpoint: httpx2.AsyncClient) -> None:
     assert no_thread == "Thread 'nope' not found; create one with create_thread (POST /fino/threads)."
     thread = (await endpoint.post("/fino/threads", json={"name": "t"})).json()
     answer = await _reason(await endpoint.post("/fino/message", json={**body, "thread_id": thread["id"]}), 501)
-    assert answer == NO_ANSWERS == (
-        "Fino's answers need Infino cloud; this local endpoint only stores threads and their messages "
-        "(add_thread_message)."
+    assert (
+        answer
+        == NO_ANSWERS
+        == (
+            "Fino's answers need Infino cloud; this local endpoint only stores threads and their messages "
+            "(add_thread_message)."
+        )
     )
 
 

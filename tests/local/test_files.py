@@ -87,16 +87,35 @@ async def test_csv_values_are_typed(endpoint: httpx2.AsyncClient) -> None:
     assert result["stats"]["format"] == "csv"
     assert result["stats"]["documents_processed"] == 2
     assert await _doc(endpoint, "fruit", "r1") == {
-        "name": "apple", "qty": 3, "price": 0.5, "active": True, "zip": "01234"
+        "name": "apple",
+        "qty": 3,
+        "price": 0.5,
+        "active": True,
+        "zip": "01234",
     }
     assert await _doc(endpoint, "fruit", "r2") == {
-        "name": "pear", "qty": -2, "price": 1000.0, "active": False, "zip": 99999, "note": "ripe"
+        "name": "pear",
+        "qty": -2,
+        "price": 1000.0,
+        "active": False,
+        "zip": 99999,
+        "note": "ripe",
     }
 
 
 def test_csv_value_inference() -> None:
     assert [csv_value(v) for v in ["7", "-7", "+7", "0", "3.25", "TRUE", "007", "1_000", "nan", "x1", "1.2.3"]] == [
-        7, -7, 7, 0, 3.25, True, "007", "1_000", "nan", "x1", "1.2.3"
+        7,
+        -7,
+        7,
+        0,
+        3.25,
+        True,
+        "007",
+        "1_000",
+        "nan",
+        "x1",
+        "1.2.3",
     ]
 
 
@@ -212,7 +231,9 @@ ClientFactory = Callable[[list[dict]], "httpx2.AsyncClient"]
 
 
 @pytest.fixture
-async def user_with(endpoint: httpx2.AsyncClient, endpoint_as: Callable[[str, str], httpx2.AsyncClient]) -> AsyncIterator[ClientFactory]:
+async def user_with(
+    endpoint: httpx2.AsyncClient, endpoint_as: Callable[[str, str], httpx2.AsyncClient]
+) -> AsyncIterator[ClientFactory]:
     """A client for a new user whose only role has the given permission statements."""
     clients: list[httpx2.AsyncClient] = []
 
@@ -240,10 +261,12 @@ async def test_upload_permissions(endpoint: httpx2.AsyncClient, user_with) -> No
     assert new_dataset.status_code == 403
     assert "create" in new_dataset.json()["error"]["reason"]
 
-    creator = await user_with([
-        {"ResourceType": "record", "Actions": ["write"], "Resources": ["logs-*"]},
-        {"ResourceType": "dataset", "Actions": ["create"], "Resources": ["logs-*"]},
-    ])
+    creator = await user_with(
+        [
+            {"ResourceType": "record", "Actions": ["write"], "Resources": ["logs-*"]},
+            {"ResourceType": "dataset", "Actions": ["create"], "Resources": ["logs-*"]},
+        ]
+    )
     done = (await _upload(creator, "logs-2", "a.jsonl", b'{"a": 2}\n')).json()
     assert done["status"] == "completed"
     # Another user's job is not visible.
@@ -253,10 +276,12 @@ async def test_upload_permissions(endpoint: httpx2.AsyncClient, user_with) -> No
 
 async def test_async_job_is_visible_through_another_app(endpoint: httpx2.AsyncClient, user_with) -> None:
     """Jobs belong to the services, not to one app instance: the admin can wait on a user's upload."""
-    creator = await user_with([
-        {"ResourceType": "record", "Actions": ["write"], "Resources": ["*"]},
-        {"ResourceType": "dataset", "Actions": ["create"], "Resources": ["*"]},
-    ])
+    creator = await user_with(
+        [
+            {"ResourceType": "record", "Actions": ["write"], "Resources": ["*"]},
+            {"ResourceType": "dataset", "Actions": ["create"], "Resources": ["*"]},
+        ]
+    )
     content = "".join(json.dumps({"i": i}) + "\n" for i in range(20)).encode()
     submitted = (await _upload(creator, "shared-jobs", "x.jsonl", content, batch_size=5, run_async=True)).json()
     status = (

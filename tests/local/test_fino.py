@@ -13,8 +13,20 @@ from infino_mcp.local.services import Services
 pytestmark = pytest.mark.anyio
 
 THREAD_FIELDS = {
-    "id", "user_id", "name", "status", "workflow_name", "created_at", "updated_at", "messages", "viz_context",
-    "sources", "historical_context", "is_owner", "user_permission", "shared_with_users",
+    "id",
+    "user_id",
+    "name",
+    "status",
+    "workflow_name",
+    "created_at",
+    "updated_at",
+    "messages",
+    "viz_context",
+    "sources",
+    "historical_context",
+    "is_owner",
+    "user_permission",
+    "shared_with_users",
 }
 
 
@@ -93,7 +105,9 @@ async def test_messages_are_stored_and_cleared(endpoint: httpx2.AsyncClient) -> 
         ("/messages", ["not", "an", "object"], "JSON object"),
     ],
 )
-async def test_invalid_updates_and_messages(endpoint: httpx2.AsyncClient, path_suffix: str, body: object, expected: str) -> None:
+async def test_invalid_updates_and_messages(
+    endpoint: httpx2.AsyncClient, path_suffix: str, body: object, expected: str
+) -> None:
     thread = await _thread(endpoint, name="t")
     method = "PUT" if not path_suffix else "POST"
     response = await endpoint.request(method, f"/fino/threads/{thread['id']}{path_suffix}", json=body)
@@ -122,7 +136,9 @@ async def test_send_message_is_not_implemented_locally(endpoint: httpx2.AsyncCli
 
 
 @pytest.fixture
-async def other_user(endpoint: httpx2.AsyncClient, endpoint_as: Callable[[str, str], httpx2.AsyncClient]) -> AsyncIterator[httpx2.AsyncClient]:
+async def other_user(
+    endpoint: httpx2.AsyncClient, endpoint_as: Callable[[str, str], httpx2.AsyncClient]
+) -> AsyncIterator[httpx2.AsyncClient]:
     role = await endpoint.put("/role/nothing", json={"Permissions": []})
     assert role.status_code == 200
     keys = (await endpoint.put("/user/erin", json={"Roles": ["nothing"]})).json()

@@ -83,20 +83,34 @@ async def test_rate_sum_and_histogram_quantile(loaded: httpx2.AsyncClient) -> No
         "200": pytest.approx(10 / 60),
         "500": pytest.approx(1 / 60),
     }
-    quantile = (await promql(loaded, "query", query="histogram_quantile(0.5, rate(latency_seconds_bucket[5m]))", time=at)).json()
+    quantile = (
+        await promql(loaded, "query", query="histogram_quantile(0.5, rate(latency_seconds_bucket[5m]))", time=at)
+    ).json()
     assert [(r["metric"], float(r["value"][1])) for r in quantile["data"]["result"]] == [({}, pytest.approx(0.3))]
-    mean = (await promql(loaded, "query", query="rate(latency_seconds_sum[5m]) / rate(latency_seconds_count[5m])", time=at)).json()
+    mean = (
+        await promql(loaded, "query", query="rate(latency_seconds_sum[5m]) / rate(latency_seconds_count[5m])", time=at)
+    ).json()
     assert float(mean["data"]["result"][0]["value"][1]) == pytest.approx(7 / 40)
-    ratio = (await promql(loaded, "query", time=at, query=(
-        'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m])) > bool 0.05'
-    ))).json()
+    ratio = (
+        await promql(
+            loaded,
+            "query",
+            time=at,
+            query=('sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[5m])) > bool 0.05'),
+        )
+    ).json()
     assert ratio["data"]["result"] == [{"metric": {}, "value": [at, "1"]}]
 
 
 @pytest.mark.anyio
 async def test_range_query_returns_a_matrix(loaded: httpx2.AsyncClient) -> None:
     response = await promql(
-        loaded, "query_range", query='increase(http_requests_total{code="200"}[2m])', start=T0 + 120, end=T0 + 600, step=240
+        loaded,
+        "query_range",
+        query='increase(http_requests_total{code="200"}[2m])',
+        start=T0 + 120,
+        end=T0 + 600,
+        step=240,
     )
     assert response.status_code == 200, response.text
     data = response.json()["data"]
@@ -125,7 +139,7 @@ async def test_summary_gauges_and_special_values(loaded: httpx2.AsyncClient) -> 
         ("temperature", "kitchen"): "21.5",
         ("temperature", "cellar"): "-Inf",
     }
-    kitchen = [r for r in data["result"] if r["metric"].get("room") == "kitchen"][0]
+    kitchen = next(r for r in data["result"] if r["metric"].get("room") == "kitchen")
     assert kitchen["metric"]["since"] == "2024-01-01"  # a date-like label stays a string
 
 
@@ -141,7 +155,7 @@ async def test_samples_are_rows_for_sql_too(loaded: httpx2.AsyncClient) -> None:
 
 @pytest.mark.anyio
 async def test_samples_without_timestamp_are_stamped_now(endpoint: httpx2.AsyncClient) -> None:
-    assert (await upload(endpoint, "live", "# TYPE up gauge\nup{job=\"x\"} 1\n")).status_code == 200
+    assert (await upload(endpoint, "live", '# TYPE up gauge\nup{job="x"} 1\n')).status_code == 200
     data = (await promql(endpoint, "query", query="up")).json()["data"]
     assert [(r["metric"], r["value"][1]) for r in data["result"]] == [({"__name__": "up", "job": "x"}, "1")]
 
@@ -153,9 +167,11 @@ async def test_without_index_every_metric_dataset_is_read(loaded: httpx2.AsyncCl
     plain = await loaded.post("/logs/json", content='{"index":{}}\n{"message":"hello","value":1}\n',
                               headers={"content-type": "application/x-ndjson"})  # fmt: skip
     assert plain.status_code == 200, plain.text
-    everywhere = (await promql(loaded, "query", query='count(http_requests_total)', time=T0 + 600)).json()
+    everywhere = (await promql(loaded, "query", query="count(http_requests_total)", time=T0 + 600)).json()
     assert everywhere["data"]["result"][0]["value"][1] == "3"
-    only_c = (await promql(loaded, "query", query="count(http_requests_total)", time=T0 + 600, index="metrics-c")).json()
+    only_c = (
+        await promql(loaded, "query", query="count(http_requests_total)", time=T0 + 600, index="metrics-c")
+    ).json()
     assert only_c["data"]["result"][0]["value"][1] == "1"
     both = await promql(loaded, "query", query="count(http_requests_total)", time=T0 + 600, index="metrics-a,metrics-c")
     assert both.json()["data"]["result"][0]["value"][1] == "3"
@@ -165,7 +181,9 @@ async def test_without_index_every_metric_dataset_is_read(loaded: httpx2.AsyncCl
 
 @pytest.mark.anyio
 async def test_get_with_query_string_works_too(loaded: httpx2.AsyncClient) -> None:
-    response = await loaded.get("/promql/query", params={"query": "scalar(vector(2)) * 3", "time": "2023-11-14T22:13:20Z"})
+    response = await loaded.get(
+        "/promql/query", params={"query": "scalar(vector(2)) * 3", "time": "2023-11-14T22:13:20Z"}
+    )
     assert response.json() == {"status": "success", "data": {"resultType": "scalar", "result": [T0, "6"]}}
 
 
@@ -229,7 +247,9 @@ async def test_permissions_limit_what_promql_reads_and_writes(
          "Fields": {"Deny": ["labels.code"]}},
     ]}  # fmt: skip
     assert (await loaded.put("/role/metrics-reader", json=role)).status_code == 200
-    created = await loaded.put("/user/viewer", json={"Version": "2025-01-01", "Password": "S3cret-pass!", "Roles": ["metrics-reader"]})
+    created = await loaded.put(
+        "/user/viewer", json={"Version": "2025-01-01", "Password": "S3cret-pass!", "Roles": ["metrics-reader"]}
+    )
     assert created.status_code == 200, created.text
     viewer = client_for(created.json())
 

@@ -12,17 +12,28 @@ from infino_mcp.local.promql_values import PromQLError, Series, make_labels
 
 SOURCE = MemorySource(
     [
-        Series(make_labels({"__name__": "temp", "room": room}), [i * 60_000 for i in range(12)], [float(v + i % 4) for i in range(12)])
+        Series(
+            make_labels({"__name__": "temp", "room": room}),
+            [i * 60_000 for i in range(12)],
+            [float(v + i % 4) for i in range(12)],
+        )
         for room, v in (("kitchen", 20), ("hall", 15))
     ]
     + [
-        Series(make_labels({"__name__": "reqs_total", "job": job}), [i * 30_000 for i in range(24)], [float(i * k % 50) for i in range(24)])
+        Series(
+            make_labels({"__name__": "reqs_total", "job": job}),
+            [i * 30_000 for i in range(24)],
+            [float(i * k % 50) for i in range(24)],
+        )
         for job, k in (("api", 3), ("web", 7))
     ]
-    + [Series(make_labels({"__name__": "lat_bucket", "le": le}), [600_000], [c]) for le, c in (("1", 3.0), ("+Inf", 5.0))]
+    + [
+        Series(make_labels({"__name__": "lat_bucket", "le": le}), [600_000], [c])
+        for le, c in (("1", 3.0), ("+Inf", 5.0))
+    ]
 )
 
-VECTORS = st.sampled_from(['temp', 'reqs_total{job="api"}', '{__name__=~"temp|reqs_total"}', "nosuch", "lat_bucket"])
+VECTORS = st.sampled_from(["temp", 'reqs_total{job="api"}', '{__name__=~"temp|reqs_total"}', "nosuch", "lat_bucket"])
 NUMBERS = st.sampled_from(["0", "1", "-2", "0.5", "NaN", "Inf", "3e2"])
 RANGES = st.sampled_from(["[1m]", "[5m]", "[10m]"])
 RANGE_FUNCS = st.sampled_from(
@@ -53,7 +64,11 @@ def expressions() -> st.SearchStrategy[str]:
             st.builds(lambda e: f'count_values("v", {e})', inner),
             st.builds(lambda a, o, m, b: f"({a}) {o}{m} ({b})", inner, OPS, MATCHING, inner),
             st.builds(lambda a, o, b: f"({a}) {o} {b}", inner, st.sampled_from(["and", "or", "unless"]), inner),
-            st.builds(lambda f, e: f"{f}({e})", st.sampled_from(["abs", "ceil", "ln", "sqrt", "exp", "sort", "absent", "scalar", "sgn"]), inner),
+            st.builds(
+                lambda f, e: f"{f}({e})",
+                st.sampled_from(["abs", "ceil", "ln", "sqrt", "exp", "sort", "absent", "scalar", "sgn"]),
+                inner,
+            ),
             st.builds(lambda n, e: f"histogram_quantile({n}, {e})", NUMBERS, inner),
             st.builds(lambda e, n: f"round({e}, {n})", inner, NUMBERS),
             st.builds(lambda e, a, b: f"clamp({e}, {a}, {b})", inner, NUMBERS, NUMBERS),

@@ -21,7 +21,9 @@ async def test_sdk_uploads_metrics_and_queries_promql(sdk: InfinoSDK) -> None:
     assert await anyio.to_thread.run_sync(sdk.upload_metrics_to_dataset, "sdk-metrics", payload) == [
         "Successfully added exposition metrics."
     ]
-    instant = await anyio.to_thread.run_sync(sdk.query_dataset_in_promql, 'rate(jobs_total{queue="mail box"}[5m])', "sdk-metrics")
+    instant = await anyio.to_thread.run_sync(
+        sdk.query_dataset_in_promql, 'rate(jobs_total{queue="mail box"}[5m])', "sdk-metrics"
+    )
     assert instant["status"] == "success"
     [sample] = instant["data"]["result"]
     assert sample["metric"] == {"queue": "mail box"}

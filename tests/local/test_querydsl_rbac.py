@@ -26,7 +26,9 @@ ROLE = {
 
 
 @pytest.fixture
-async def reader(endpoint: httpx2.AsyncClient, endpoint_as: Callable[[str, str], httpx2.AsyncClient]) -> AsyncIterator[httpx2.AsyncClient]:
+async def reader(
+    endpoint: httpx2.AsyncClient, endpoint_as: Callable[[str, str], httpx2.AsyncClient]
+) -> AsyncIterator[httpx2.AsyncClient]:
     await ingest(endpoint, "shop", DOCS)
     await ingest(endpoint, "secret", DOCS[:1])
     assert (await endpoint.put("/role/shop-reader", json=ROLE)).status_code == 200

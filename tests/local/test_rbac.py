@@ -56,7 +56,9 @@ async def _create_role(endpoint: httpx2.AsyncClient, name: str, yaml_text: str =
 
 
 async def _create_user(endpoint: httpx2.AsyncClient, name: str, roles: list[str]) -> dict:
-    response = await endpoint.put(f"/user/{name}", json={"Version": "2025-01-01", "Password": "S3cret-pass!", "Roles": roles})
+    response = await endpoint.put(
+        f"/user/{name}", json={"Version": "2025-01-01", "Password": "S3cret-pass!", "Roles": roles}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -86,8 +88,13 @@ async def test_user_and_role_lifecycle(endpoint: httpx2.AsyncClient, local_servi
         "readonly-analyst": {
             "Version": "2025-01-01",
             "Permissions": [
-                {"Effect": "Allow", "ResourceType": "record", "Actions": ["read"],
-                 "Resources": ["logs-*", "metrics-*"], "Fields": {}},
+                {
+                    "Effect": "Allow",
+                    "ResourceType": "record",
+                    "Actions": ["read"],
+                    "Resources": ["logs-*", "metrics-*"],
+                    "Fields": {},
+                },
                 {"Effect": "Allow", "ResourceType": "metadata", "Actions": ["read"], "Resources": ["*"], "Fields": {}},
             ],
         }
@@ -98,8 +105,9 @@ async def test_user_and_role_lifecycle(endpoint: httpx2.AsyncClient, local_servi
     assert local_services.rbac.lookup_key(created["access_key"]) == (created["secret_key"], "analytics-agent")
 
     user = (await endpoint.get("/user/analytics-agent")).json()
-    assert user == {"analytics-agent": {"Version": "2025-01-01", "Roles": ["readonly-analyst"],
-                                        "account_id": created["account_id"]}}
+    assert user == {
+        "analytics-agent": {"Version": "2025-01-01", "Roles": ["readonly-analyst"], "account_id": created["account_id"]}
+    }
     stored_users = (local_services.data_dir / "rbac" / "users.json").read_text()
     assert "S3cret-pass!" not in stored_users
     assert "pbkdf2_sha256$" in stored_users
@@ -108,7 +116,9 @@ async def test_user_and_role_lifecycle(endpoint: httpx2.AsyncClient, local_servi
     assert set(listed) == {"admin", "analytics-agent"}
 
     updated = await endpoint.patch(
-        "/user/analytics-agent", content="Roles: [readonly-analyst, admin]\n", headers={"content-type": "application/yaml"}
+        "/user/analytics-agent",
+        content="Roles: [readonly-analyst, admin]\n",
+        headers={"content-type": "application/yaml"},
     )
     assert updated.status_code == 200, updated.text
     assert updated.json()["roles"] == ["readonly-analyst", "admin"]
@@ -138,9 +148,15 @@ async def test_conflicts_and_unknown_names(endpoint: httpx2.AsyncClient) -> None
     await _create_user(endpoint, "u1", ["r1"])
     dup = await endpoint.put("/user/u1", json={"Roles": ["r1"]})
     assert dup.status_code == 409
-    for method, path in [("GET", "/user/nobody"), ("PATCH", "/user/nobody"), ("DELETE", "/user/nobody"),
-                         ("GET", "/role/none"), ("PATCH", "/role/none"), ("DELETE", "/role/none"),
-                         ("PATCH", "/user/nobody/keys")]:
+    for method, path in [
+        ("GET", "/user/nobody"),
+        ("PATCH", "/user/nobody"),
+        ("DELETE", "/user/nobody"),
+        ("GET", "/role/none"),
+        ("PATCH", "/role/none"),
+        ("DELETE", "/role/none"),
+        ("PATCH", "/user/nobody/keys"),
+    ]:
         body = b'{"Roles": []}' if method == "PATCH" and "keys" not in path else b""
         response = await endpoint.request(method, path, content=body, headers={"content-type": "application/json"})
         assert response.status_code == 404, (method, path, response.text)
@@ -156,10 +172,18 @@ async def test_conflicts_and_unknown_names(endpoint: httpx2.AsyncClient) -> None
         ({"Permissions": [{"ResourceType": "record", "Actions": ["select"]}]}, "read, write, create, delete"),
         ({"Permissions": [{"Effect": "Maybe", "ResourceType": "record", "Actions": ["read"]}]}, "Allow, Deny"),
         ({"Permisions": []}, "Version, Permissions"),
-        ({"Permissions": [{"ResourceType": "record", "Actions": ["read"], "Fields": {"Mask": {"a": "blur"}}}]},
-         "redact, remove, hash"),
-        ({"Permissions": [{"Effect": "Deny", "ResourceType": "record", "Actions": ["read"],
-                           "Fields": {"Allow": ["a"]}}]}, "Deny statement"),
+        (
+            {"Permissions": [{"ResourceType": "record", "Actions": ["read"], "Fields": {"Mask": {"a": "blur"}}}]},
+            "redact, remove, hash",
+        ),
+        (
+            {
+                "Permissions": [
+                    {"Effect": "Deny", "ResourceType": "record", "Actions": ["read"], "Fields": {"Allow": ["a"]}}
+                ]
+            },
+            "Deny statement",
+        ),
         ({"Permissions": "all"}, "list"),
     ],
 )
@@ -187,7 +211,13 @@ async def test_yaml_user_and_lowercase_keys(endpoint: httpx2.AsyncClient) -> Non
     role = "version: 2025-01-01\npermissions:\n  - resource_type: RECORD\n    actions: [Read]\n    resources: logs-*\n"
     await _create_role(endpoint, "lower", role)
     got = (await endpoint.get("/role/lower")).json()["lower"]["Permissions"][0]
-    assert got == {"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"], "Fields": {}}
+    assert got == {
+        "Effect": "Allow",
+        "ResourceType": "record",
+        "Actions": ["read"],
+        "Resources": ["logs-*"],
+        "Fields": {},
+    }
     user_yaml = "Version: 2025-01-01\nPassword: SecureP@ssw0rd123!\nRoles:\n  - lower\n"
     response = await endpoint.put("/user/yaml-user", content=user_yaml, headers={"content-type": "application/yaml"})
     assert response.status_code == 200, response.text

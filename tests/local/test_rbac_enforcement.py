@@ -15,10 +15,22 @@ from infino_mcp.local.services import Services
 pytestmark = pytest.mark.anyio
 
 PEOPLE = [
-    {"_id": "1", "name": "ann", "email": "ann@example.com", "password": "hunter2", "ssn": "123-45-6789",
-     "user": {"city": "Oslo", "token": "t-1"}},
-    {"_id": "2", "name": "bo", "email": "bo@example.com", "password": "swordfish", "ssn": "987-65-4321",
-     "user": {"city": "Rome", "token": "t-2"}},
+    {
+        "_id": "1",
+        "name": "ann",
+        "email": "ann@example.com",
+        "password": "hunter2",
+        "ssn": "123-45-6789",
+        "user": {"city": "Oslo", "token": "t-1"},
+    },
+    {
+        "_id": "2",
+        "name": "bo",
+        "email": "bo@example.com",
+        "password": "swordfish",
+        "ssn": "987-65-4321",
+        "user": {"city": "Rome", "token": "t-2"},
+    },
 ]
 
 UserFactory = Callable[[list[dict]], Awaitable[httpx2.AsyncClient]]
@@ -53,7 +65,9 @@ async def seeded(endpoint: httpx2.AsyncClient) -> httpx2.AsyncClient:
 
 
 @pytest.fixture
-async def user_with(seeded: httpx2.AsyncClient, endpoint_as: Callable[[str, str], httpx2.AsyncClient]) -> AsyncIterator[UserFactory]:
+async def user_with(
+    seeded: httpx2.AsyncClient, endpoint_as: Callable[[str, str], httpx2.AsyncClient]
+) -> AsyncIterator[UserFactory]:
     """A client for a new user whose only role has the given permission statements."""
     clients: list[httpx2.AsyncClient] = []
 
@@ -70,7 +84,9 @@ async def user_with(seeded: httpx2.AsyncClient, endpoint_as: Callable[[str, str]
 
 
 async def test_dataset_globs_limit_reads_and_writes(user_with: UserFactory) -> None:
-    reader = await user_with([{"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"]}])
+    reader = await user_with(
+        [{"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"]}]
+    )
     rows = _rows(await _sql(reader, 'SELECT name FROM "logs-1" ORDER BY name'))
     assert [r["name"] for r in rows] == ["ann", "bo"]
 
@@ -94,10 +110,12 @@ async def test_dataset_globs_limit_reads_and_writes(user_with: UserFactory) -> N
 
 
 async def test_deny_wins_over_allow(user_with: UserFactory) -> None:
-    client = await user_with([
-        {"ResourceType": "record", "Actions": ["read"], "Resources": ["*"]},
-        {"Effect": "Deny", "ResourceType": "record", "Actions": ["read"], "Resources": ["secrets-*"]},
-    ])
+    client = await user_with(
+        [
+            {"ResourceType": "record", "Actions": ["read"], "Resources": ["*"]},
+            {"Effect": "Deny", "ResourceType": "record", "Actions": ["read"], "Resources": ["secrets-*"]},
+        ]
+    )
     assert len(_rows(await _sql(client, 'SELECT name FROM "logs-2"'))) == 2
     denied = await _sql(client, 'SELECT name FROM "secrets-1"')
     assert denied.status_code == 403
@@ -105,10 +123,16 @@ async def test_deny_wins_over_allow(user_with: UserFactory) -> None:
 
 
 async def test_field_deny_and_mask_in_sql_and_get_record(user_with: UserFactory) -> None:
-    client = await user_with([{
-        "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"],
-        "Fields": {"Deny": ["password", "user.token"], "Mask": {"email": "redact", "ssn": "hash"}},
-    }])
+    client = await user_with(
+        [
+            {
+                "ResourceType": "record",
+                "Actions": ["read"],
+                "Resources": ["logs-*"],
+                "Fields": {"Deny": ["password", "user.token"], "Mask": {"email": "redact", "ssn": "hash"}},
+            }
+        ]
+    )
     rows = _rows(await _sql(client, 'SELECT * FROM "logs-1" ORDER BY name'))
     assert len(rows) == 2
     for row in rows:
@@ -128,13 +152,20 @@ async def test_field_deny_and_mask_in_sql_and_get_record(user_with: UserFactory)
 
 
 async def test_field_allow_list(user_with: UserFactory) -> None:
-    client = await user_with([{
-        "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-1"],
-        "Fields": {"Allow": ["name", "user.city"]},
-    }])
+    client = await user_with(
+        [
+            {
+                "ResourceType": "record",
+                "Actions": ["read"],
+                "Resources": ["logs-1"],
+                "Fields": {"Allow": ["name", "user.city"]},
+            }
+        ]
+    )
     rows = _rows(await _sql(client, 'SELECT * FROM "logs-1" ORDER BY name'))
     assert [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows] == [
-        {"name": "ann", "user.city": "Oslo"}, {"name": "bo", "user.city": "Rome"}
+        {"name": "ann", "user.city": "Oslo"},
+        {"name": "bo", "user.city": "Rome"},
     ]
     record = (await client.get("/logs-1/doc/2")).json()
     assert record["_id"] == "2"
@@ -144,11 +175,26 @@ async def test_field_allow_list(user_with: UserFactory) -> None:
 async def test_field_rules_from_two_roles_combine(seeded: httpx2.AsyncClient, local_services: Services) -> None:
     """Allow lists add up across roles; a Deny statement with Fields hides fields without denying the dataset."""
     for name, permissions in {
-        "names": [{"ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"], "Fields": {"Allow": ["name"]}}],
-        "emails": [{"ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"],
-                    "Fields": {"Allow": ["email", "ssn"]}}],
-        "no-ssn": [{"Effect": "Deny", "ResourceType": "record", "Actions": ["read"], "Resources": ["*"],
-                    "Fields": {"Deny": ["ssn"]}}],
+        "names": [
+            {"ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"], "Fields": {"Allow": ["name"]}}
+        ],
+        "emails": [
+            {
+                "ResourceType": "record",
+                "Actions": ["read"],
+                "Resources": ["logs-*"],
+                "Fields": {"Allow": ["email", "ssn"]},
+            }
+        ],
+        "no-ssn": [
+            {
+                "Effect": "Deny",
+                "ResourceType": "record",
+                "Actions": ["read"],
+                "Resources": ["*"],
+                "Fields": {"Deny": ["ssn"]},
+            }
+        ],
     }.items():
         assert (await seeded.put(f"/role/{name}", json={"Permissions": permissions})).status_code == 200
     keys = (await seeded.put("/user/multi", json={"Roles": ["names", "emails", "no-ssn"]})).json()
@@ -170,14 +216,20 @@ async def test_admin_sees_everything(seeded: httpx2.AsyncClient) -> None:
 
 
 async def test_hidden_fields_do_not_leak_through_sql_expressions(user_with: UserFactory) -> None:
-    client = await user_with([{
-        "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"],
-        "Fields": {"Deny": ["password"], "Mask": ["email"]},
-    }])
+    client = await user_with(
+        [
+            {
+                "ResourceType": "record",
+                "Actions": ["read"],
+                "Resources": ["logs-*"],
+                "Fields": {"Deny": ["password"], "Mask": ["email"]},
+            }
+        ]
+    )
     for query in [
         'SELECT password AS p FROM "logs-1"',
         'SELECT upper(email) AS e FROM "logs-1"',
-        'SELECT name FROM "logs-1" WHERE password = \'hunter2\'',
+        "SELECT name FROM \"logs-1\" WHERE password = 'hunter2'",
     ]:
         response = await _sql(client, query)
         assert response.status_code == 403, (query, response.text)

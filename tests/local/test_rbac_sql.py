@@ -10,10 +10,17 @@ from infino_mcp.local.rbac_fields import IDENTITY, compile_rules
 from infino_mcp.local.rbac_sql import check_select_fields
 
 FIELDS = ["name", "email", "password", "ssn", "user.city", "user.token", "age", "_id"]
-RULES = compile_rules([{
-    "Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["*"],
-    "Fields": {"Deny": ["password", "user.token"], "Mask": {"email": "redact", "ssn": "remove"}},
-}])
+RULES = compile_rules(
+    [
+        {
+            "Effect": "Allow",
+            "ResourceType": "record",
+            "Actions": ["read"],
+            "Resources": ["*"],
+            "Fields": {"Deny": ["password", "user.token"], "Mask": {"email": "redact", "ssn": "remove"}},
+        }
+    ]
+)
 
 
 def _check(sql: str, rules=RULES) -> None:
@@ -43,7 +50,7 @@ def test_allowed_queries(sql: str) -> None:
     [
         ('SELECT password FROM "logs-1"', "'password' is hidden"),
         ('SELECT password AS p FROM "logs-1"', "'password' is hidden"),
-        ('SELECT name FROM "logs-1" WHERE password = \'hunter2\'', "'password' is hidden"),
+        ("SELECT name FROM \"logs-1\" WHERE password = 'hunter2'", "'password' is hidden"),
         ('SELECT * FROM (SELECT password AS x FROM "logs-1") t', "'password' is hidden"),
         ('SELECT "user.token" FROM "logs-1"', "'user.token' is hidden"),
         ('SELECT ssn FROM "logs-1"', "'ssn' is hidden"),
@@ -51,7 +58,7 @@ def test_allowed_queries(sql: str) -> None:
         ('SELECT email AS e FROM "logs-1"', "'email' is masked"),
         ('SELECT name FROM "logs-1" ORDER BY email', "'email' is masked"),
         ('SELECT COUNT(*) FROM "logs-1" GROUP BY email', "'email' is masked"),
-        ('SELECT name FROM "logs-1" WHERE email LIKE \'a%\'', "'email' is masked"),
+        ("SELECT name FROM \"logs-1\" WHERE email LIKE 'a%'", "'email' is masked"),
         ('SELECT name FROM "logs-1" WHERE "user" IS NOT NULL', "'user.token' is hidden"),
         ('SELECT _source FROM "logs-1"', "_source"),
         ('SELECT name AS password FROM "logs-1" ORDER BY password', "'password' is hidden"),
@@ -67,14 +74,21 @@ def test_refused_queries(sql: str, expected: str) -> None:
 
 
 def test_identity_rules_allow_everything() -> None:
-    _check('SELECT password AS p, upper(email) FROM "logs-1" WHERE ssn = \'1\'', rules=IDENTITY)
+    _check("SELECT password AS p, upper(email) FROM \"logs-1\" WHERE ssn = '1'", rules=IDENTITY)
 
 
 def test_allow_list_hides_other_fields() -> None:
-    rules = compile_rules([{
-        "Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["*"],
-        "Fields": {"Allow": ["name", "user.city"]},
-    }])
+    rules = compile_rules(
+        [
+            {
+                "Effect": "Allow",
+                "ResourceType": "record",
+                "Actions": ["read"],
+                "Resources": ["*"],
+                "Fields": {"Allow": ["name", "user.city"]},
+            }
+        ]
+    )
     _check('SELECT name, "user.city" FROM "logs-1" WHERE name = \'a\'', rules=rules)
     with pytest.raises(ApiError):
         _check('SELECT name FROM "logs-1" WHERE age > 1', rules=rules)

@@ -25,7 +25,11 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfinoSDK]:
     env = {**os.environ, "RUST_LOG": "error"}
     process = subprocess.Popen(
         [sys.executable, "-m", "infino_mcp", "local-endpoint", "--port", "0", "--data", str(data), "--no-sample-data"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True, env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     assert process.stderr is not None
     banner = []
@@ -49,8 +53,15 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfinoSDK]:
 
 
 ORDERS = [
-    {"order_id": f"o{i}", "@timestamp": f"2024-01-{1 + i % 28:02d}T10:00:00Z", "currency": ["USD", "EUR", "GBP"][i % 3],
-     "customer": f"c{i % 7}", "price": 10.0 + i, "quantity": 1 + i % 4, "title": f"red phone case {i}" if i % 2 else f"blue lamp {i}"}
+    {
+        "order_id": f"o{i}",
+        "@timestamp": f"2024-01-{1 + i % 28:02d}T10:00:00Z",
+        "currency": ["USD", "EUR", "GBP"][i % 3],
+        "customer": f"c{i % 7}",
+        "price": 10.0 + i,
+        "quantity": 1 + i % 4,
+        "title": f"red phone case {i}" if i % 2 else f"blue lamp {i}",
+    }
     for i in range(60)
 ]
 
@@ -78,10 +89,20 @@ def test_datasets_upload_sql_querydsl_and_records(sdk: InfinoSDK) -> None:
     rows = [{k: next(iter(v.values())) for k, v in r["values"].items()} for r in sql["rows"]]
     assert [r["currency"] for r in rows] == ["EUR", "GBP", "USD"] and sum(r["n"] for r in rows) == 60
 
-    hits = sdk.query_dataset_in_querydsl("shop.orders-2024", json.dumps({"query": {"match": {"title": "phone"}}, "size": 5}))
+    hits = sdk.query_dataset_in_querydsl(
+        "shop.orders-2024", json.dumps({"query": {"match": {"title": "phone"}}, "size": 5})
+    )
     assert hits["hits"]["total"]["value"] == 30 and len(hits["hits"]["hits"]) == 5
     aggs = sdk.query_dataset_in_querydsl(
-        "shop.orders-2024", json.dumps({"size": 0, "aggs": {"by_cur": {"terms": {"field": "currency"}, "aggs": {"avg_price": {"avg": {"field": "price"}}}}}})
+        "shop.orders-2024",
+        json.dumps(
+            {
+                "size": 0,
+                "aggs": {
+                    "by_cur": {"terms": {"field": "currency"}, "aggs": {"avg_price": {"avg": {"field": "price"}}}}
+                },
+            }
+        ),
     )
     assert {b["key"] for b in aggs["aggregations"]["by_cur"]["buckets"]} == {"USD", "EUR", "GBP"}
 
@@ -120,43 +141,73 @@ def test_metrics_and_promql(sdk: InfinoSDK) -> None:
 
 def test_visualizations_and_dashboards(sdk: InfinoSDK) -> None:
     sdk.upload_json_to_dataset("shop.orders-viz", _bulk(ORDERS, "order_id"))
-    raw = sdk.create_visualization({
-        "title": "Orders by currency",
-        "source": {"kind": "sql", "index": "shop.orders-viz",
-                   "sql": {"raw_query": 'SELECT currency, COUNT(*) AS count FROM "shop.orders-viz" GROUP BY currency'}},
-        "chart": {"type": "bar"},
-    })
-    data = sdk.execute_visualization(raw["id"], filters=[{"field": "currency", "operator": "is_one_of", "value": ["USD", "EUR"]}])
+    raw = sdk.create_visualization(
+        {
+            "title": "Orders by currency",
+            "source": {
+                "kind": "sql",
+                "index": "shop.orders-viz",
+                "sql": {"raw_query": 'SELECT currency, COUNT(*) AS count FROM "shop.orders-viz" GROUP BY currency'},
+            },
+            "chart": {"type": "bar"},
+        }
+    )
+    data = sdk.execute_visualization(
+        raw["id"], filters=[{"field": "currency", "operator": "is_one_of", "value": ["USD", "EUR"]}]
+    )
     assert {r["currency"] for r in data["rows"]} == {"USD", "EUR"}
     assert data["metadata"]["filters_applied"] == ["currency"]
     option = sdk.to_echarts_option(sdk.get_visualization(raw["id"]), data)
     assert option["kind"] == "echarts"
-    builder = sdk.create_visualization({
-        "title": "Orders by currency (builder)",
-        "source": {"kind": "sql", "index": "shop.orders-viz", "sql": {"limit": 50}},
-        "chart": {"type": "bar"},
-        "mapping": {"x": "currency", "y": ["count"], "series_split_by": None},
-        "aggregation_type": "count",
-    })
+    builder = sdk.create_visualization(
+        {
+            "title": "Orders by currency (builder)",
+            "source": {"kind": "sql", "index": "shop.orders-viz", "sql": {"limit": 50}},
+            "chart": {"type": "bar"},
+            "mapping": {"x": "currency", "y": ["count"], "series_split_by": None},
+            "aggregation_type": "count",
+        }
+    )
     built = sdk.execute_visualization(builder["id"])
     assert sorted(r[built["metadata"]["binding"]["y"][0]] for r in built["rows"]) == [20, 20, 20]
-    top = sdk.create_visualization({
-        "title": "Top customers",
-        "source": {"kind": "sql", "index": "shop.orders-viz",
-                   "sql": {"metrics": [{"function": "sum", "column": "price"}],
-                           "order_by": [{"column": "sum_price", "direction": "desc"}], "limit": 3}},
-        "chart": {"type": "bar"},
-        "mapping": {"x": "customer", "y": ["price"]},
-    })
+    top = sdk.create_visualization(
+        {
+            "title": "Top customers",
+            "source": {
+                "kind": "sql",
+                "index": "shop.orders-viz",
+                "sql": {
+                    "metrics": [{"function": "sum", "column": "price"}],
+                    "order_by": [{"column": "sum_price", "direction": "desc"}],
+                    "limit": 3,
+                },
+            },
+            "chart": {"type": "bar"},
+            "mapping": {"x": "customer", "y": ["price"]},
+        }
+    )
     top_rows = sdk.execute_visualization(top["id"])["rows"]
     assert len(top_rows) == 3 and top_rows[0]["sum_price"] >= top_rows[-1]["sum_price"]
     sdk.update_visualization(raw["id"], {"title": "Orders by currency (renamed)"})
     assert sdk.get_visualization(raw["id"])["attributes"]["title"] == "Orders by currency (renamed)"
 
-    doomed = sdk.create_visualization({"title": "Soon gone", "source": {"kind": "sql", "index": "shop.orders-viz",
-                                       "sql": {"raw_query": 'SELECT COUNT(*) AS n FROM "shop.orders-viz"'}}, "chart": {"type": "metric"}})
-    dashboard = sdk.create_dashboard({"title": "Shop", "panels": [{"viz_id": raw["id"]}, {"kind": "markdown", "content": "# Notes"},
-                                                                 {"viz_id": doomed["id"]}]})
+    doomed = sdk.create_visualization(
+        {
+            "title": "Soon gone",
+            "source": {
+                "kind": "sql",
+                "index": "shop.orders-viz",
+                "sql": {"raw_query": 'SELECT COUNT(*) AS n FROM "shop.orders-viz"'},
+            },
+            "chart": {"type": "metric"},
+        }
+    )
+    dashboard = sdk.create_dashboard(
+        {
+            "title": "Shop",
+            "panels": [{"viz_id": raw["id"]}, {"kind": "markdown", "content": "# Notes"}, {"viz_id": doomed["id"]}],
+        }
+    )
     sdk.delete_visualization(doomed["id"])  # that panel now fails alone
     panels = sdk.execute_dashboard(dashboard["id"])
     assert [p["kind"] for p in panels] == ["visualization", "markdown", "visualization"]
@@ -187,7 +238,9 @@ Permissions:
     Resources: ["logs-*"]
 """
     assert sdk.create_role("readonly-analyst", role)
-    created = sdk.create_user("analytics-agent", 'Version: "2025-01-01"\nPassword: "Str0ng!pass"\nRoles: [readonly-analyst]\n')
+    created = sdk.create_user(
+        "analytics-agent", 'Version: "2025-01-01"\nPassword: "Str0ng!pass"\nRoles: [readonly-analyst]\n'
+    )
     assert created["access_key"] and created["secret_key"]
     assert "analytics-agent" in sdk.list_users() and "readonly-analyst" in sdk.list_roles()
     agent = InfinoSDK(created["access_key"], created["secret_key"], sdk.endpoint)

@@ -26,7 +26,9 @@ ClientFactory = Callable[[str, str], httpx2.AsyncClient]
 FIELD_RULES = {"Deny": ["password", "user.token"], "Mask": {"email": "redact", "ssn": "remove"}}
 
 
-async def _user(admin: httpx2.AsyncClient, endpoint_as: ClientFactory, name: str, permissions: list[dict]) -> httpx2.AsyncClient:
+async def _user(
+    admin: httpx2.AsyncClient, endpoint_as: ClientFactory, name: str, permissions: list[dict]
+) -> httpx2.AsyncClient:
     response = await admin.put(f"/role/{name}-role", json={"Version": "2025-01-01", "Permissions": permissions})
     assert response.status_code == 200, response.text
     keys = (await admin.put(f"/user/{name}", json={"Roles": [f"{name}-role"]})).json()
@@ -67,8 +69,12 @@ def _no_leak(response: httpx2.Response, status: int) -> None:
 )
 async def test_sql_cannot_reach_an_unauthorized_dataset(endpoint, endpoint_as, query) -> None:
     await _seed(endpoint, "logs-1", "secrets-1")
-    reader = await _user(endpoint, endpoint_as, "reader", [
-        {"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"]}])
+    reader = await _user(
+        endpoint,
+        endpoint_as,
+        "reader",
+        [{"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"]}],
+    )
     response = await _sql(reader, query)
     _no_leak(response, 403)
     assert "secrets-1" in response.json()["error"]["reason"]
@@ -78,7 +84,7 @@ async def test_sql_schemas_other_than_public_and_odd_search_arguments_are_refuse
     await _seed(endpoint, "logs-1")
     for query in (
         'SELECT * FROM other."logs-1"',
-        'SELECT * FROM information_schema.tables',
+        "SELECT * FROM information_schema.tables",
         'SELECT * FROM otherdb.public."logs-1"',
         "SELECT * FROM bm25_search(\"logs-1\", 'name', 'ann', 10)",
         "SELECT * FROM bm25_search(concat('logs', '-1'), 'name', 'ann', 10)",
@@ -88,8 +94,12 @@ async def test_sql_schemas_other_than_public_and_odd_search_arguments_are_refuse
 
 async def test_sql_public_schema_and_ctes_still_work(endpoint, endpoint_as) -> None:
     await _seed(endpoint, "logs-1", "secrets-1")
-    reader = await _user(endpoint, endpoint_as, "reader", [
-        {"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"]}])
+    reader = await _user(
+        endpoint,
+        endpoint_as,
+        "reader",
+        [{"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"]}],
+    )
     for query in (
         'SELECT name FROM public."logs-1" ORDER BY name',
         'SELECT name FROM datafusion.public."logs-1" ORDER BY name',
@@ -106,9 +116,20 @@ async def test_sql_public_schema_and_ctes_still_work(endpoint, endpoint_as) -> N
 @pytest.fixture
 async def writer(endpoint: httpx2.AsyncClient, endpoint_as: ClientFactory) -> httpx2.AsyncClient:
     await _seed(endpoint, "logs-1", "secrets-1")
-    return await _user(endpoint, endpoint_as, "writer", [
-        {"Effect": "Allow", "ResourceType": "record", "Actions": ["read", "write", "delete"], "Resources": ["logs-*"],
-         "Fields": FIELD_RULES}])
+    return await _user(
+        endpoint,
+        endpoint_as,
+        "writer",
+        [
+            {
+                "Effect": "Allow",
+                "ResourceType": "record",
+                "Actions": ["read", "write", "delete"],
+                "Resources": ["logs-*"],
+                "Fields": FIELD_RULES,
+            }
+        ],
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,16 +139,16 @@ async def writer(endpoint: httpx2.AsyncClient, endpoint_as: ClientFactory) -> ht
         ('INSERT INTO "logs-1" (_id, name) VALUES (\'x1\', (SELECT password FROM "logs-1" LIMIT 1))', 400),
         ('INSERT INTO "logs-1" (_id, name) SELECT _id, password FROM "logs-1"', 403),
         ('INSERT INTO "logs-1" (_id, name) SELECT _id, name FROM "secrets-1"', 403),
-        ('UPDATE "logs-1" SET name = (SELECT email FROM "secrets-1" WHERE name = \'bo\') WHERE name = \'bo\'', 403),
-        ('UPDATE "logs-1" SET name = (SELECT email FROM "logs-1" WHERE name = \'bo\') WHERE name = \'bo\'', 403),
+        ("UPDATE \"logs-1\" SET name = (SELECT email FROM \"secrets-1\" WHERE name = 'bo') WHERE name = 'bo'", 403),
+        ("UPDATE \"logs-1\" SET name = (SELECT email FROM \"logs-1\" WHERE name = 'bo') WHERE name = 'bo'", 403),
         ("UPDATE \"logs-1\" SET name = password WHERE name = 'ann'", 403),
         ("UPDATE \"logs-1\" SET name = upper(PASSWORD) WHERE name = 'ann'", 403),
         ("UPDATE \"logs-1\" SET name = email WHERE name = 'ann'", 403),
         ("UPDATE \"logs-1\" SET age = 1 WHERE password = 'hunter2'", 403),
-        ("UPDATE public.\"logs-1\" SET age = 1 WHERE name IN (SELECT name FROM \"secrets-1\")", 403),
+        ('UPDATE public."logs-1" SET age = 1 WHERE name IN (SELECT name FROM "secrets-1")', 403),
         ("DELETE FROM \"logs-1\" WHERE password = 'hunter2'", 403),
-        ("DELETE FROM \"logs-1\" WHERE name IN (SELECT name FROM \"secrets-1\" WHERE password = 'hunter2')", 403),
-        ("DELETE FROM \"logs-1\" WHERE name IN (SELECT name FROM public.\"secrets-1\")", 403),
+        ('DELETE FROM "logs-1" WHERE name IN (SELECT name FROM "secrets-1" WHERE password = \'hunter2\')', 403),
+        ('DELETE FROM "logs-1" WHERE name IN (SELECT name FROM public."secrets-1")', 403),
     ],
 )
 async def test_writes_cannot_read_what_the_caller_may_not(endpoint, writer, statement, status) -> None:
@@ -138,7 +159,9 @@ async def test_writes_cannot_read_what_the_caller_may_not(endpoint, writer, stat
 
 
 async def test_allowed_writes_still_work(endpoint, writer) -> None:
-    inserted = await writer.post("/sql", json={"query": "INSERT INTO \"logs-1\" (_id, name, age) VALUES ('3', 'cy', CAST('7' AS INT))"})
+    inserted = await writer.post(
+        "/sql", json={"query": "INSERT INTO \"logs-1\" (_id, name, age) VALUES ('3', 'cy', CAST('7' AS INT))"}
+    )
     assert inserted.status_code == 200, inserted.text
     updated = await writer.post("/sql", json={"query": "UPDATE \"logs-1\" SET name = upper(name) WHERE name = 'bo'"})
     assert updated.status_code == 200 and updated.json()["affected_rows"] == 1, updated.text
@@ -150,8 +173,12 @@ async def test_allowed_writes_still_work(endpoint, writer) -> None:
 
 async def test_write_only_callers_need_read_to_filter(endpoint, endpoint_as) -> None:
     await _seed(endpoint, "logs-1")
-    blind = await _user(endpoint, endpoint_as, "blind", [
-        {"Effect": "Allow", "ResourceType": "record", "Actions": ["write", "delete"], "Resources": ["logs-*"]}])
+    blind = await _user(
+        endpoint,
+        endpoint_as,
+        "blind",
+        [{"Effect": "Allow", "ResourceType": "record", "Actions": ["write", "delete"], "Resources": ["logs-*"]}],
+    )
     oracle = await blind.post("/sql", json={"query": "DELETE FROM \"logs-1\" WHERE password = 'hunter2'"})
     assert oracle.status_code == 403, oracle.text
     assert (await blind.post("/sql", json={"query": "UPDATE \"logs-1\" SET name = 'z'"})).status_code == 200
@@ -164,7 +191,7 @@ async def test_write_only_callers_need_read_to_filter(endpoint, endpoint_as) -> 
     "query",
     [
         'SELECT upper(PASSWORD) AS x FROM "logs-1"',
-        'SELECT name FROM "logs-1" WHERE PASSWORD = \'hunter2\'',
+        "SELECT name FROM \"logs-1\" WHERE PASSWORD = 'hunter2'",
         'SELECT Password AS password FROM "logs-1"',
         'SELECT upper(EMAIL) AS x FROM "logs-1"',
         'SELECT EMAIL AS e FROM "logs-1"',
@@ -176,9 +203,20 @@ async def test_write_only_callers_need_read_to_filter(endpoint, endpoint_as) -> 
 )
 async def test_field_rules_see_unquoted_names_as_the_engine_does(endpoint, endpoint_as, query) -> None:
     await _seed(endpoint, "logs-1")
-    reader = await _user(endpoint, endpoint_as, "reader", [
-        {"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"],
-         "Fields": FIELD_RULES}])
+    reader = await _user(
+        endpoint,
+        endpoint_as,
+        "reader",
+        [
+            {
+                "Effect": "Allow",
+                "ResourceType": "record",
+                "Actions": ["read"],
+                "Resources": ["logs-*"],
+                "Fields": FIELD_RULES,
+            }
+        ],
+    )
     response = await _sql(reader, query)
     assert response.status_code in (400, 403), response.text
     _no_leak(response, response.status_code)
@@ -186,9 +224,20 @@ async def test_field_rules_see_unquoted_names_as_the_engine_does(endpoint, endpo
 
 async def test_masked_field_in_another_case_is_still_masked(endpoint, endpoint_as) -> None:
     await _seed(endpoint, "logs-1")
-    reader = await _user(endpoint, endpoint_as, "reader", [
-        {"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["logs-*"],
-         "Fields": FIELD_RULES}])
+    reader = await _user(
+        endpoint,
+        endpoint_as,
+        "reader",
+        [
+            {
+                "Effect": "Allow",
+                "ResourceType": "record",
+                "Actions": ["read"],
+                "Resources": ["logs-*"],
+                "Fields": FIELD_RULES,
+            }
+        ],
+    )
     response = await _sql(reader, 'SELECT name, EMAIL FROM "logs-1" ORDER BY name')
     _no_leak(response, 200)
     assert [r["name"] for r in _rows(response)] == ["ann", "bo"]
@@ -211,8 +260,12 @@ CONFIG = {
 async def test_connection_configs_show_no_secret(endpoint, endpoint_as, local_services: Services) -> None:
     created = await endpoint.post("/source/postgres", json={"config": CONFIG})
     assert created.status_code == 200, created.text
-    viewer = await _user(endpoint, endpoint_as, "viewer", [
-        {"Effect": "Allow", "ResourceType": "metadata", "Actions": ["read"], "Resources": ["*"]}])
+    viewer = await _user(
+        endpoint,
+        endpoint_as,
+        "viewer",
+        [{"Effect": "Allow", "ResourceType": "metadata", "Actions": ["read"], "Resources": ["*"]}],
+    )
     for client in (endpoint, viewer):
         listed = await client.get("/sources/connections")
         assert listed.status_code == 200, listed.text
@@ -246,10 +299,18 @@ async def test_visualizations_and_dashboards_change_only_by_creator_or_admin(end
     await _seed(endpoint, index)
     viz = (await endpoint.post("/visualizations", json=RAW)).json()
     dash = (await endpoint.post("/dashboards", json={"title": "KPIs", "panels": [{"viz_id": viz["id"]}]})).json()
-    eve = await _user(endpoint, endpoint_as, "eve", [
-        {"Effect": "Allow", "ResourceType": "metadata", "Actions": ["read"], "Resources": ["nothing-*"]}])
-    rita = await _user(endpoint, endpoint_as, "rita", [
-        {"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": [index]}])
+    eve = await _user(
+        endpoint,
+        endpoint_as,
+        "eve",
+        [{"Effect": "Allow", "ResourceType": "metadata", "Actions": ["read"], "Resources": ["nothing-*"]}],
+    )
+    rita = await _user(
+        endpoint,
+        endpoint_as,
+        "rita",
+        [{"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": [index]}],
+    )
 
     # No access to the dashboard's data: the dashboard is neither listed, readable nor changeable.
     assert (await eve.get("/dashboards")).json()["items"] == []

@@ -25,11 +25,15 @@ BASE = "http://127.0.0.1:8765"
 @pytest.fixture
 async def raw(local_services: Services) -> AsyncIterator[httpx2.AsyncClient]:
     """A client of the endpoint that signs nothing itself."""
-    async with httpx2.AsyncClient(base_url=BASE, transport=httpx2.ASGITransport(app=create_app(local_services))) as client:
+    async with httpx2.AsyncClient(
+        base_url=BASE, transport=httpx2.ASGITransport(app=create_app(local_services))
+    ) as client:
         yield client
 
 
-def _signed(local_services: Services, method: str, url: str, *, auth: SigV4Auth | None = None, **kwargs) -> httpx2.Request:
+def _signed(
+    local_services: Services, method: str, url: str, *, auth: SigV4Auth | None = None, **kwargs
+) -> httpx2.Request:
     request = httpx2.Request(method, url, **kwargs)
     (auth or SigV4Auth(*local_services.rbac.bootstrap_credentials())).sign(request)
     return request
@@ -66,14 +70,18 @@ async def test_unknown_access_key(raw: httpx2.AsyncClient, local_services: Servi
 @pytest.mark.parametrize(("region", "service"), [("eu-west-1", "es"), ("us-east-1", "s3")])
 async def test_wrong_scope(raw: httpx2.AsyncClient, local_services: Services, region: str, service: str) -> None:
     access, secret = local_services.rbac.bootstrap_credentials()
-    request = _signed(local_services, "GET", f"{BASE}/users", auth=SigV4Auth(access, secret, region=region, service=service))
+    request = _signed(
+        local_services, "GET", f"{BASE}/users", auth=SigV4Auth(access, secret, region=region, service=service)
+    )
     reason = _reason(await raw.send(request))
     assert f"{region}/{service}" in reason
     assert "us-east-1/es" in reason
 
 
-@pytest.mark.parametrize(("skew", "accepted"), [(timedelta(minutes=14), True), (timedelta(minutes=16), False),
-                                                 (timedelta(minutes=-16), False)])
+@pytest.mark.parametrize(
+    ("skew", "accepted"),
+    [(timedelta(minutes=14), True), (timedelta(minutes=16), False), (timedelta(minutes=-16), False)],
+)
 async def test_clock_skew(raw: httpx2.AsyncClient, local_services: Services, skew: timedelta, accepted: bool) -> None:
     access, secret = local_services.rbac.bootstrap_credentials()
     auth = SigV4Auth(access, secret, clock=lambda: datetime.now(UTC) - skew)
@@ -133,8 +141,14 @@ async def test_presigned_url_verification(local_services: Services) -> None:
 
     def check(url: str, path: str = "/fino/nl") -> None:
         parts = urlsplit(url)
-        verify_presigned(raw_path=path, query=parse_qsl(parts.query), host=parts.netloc, lookup=lookup,
-                         region="us-east-1", service="es")
+        verify_presigned(
+            raw_path=path,
+            query=parse_qsl(parts.query),
+            host=parts.netloc,
+            lookup=lookup,
+            region="us-east-1",
+            service="es",
+        )
 
     url = SigV4Auth(access, secret).presign_url(f"{BASE}/fino/nl")
     check(url)
@@ -165,7 +179,11 @@ async def test_official_sdk_signature_verifies(raw: httpx2.AsyncClient, local_se
 
         # The SDK leaves the query string out of what it signs for list calls; we verify it, so 401.
         headers = sdk.sign_request_headers(
-            "GET", f"{BASE}/users", {"Content-Type": "application/json"}, datetime.now(UTC), hashlib.sha256(b"").hexdigest()
+            "GET",
+            f"{BASE}/users",
+            {"Content-Type": "application/json"},
+            datetime.now(UTC),
+            hashlib.sha256(b"").hexdigest(),
         )
         assert (await raw.get("/users", headers=headers)).status_code == 200
         assert "signature does not match" in _reason(await raw.get("/users", params={"limit": "5"}, headers=headers))

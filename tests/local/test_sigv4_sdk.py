@@ -112,7 +112,12 @@ async def test_sdk_threads_connections_and_jobs(sdk: InfinoSDK) -> None:
     job = await anyio.to_thread.run_sync(
         sdk.create_import_job,
         "snowflake",
-        {"connection_id": conn["connection_id"], "target_dataset": "sales", "query": "SELECT 1", "schedule": "0 2 * * *"},
+        {
+            "connection_id": conn["connection_id"],
+            "target_dataset": "sales",
+            "query": "SELECT 1",
+            "schedule": "0 2 * * *",
+        },
     )
     assert job["status"] == "pending"
     assert [j["job_id"] for j in await anyio.to_thread.run_sync(sdk.get_import_jobs)] == [job["job_id"]]

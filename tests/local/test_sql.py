@@ -75,7 +75,9 @@ async def test_dataset_names_as_users_write_them(shop, query):
 
 
 async def test_ids_renamed_fields_and_dotted_names(shop):
-    rows = plain(await sql(shop, 'select _id, "geo.city", score from "sample-ecommerce-data" where score > 3 order by _id'))
+    rows = plain(
+        await sql(shop, 'select _id, "geo.city", score from "sample-ecommerce-data" where score > 3 order by _id')
+    )
     assert rows == [{"_id": "4", "geo.city": "Rome", "score": 4}, {"_id": "5", "geo.city": "Oslo", "score": 5}]
     rows = plain(await sql(shop, 'select "Logs.2024".level from "Logs.2024" order by level'))
     assert rows == [{"level": "info"}, {"level": "warn"}]
@@ -112,7 +114,7 @@ async def test_errors_name_datasets_not_tables(shop):
 
 
 FIELDS = 'Valid fields are "@timestamp", category, price, qty, "geo.city", score'
-HINT = 'a name with a dot, dash or @ must be double-quoted, e.g. '
+HINT = "a name with a dot, dash or @ must be double-quoted, e.g. "
 
 
 @pytest.mark.parametrize(
@@ -121,26 +123,47 @@ HINT = 'a name with a dot, dash or @ must be double-quoted, e.g. '
         # The list names the user's fields: no table prefix, no internal column, no storage name.
         ('SELECT nope FROM "sample-ecommerce-data"', f"Schema error: No field named nope. {FIELDS}."),
         ('SELECT s.nope FROM "sample-ecommerce-data" s', f"Schema error: No field named s.nope. {FIELDS}."),
-        ('SELECT "sample-ecommerce-data".nope FROM "sample-ecommerce-data"',
-         f'Schema error: No field named "sample-ecommerce-data".nope. {FIELDS}.'),
+        (
+            'SELECT "sample-ecommerce-data".nope FROM "sample-ecommerce-data"',
+            f'Schema error: No field named "sample-ecommerce-data".nope. {FIELDS}.',
+        ),
         # A dotted, dashed or @ name written unquoted gets the quoting hint.
-        ('SELECT geo.city FROM "sample-ecommerce-data"',
-         f'Schema error: No field named geo.city. {FIELDS}; {HINT}"geo.city".'),
-        ('SELECT price FROM "sample-ecommerce-data" WHERE geo.country = 1',
-         f'Schema error: No field named geo.country. {FIELDS}; {HINT}"geo.country".'),
-        ('SELECT @timestamp FROM "sample-ecommerce-data"',
-         f'Error during planning: variable ["@timestamp"] has no type information; {HINT}"@timestamp".'),
+        (
+            'SELECT geo.city FROM "sample-ecommerce-data"',
+            f'Schema error: No field named geo.city. {FIELDS}; {HINT}"geo.city".',
+        ),
+        (
+            'SELECT price FROM "sample-ecommerce-data" WHERE geo.country = 1',
+            f'Schema error: No field named geo.country. {FIELDS}; {HINT}"geo.country".',
+        ),
+        (
+            'SELECT @timestamp FROM "sample-ecommerce-data"',
+            f'Error during planning: variable ["@timestamp"] has no type information; {HINT}"@timestamp".',
+        ),
         # sqlglot's complaints become a short reason with the position, never a Python class.
-        ('SELECT price * FROM "sample-ecommerce-data"',
-         "SQL syntax error: nothing follows '*' at line 1, column 19 (near 'FROM'); check the statement."),
-        ('SELECT * FROM "sample-ecommerce-data" WHERE price >',
-         "SQL syntax error: nothing follows '>' at line 1, column 51; check the statement."),
-        ('SELECT price FROM "sample-ecommerce-data" ORDER BY',
-         "SQL syntax error: ORDER BY is incomplete at line 1, column 50; check the statement."),
-        ('SELECT (price FROM "sample-ecommerce-data"',
-         "SQL syntax error: expected ')' at line 1, column 18 (near 'FROM'); check the statement."),
-        ("SELECT price FROM", ("SQL syntax error: expected table name but got the end of the statement "
-                               "at line 1, column 17 (near 'FROM'); check the statement.")),
+        (
+            'SELECT price * FROM "sample-ecommerce-data"',
+            "SQL syntax error: nothing follows '*' at line 1, column 19 (near 'FROM'); check the statement.",
+        ),
+        (
+            'SELECT * FROM "sample-ecommerce-data" WHERE price >',
+            "SQL syntax error: nothing follows '>' at line 1, column 51; check the statement.",
+        ),
+        (
+            'SELECT price FROM "sample-ecommerce-data" ORDER BY',
+            "SQL syntax error: ORDER BY is incomplete at line 1, column 50; check the statement.",
+        ),
+        (
+            'SELECT (price FROM "sample-ecommerce-data"',
+            "SQL syntax error: expected ')' at line 1, column 18 (near 'FROM'); check the statement.",
+        ),
+        (
+            "SELECT price FROM",
+            (
+                "SQL syntax error: expected table name but got the end of the statement "
+                "at line 1, column 17 (near 'FROM'); check the statement."
+            ),
+        ),
     ],
 )
 async def test_error_messages_guide_the_next_query(shop, query, reason):

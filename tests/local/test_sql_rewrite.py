@@ -35,14 +35,12 @@ async def test_renamed_fields_and_ids(catalog):
     out = rewrite('SELECT _id, score, _meta FROM "Logs.2024" WHERE score > 1', catalog).sql
     assert '"_doc_id" AS "_id"' in out
     assert '"~score"' in out and '"~_meta"' in out
-    assert "WHERE \"~score\" > 1" in out
+    assert 'WHERE "~score" > 1' in out
 
 
 async def test_ctes_strings_and_search_functions(catalog):
     table = catalog.get("Logs.2024").table
-    out = rewrite(
-        "WITH x AS (SELECT level FROM \"Logs.2024\") SELECT * FROM x WHERE level <> 'Logs.2024'", catalog
-    ).sql
+    out = rewrite("WITH x AS (SELECT level FROM \"Logs.2024\") SELECT * FROM x WHERE level <> 'Logs.2024'", catalog).sql
     assert f'FROM "{table}" AS "Logs.2024"' in out and "'Logs.2024'" in out and "FROM x" in out
     out = rewrite("SELECT * FROM bm25_search('Logs.2024', 'level', 'info', 10)", catalog).sql
     assert f"bm25_search('{table}', 'level'" in out
@@ -61,7 +59,7 @@ async def test_engine_messages_use_dataset_names(catalog):
     info = catalog.get("Logs.2024")
     message = (
         f"Schema error: No field named x. Valid fields are {info.table}._id, {info.table}._doc_id, "
-        f"{info.table}._source, {info.table}.\"~score\"."
+        f'{info.table}._source, {info.table}."~score".'
     )
     text = engine_names_to_user(message, {"Logs.2024": info})
     assert text == "Schema error: No field named x. Valid fields are score."
@@ -87,4 +85,8 @@ def test_results_convert_time_decimals_and_hide_internals():
     assert result.rows[0]["d"] == "1970-01-01"
     envelope = to_sql_envelope(result)
     assert envelope["rows"][0]["values"]["score"] == {"Float": 1.5}
-    assert envelope["columns"][0] == {"alias": None, "name": {"Column": {"name": "score", "table_identifier": None}}, "data_type": "Float"}
+    assert envelope["columns"][0] == {
+        "alias": None,
+        "name": {"Column": {"name": "score", "table_identifier": None}},
+        "data_type": "Float",
+    }

@@ -87,22 +87,38 @@ async def test_raw_query_infers_the_index(endpoint):
         ({**RAW, "mapping": {"x": {"bucket": "day"}}}, "mapping.x needs a column name"),
         ({**RAW, "mapping": {"x": {"column": "t", "bucket": "fortnight"}}}, "bucket 'fortnight' is not understood"),
         ({**RAW, "mapping": {"y": [{"column": "p", "aggregation": "median"}]}}, "aggregation 'median' is not one of"),
-        ({"source": {"index": "d"}, "mapping": {"y": [{"column": "p", "aggregation": "sum"}, "q"]}},
-         "mixes aggregated"),
-        ({"source": {"index": "d"}, "mapping": {"x": {"column": "t", "bucket": "day"}, "y": ["p"]}},
-         "needs an aggregation"),
+        (
+            {"source": {"index": "d"}, "mapping": {"y": [{"column": "p", "aggregation": "sum"}, "q"]}},
+            "mixes aggregated",
+        ),
+        (
+            {"source": {"index": "d"}, "mapping": {"x": {"column": "t", "bucket": "day"}, "y": ["p"]}},
+            "needs an aggregation",
+        ),
         ({"source": {"index": "d", "sql": {"order_by": [{"column": "a", "direction": "up"}]}}}, "direction of 'asc'"),
-        ({"source": {"index": "d"}, "mapping": {"x": "a", "aggregation_type": "sum"}},
-         ("mapping has an unknown key 'aggregation_type'; the allowed keys are x, y, series, series_split_by "
-          "(aggregation_type belongs at the top level of the visualization).")),
-        ({"source": {"index": "d"}, "mapping": {"y": ["a"], "colour": "red"}},
-         "mapping has an unknown key 'colour'; the allowed keys are x, y, series, series_split_by."),
-        ({"source": {"index": "d"}, "mapping": {"y": [{"column": "p", "agg": "sum"}]}},
-         "mapping.y[0] has an unknown key 'agg'; the allowed keys are column, aggregation, alias."),
-        ({"source": {"index": "d"}, "mapping": {"x": {"column": "t", "interval": "day"}}},
-         "mapping.x has an unknown key 'interval'; the allowed keys are column, bucket."),
-        ({"source": {"index": "d"}, "mapping": {"series": {"column": "t", "bucket": "day"}}},
-         "mapping.series has an unknown key 'bucket'; the allowed keys are column."),
+        (
+            {"source": {"index": "d"}, "mapping": {"x": "a", "aggregation_type": "sum"}},
+            (
+                "mapping has an unknown key 'aggregation_type'; the allowed keys are x, y, series, series_split_by "
+                "(aggregation_type belongs at the top level of the visualization)."
+            ),
+        ),
+        (
+            {"source": {"index": "d"}, "mapping": {"y": ["a"], "colour": "red"}},
+            "mapping has an unknown key 'colour'; the allowed keys are x, y, series, series_split_by.",
+        ),
+        (
+            {"source": {"index": "d"}, "mapping": {"y": [{"column": "p", "agg": "sum"}]}},
+            "mapping.y[0] has an unknown key 'agg'; the allowed keys are column, aggregation, alias.",
+        ),
+        (
+            {"source": {"index": "d"}, "mapping": {"x": {"column": "t", "interval": "day"}}},
+            "mapping.x has an unknown key 'interval'; the allowed keys are column, bucket.",
+        ),
+        (
+            {"source": {"index": "d"}, "mapping": {"series": {"column": "t", "bucket": "day"}}},
+            "mapping.series has an unknown key 'bucket'; the allowed keys are column.",
+        ),
     ],
 )
 async def test_invalid_specs_are_400_with_the_reason(endpoint, spec, message):
@@ -125,7 +141,9 @@ async def test_builder_columns_must_be_fields_of_the_dataset(endpoint):
         ({"x": "currency", "y": [{"column": "prise", "aggregation": "sum"}]}, "mapping.y[0].column 'prise'"),
         ({"x": "currency", "y": ["count"], "series_split_by": "city"}, "mapping.series.column 'city'"),
     ]:
-        response = await endpoint.post("/visualizations", json={"source": {"index": "shop-orders.v1"}, "mapping": mapping})
+        response = await endpoint.post(
+            "/visualizations", json={"source": {"index": "shop-orders.v1"}, "mapping": mapping}
+        )
         assert response.status_code == 400, response.text
         reason = response.json()["error"]["reason"]
         assert reason == f"{where} is not a field of dataset 'shop-orders.v1'; {fields}"
@@ -203,8 +221,14 @@ async def test_patch_replaces_lists_whole(endpoint):
 
 async def test_patch_ignores_server_owned_fields(endpoint):
     created = await _create(endpoint)
-    patch = {"id": "hijack", "schema_version": 99, "created_at": "1999-01-01T00:00:00Z", "created_by": "mallory",
-             "updated_at": "1999-01-01T00:00:00Z", "title": "T"}
+    patch = {
+        "id": "hijack",
+        "schema_version": 99,
+        "created_at": "1999-01-01T00:00:00Z",
+        "created_by": "mallory",
+        "updated_at": "1999-01-01T00:00:00Z",
+        "title": "T",
+    }
     response = await endpoint.patch(f"/visualizations/{created['id']}", json=patch)
     assert response.status_code == 200
     attributes = response.json()["attributes"]

@@ -11,16 +11,50 @@ pytestmark = pytest.mark.anyio
 
 DS = "shop-orders.v1"
 ORDERS = [
-    {"@timestamp": "2026-04-01T08:00:00Z", "currency": "USD", "price": 10.0, "qty": 1, "paid": True,
-     "note": "50% off_sale", "region": "EMEA"},
-    {"@timestamp": "2026-04-01T09:30:00Z", "currency": "EUR", "price": 20.0, "qty": 2, "paid": False,
-     "note": "it's a gift", "region": "EMEA"},
-    {"@timestamp": "2026-04-02T10:00:00Z", "currency": "USD", "price": 30.0, "qty": 3, "paid": True,
-     "note": "plain", "region": "AMER"},
-    {"@timestamp": "2026-04-03T11:00:00Z", "currency": "GBP", "price": 40.0, "qty": 10, "paid": True,
-     "note": "50 percent"},
-    {"@timestamp": "2026-04-03T12:00:00Z", "currency": "USD", "price": 50.0, "qty": 9, "paid": False,
-     "note": "offsale", "region": "APAC"},
+    {
+        "@timestamp": "2026-04-01T08:00:00Z",
+        "currency": "USD",
+        "price": 10.0,
+        "qty": 1,
+        "paid": True,
+        "note": "50% off_sale",
+        "region": "EMEA",
+    },
+    {
+        "@timestamp": "2026-04-01T09:30:00Z",
+        "currency": "EUR",
+        "price": 20.0,
+        "qty": 2,
+        "paid": False,
+        "note": "it's a gift",
+        "region": "EMEA",
+    },
+    {
+        "@timestamp": "2026-04-02T10:00:00Z",
+        "currency": "USD",
+        "price": 30.0,
+        "qty": 3,
+        "paid": True,
+        "note": "plain",
+        "region": "AMER",
+    },
+    {
+        "@timestamp": "2026-04-03T11:00:00Z",
+        "currency": "GBP",
+        "price": 40.0,
+        "qty": 10,
+        "paid": True,
+        "note": "50 percent",
+    },
+    {
+        "@timestamp": "2026-04-03T12:00:00Z",
+        "currency": "USD",
+        "price": 50.0,
+        "qty": 9,
+        "paid": False,
+        "note": "offsale",
+        "region": "APAC",
+    },
 ]
 
 
@@ -62,8 +96,11 @@ async def test_raw_query(shop):
     sql = f'SELECT currency, COUNT(*) AS count FROM "{DS}" GROUP BY currency ORDER BY currency'
     data = await _run(shop, await _viz(shop, source=_raw(sql)))
     assert data["columns"] == [{"name": "currency", "type": "string"}, {"name": "count", "type": "number"}]
-    assert data["rows"] == [{"currency": "EUR", "count": 1}, {"currency": "GBP", "count": 1},
-                            {"currency": "USD", "count": 3}]
+    assert data["rows"] == [
+        {"currency": "EUR", "count": 1},
+        {"currency": "GBP", "count": 1},
+        {"currency": "USD", "count": 3},
+    ]
     metadata = data["metadata"]
     assert metadata["source_kind"] == "sql"
     assert metadata["row_count"] == 3 and metadata["truncated"] is False
@@ -100,8 +137,11 @@ async def test_row_limit_truncates(shop):
 async def test_builder_count_by_category(shop):
     viz = await _viz(shop, mapping={"x": "currency", "y": ["count"]})
     data = await _run(shop, viz)
-    assert data["rows"] == [{"currency": "EUR", "count": 1}, {"currency": "GBP", "count": 1},
-                            {"currency": "USD", "count": 3}]
+    assert data["rows"] == [
+        {"currency": "EUR", "count": 1},
+        {"currency": "GBP", "count": 1},
+        {"currency": "USD", "count": 3},
+    ]
     assert data["metadata"]["binding"] == {"x": "currency", "y": ["count"], "series": None, "value": "count"}
 
 
@@ -110,15 +150,26 @@ async def test_builder_aggregations(shop):
     ys.append({"column": "currency", "aggregation": "cardinality"})
     ys.append({"column": "qty", "aggregation": "count", "alias": "orders"})
     data = await _run(shop, await _viz(shop, mapping={"y": ys}, chart={"type": "metric"}))
-    assert data["rows"] == [{"sum_price": 150.0, "avg_price": 30.0, "min_price": 10.0, "max_price": 50.0,
-                             "cardinality_currency": 3, "orders": 5}]
+    assert data["rows"] == [
+        {
+            "sum_price": 150.0,
+            "avg_price": 30.0,
+            "min_price": 10.0,
+            "max_price": 50.0,
+            "cardinality_currency": 3,
+            "orders": 5,
+        }
+    ]
     binding = data["metadata"]["binding"]
     assert binding["value"] == "sum_price" and binding["x"] is None
 
 
 async def test_builder_date_bucket_series_and_order(shop):
-    mapping = {"x": {"column": "@timestamp", "bucket": "day"}, "y": [{"column": "price", "aggregation": "sum"}],
-               "series": "paid"}
+    mapping = {
+        "x": {"column": "@timestamp", "bucket": "day"},
+        "y": [{"column": "price", "aggregation": "sum"}],
+        "series": "paid",
+    }
     data = await _run(shop, await _viz(shop, mapping=mapping, chart={"type": "line"}))
     assert [{**r, "@timestamp": _second(r["@timestamp"])} for r in data["rows"]] == [
         {"@timestamp": "2026-04-01T00:00:00Z", "paid": False, "sum_price": 20.0},
@@ -128,8 +179,12 @@ async def test_builder_date_bucket_series_and_order(shop):
         {"@timestamp": "2026-04-03T00:00:00Z", "paid": True, "sum_price": 40.0},
     ]
     assert data["columns"][0] == {"name": "@timestamp", "type": "date"}
-    assert data["metadata"]["binding"] == {"x": "@timestamp", "y": ["sum_price"], "series": "paid",
-                                           "value": "sum_price"}
+    assert data["metadata"]["binding"] == {
+        "x": "@timestamp",
+        "y": ["sum_price"],
+        "series": "paid",
+        "value": "sum_price",
+    }
 
 
 async def test_builder_interval_and_histogram_buckets(shop):
@@ -145,8 +200,14 @@ async def test_builder_interval_and_histogram_buckets(shop):
 
 
 async def test_builder_top_n_and_raw_points(shop):
-    source = {"index": DS, "sql": {"metrics": [{"function": "sum", "column": "price"}],
-                                   "order_by": [{"column": "sum_price", "direction": "desc"}], "limit": 2}}
+    source = {
+        "index": DS,
+        "sql": {
+            "metrics": [{"function": "sum", "column": "price"}],
+            "order_by": [{"column": "sum_price", "direction": "desc"}],
+            "limit": 2,
+        },
+    }
     data = await _run(shop, await _viz(shop, source=source, mapping={"x": "currency", "y": ["price"]}))
     assert data["rows"] == [{"currency": "USD", "sum_price": 90.0}, {"currency": "GBP", "sum_price": 40.0}]
     assert data["metadata"]["truncated"] is True
@@ -175,8 +236,15 @@ def _f(field, operator, value=None, **extra):
         (_f("price", "is_between", [20, 40]), [1, 2, 3]),
         (_f("price", "is_between", {"from": 35}), [3, 4]),
         (_f("qty", "is_not_between", [2, 9]), [0, 3]),
-        (_f("@timestamp", "is_between", {"from": "2026-04-01T09:00:00Z", "to": "2026-04-03T11:00:00Z"},
-            is_time_filter=True), [1, 2, 3]),
+        (
+            _f(
+                "@timestamp",
+                "is_between",
+                {"from": "2026-04-01T09:00:00Z", "to": "2026-04-03T11:00:00Z"},
+                is_time_filter=True,
+            ),
+            [1, 2, 3],
+        ),
         (_f("@timestamp", "is_between", [1775034000000, 1775127600000]), [1, 2]),
         (_f("note", "contains", "50%"), [0]),
         (_f("note", "contains", "f_s"), [0]),
@@ -197,8 +265,9 @@ async def test_filter_operators(shop, flt, expected):
 
 async def test_saved_and_runtime_filters_are_and_merged(shop):
     saved = [_f("currency", "is", "USD")]
-    viz = await _viz(shop, source=_raw(f'SELECT qty FROM "{DS}" WHERE price > 5 OR qty > 100 ORDER BY qty'),
-                     filters=saved)
+    viz = await _viz(
+        shop, source=_raw(f'SELECT qty FROM "{DS}" WHERE price > 5 OR qty > 100 ORDER BY qty'), filters=saved
+    )
     data = await _run(shop, viz, filters=[_f("paid", "is", True)])
     assert [r["qty"] for r in data["rows"]] == [1, 3]
     assert data["metadata"]["filters_applied"] == ["currency", "paid"]
@@ -206,8 +275,10 @@ async def test_saved_and_runtime_filters_are_and_merged(shop):
 
 
 async def test_filters_reach_the_inner_select_of_group_by_queries(shop):
-    sql = (f'SELECT currency, SUM(qty) AS qty FROM (SELECT currency, qty FROM "{DS}" WHERE qty > 0) t '
-           "GROUP BY currency ORDER BY currency")
+    sql = (
+        f'SELECT currency, SUM(qty) AS qty FROM (SELECT currency, qty FROM "{DS}" WHERE qty > 0) t '
+        "GROUP BY currency ORDER BY currency"
+    )
     data = await _run(shop, await _viz(shop, source=_raw(sql)), filters=[_f("paid", "is", True)])
     assert data["rows"] == [{"currency": "GBP", "qty": 10}, {"currency": "USD", "qty": 4}]
     cte = f'WITH o AS (SELECT * FROM "{DS}") SELECT currency, COUNT(*) AS n FROM o GROUP BY currency ORDER BY 1'
@@ -284,8 +355,14 @@ async def test_unusable_filters_are_skipped_and_the_query_still_runs(shop, flt, 
     ],
 )
 async def test_filters_on_array_fields_match_elements(endpoint, flt, expected):
-    docs = [{"index": {}}, {"tags": ["a", "b"], "n": 1}, {"index": {}}, {"tags": ["c"], "n": 2},
-            {"index": {}}, {"n": 3}]
+    docs = [
+        {"index": {}},
+        {"tags": ["a", "b"], "n": 1},
+        {"index": {}},
+        {"tags": ["c"], "n": 2},
+        {"index": {}},
+        {"n": 3},
+    ]
     body = "\n".join(json.dumps(d) for d in docs) + "\n"
     response = await endpoint.post("/tagged/json", content=body, headers={"content-type": "application/x-ndjson"})
     assert response.status_code == 200, response.text
@@ -318,8 +395,14 @@ async def test_sql_the_parser_rejects_is_400(shop):
 def test_plan_for_unparseable_sql_skips_filters_and_keeps_the_text():
     from infino_mcp.local.vizsql import plan
 
-    result = plan("SELEC qty FROM t", index="t", filters=[_f("qty", "is", 1), _f("x", "is", 2, enabled=False)],
-                  types={"qty": "Integer"}, time_column="@timestamp", limit=10)
+    result = plan(
+        "SELEC qty FROM t",
+        index="t",
+        filters=[_f("qty", "is", 1), _f("x", "is", 2, enabled=False)],
+        types={"qty": "Integer"},
+        time_column="@timestamp",
+        limit=10,
+    )
     assert result.sql == "SELEC qty FROM t" and result.fallbacks == []
     assert result.applied == []
     assert [s["field"] for s in result.skipped] == ["qty"]
@@ -361,8 +444,9 @@ async def test_contains_and_is_match_nasty_strings_literally(endpoint):
     lines = []
     for i, note in enumerate(notes):
         lines += [json.dumps({"index": {}}), json.dumps({"i": i, "note": note})]
-    response = await endpoint.post("/nasty/json", content="\n".join(lines) + "\n",
-                                   headers={"content-type": "application/x-ndjson"})
+    response = await endpoint.post(
+        "/nasty/json", content="\n".join(lines) + "\n", headers={"content-type": "application/x-ndjson"}
+    )
     assert response.status_code == 200, response.text
     viz = await _viz(endpoint, source={"index": "nasty", "sql": {"raw_query": "SELECT i FROM nasty ORDER BY i"}})
     for needle in NASTY:

@@ -19,8 +19,10 @@ def test_top_level_where_is_and_merged():
     result = _plan("SELECT n FROM ds WHERE s = 'a' OR s = 'b'")
     assert result.sql == """SELECT n FROM ds WHERE (s = 'a' OR s = 'b') AND "n" = 1 LIMIT 11"""
     assert result.applied == ["n"]
-    assert result.fallbacks == ["SELECT n FROM ds WHERE s = 'a' OR s = 'b' LIMIT 11",
-                                "SELECT n FROM ds WHERE s = 'a' OR s = 'b'"]
+    assert result.fallbacks == [
+        "SELECT n FROM ds WHERE s = 'a' OR s = 'b' LIMIT 11",
+        "SELECT n FROM ds WHERE s = 'a' OR s = 'b'",
+    ]
 
 
 def test_union_filters_every_branch():
@@ -37,7 +39,7 @@ def test_join_qualifies_columns_with_the_dataset_alias():
 
 def test_subquery_and_cte_get_the_filter_inside():
     inner = _plan("SELECT s, COUNT(*) FROM (SELECT * FROM ds) t GROUP BY s")
-    assert "(SELECT * FROM ds WHERE \"n\" = 1) AS t" in inner.sql
+    assert '(SELECT * FROM ds WHERE "n" = 1) AS t' in inner.sql
     cte = _plan("WITH c AS (SELECT * FROM ds) SELECT s FROM c")
     assert cte.sql.startswith('WITH c AS (SELECT * FROM ds WHERE "n" = 1)')
 

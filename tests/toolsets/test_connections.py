@@ -28,7 +28,9 @@ async def test_get_sources_paging(mcp, call):
 
 async def test_connection_lifecycle_with_json_text_config(mcp, call):
     created = await call(
-        mcp, "create_connection", {"source_type": "postgres", "config": '{"name": "prod", "host": "db", "password": "s3cret"}'}
+        mcp,
+        "create_connection",
+        {"source_type": "postgres", "config": '{"name": "prod", "host": "db", "password": "s3cret"}'},
     )
     conn = created["result"]
     assert conn["type"] == "postgres" and conn["config"]["host"] == "db"
@@ -88,7 +90,12 @@ async def test_import_job_lifecycle(mcp, call, call_error):
             {
                 "source_type": "postgres",
                 "config": json.dumps(
-                    {"connection_id": conn_id, "target_dataset": "orders", "query": "SELECT * FROM orders", "schedule": "0 * * * *"}
+                    {
+                        "connection_id": conn_id,
+                        "target_dataset": "orders",
+                        "query": "SELECT * FROM orders",
+                        "schedule": "0 * * * *",
+                    }
                 ),
             },
         )
@@ -111,7 +118,10 @@ async def test_import_job_bad_schedule(mcp, call, call_error):
     message = await call_error(
         mcp,
         "create_import_job",
-        {"source_type": "postgres", "config": {"connection_id": conn_id, "target_dataset": "orders", "schedule": "every hour"}},
+        {
+            "source_type": "postgres",
+            "config": {"connection_id": conn_id, "target_dataset": "orders", "schedule": "every hour"},
+        },
     )
     assert "HTTP 400" in message and "cron" in message
 
@@ -124,8 +134,14 @@ async def test_connection_tools_annotations(mcp):
     tools = {t.name: t for t in (await mcp.list_tools()).tools}
     for name in ("delete_connection", "delete_import_job"):
         assert tools[name].annotations.destructive_hint is True
-    for name in ("get_sources", "get_connections", "get_connection", "get_source_metadata", "get_import_jobs",
-                 "get_connector_job_status"):
+    for name in (
+        "get_sources",
+        "get_connections",
+        "get_connection",
+        "get_source_metadata",
+        "get_import_jobs",
+        "get_connector_job_status",
+    ):
         assert tools[name].annotations.read_only_hint is True
     assert tools["upload_file"].annotations.read_only_hint is False
 

@@ -66,7 +66,9 @@ async def test_upload_csv_relative_to_root_with_format_and_batch_size(make_mcp, 
     client = await make_mcp(file_root=[root])
     (root / "sub").mkdir()
     (root / "sub" / "people.csv").write_text("name,age\nada,36\ngrace,45\n")
-    result = await call(client, "upload_file", {"dataset": "people", "path": "sub/people.csv", "format": "csv", "batch_size": 1})
+    result = await call(
+        client, "upload_file", {"dataset": "people", "path": "sub/people.csv", "format": "csv", "batch_size": 1}
+    )
     assert result["stats"]["documents_processed"] == 2 and result["stats"]["batches"] == 2
     assert b'name="batch_size"\r\n\r\n1\r\n' in sent_requests[0].content
     assert b"text/csv" in sent_requests[0].content
@@ -75,7 +77,9 @@ async def test_upload_csv_relative_to_root_with_format_and_batch_size(make_mcp, 
 async def test_upload_async_then_poll_status(make_mcp, call, root):
     client = await make_mcp(file_root=[root])
     write_jsonl(root / "big.jsonl", 50)
-    submitted = await call(client, "upload_file", {"dataset": "products", "path": str(root / "big.jsonl"), "async_mode": True})
+    submitted = await call(
+        client, "upload_file", {"dataset": "products", "path": str(root / "big.jsonl"), "async_mode": True}
+    )
     assert submitted["status"] == "submitted" and submitted["run_id"]
     for _ in range(500):  # each call yields to the event loop, where the import runs
         status = (await call(client, "get_connector_job_status", {"run_id": submitted["run_id"]}))["result"]
@@ -107,7 +111,9 @@ async def test_upload_async_can_wait_with_progress(make_mcp, root):
 async def test_upload_reports_bad_lines(make_mcp, call, root):
     client = await make_mcp(file_root=[root])
     (root / "mixed.jsonl").write_text('{"a": 1}\nnot json\n{"a": 2}\n')
-    result = await call(client, "upload_file", {"dataset": "mixed", "path": str(root / "mixed.jsonl"), "format": "jsonl"})
+    result = await call(
+        client, "upload_file", {"dataset": "mixed", "path": str(root / "mixed.jsonl"), "format": "jsonl"}
+    )
     assert result["stats"]["documents_processed"] == 2
     assert result["error_count"] == 1 and result["errors"][0]["location"]
 

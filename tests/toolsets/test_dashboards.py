@@ -17,7 +17,9 @@ pytestmark = pytest.mark.anyio
 async def viz_ids(mcp: Client, call: Any) -> list[str]:
     await seed_orders(mcp, call)
     by_currency = await call(mcp, "create_visualization", {"spec": viz_spec()})
-    total = await call(mcp, "create_visualization", {"spec": viz_spec("Total", "SELECT SUM(amount) AS total FROM orders", "metric")})
+    total = await call(
+        mcp, "create_visualization", {"spec": viz_spec("Total", "SELECT SUM(amount) AS total FROM orders", "metric")}
+    )
     return [by_currency["id"], total["id"]]
 
 
@@ -60,7 +62,11 @@ async def test_execute_dashboard_in_order(mcp: Client, call: Any, dashboard_id: 
     panels = run["panels"]
     assert [p["kind"] for p in panels] == ["visualization", "markdown", "divider", "visualization"]
     assert panels[0]["viz_id"] == viz_ids[0] and panels[0]["viz"]["title"] == "Orders by currency"
-    assert panels[0]["data"]["rows"] == [{"currency": "EUR", "n": 2}, {"currency": "GBP", "n": 1}, {"currency": "USD", "n": 1}]
+    assert panels[0]["data"]["rows"] == [
+        {"currency": "EUR", "n": 2},
+        {"currency": "GBP", "n": 1},
+        {"currency": "USD", "n": 1},
+    ]
     assert panels[1]["content"] == "# Notes"
     assert panels[2]["label"] == "Totals"
     assert panels[3]["data"]["rows"] == [{"total": 42}]
@@ -68,7 +74,9 @@ async def test_execute_dashboard_in_order(mcp: Client, call: Any, dashboard_id: 
     assert (run["succeeded"], run["failed"], run["title"], run["note"]) == (2, 0, "Revenue", None)
 
 
-async def test_execute_dashboard_isolates_a_failing_panel(mcp: Client, call: Any, dashboard_id: str, viz_ids: list[str]) -> None:
+async def test_execute_dashboard_isolates_a_failing_panel(
+    mcp: Client, call: Any, dashboard_id: str, viz_ids: list[str]
+) -> None:
     await call(mcp, "delete_visualization", {"viz_id": viz_ids[0]})
     run = await call(mcp, "execute_dashboard", {"dashboard_id": dashboard_id})
     first, last = run["panels"][0], run["panels"][3]
@@ -96,8 +104,10 @@ async def test_execute_dashboard_fits_a_small_budget(make_mcp: Any, call: Any) -
     client = await make_mcp(max_result_bytes=2000)
     await seed_orders(client, call)
     long_query = "SELECT currency, COUNT(*) AS n FROM orders GROUP BY currency ORDER BY currency" + " " * 10
-    ids = [(await call(client, "create_visualization", {"spec": viz_spec(f"viz {i} " + "t" * 100, long_query)}))["id"]
-           for i in range(6)]
+    ids = [
+        (await call(client, "create_visualization", {"spec": viz_spec(f"viz {i} " + "t" * 100, long_query)}))["id"]
+        for i in range(6)
+    ]
     dash = await call(client, "create_dashboard", {"spec": {"title": "Big", "panels": [{"viz_id": v} for v in ids]}})
     result = await client.call_tool("execute_dashboard", {"dashboard_id": dash["id"], "rows_per_panel": 100})
     assert not result.is_error
@@ -108,7 +118,9 @@ async def test_execute_dashboard_fits_a_small_budget(make_mcp: Any, call: Any) -
 
 async def test_dashboard_errors(mcp: Client, call_error: Any, sent_requests: list) -> None:
     assert "not valid JSON" in await call_error(mcp, "create_dashboard", {"spec": "{"})
-    assert "cannot be changed" in await call_error(mcp, "update_dashboard", {"dashboard_id": "d", "patch": {"created_at": 1}})
+    assert "cannot be changed" in await call_error(
+        mcp, "update_dashboard", {"dashboard_id": "d", "patch": {"created_at": 1}}
+    )
     assert "not a valid id" in await call_error(mcp, "execute_dashboard", {"dashboard_id": "../x"})
     assert "not a valid id" in await call_error(mcp, "delete_dashboard", {"dashboard_id": ".."})
     assert sent_requests == []

@@ -24,16 +24,28 @@ _VIZ_PATH = re.compile(r"^/visualizations/(?P<viz>[^/]+)(?P<data>/data)?$")
 
 
 def dashboard(viz_ids: list[str], *, extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    panels = [{"id": f"panel_{i}", "kind": "visualization", "viz_id": v, "layout": {"x": 0, "y": i, "w": 24, "h": 8}}
-              for i, v in enumerate(viz_ids)]
-    return {"id": "d1", "kind": "dashboard", "attributes": {"id": "d1", "title": "Ops", "panels": panels + (extra or [])}}
+    panels = [
+        {"id": f"panel_{i}", "kind": "visualization", "viz_id": v, "layout": {"x": 0, "y": i, "w": 24, "h": 8}}
+        for i, v in enumerate(viz_ids)
+    ]
+    return {
+        "id": "d1",
+        "kind": "dashboard",
+        "attributes": {"id": "d1", "title": "Ops", "panels": panels + (extra or [])},
+    }
 
 
 class Backend:
     """A fake Infino that answers get/execute for visualizations and records what was in flight together."""
 
-    def __init__(self, viz_ids: list[str], *, failing: frozenset[str] = frozenset(), wait_for_all: bool = False,
-                 extra_panels: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        viz_ids: list[str],
+        *,
+        failing: frozenset[str] = frozenset(),
+        wait_for_all: bool = False,
+        extra_panels: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.dashboard = dashboard(viz_ids, extra=extra_panels)
         self.failing = failing
         self.in_flight: dict[str, set[str]] = defaultdict(set)
@@ -70,14 +82,23 @@ class Backend:
         if viz in self.failing:
             return httpx2.Response(404, json={"error": {"reason": f"Visualization '{viz}' not found"}})
         if part == "get":
-            return httpx2.Response(200, json={"id": viz, "kind": "visualization",
-                                              "attributes": {"id": viz, "title": f"title {viz}", "chart": {"type": "bar"}}})
+            return httpx2.Response(
+                200,
+                json={
+                    "id": viz,
+                    "kind": "visualization",
+                    "attributes": {"id": viz, "title": f"title {viz}", "chart": {"type": "bar"}},
+                },
+            )
         body = json.loads(request.content)
-        return httpx2.Response(200, json={
-            "columns": [{"name": "x", "type": "string"}, {"name": "n", "type": "number"}],
-            "rows": [{"x": "a", "n": 1}, {"x": "b", "n": 2}],
-            "metadata": {"row_count": 2, "truncated": False, "sent": body},
-        })
+        return httpx2.Response(
+            200,
+            json={
+                "columns": [{"name": "x", "type": "string"}, {"name": "n", "type": "number"}],
+                "rows": [{"x": "a", "n": 1}, {"x": "b", "n": 2}],
+                "metadata": {"row_count": 2, "truncated": False, "sent": body},
+            },
+        )
 
 
 async def test_both_requests_of_a_panel_are_in_flight_at_once(make_mcp: Any) -> None:
@@ -143,8 +164,14 @@ async def test_filters_and_time_range_reach_every_panel(make_mcp: Any) -> None:
         sent = panel["data"]["metadata"]["sent"]
         assert sent["time_range"] == arguments["time_range"]
         assert sent["filters"][0] | {"id": "x"} == {
-            "id": "x", "field": "region", "operator": "is", "value": "eu", "enabled": True, "is_time_filter": False,
-            "query_type": None, "index": None,
+            "id": "x",
+            "field": "region",
+            "operator": "is",
+            "value": "eu",
+            "enabled": True,
+            "is_time_filter": False,
+            "query_type": None,
+            "index": None,
         }
 
 

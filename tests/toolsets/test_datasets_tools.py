@@ -68,7 +68,9 @@ async def test_upload_then_metadata_schema_and_record(mcp, call):
 async def test_get_record_missing_is_not_found_not_an_error(mcp, call):
     await load_products(mcp, call)
     assert await call(mcp, "get_record", {"dataset": "products", "record_id": "nope"}) == {
-        "id": "nope", "found": False, "source": None,
+        "id": "nope",
+        "found": False,
+        "source": None,
     }
 
 
@@ -128,7 +130,9 @@ async def test_upload_metrics(mcp, call, call_error):
     await call(mcp, "create_dataset", {"dataset": "metrics"})
     answer = await call(mcp, "upload_metrics_to_dataset", {"dataset": "metrics", "metrics": 'up{job="api"} 1\n'})
     assert answer["result"]
-    assert "metrics is empty" in await call_error(mcp, "upload_metrics_to_dataset", {"dataset": "metrics", "metrics": " "})
+    assert "metrics is empty" in await call_error(
+        mcp, "upload_metrics_to_dataset", {"dataset": "metrics", "metrics": " "}
+    )
 
 
 async def test_delete_records_with_json_string_query(mcp, call):

@@ -23,7 +23,9 @@ async def test_thread_lifecycle(mcp, call):
     thread_id = created["id"]
 
     listed = await call(mcp, "list_threads")
-    assert [(t["id"], t["name"], t["message_count"]) for t in listed["threads"]] == [(thread_id, "Revenue questions", 0)]
+    assert [(t["id"], t["name"], t["message_count"]) for t in listed["threads"]] == [
+        (thread_id, "Revenue questions", 0)
+    ]
 
     updated = await call(mcp, "update_thread", {"thread_id": thread_id, "name": "Q3 revenue", "status": "completed"})
     assert updated["thread"]["name"] == "Q3 revenue" and updated["thread"]["status"] == "completed"
@@ -84,7 +86,9 @@ async def test_add_message_needs_content_or_message(mcp, call, call_error, sent_
     thread_id = await new_thread(mcp, call)
     sent_requests.clear()
     assert "pass content" in await call_error(mcp, "add_thread_message", {"thread_id": thread_id})
-    both = await call_error(mcp, "add_thread_message", {"thread_id": thread_id, "content": "a", "message": {"content": "b"}})
+    both = await call_error(
+        mcp, "add_thread_message", {"thread_id": thread_id, "content": "a", "message": {"content": "b"}}
+    )
     assert "not both" in both
     bad = await call_error(mcp, "add_thread_message", {"thread_id": thread_id, "message": "{role: user}"})
     assert "message is not valid JSON" in bad and "line 1, column 2" in bad
@@ -107,7 +111,9 @@ async def test_send_message_says_it_needs_infino_cloud(mcp, call, call_error, se
     (request,) = sent_requests
     assert request.url.path == "/fino/message"
     assert json.loads(request.content) == {
-        "thread_id": thread_id, "content": {"user_query": "Top products by revenue?"}, "role": "user",
+        "thread_id": thread_id,
+        "content": {"user_query": "Top products by revenue?"},
+        "role": "user",
     }
 
 

@@ -15,13 +15,21 @@ LEVELS = ("info", "warn", "error")
 
 def log_records(count: int) -> list[dict]:
     return [
-        {"id": f"r{i:04d}", "level": LEVELS[i % 3], "message": f"request {i} served", "latency": i * 1.5, "code": 200 + i % 4}
+        {
+            "id": f"r{i:04d}",
+            "level": LEVELS[i % 3],
+            "message": f"request {i} served",
+            "latency": i * 1.5,
+            "code": 200 + i % 4,
+        }
         for i in range(count)
     ]
 
 
 async def seed(client, call, dataset: str = "web-logs", count: int = 30) -> None:
-    answer = await call(client, "upload_json_to_dataset", {"dataset": dataset, "records": log_records(count), "id_field": "id"})
+    answer = await call(
+        client, "upload_json_to_dataset", {"dataset": dataset, "records": log_records(count), "id_field": "id"}
+    )
     assert answer["succeeded"] == count, answer
 
 
@@ -34,7 +42,12 @@ async def test_sql_rows_come_back_plain(mcp, call):
     assert result["rows"][0] == {"id": "r0000", "level": "info", "code": 200}
     assert [c["name"] for c in result["columns"]] == ["id", "level", "code"]
     assert result["page"] == {
-        "total": 6, "returned": 6, "offset": 0, "truncated": False, "next_offset": None, "note": None,
+        "total": 6,
+        "returned": 6,
+        "offset": 0,
+        "truncated": False,
+        "next_offset": None,
+        "note": None,
     }
     assert result["response"] is None
 
@@ -42,7 +55,9 @@ async def test_sql_rows_come_back_plain(mcp, call):
 async def test_sql_aggregate(mcp, call):
     await seed(mcp, call, count=30)
     result = await call(
-        mcp, "query_dataset_in_sql", {"query": 'SELECT level, COUNT(*) AS n FROM "web-logs" GROUP BY level ORDER BY level'}
+        mcp,
+        "query_dataset_in_sql",
+        {"query": 'SELECT level, COUNT(*) AS n FROM "web-logs" GROUP BY level ORDER BY level'},
     )
     assert result["rows"] == [{"level": "error", "n": 10}, {"level": "info", "n": 10}, {"level": "warn", "n": 10}]
 
@@ -71,7 +86,9 @@ async def test_sql_byte_budget_cuts_and_says_so(make_mcp, call):
 
 async def test_sql_raw_returns_the_envelope(mcp, call):
     await seed(mcp, call, count=5)
-    result = await call(mcp, "query_dataset_in_sql", {"query": 'SELECT id, code FROM "web-logs" ORDER BY id', "raw": True, "limit": 2})
+    result = await call(
+        mcp, "query_dataset_in_sql", {"query": 'SELECT id, code FROM "web-logs" ORDER BY id', "raw": True, "limit": 2}
+    )
     envelope = result["response"]
     assert envelope["statement_type"] == "Select"
     assert len(envelope["rows"]) == 2
@@ -101,7 +118,9 @@ async def test_sql_compact_costs_at_most_a_third_of_raw(make_mcp, call):
 async def test_sql_arrays_follow_the_column_order(mcp, call):
     await seed(mcp, call, count=3)
     result = await call(
-        mcp, "query_dataset_in_sql", {"query": 'SELECT code, id FROM "web-logs" ORDER BY id', "row_format": "arrays", "limit": 2}
+        mcp,
+        "query_dataset_in_sql",
+        {"query": 'SELECT code, id FROM "web-logs" ORDER BY id', "row_format": "arrays", "limit": 2},
     )
     assert [c["name"] for c in result["columns"]] == ["code", "id"]
     assert result["rows"] == [[200, "r0000"], [201, "r0001"]]
@@ -154,7 +173,9 @@ async def test_querydsl_accepts_a_json_string_like_an_object(mcp, call):
 
 
 async def test_querydsl_invalid_json_is_refused_with_its_position(mcp, call_error, sent_requests):
-    message = await call_error(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": '{"query": {"match_all": {}'})
+    message = await call_error(
+        mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": '{"query": {"match_all": {}'}
+    )
     assert "not valid JSON" in message and "line 1, column 27" in message
     assert sent_requests == []
 
@@ -172,7 +193,9 @@ async def test_querydsl_pages_with_limit_and_offset(mcp, call, sent_requests):
     assert [h["id"] for h in first["hits"]] == [f"r{i:04d}" for i in range(5)]
     assert first["page"]["truncated"] and first["page"]["next_offset"] == 5 and "offset=5" in first["page"]["note"]
     assert json.loads(sent_requests[-1].content)["size"] == 5
-    last = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": query, "limit": 5, "offset": 10})
+    last = await call(
+        mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": query, "limit": 5, "offset": 10}
+    )
     assert [h["id"] for h in last["hits"]] == ["r0010", "r0011"]
     assert json.loads(sent_requests[-1].content)["from"] == 10
     assert last["page"]["truncated"] is False
@@ -186,7 +209,11 @@ async def test_querydsl_aggregations_and_raw(mcp, call):
     assert buckets == {"info": 3, "warn": 3, "error": 3}
     assert compact["hits"] == [] and compact["total"] == 9
     assert compact["page"]["truncated"] is False and compact["page"]["note"] is None
-    raw = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"query": {"match_all": {}}}, "raw": True, "limit": 2})
+    raw = await call(
+        mcp,
+        "query_dataset_in_querydsl",
+        {"dataset": "web-logs", "query": {"query": {"match_all": {}}}, "raw": True, "limit": 2},
+    )
     assert len(raw["response"]["hits"]["hits"]) == 2
     assert "_source" in raw["response"]["hits"]["hits"][0]
 
@@ -204,12 +231,17 @@ async def test_querydsl_bad_dataset_name_is_refused(mcp, call_error, sent_reques
 
 
 async def test_querydsl_unknown_dataset(mcp, call_error):
-    message = await call_error(mcp, "query_dataset_in_querydsl", {"dataset": "missing", "query": {"query": {"match_all": {}}}})
+    message = await call_error(
+        mcp, "query_dataset_in_querydsl", {"dataset": "missing", "query": {"query": {"match_all": {}}}}
+    )
     assert "HTTP 404" in message
 
 
 async def test_sql_dates_and_nulls_come_back_plain(mcp, call):
-    records = [{"id": "a", "@timestamp": "2025-01-02T03:04:05Z", "tag": "x"}, {"id": "b", "@timestamp": "2025-01-03T00:00:00Z"}]
+    records = [
+        {"id": "a", "@timestamp": "2025-01-02T03:04:05Z", "tag": "x"},
+        {"id": "b", "@timestamp": "2025-01-03T00:00:00Z"},
+    ]
     await call(mcp, "upload_json_to_dataset", {"dataset": "events", "records": records, "id_field": "id"})
     result = await call(mcp, "query_dataset_in_sql", {"query": 'SELECT id, "@timestamp", tag FROM events ORDER BY id'})
     first, second = result["rows"]
@@ -238,12 +270,23 @@ def test_trim_buckets_halves_the_longest_list():
 async def test_rbac_denial_reaches_the_model(mcp, make_mcp, call, call_error):
     await seed(mcp, call, count=3)
     await seed(mcp, call, dataset="public-logs", count=3)
-    role = {"Version": "2025-01-01", "Permissions": [
-        {"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["public-*"], "Fields": {}},
-        {"Effect": "Allow", "ResourceType": "metadata", "Actions": ["read"], "Resources": ["public-*"], "Fields": {}},
-    ]}
+    role = {
+        "Version": "2025-01-01",
+        "Permissions": [
+            {"Effect": "Allow", "ResourceType": "record", "Actions": ["read"], "Resources": ["public-*"], "Fields": {}},
+            {
+                "Effect": "Allow",
+                "ResourceType": "metadata",
+                "Actions": ["read"],
+                "Resources": ["public-*"],
+                "Fields": {},
+            },
+        ],
+    }
     await call(mcp, "create_role", {"name": "public-reader", "config": role})
-    keys = await call(mcp, "create_user", {"name": "analyst", "config": {"Password": "An4lyst!pass", "Roles": ["public-reader"]}})
+    keys = await call(
+        mcp, "create_user", {"name": "analyst", "config": {"Password": "An4lyst!pass", "Roles": ["public-reader"]}}
+    )
     analyst = await make_mcp(credentials=(keys["access_key"], keys["secret_key"]))
     allowed = await call(analyst, "query_dataset_in_sql", {"query": 'SELECT COUNT(*) AS n FROM "public-logs"'})
     assert allowed["rows"] == [{"n": 3}]
@@ -276,16 +319,22 @@ async def test_promql_times_in_milliseconds_are_refused_with_the_fix(mcp, call_e
 
 async def test_querydsl_note_names_the_body_size_that_cut(mcp, call):
     await seed(mcp, call, count=10)
-    result = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"query": {"match_all": {}}, "size": 3}})
+    result = await call(
+        mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"query": {"match_all": {}}, "size": 3}}
+    )
     assert result["page"]["returned"] == 3 and "the body's size=3" in result["page"]["note"]
 
 
 async def test_an_empty_search_names_fields_the_dataset_lacks(mcp, call):
     await seed(mcp, call, count=5)
-    result = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"match": {"levle": "error"}}})
+    result = await call(
+        mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"match": {"levle": "error"}}}
+    )
     assert result["total"] == 0
     assert "not in 'web-logs': levle" in result["page"]["note"] and "get_dataset_schema" in result["page"]["note"]
-    found = await call(mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"match": {"level.keyword": "nope"}}})
+    found = await call(
+        mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"match": {"level.keyword": "nope"}}}
+    )
     assert found["total"] == 0 and not found["page"].get("note")
 
 

@@ -41,7 +41,9 @@ async def test_instant_query_series_with_float_values(mcp, call, sent_requests):
     assert request.method == "POST" and request.url.path == "/promql/query"
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
     assert parse_qs(request.content.decode()) == {
-        "query": ["http_requests_total"], "time": [str(T0 + 240)], "index": ["metrics"],
+        "query": ["http_requests_total"],
+        "time": [str(T0 + 240)],
+        "index": ["metrics"],
     }
 
 
@@ -57,7 +59,13 @@ async def test_range_query_values(mcp, call, sent_requests):
     result = await call(
         mcp,
         "query_dataset_in_promql_range",
-        {"query": 'sum(http_requests_total{code="200"})', "start": T0, "end": T0 + 240, "step": 60, "dataset": "metrics"},
+        {
+            "query": 'sum(http_requests_total{code="200"})',
+            "start": T0,
+            "end": T0 + 240,
+            "step": 60,
+            "dataset": "metrics",
+        },
     )
     assert result["result_type"] == "matrix"
     (series,) = result["series"]
@@ -93,7 +101,9 @@ async def test_range_points_cut_to_the_budget(make_mcp, call):
 
 
 async def test_range_end_before_start_is_refused(mcp, call_error, sent_requests):
-    message = await call_error(mcp, "query_dataset_in_promql_range", {"query": "up", "start": T0, "end": T0 - 1, "step": 60})
+    message = await call_error(
+        mcp, "query_dataset_in_promql_range", {"query": "up", "start": T0, "end": T0 - 1, "step": 60}
+    )
     assert "before start" in message
     assert sent_requests == []
 
@@ -136,7 +146,9 @@ async def test_query_source_object_query_is_sent_as_json_text(mcp, call, call_er
     conn = await call(mcp, "create_connection", {"source_type": "elasticsearch", "config": {"host": "es"}})
     sent_requests.clear()
     await call_error(
-        mcp, "query_source", {"connection_id": conn["result"]["id"], "dataset": "logs", "query": {"query": {"match_all": {}}}}
+        mcp,
+        "query_source",
+        {"connection_id": conn["result"]["id"], "dataset": "logs", "query": {"query": {"match_all": {}}}},
     )
     assert json.loads(json.loads(sent_requests[0].content)["query"]) == {"query": {"match_all": {}}}
 

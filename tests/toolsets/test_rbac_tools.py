@@ -46,7 +46,9 @@ async def reader(mcp: Client, call: Any) -> dict[str, Any]:
     return await call(mcp, "create_user", {"name": "ann", "config": {"Password": PASSWORD, "Roles": ["reader"]}})
 
 
-async def test_role_sent_as_yaml_and_read_back(mcp: Client, call: Any, sent_requests: list, reader: dict[str, Any]) -> None:
+async def test_role_sent_as_yaml_and_read_back(
+    mcp: Client, call: Any, sent_requests: list, reader: dict[str, Any]
+) -> None:
     put = next(r for r in sent_requests if r.method == "PUT" and r.url.path == "/role/reader")
     assert put.headers["content-type"] == "application/yaml"
     assert put.content.decode() == READER_YAML
@@ -74,7 +76,12 @@ async def test_create_user_returns_working_keys(
 
 async def test_get_and_list_users_never_show_passwords(mcp: Client, call: Any, reader: dict[str, Any]) -> None:
     user = await call(mcp, "get_user", {"name": "ann"})
-    assert user | {"account_id": None} == {"name": "ann", "roles": ["reader"], "version": "2025-01-01", "account_id": None}
+    assert user | {"account_id": None} == {
+        "name": "ann",
+        "roles": ["reader"],
+        "version": "2025-01-01",
+        "account_id": None,
+    }
     listed = await call(mcp, "list_users", {})
     assert [u["name"] for u in listed["users"]] == ["admin", "ann"]
     first = await call(mcp, "list_users", {"limit": 1})
@@ -84,9 +91,21 @@ async def test_get_and_list_users_never_show_passwords(mcp: Client, call: Any, r
         assert PASSWORD not in json.dumps(result) and "assword" not in json.dumps(result)
 
 
-async def test_update_user_with_yaml_and_json_text(mcp: Client, call: Any, reader: dict[str, Any], sent_requests: list) -> None:
-    await call(mcp, "create_role", {"name": "writer", "config": {"Permissions": [
-        {"Effect": "Allow", "ResourceType": "record", "Actions": ["write"], "Resources": ["orders"]}]}})
+async def test_update_user_with_yaml_and_json_text(
+    mcp: Client, call: Any, reader: dict[str, Any], sent_requests: list
+) -> None:
+    await call(
+        mcp,
+        "create_role",
+        {
+            "name": "writer",
+            "config": {
+                "Permissions": [
+                    {"Effect": "Allow", "ResourceType": "record", "Actions": ["write"], "Resources": ["orders"]}
+                ]
+            },
+        },
+    )
     updated = await call(mcp, "update_user", {"name": "ann", "config": "Roles:\n  - reader\n  - writer\n"})
     assert updated["acknowledged"] is True
     assert sent_requests[-1].headers["content-type"] == "application/yaml"

@@ -17,11 +17,15 @@ ORDERS = [
     {"@timestamp": "2026-01-03T10:00:00Z", "currency": "USD", "amount": 5, "customer": "cid"},
     {"@timestamp": "2026-02-01T10:00:00Z", "currency": "GBP", "amount": 7, "customer": "dee"},
 ]
-BY_CURRENCY = 'SELECT currency, COUNT(*) AS n FROM orders GROUP BY currency ORDER BY currency'
+BY_CURRENCY = "SELECT currency, COUNT(*) AS n FROM orders GROUP BY currency ORDER BY currency"
 
 
 def viz_spec(title: str = "Orders by currency", query: str = BY_CURRENCY, chart: str = "bar") -> dict[str, Any]:
-    return {"title": title, "source": {"kind": "sql", "index": "orders", "sql": {"raw_query": query}}, "chart": {"type": chart}}
+    return {
+        "title": title,
+        "source": {"kind": "sql", "index": "orders", "sql": {"raw_query": query}},
+        "chart": {"type": chart},
+    }
 
 
 async def seed_orders(mcp: Client, call: Any) -> None:
@@ -48,7 +52,12 @@ async def test_create_get_update_list_delete(mcp: Client, call: Any, call_error:
     listed = await call(mcp, "list_visualizations", {})
     assert [v["id"] for v in listed["visualizations"]] == [viz_id]
     assert listed["visualizations"][0] | {"updated_at": None} == {
-        "id": viz_id, "title": "Renamed", "chart_type": "bar", "source_kind": "sql", "index": "orders", "updated_at": None
+        "id": viz_id,
+        "title": "Renamed",
+        "chart_type": "bar",
+        "source_kind": "sql",
+        "index": "orders",
+        "updated_at": None,
     }
     assert listed["page"]["truncated"] is False
 
@@ -107,8 +116,11 @@ async def test_execute_rows_cut_by_byte_budget(make_mcp: Any, call: Any) -> None
     client = await make_mcp(max_result_bytes=2000)
     records = [{"name": f"row-{i:04d}-" + "x" * 60, "v": i} for i in range(80)]
     await call(client, "upload_json_to_dataset", {"dataset": "wide", "records": records})
-    spec = {"title": "wide", "source": {"kind": "sql", "index": "wide", "sql": {"raw_query": "SELECT name, v FROM wide"}},
-            "chart": {"type": "table"}}
+    spec = {
+        "title": "wide",
+        "source": {"kind": "sql", "index": "wide", "sql": {"raw_query": "SELECT name, v FROM wide"}},
+        "chart": {"type": "table"},
+    }
     viz = await call(client, "create_visualization", {"spec": spec})
     result = await call(client, "execute_visualization", {"viz_id": viz["id"], "limit": 1000})
     assert 0 < len(result["rows"]) < 80
@@ -174,7 +186,9 @@ async def test_to_echarts_option_from_given_viz_and_data(mcp: Client, call: Any,
     assert sent_requests == []
 
 
-async def test_to_echarts_option_fetches_only_the_missing_part(mcp: Client, call: Any, viz_id: str, sent_requests: list) -> None:
+async def test_to_echarts_option_fetches_only_the_missing_part(
+    mcp: Client, call: Any, viz_id: str, sent_requests: list
+) -> None:
     sent_requests.clear()
     viz = viz_spec(chart="table")
     result = await call(mcp, "to_echarts_option", {"viz_id": viz_id, "visualization": viz})
@@ -186,7 +200,8 @@ async def test_to_echarts_option_errors(mcp: Client, call_error: Any, viz_id: st
     assert "viz_id" in await call_error(mcp, "to_echarts_option", {})
     assert "viz_id" in await call_error(mcp, "to_echarts_option", {"visualization": viz_spec()})
     message = await call_error(
-        mcp, "to_echarts_option",
+        mcp,
+        "to_echarts_option",
         {"viz_id": viz_id, "data": {"rows": []}, "time_range": {"from": "2026-01-01T00:00:00Z"}},
     )
     assert "only when the data is fetched" in message
@@ -196,7 +211,11 @@ async def test_to_echarts_option_errors(mcp: Client, call_error: Any, viz_id: st
 async def test_to_echarts_option_halves_rows_to_fit(make_mcp: Any, call: Any) -> None:
     client = await make_mcp(max_result_bytes=2000)
     rows = [{"label": f"category-{i:04d}", "n": i} for i in range(400)]
-    data = {"columns": [{"name": "label", "type": "string"}, {"name": "n", "type": "number"}], "rows": rows, "metadata": {}}
+    data = {
+        "columns": [{"name": "label", "type": "string"}, {"name": "n", "type": "number"}],
+        "rows": rows,
+        "metadata": {},
+    }
     result = await call(client, "to_echarts_option", {"visualization": viz_spec(), "data": data})
     assert result["rows_total"] == 400 and result["rows_used"] < 400
     assert "Rendered" in result["note"]
