@@ -3,6 +3,7 @@
     python3 scripts/dev.py run [infino-mcp flags...]   start the server (stdio; local mode without credentials)
     python3 scripts/dev.py test [pytest args...]       run the test suite
     python3 scripts/dev.py snapshots                   regenerate tools/*.json and the README tables
+    python3 scripts/dev.py check                       the quality gates (lint, format, ...)
 
 The first call creates ``.venv`` beside this checkout and installs the project
 into it (with the extras each command needs); later calls reuse it and only
@@ -21,7 +22,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-EXTRAS = {"run": "local,charts", "test": "test,charts", "snapshots": "test,charts"}
+EXTRAS = {"run": "local,charts", "test": "test,charts", "snapshots": "test,charts", "check": "test,charts,gates"}
+GATES = (
+    ["ruff", "check", "."],
+    ["ruff", "format", "--check", "."],
+)
 
 
 def _python() -> Path:
@@ -57,6 +62,13 @@ def main() -> None:
         argv = [str(python), "-m", "infino_mcp", *rest]
     elif command == "test":
         argv = [str(python), "-m", "pytest", *rest]
+    elif command == "check":
+        os.chdir(ROOT)
+        failed = [" ".join(gate) for gate in GATES if subprocess.call([str(python), "-m", *gate]) != 0]
+        if failed:
+            sys.exit("gates failed: " + "; ".join(failed))
+        print("all gates passed", file=sys.stderr)
+        return
     else:
         argv = [str(python), "-m", "infino_mcp.catalog"]
     os.chdir(ROOT)
