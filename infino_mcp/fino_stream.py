@@ -4,30 +4,33 @@ The socket URL is presigned with SigV4 (auth in the query string, only
 ``host`` signed, ``ws``/``wss`` following the endpoint's scheme) by the
 client's own ``SigV4Auth.presign_url``.
 
-Message protocol (JSON text frames, one object each, keyed by ``type``):
+Message protocol (JSON text frames, one object each, keyed by ``type``), as the
+SDK's README documents it:
 
-Client to Fino, once after connecting::
+Client to Fino, once after connecting (``thread_id`` rides along when there is one)::
 
-    {"type": "message", "thread_id": "<id>", "role": "user", "content": {"user_query": "<question>"}}
+    {"type": "query", "content": "<question>", "thread_id": "<id>"}
 
-Fino to client, any number of progress frames, then exactly one end frame:
+Fino to client: JSON frames whose ``content`` carries the answer, ending with
+``{"type": "complete"}``. The answer is the frames' ``content`` in order; a
+``complete`` frame's own ``content``, when present, is the last piece (or the
+whole answer, when it repeats the pieces). Kinds with a meaning of their own:
 
-* ``{"type": "chunk", "content": "<text>"}``: the next piece of the answer;
-  pieces are concatenated in order.
+* ``{"type": "chunk", "content": "<text>"}``: the next piece of the answer.
 * ``{"type": "status", "content": "<text>"}``: what Fino is doing now
   (reported as progress, not part of the answer).
 * ``{"type": "query", "query": "<text>", "language": "sql"}``: a query Fino
   produced or ran (``language`` optional: sql, querydsl, promql...).
 * ``{"type": "final", "content": "<full answer>", "message_id": "..."}``:
-  the end; its ``content`` (when present) is the whole answer and replaces
-  the concatenated chunks.
-* ``{"type": "done"}``: the end; the answer is the concatenated chunks.
+  the end; its ``content`` (when present) is the whole answer.
+* ``{"type": "done"}``: the end; the answer is the pieces so far.
 * ``{"type": "error", "content" | "message": "<text>", "status": <int>}``:
   the end, as a failure. ``status`` 501 means this endpoint cannot answer
   (the local endpoint: Fino needs Infino cloud).
 
-Frames of unknown type are ignored (newer servers may send more); a text
-frame that is not JSON counts as a chunk. The socket closing before an end
+Any other frame kind (or a frame without one) that carries a ``content``
+string is a piece of the answer; frames without content are ignored. A text
+frame that is not JSON counts as a piece. The socket closing before an end
 frame is an error. Each frame must arrive within the client timeout.
 
 ``ask`` always closes the socket before it returns or raises, cancellation
@@ -108,12 +111,13 @@ def _error(frame: dict[str, Any]) -> InfinoError:
 
 
 async def _converse(
-    socket: ClientConnection, question: str, thread_id: str, frame_timeout: float, on_part: PartCallback
+    socket: ClientConnection, question: str, thread_id: str | None, frame_timeout: float, on_part: PartCallback
 ) -> FinoReply:
     try:
-        await socket.send(
-            json.dumps({"type": "message", "thread_id": thread_id, "role": "user", "content": {"user_query": question}})
-        )
+        message = {"type": "query", "content": question}
+        if thread_id:
+            message["thread_id"] = thread_id
+        await socket.send(json.dumps(message))
     except ConnectionClosed:
         pass  # The server hung up at once; the frames it sent first (an error, usually) are still read below.
     reply = FinoReply()
@@ -157,6 +161,12 @@ async def _converse(
             reply.queries.append(query)
             reply.parts += 1
             await on_part("query", query["query"])
+        elif kind == "complete":
+            last = _text(frame, "content")
+            so_far = "".join(chunks)
+            reply.answer = so_far if last in ("", so_far) else so_far + last
+            reply.message_id = frame.get("message_id") if isinstance(frame.get("message_id"), str) else None
+            return reply
         elif kind in ("final", "done"):
             final = _text(frame, "content", "answer") if kind == "final" else ""
             reply.answer = final or "".join(chunks)
@@ -164,9 +174,13 @@ async def _converse(
             return reply
         elif kind == "error":
             raise _error(frame)
+        elif isinstance(frame.get("content"), str) and frame["content"]:
+            chunks.append(frame["content"])
+            reply.parts += 1
+            await on_part("chunk", frame["content"])
 
 
-async def ask(client: Any, question: str, thread_id: str, on_part: PartCallback) -> FinoReply:
+async def ask(client: Any, question: str, thread_id: str | None, on_part: PartCallback) -> FinoReply:
     """Send ``question`` in ``thread_id`` over the presigned socket and collect Fino's reply."""
     settings = client.settings
     url = client.auth.presign_url(socket_url(client.endpoint))

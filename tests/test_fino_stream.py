@@ -120,7 +120,7 @@ async def test_streams_chunks_and_queries_in_a_new_thread(
             {"type": "chunk", "content": "Revenue rose "},
             {"type": "query", "query": "SELECT SUM(amount) FROM orders", "language": "sql"},
             "by 12%.",
-            {"type": "something-new", "content": "ignored"},
+            {"type": "something-new", "note": "no content: ignored"},
             {"type": "done"},
         ),
     )
@@ -142,17 +142,80 @@ async def test_streams_chunks_and_queries_in_a_new_thread(
     assert answer["queries"] == [{"query": "SELECT SUM(amount) FROM orders", "language": "sql"}]
     assert double.paths == ["/fino/nl"]
     assert double.questions == [
-        {
-            "type": "message",
-            "thread_id": answer["thread_id"],
-            "role": "user",
-            "content": {"user_query": "How did revenue change?"},
-        }
+        {"type": "query", "content": "How did revenue change?", "thread_id": answer["thread_id"]}
     ]
     assert [r.url.path for r in sent_requests] == ["/fino/threads"]
     assert local_services.collection("threads").get(answer["thread_id"]) is not None
     assert [v for v, _ in progress] == [1, 2, 3, 4]
     assert progress[0][1] == "status: Reading the schema" and progress[1][1] == "chunk: Revenue rose "
+
+
+def _documented(*contents: str, complete: dict[str, Any] | None = None) -> Script:
+    """Fino as the SDK's README shows it: one ``query`` message in, content frames out, then ``complete``."""
+
+    async def play(connection: ServerConnection, question: dict[str, Any]) -> None:
+        if question.get("type") != "query" or not isinstance(question.get("content"), str):
+            await connection.close(code=1003, reason="expected {type: query, content}")
+            return
+        for content in contents:
+            await connection.send(json.dumps({"type": "message", "content": content}))
+        await connection.send(json.dumps(complete or {"type": "complete"}))
+        await connection.wait_closed()
+
+    return play
+
+
+async def test_the_documented_exchange(
+    local_services: Any, endpoint_app: Any, sent_requests: list, tmp_path: Path
+) -> None:
+    double = FinoDouble(local_services, _documented("The top products are ", "Widget and Gadget."))
+    async with (
+        double.running(),
+        fino_client(local_services, endpoint_app, double.port, sent_requests, tmp_path) as client,
+    ):
+        result = await client.call_tool("ask_fino", {"question": "Top 5 products by revenue?", "thread_id": "t-1"})
+        assert not result.is_error, _text(result)
+        assert result.structured_content["answer"] == "The top products are Widget and Gadget."
+        with anyio.fail_after(20):
+            await double.closed.wait()
+    assert double.questions == [{"type": "query", "content": "Top 5 products by revenue?", "thread_id": "t-1"}]
+
+
+async def test_a_complete_frame_with_content(
+    local_services: Any, endpoint_app: Any, sent_requests: list, tmp_path: Path
+) -> None:
+    """``complete`` may carry the last piece, or repeat the whole answer: neither is lost or doubled."""
+    cases = [
+        (_documented("Sales ", complete={"type": "complete", "content": "doubled."}), "Sales doubled."),
+        (_documented("Sales doubled.", complete={"type": "complete", "content": "Sales doubled."}), "Sales doubled."),
+        (_documented(complete={"type": "complete", "content": "All of it."}), "All of it."),
+    ]
+    for script, expected in cases:
+        double = FinoDouble(local_services, script)
+        async with (
+            double.running(),
+            fino_client(local_services, endpoint_app, double.port, sent_requests, tmp_path) as client,
+        ):
+            result = await client.call_tool("ask_fino", {"question": "q", "thread_id": "t"})
+        assert not result.is_error, _text(result)
+        assert result.structured_content["answer"] == expected
+
+
+async def test_documented_server_closing_before_complete(
+    local_services: Any, endpoint_app: Any, sent_requests: list, tmp_path: Path
+) -> None:
+    async def hang_up(connection: ServerConnection, question: dict[str, Any]) -> None:
+        await connection.send(json.dumps({"type": "message", "content": "Revenue is"}))
+        await connection.close()
+
+    double = FinoDouble(local_services, hang_up)
+    async with (
+        double.running(),
+        fino_client(local_services, endpoint_app, double.port, sent_requests, tmp_path) as client,
+    ):
+        result = await client.call_tool("ask_fino", {"question": "q", "thread_id": "t"})
+    assert result.is_error
+    assert "before finishing" in _text(result) and "Revenue is" in _text(result)
 
 
 async def test_final_frame_wins_and_an_existing_thread_is_reused(
@@ -223,11 +286,12 @@ async def test_a_bad_signature_is_refused(
 async def test_cancelling_closes_the_socket(
     local_services: Any, endpoint_app: Any, sent_requests: list, tmp_path: Path
 ) -> None:
-    async def first_chunk_then_wait(connection: ServerConnection, question: dict[str, Any]) -> None:
-        await connection.send(json.dumps({"type": "chunk", "content": "thinking"}))
+    async def first_piece_then_wait(connection: ServerConnection, question: dict[str, Any]) -> None:
+        assert question["type"] == "query"
+        await connection.send(json.dumps({"type": "message", "content": "thinking"}))
         await connection.wait_closed()
 
-    double = FinoDouble(local_services, first_chunk_then_wait)
+    double = FinoDouble(local_services, first_piece_then_wait)
     started = anyio.Event()
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:
