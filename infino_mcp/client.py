@@ -25,6 +25,7 @@ from urllib.parse import quote
 import anyio
 import httpx2
 
+from infino_mcp.api_facts import RESERVED_DATASET_NAMES
 from infino_mcp.auth import SigV4Auth
 from infino_mcp.config import Settings
 from infino_mcp.errors import (
@@ -51,13 +52,6 @@ def name_segment(value: str, what: str) -> str:
             "starting with a letter or digit."
         )
     return quote(value, safe="")
-
-
-# Top-level paths of the API: a dataset with one of these names would collide with them.
-RESERVED_DATASET_NAMES = frozenset(
-    {"metadata", "sql", "promql", "visualizations", "dashboards", "fino", "sources", "source",
-     "import", "users", "user", "roles", "role"}
-)  # fmt: skip
 
 
 def dataset_segment(value: str) -> str:

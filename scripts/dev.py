@@ -26,6 +26,8 @@ EXTRAS = {"run": "local,charts", "test": "test,charts", "snapshots": "test,chart
 GATES = (
     ["ruff", "check", "."],
     ["ruff", "format", "--check", "."],
+    ["lint-imports", "--no-cache"],
+    ["scripts/import_cycles.py"],
 )
 
 
@@ -53,6 +55,13 @@ def ensure_env(extras: str) -> Path:
     return _python()
 
 
+def _runnable(gate: list[str]) -> list[str]:
+    """A gate is a script of this checkout (run with the venv's Python) or a command installed in the venv."""
+    if gate[0].endswith(".py"):
+        return [str(_python()), *gate]
+    return [str(_python().parent / gate[0]), *gate[1:]]
+
+
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in EXTRAS:
         sys.exit(__doc__)
@@ -64,7 +73,7 @@ def main() -> None:
         argv = [str(python), "-m", "pytest", *rest]
     elif command == "check":
         os.chdir(ROOT)
-        failed = [" ".join(gate) for gate in GATES if subprocess.call([str(python), "-m", *gate]) != 0]
+        failed = [" ".join(gate) for gate in GATES if subprocess.call(_runnable(gate)) != 0]
         if failed:
             sys.exit("gates failed: " + "; ".join(failed))
         print("all gates passed", file=sys.stderr)

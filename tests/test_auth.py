@@ -10,7 +10,7 @@ import pytest
 from infino_sdk.lib import InfinoSDK
 
 from infino_mcp.auth import UNSIGNED_PAYLOAD, SigV4Auth
-from infino_mcp.local.sigv4 import verify_headers, verify_presigned
+from infino_mcp.local.security.sigv4 import verify_headers, verify_presigned
 
 FROZEN = datetime(2026, 3, 14, 15, 9, 26, tzinfo=UTC)
 ACCESS, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

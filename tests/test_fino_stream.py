@@ -20,8 +20,8 @@ from websockets.exceptions import ConnectionClosed
 
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
-from infino_mcp.local.http import ApiError
-from infino_mcp.local.sigv4 import verify_presigned
+from infino_mcp.local.errors import ApiError
+from infino_mcp.local.security.sigv4 import verify_presigned
 from infino_mcp.server import build_server
 from tests.mcp_fixtures import RecordingTransport
 

@@ -3,25 +3,18 @@
 It is infino-mcp's default backend when no Infino account is configured and the
 contract double every test runs against. It needs the ``[local]`` extra.
 
-Layout (each ``*_api`` module exports Starlette ``routes``; ``app.py`` mounts them):
+Layers, each a subpackage that imports only the ones below it (``import-linter`` checks this in CI):
 
-* ``app.py``, ``serve.py``, ``embedded.py``  the app and SigV4 middleware; ``infino-mcp local-endpoint``;
-  local mode's in-process client
-* ``services.py``     what one process holds (``Services``), built by ``open_services``
-* ``http.py``         ``ApiError``, JSON helpers, ``require`` (RBAC check); ``jsonstore.py`` durable JSON objects
-* ``sigv4.py``        signature verification (401s)
-* ``engine.py``       the one engine connection, per-table locks, grouped commits, background optimize/gc
-* ``catalog.py``      dataset names <-> table names, field registry, schema (``infino_type``)
-* ``values.py``, ``documents.py``, ``bulk.py``, ``fastbulk.py``  documents in and out: value normalisation,
-  the grouped writer (index/create/update/delete, get by id, delete by query), NDJSON bulk and its Arrow fast path
-* ``sql.py``, ``sqlrewrite.py``, ``sqlresult.py``, ``sql_api.py``  SQL: name rewriting, SELECT envelopes,
-  INSERT/UPDATE/DELETE emulation
-* ``querydsl*.py``    QueryDSL compiled to engine SQL (or the engine's native top-k), ES-shaped responses
-* ``promql*.py``      Prometheus exposition ingest, PromQL parsing and evaluation
-* ``visualizations*.py``, ``vizsql.py``  visualizations and dashboards: CRUD, merge patch, execute with filters
-* ``rbac*.py``        users, roles, keys, authorization, field rules (rows and SQL)
-* ``fino_api.py``, ``connections_api.py``, ``files_api.py``, ``files_import.py``, ``sample.py``: the rest of the
-  API and the sample dataset
+* ``app.py`` (``create_app``: routes and the SigV4 middleware), ``serve.py`` (``infino-mcp local-endpoint``),
+  ``embedded.py`` (``embedded_client``: local mode's in-process client)
+* ``api/``        Starlette handlers only (one module per API category; ``http.py`` has the request helpers)
+* ``viz/``        visualizations and dashboards: stored objects, merge patches, the SQL they run with filters
+* ``querydsl/``, ``promql/``  the two query languages (compiled to engine SQL; parsed and evaluated)
+* ``sql/``        SQL over datasets: name rewriting, execution and write emulation, result envelopes
+* ``services.py`` what one process holds (``Services``), built by ``open_services``
+* ``security/``   SigV4 verification, users / roles / keys, role documents, field rules
+* ``storage/``    the engine connection, catalog, values, documents, bulk fast path, JSON stores, files, sample
+* ``errors.py``   ``ApiError``, the one error every layer raises (a leaf)
 
 Storage conventions every module relies on (one engine table per dataset):
 

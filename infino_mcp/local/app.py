@@ -17,20 +17,19 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from infino_mcp.local import (
-    connections_api,
-    datasets_api,
-    files_api,
-    fino_api,
-    promql_api,
-    querydsl_api,
-    rbac_api,
-    sql_api,
-    visualizations_api,
-)
-from infino_mcp.local.http import ApiError, error_response
+from infino_mcp.local.api import connections as connections_api
+from infino_mcp.local.api import datasets as datasets_api
+from infino_mcp.local.api import files as files_api
+from infino_mcp.local.api import fino as fino_api
+from infino_mcp.local.api import promql as promql_api
+from infino_mcp.local.api import querydsl as querydsl_api
+from infino_mcp.local.api import rbac as rbac_api
+from infino_mcp.local.api import sql as sql_api
+from infino_mcp.local.api import visualizations as visualizations_api
+from infino_mcp.local.api.http import error_response
+from infino_mcp.local.errors import ApiError
+from infino_mcp.local.security.sigv4 import verify_headers, verify_presigned
 from infino_mcp.local.services import Services, open_services
-from infino_mcp.local.sigv4 import verify_headers, verify_presigned
 
 
 class SigV4Middleware:

@@ -16,8 +16,8 @@ import httpx2
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
 from infino_mcp.local.app import create_app
-from infino_mcp.local.sample import load_sample
 from infino_mcp.local.services import open_services
+from infino_mcp.local.storage.sample import load_sample
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ async def embedded_client(settings: Settings) -> AsyncIterator[InfinoClient]:
     services = open_services(data_dir, region=settings.region, service=settings.service)
     try:
         if settings.sample_data:
-            await load_sample(services)
+            await load_sample(services.writer)
         print(
             f"infino-mcp: local mode, no Infino account needed; data lives in {data_dir}",
             file=sys.stderr,

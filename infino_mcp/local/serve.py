@@ -31,14 +31,14 @@ async def _run(args: argparse.Namespace) -> None:
     import uvicorn
 
     from infino_mcp.local.app import create_app
-    from infino_mcp.local.sample import load_sample
     from infino_mcp.local.services import open_services
+    from infino_mcp.local.storage.sample import load_sample
 
     data_dir = (args.data or default_data_dir()).expanduser().resolve()
     services = open_services(data_dir)
     try:
         if not args.no_sample_data:
-            await load_sample(services)
+            await load_sample(services.writer)
         access_key, secret_key = services.rbac.bootstrap_credentials()
         # Bind before announcing, so a client may connect as soon as it reads the line.
         sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infino_mcp.local.catalog import Catalog
-from infino_mcp.local.documents import DocumentWriter
-from infino_mcp.local.engine import Engine
-from infino_mcp.local.jsonstore import JsonCollection
-from infino_mcp.local.rbac import Rbac
+from infino_mcp.local.security.rbac import Rbac
+from infino_mcp.local.storage.catalog import Catalog
+from infino_mcp.local.storage.documents import DocumentWriter
+from infino_mcp.local.storage.engine import Engine
+from infino_mcp.local.storage.jsonstore import JsonCollection
 
 COLLECTIONS = (
     "visualizations",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from infino_mcp.local.connections_api import validate_cron
-from infino_mcp.local.http import ApiError
+from infino_mcp.local.api.connections import validate_cron
+from infino_mcp.local.errors import ApiError
 
 pytestmark = pytest.mark.anyio
 

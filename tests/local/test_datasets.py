@@ -180,7 +180,7 @@ async def test_bulk_refuses_malformed_bodies(endpoint):
 
 
 async def test_delete_by_query(endpoint):
-    pytest.importorskip("infino_mcp.local.querydsl")
+    pytest.importorskip("infino_mcp.local.querydsl.search")
     await bulk(
         endpoint,
         "logs",

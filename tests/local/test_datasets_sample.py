@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infino_mcp.local.sample import (
+from infino_mcp.local.storage.sample import (
     SAMPLE_DATASET,
     SAMPLE_SIZE,
     load_sample,
@@ -25,8 +25,8 @@ def test_sample_is_deterministic():
 
 
 async def test_load_sample_is_idempotent(local_services, endpoint):
-    assert await load_sample(local_services) is True
-    assert await load_sample(local_services) is False
+    assert await load_sample(local_services.writer) is True
+    assert await load_sample(local_services.writer) is False
     metadata = (await endpoint.get(f"/{SAMPLE_DATASET}/metadata")).json()
     assert metadata["docs.count"] == str(SAMPLE_SIZE)
     schema = (await endpoint.get(f"/{SAMPLE_DATASET}/_schema")).json()

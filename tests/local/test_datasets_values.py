@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from infino_mcp.local.catalog import column_for, derive_table, field_for, validate_name
-from infino_mcp.local.http import ApiError
-from infino_mcp.local.values import (
+from infino_mcp.local.errors import ApiError
+from infino_mcp.local.storage.catalog import column_for, derive_table, field_for, validate_name
+from infino_mcp.local.storage.values import (
     ValueRefused,
     coerce,
     flatten,

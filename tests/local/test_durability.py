@@ -19,9 +19,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from infino_mcp.local.documents import get_document, ingest_documents
-from infino_mcp.local.engine import Engine
 from infino_mcp.local.services import open_services
+from infino_mcp.local.storage.documents import get_document, ingest_documents
+from infino_mcp.local.storage.engine import Engine
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +32,7 @@ WRITER = textwrap.dedent(
 
     import anyio
 
-    from infino_mcp.local.documents import ingest_documents
+    from infino_mcp.local.storage.documents import ingest_documents
     from infino_mcp.local.services import open_services
 
 
@@ -41,7 +41,7 @@ WRITER = textwrap.dedent(
         n = 0
         while True:
             doc_id = f"doc-{n}"
-            items = await ingest_documents(services, "crash", [(doc_id, {"n": n, "msg": f"message {n}"})])
+            items = await ingest_documents(services.writer, "crash", [(doc_id, {"n": n, "msg": f"message {n}"})])
             assert items[0]["index"]["status"] in (200, 201), items
             print(f"acked {doc_id}", flush=True)
             n += 1
@@ -84,11 +84,11 @@ async def test_acknowledged_writes_survive_kill_9(tmp_path: Path):
     services = open_services(data_dir)
     try:
         for doc_id in acked:
-            document = await get_document(services, "crash", doc_id)
+            document = await get_document(services.writer, "crash", doc_id)
             assert document is not None, f"acknowledged {doc_id} is missing after kill -9"
             assert document["n"] == int(doc_id.split("-")[1])
         # The store is still writable after the crash.
-        items = await ingest_documents(services, "crash", [("after", {"n": -1})])
+        items = await ingest_documents(services.writer, "crash", [("after", {"n": -1})])
         assert items[0]["index"]["status"] == 201
     finally:
         await services.aclose()
@@ -114,7 +114,7 @@ async def test_concurrent_single_document_bulks_lose_nothing(endpoint):
 async def test_concurrent_upserts_of_the_same_ids_never_duplicate(local_services):
     async def writer(task: int) -> None:
         for n in range(10):
-            await ingest_documents(local_services, "same", [(f"id-{n % 5}", {"task": task, "n": n})])
+            await ingest_documents(local_services.writer, "same", [(f"id-{n % 5}", {"task": task, "n": n})])
 
     async with anyio.create_task_group() as group:
         for task in range(6):
@@ -128,14 +128,14 @@ async def test_concurrent_upserts_of_the_same_ids_never_duplicate(local_services
 async def test_many_small_writes_keep_disk_bounded(local_services):
     engine = local_services.engine
     for n in range(120):
-        await ingest_documents(local_services, "small", [(str(n), {"n": n, "msg": "x" * 50})])
+        await ingest_documents(local_services.writer, "small", [(str(n), {"n": n, "msg": "x" * 50})])
     table = local_services.catalog.get("small").table
     before = engine.store_size(table)
     await engine.maintain(table, grace_secs=0)
     after = engine.store_size(table)
     assert after < before
     assert after < 2_000_000, f"{after} bytes for 120 tiny documents after maintenance"
-    assert (await get_document(local_services, "small", "119")) == {"n": 119, "msg": "x" * 50}
+    assert (await get_document(local_services.writer, "small", "119")) == {"n": 119, "msg": "x" * 50}
     count = await engine.query(f'SELECT count(*) AS c FROM "{table}"')
     assert count.to_pylist() == [{"c": 120}]
 

@@ -10,7 +10,7 @@ import re
 import httpx2
 import pytest
 
-from infino_mcp.local.fino_api import NO_ANSWERS
+from infino_mcp.local.api.fino import NO_ANSWERS
 
 pytestmark = pytest.mark.anyio
 

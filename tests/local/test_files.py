@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable
 import httpx2
 import pytest
 
-from infino_mcp.local.files_import import csv_value, detect_format
 from infino_mcp.local.services import Services
+from infino_mcp.local.storage.files import csv_value, detect_format
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx2
 import pytest
 
-from infino_mcp.local.fino_api import NO_ANSWERS
+from infino_mcp.local.api.fino import NO_ANSWERS
 from infino_mcp.local.services import Services
 
 pytestmark = pytest.mark.anyio
@@ -156,7 +156,7 @@ async def test_threads_are_private_to_their_owner(endpoint: httpx2.AsyncClient, 
 
 
 async def test_threads_survive_a_restart(endpoint: httpx2.AsyncClient, local_services: Services) -> None:
-    from infino_mcp.local.jsonstore import JsonCollection
+    from infino_mcp.local.storage.jsonstore import JsonCollection
 
     thread = await _thread(endpoint, name="durable")
     await endpoint.post(f"/fino/threads/{thread['id']}/messages", json={"content": "hello"})

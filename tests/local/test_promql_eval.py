@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from infino_mcp.local.promql import MemorySource, instant_query, range_query
-from infino_mcp.local.promql_values import (
+from infino_mcp.local.promql.query import MemorySource, instant_query, range_query
+from infino_mcp.local.promql.values import (
     PromQLError,
     Series,
     format_value,

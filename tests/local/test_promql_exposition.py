@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infino_mcp.local.http import ApiError
-from infino_mcp.local.promql_exposition import (
+from infino_mcp.local.errors import ApiError
+from infino_mcp.local.promql.exposition import (
     ParsedSample,
     parse_exposition,
     parse_fast,

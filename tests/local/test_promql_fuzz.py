@@ -7,8 +7,8 @@ import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infino_mcp.local.promql import MemorySource, instant_query, range_query
-from infino_mcp.local.promql_values import PromQLError, Series, make_labels
+from infino_mcp.local.promql.query import MemorySource, instant_query, range_query
+from infino_mcp.local.promql.values import PromQLError, Series, make_labels
 
 SOURCE = MemorySource(
     [

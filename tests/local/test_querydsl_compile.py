@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import httpx2
 import pytest
 
-from infino_mcp.local.catalog import DatasetInfo, FieldInfo
-from infino_mcp.local.http import ApiError
-from infino_mcp.local.querydsl import where_sql
-from infino_mcp.local.querydsl_dates import date_ms
-from infino_mcp.local.querydsl_source import SourceFilter
-from infino_mcp.local.querydsl_sql import ident, like_pattern, lit, tokens
+from infino_mcp.local.errors import ApiError
+from infino_mcp.local.querydsl.dates import date_ms
+from infino_mcp.local.querydsl.search import where_sql
+from infino_mcp.local.querydsl.source import SourceFilter
+from infino_mcp.local.querydsl.sqltext import ident, like_pattern, lit, tokens
+from infino_mcp.local.storage.catalog import DatasetInfo, FieldInfo
 from tests.local.test_querydsl import ingest, query
 
 

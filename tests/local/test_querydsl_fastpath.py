@@ -11,10 +11,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from infino_mcp.local.documents import ingest_documents
-from infino_mcp.local.engine import Engine
-from infino_mcp.local.querydsl import search
+from infino_mcp.local.querydsl.search import search
 from infino_mcp.local.services import Services, open_services
+from infino_mcp.local.storage.documents import ingest_documents
+from infino_mcp.local.storage.engine import Engine
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +56,7 @@ async def _answer(services: Services, body: dict[str, Any]) -> dict:
 async def test_native_path_matches_the_sql_path(tmp_path: Path) -> None:
     plain = open_services(tmp_path)
     try:
-        await ingest_documents(plain, "items", DOCS)
+        await ingest_documents(plain.writer, "items", DOCS)
     finally:
         await plain.aclose()
     reopened = open_services(tmp_path)

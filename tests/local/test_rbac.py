@@ -279,8 +279,8 @@ async def test_builtin_role_and_bootstrap_user_are_protected(endpoint: httpx2.As
 
 
 async def test_state_survives_a_restart(tmp_path: Path) -> None:
-    from infino_mcp.local.rbac import Rbac
-    from infino_mcp.local.rbac_docs import validate_role, validate_user
+    from infino_mcp.local.security.rbac import Rbac
+    from infino_mcp.local.security.role_documents import validate_role, validate_user
 
     first = Rbac(tmp_path / "rbac")
     first.put_role("r", validate_role({"Permissions": []}), create=True)

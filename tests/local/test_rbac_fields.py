@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infino_mcp.local.rbac_fields import IDENTITY, MASK_TEXT, FieldRules, compile_rules
+from infino_mcp.local.security.field_rules import IDENTITY, MASK_TEXT, FieldRules, compile_rules
 
 
 def _statement(fields: dict, effect: str = "Allow") -> dict:

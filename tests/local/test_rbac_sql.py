@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlglot
 
-from infino_mcp.local.http import ApiError
-from infino_mcp.local.rbac_fields import IDENTITY, compile_rules
-from infino_mcp.local.rbac_sql import check_select_fields
+from infino_mcp.local.errors import ApiError
+from infino_mcp.local.security.field_rules import IDENTITY, compile_rules
+from infino_mcp.local.security.sql_field_rules import check_select_fields
 
 FIELDS = ["name", "email", "password", "ssn", "user.city", "user.token", "age", "_id"]
 RULES = compile_rules(

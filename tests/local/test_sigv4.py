@@ -13,9 +13,9 @@ from infino_sdk import InfinoSDK
 
 from infino_mcp.auth import SigV4Auth
 from infino_mcp.local.app import create_app
-from infino_mcp.local.http import ApiError
+from infino_mcp.local.errors import ApiError
+from infino_mcp.local.security.sigv4 import verify_presigned
 from infino_mcp.local.services import Services
-from infino_mcp.local.sigv4 import verify_presigned
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ import pytest
 import websockets
 from infino_sdk import InfinoError, InfinoSDK
 
-from infino_mcp.local.fino_api import WS_CLOSE_REASON
+from infino_mcp.local.api.fino import WS_CLOSE_REASON
 from infino_mcp.local.services import Services
 
 pytestmark = pytest.mark.anyio

@@ -5,19 +5,19 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from infino_mcp.local.http import ApiError
-from infino_mcp.local.sqlresult import table_to_result, to_sql_envelope
-from infino_mcp.local.sqlrewrite import engine_names_to_user, rewrite
+from infino_mcp.local.errors import ApiError
+from infino_mcp.local.sql.results import table_to_result, to_sql_envelope
+from infino_mcp.local.sql.rewrite import engine_names_to_user, rewrite
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def catalog(local_services):
-    from infino_mcp.local.documents import ingest_documents
+    from infino_mcp.local.storage.documents import ingest_documents
 
-    await ingest_documents(local_services, "Logs.2024", [("1", {"level": "info", "score": 2, "_meta": "m"})])
-    await ingest_documents(local_services, "web-logs", [("1", {"level": "warn"})])
+    await ingest_documents(local_services.writer, "Logs.2024", [("1", {"level": "info", "score": 2, "_meta": "m"})])
+    await ingest_documents(local_services.writer, "web-logs", [("1", {"level": "warn"})])
     return local_services.catalog
 
 

@@ -285,7 +285,7 @@ async def test_list_rejects_bad_paging(endpoint, params):
 
 async def test_objects_survive_a_restart(tmp_path):
     from infino_mcp.local.services import open_services
-    from infino_mcp.local.visualizations import SavedObjects, normalize_visualization
+    from infino_mcp.local.viz.objects import SavedObjects, normalize_visualization
 
     services = open_services(tmp_path / "d")
     store = SavedObjects("visualization", services.collection("visualizations"), normalize_visualization)

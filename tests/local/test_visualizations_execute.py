@@ -393,7 +393,7 @@ async def test_sql_the_parser_rejects_is_400(shop):
 
 
 def test_plan_for_unparseable_sql_skips_filters_and_keeps_the_text():
-    from infino_mcp.local.vizsql import plan
+    from infino_mcp.local.viz.sql import plan
 
     result = plan(
         "SELEC qty FROM t",

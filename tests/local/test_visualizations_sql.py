@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infino_mcp.local.http import ApiError
-from infino_mcp.local.vizsql import bucket_problem, plan, time_range_filter, to_utc_iso
+from infino_mcp.local.errors import ApiError
+from infino_mcp.local.viz.sql import bucket_problem, plan, time_range_filter, to_utc_iso
 
 TYPES = {"n": "Integer", "s": "String", "@timestamp": "ISO8601Date"}
 IS_ONE = {"field": "n", "operator": "is", "value": 1}

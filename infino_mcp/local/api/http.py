@@ -1,0 +1,57 @@
+"""HTTP plumbing shared by the local endpoint's route modules.
+
+Every handler gets the process-wide ``Services`` with ``services(request)``,
+raises ``ApiError`` for anything the caller did wrong (it becomes a JSON body
+``{"error": {"type", "reason"}, "status"}``), and checks permissions with
+``require`` before touching data.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from infino_mcp.local.errors import ApiError
+
+if TYPE_CHECKING:
+    from infino_mcp.local.services import Services
+
+ResourceType = Literal["metadata", "dataset", "record"]
+Action = Literal["read", "write", "create", "delete"]
+
+
+def error_response(exc: ApiError) -> Response:
+    return JSONResponse({"error": {"type": exc.kind, "reason": exc.message}, "status": exc.status}, exc.status)
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(_dumps(data), status, media_type="application/json")
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+async def read_json(request: Request, *, required: bool = True) -> Any:
+    """The request body as JSON; 400 with the error's position when it is not JSON."""
+    body = await request.body()
+    if not body.strip():
+        if required:
+            raise ApiError(400, "The request body is empty; send a JSON document.")
+        return None
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
+
+
+def require(request: Request, resource_type: ResourceType, action: Action, dataset: str | None = None) -> None:
+    """Raise ApiError(403) unless the caller's roles allow ``action`` on ``resource_type``."""
+    services(request).rbac.authorize(request.state.principal, resource_type, action, dataset)

@@ -1,0 +1,124 @@
+"""The value types PromQL evaluation passes around, and their helpers.
+
+A label set is a sorted tuple of ``(name, value)`` pairs (hashable, so it can
+key dicts); ``__name__`` is an ordinary label in it. Label values that are
+empty are never stored: in PromQL an empty value and an absent label are the
+same thing. Times are integer milliseconds; values are floats (NaN and the
+infinities included).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from infino_mcp.local.errors import ApiError
+
+Labels = tuple[tuple[str, str], ...]
+NAME = "__name__"
+
+
+class PromQLError(ApiError):
+    """A query the endpoint cannot run; ``kind`` follows the Prometheus API's errorType
+    (``bad_data`` for the caller's input, ``execution`` for failures while evaluating)."""
+
+    def __init__(self, message: str, error_type: str = "bad_data", status: int = 400) -> None:
+        super().__init__(status, message, kind=error_type)
+
+
+def make_labels(items: Mapping[str, str] | Iterable[tuple[str, str]]) -> Labels:
+    """A canonical label set: sorted by name, empty values dropped."""
+    pairs = items.items() if isinstance(items, Mapping) else items
+    return tuple(sorted((k, v) for k, v in pairs if v != ""))
+
+
+def drop_name(labels: Labels) -> Labels:
+    return tuple(p for p in labels if p[0] != NAME)
+
+
+def get_label(labels: Labels, name: str) -> str:
+    for k, v in labels:
+        if k == name:
+            return v
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One time series: parallel, time-ascending timestamps (ms) and values."""
+
+    labels: Labels
+    ts: list[int]
+    vals: list[float]
+
+
+@dataclass(slots=True)
+class Sample:
+    """One element of an instant vector; ``ts`` is the stored sample's time when it came
+    straight from a selector (``timestamp()`` reports it), else None."""
+
+    labels: Labels
+    value: float
+    ts: int | None = None
+
+
+@dataclass(slots=True)
+class Matrix:
+    """A range vector as seen at one evaluation time: each series cut to ``(start, end]``."""
+
+    series: list[Series]
+    start: int
+    end: int
+    range_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Scalar:
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class String:
+    value: str
+
+
+Vector = list[Sample]
+Value = Vector | Matrix | Scalar | String
+
+
+def format_value(value: float) -> str:
+    """A float as Prometheus prints it: shortest round-trip digits, no exponent, NaN/+Inf/-Inf."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    text = repr(value)
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text
+
+
+def format_time(ms: int) -> float | int:
+    """Milliseconds as the API's seconds: an int when whole, else a float."""
+    return ms // 1000 if ms % 1000 == 0 else ms / 1000
+
+
+def check_unique(vector: Vector) -> None:
+    """Prometheus refuses a result in which two elements carry the same label set."""
+    seen: set[Labels] = set()
+    for sample in vector:
+        if sample.labels in seen:
+            raise PromQLError(
+                f"vector cannot contain metrics with the same labelset {labels_text(sample.labels)}; "
+                "aggregate or use a matcher that keeps the series apart",
+                "execution",
+            )
+        seen.add(sample.labels)
+
+
+def labels_text(labels: Labels) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in labels) + "}"

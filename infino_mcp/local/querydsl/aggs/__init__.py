@@ -1,0 +1,4 @@
+"""QueryDSL aggregations: the parsed tree (``model``), bucket keys, metrics, and the runner.
+
+Part of ``querydsl``; ``model`` imports no other module here.
+"""

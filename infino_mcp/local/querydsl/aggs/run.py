@@ -1,0 +1,359 @@
+"""QueryDSL aggregations as GROUP BY queries, reshaped into Elasticsearch buckets.
+
+Every bucket aggregation contributes a key expression; a bucket aggregation at
+depth d runs one query grouped by the keys of its d bucket ancestors and its
+own, with its metric sub-aggregations as extra columns. So a tree costs one
+query per bucket aggregation, not one per bucket. Depths run in order (a
+``terms`` level restricts its children to the buckets it kept); aggregations at
+one depth run concurrently. ``terms`` picks its top buckets per parent in SQL
+with ``row_number()``; ``range`` buckets may overlap, so they come from a cross
+join with the range indexes; ``terms`` on an array field groups the rows
+unnested to one per distinct element. Histograms fill empty buckets
+(``min_doc_count`` 0, as in Elasticsearch).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from infino_mcp.local.errors import ApiError
+from infino_mcp.local.querydsl.aggs.buckets import (
+    MAX_BUCKETS,
+    fill_histogram,
+    key_literal,
+    range_buckets,
+    shape_key,
+)
+from infino_mcp.local.querydsl.aggs.intervals import DateInterval
+from infino_mcp.local.querydsl.aggs.metrics import (
+    STATS,
+    literal,
+    metric_columns,
+    metric_result,
+    value_sql,
+)
+from infino_mcp.local.querydsl.aggs.model import SUPPORTED_AGGS, Agg
+from infino_mcp.local.querydsl.fields import Field, as_float, as_int
+from infino_mcp.local.querydsl.nodes import run_concurrently, unsupported
+from infino_mcp.local.querydsl.sqltext import ident, lit, num
+
+if TYPE_CHECKING:
+    from infino_mcp.local.querydsl.fields import Fields
+    from infino_mcp.local.storage.engine import Engine
+
+
+def parse_aggs(spec: Any, fields: Fields, parent: Agg | None = None, counter: list[int] | None = None) -> list[Agg]:
+    counter = counter if counter is not None else [0]
+    if not isinstance(spec, dict):
+        raise ApiError(400, "QueryDSL 'aggs' is an object of {name: {type: {...}}}.")
+    aggs = []
+    for name, body in spec.items():
+        if not isinstance(body, dict):
+            raise ApiError(400, f'Aggregation \'{name}\' must be an object such as {{"terms": {{"field": "x"}}}}.')
+        sub = body.get("aggs", body.get("aggregations"))
+        kinds = [k for k in body if k not in ("aggs", "aggregations", "meta")]
+        if len(kinds) != 1:
+            raise ApiError(400, f"Aggregation '{name}' must have exactly one type, got {kinds or 'none'}.")
+        kind = kinds[0]
+        if kind not in SUPPORTED_AGGS:
+            raise unsupported("aggregation", kind, SUPPORTED_AGGS)
+        options = body[kind]
+        if not isinstance(options, dict):
+            raise ApiError(400, f"Aggregation '{name}' ({kind}) takes an object of options.")
+        counter[0] += 1
+        agg = Agg(name, kind, options, _agg_field(name, kind, options, fields), f"a{counter[0]}", parent=parent)
+        if kind == "date_histogram":
+            agg.date_interval = DateInterval.parse(name, options)
+        if sub:
+            if not agg.bucket:
+                raise ApiError(400, f"Aggregation '{name}' ({kind}) is a metric and cannot have sub-aggregations.")
+            agg.children = parse_aggs(sub, fields, agg, counter)
+        aggs.append(agg)
+    return aggs
+
+
+def _agg_field(name: str, kind: str, options: dict, fields: Fields) -> Field | None:
+    field_name = options.get("field")
+    if not isinstance(field_name, str):
+        raise ApiError(400, f"Aggregation '{name}' ({kind}) needs a \"field\"; scripts are not supported.")
+    f = fields.get(field_name)
+    if f is None:
+        return None
+    scalar_array = f.kind == "array" and f.item_kind in ("string", "int", "float", "bool")
+    if f.kind == "object" or (f.kind == "array" and not (kind == "terms" and scalar_array)):
+        raise ApiError(400, f"Aggregation '{name}' ({kind}) on '{field_name}': the field holds {f.kind}s, which the "
+                       "local endpoint aggregates with terms only; use SQL with unnest() otherwise.")  # fmt: skip
+    numeric = f.kind in ("int", "float", "date")
+    if kind in ("avg", "sum", "histogram", "range") and not numeric:
+        raise ApiError(400, f"Aggregation '{name}' ({kind}) needs a numeric or date field; '{field_name}' is {f.kind}.")
+    if kind == "date_histogram" and f.kind != "date":
+        raise ApiError(400, f"Aggregation '{name}' (date_histogram) needs a date field; '{field_name}' is {f.kind}.")
+    return f
+
+
+# ----- SQL pieces ------------------------------------------------------------------------
+
+
+def _key_sql(agg: Agg) -> str:
+    f = agg.field
+    assert f is not None
+    column = "t." + ident(f.column)
+    if agg.kind == "terms":
+        if f.kind == "array":
+            return f"t.{_element(agg)}"
+        key = f"CAST({column} AS BIGINT)" if f.kind == "date" else column
+        if agg.spec.get("missing") is not None:
+            key = f"COALESCE({key}, {literal(f, agg.spec['missing'], agg.name)})"
+        return key
+    if agg.kind == "histogram":
+        interval = _positive(agg.spec.get("interval"), agg.name, "interval")
+        offset = as_float(agg.spec.get("offset", 0), f"{agg.name}.offset")
+        value = f"CAST({value_sql(agg)} AS DOUBLE)"
+        return f"(floor(({value} - {num(offset)}) / {num(interval)}) * {num(interval)} + {num(offset)})"
+    if agg.kind == "date_histogram":
+        assert agg.date_interval is not None
+        return agg.date_interval.key_sql(column)
+    return f"r_{agg.alias}.idx"
+
+
+def _element(agg: Agg) -> str:
+    """The column holding one element of an array field, one row per distinct element (see ``_unnested``)."""
+    return ident(f"__e_{agg.alias}")
+
+
+def _unnested(source: str, path: list[Agg]) -> str:
+    """``source`` with one row per distinct element of each array field a ``terms`` in ``path`` groups by."""
+    for a in path:
+        if a.field is not None and a.field.kind == "array":
+            column = "t." + ident(a.field.column)
+            source = f"(SELECT t.*, unnest(array_distinct({column})) AS {_element(a)} FROM {source}) AS t"
+    return source
+
+
+def _positive(value: Any, name: str, option: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"Aggregation '{name}' needs a positive number for '{option}', got {value!r}.") from None
+    if number <= 0:
+        raise ApiError(400, f"Aggregation '{name}' needs a positive number for '{option}', got {value!r}.")
+    return number
+
+
+# ----- running ---------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    """Buckets kept so far: per aggregation, parent key path -> bucket dicts."""
+
+    top: dict[str, Any]
+    kept: dict[str, dict[tuple, dict]] = field(default_factory=dict)
+
+
+async def run_aggregations(engine: Engine, aggs: list[Agg], source: str, where: str) -> dict:
+    """Run the parsed aggregation tree over the rows ``SELECT ... FROM source WHERE where`` selects."""
+    result: dict[str, Any] = {}
+    metrics = [a for a in aggs if not a.bucket]
+    if metrics:
+        columns = [c for a in metrics for c in metric_columns(a)]
+        table = await engine.query(f"SELECT {', '.join(columns)} FROM {source} WHERE {where}")
+        row = table.to_pylist()[0]
+        for a in metrics:
+            result[a.name] = metric_result(a, row)
+    state = _State(top=result)
+    level = [a for a in aggs if a.bucket]
+    while level:
+        await run_concurrently([partial(_run_bucket_agg, engine, agg, source, where, state) for agg in level])
+        level = [child for agg in level for child in agg.children if child.bucket]
+    return {a.name: result[a.name] for a in aggs}
+
+
+async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, state: _State) -> None:
+    path = agg.path()
+    parents = path[:-1]
+    parent_containers = _parent_containers(agg, state)
+    if agg.field is None or not parent_containers:
+        for container in parent_containers.values():
+            container[agg.name] = _empty(agg)
+        return
+    rows = (await engine.query(_bucket_sql(agg, source, where, state))).to_pylist()
+    if len(rows) > MAX_BUCKETS:
+        raise ApiError(400, f"Aggregation '{agg.name}' would make more than {MAX_BUCKETS} buckets; use a larger "
+                       "interval, a smaller size, or a narrower query.")  # fmt: skip
+    grouped: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        grouped[tuple(row[f"g{i}"] for i in range(len(parents)))].append(row)
+    kept: dict[tuple, dict] = {}
+    for parent_key, container in parent_containers.items():
+        group_rows = grouped.get(parent_key, [])
+        shaped = _shape(agg, group_rows)
+        container[agg.name] = shaped
+        for bucket_row, bucket in _bucket_pairs(agg, group_rows, shaped):
+            for child in agg.children:
+                if not child.bucket:
+                    bucket[child.name] = metric_result(child, bucket_row)
+            kept[(*parent_key, bucket["__k"])] = bucket
+    state.kept[agg.alias] = kept
+    for bucket in kept.values():
+        bucket.pop("__k", None)
+
+
+def _parent_containers(agg: Agg, state: _State) -> dict[tuple, dict]:
+    if agg.parent is None:
+        return {(): state.top}
+    return state.kept.get(agg.parent.alias, {})
+
+
+def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
+    path = agg.path()
+    keys = [_key_sql(a) for a in path]
+    conditions = [where] if where != "TRUE" else []
+    joins = []
+    for a, key in zip(path, keys, strict=True):
+        conditions.append(f"{key} IS NOT NULL")
+        if a.kind == "range":
+            ranges = range_buckets(a)
+            values = ", ".join(f"({i})" for i in range(len(ranges)))
+            joins.append(f" CROSS JOIN (VALUES {values}) AS r_{a.alias}(idx)")
+            value = value_sql(a)
+            parts = []
+            for i, r in enumerate(ranges):
+                bounds = [f"r_{a.alias}.idx = {i}"]
+                if r.low is not None:
+                    bounds.append(f"{value} >= {num(r.low)}")
+                if r.high is not None:
+                    bounds.append(f"{value} < {num(r.high)}")
+                parts.append("(" + " AND ".join(bounds) + ")")
+            conditions.append("(" + " OR ".join(parts) + ")")
+        if a.kind == "terms":
+            conditions.extend(_include_exclude(a, key))
+        if a is not agg and a.kind == "terms":
+            # the parent's kept buckets are keyed by the keys of every level above them
+            chosen = {k[path.index(a)] for k in state.kept.get(path[-2].alias, {})}
+            literals = [key_literal(k) for k in chosen]
+            conditions.append(f"{key} IN ({', '.join(literals)})" if literals else "FALSE")
+    metrics = [c for child in agg.children if not child.bucket for c in metric_columns(child)]
+    selects = [f"{key} AS g{i}" for i, key in enumerate(keys)] + ["count(*) AS __c"] + metrics
+    group_by = ", ".join(str(i + 1) for i in range(len(keys)))
+    having = ""
+    min_count = as_int(agg.spec.get("min_doc_count", 1 if agg.kind == "terms" else 0), f"{agg.name}.min_doc_count")
+    if min_count > 1:
+        having = f" HAVING count(*) >= {min_count}"
+    where_sql = " AND ".join(conditions) or "TRUE"
+    rows = _unnested(source, path)
+    inner = f"SELECT {', '.join(selects)} FROM {rows}{''.join(joins)} WHERE {where_sql} GROUP BY {group_by}{having}"
+    if agg.kind != "terms":
+        return inner + f" LIMIT {MAX_BUCKETS + 1}"  # more is refused, not cut
+    size = max(as_int(agg.spec.get("size", 10), f"{agg.name}.size"), 0)
+    partition = ", ".join(f"q.g{i}" for i in range(len(keys) - 1))
+    over = f"PARTITION BY {partition} " if partition else ""
+    order = _terms_order(agg, len(keys) - 1)
+    return (
+        f"SELECT * FROM (SELECT q.*, row_number() OVER ({over}ORDER BY {order}) AS __rn, "
+        f"sum(q.__c) OVER ({over.strip()}) AS __tot FROM ({inner}) AS q) AS ranked WHERE __rn <= {size} "
+        f"ORDER BY __rn"
+    )
+
+
+def _include_exclude(agg: Agg, key: str) -> list[str]:
+    out = []
+    f = agg.field
+    assert f is not None
+    for option, negate in (("include", False), ("exclude", True)):
+        value = agg.spec.get(option)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            literals = [x for x in (literal(f, v, agg.name) for v in value) if x != "NULL"]
+            cond = f"{key} IN ({', '.join(literals)})" if literals else "FALSE"
+        elif isinstance(value, str) and f.kind == "string":
+            cond = f"regexp_like({key}, {lit('^(?:' + value + ')$')})"
+        else:
+            raise ApiError(400, f"Aggregation '{agg.name}': '{option}' takes a list of values or a regex string.")
+        out.append(f"NOT COALESCE({cond}, FALSE)" if negate else cond)
+    return out
+
+
+def _terms_order(agg: Agg, own: int) -> str:
+    order = agg.spec.get("order", {"_count": "desc"})
+    items = order if isinstance(order, list) else [order]
+    metric_columns = {}
+    for child in agg.children:
+        if child.kind == "stats":
+            for s in STATS:
+                metric_columns[f"{child.name}.{s}"] = f"q.{child.alias}_{s}"
+        elif not child.bucket:
+            metric_columns[child.name] = f"q.{child.alias}"
+            metric_columns[f"{child.name}.value"] = f"q.{child.alias}"
+    parts = []
+    for item in items:
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ApiError(400, f'Aggregation \'{agg.name}\': \'order\' is {{"_count"|"_key"|metric: "asc"|"desc"}}.')
+        ((target, direction),) = item.items()
+        direction = str(direction).upper()
+        if direction not in ("ASC", "DESC"):
+            raise ApiError(400, f"Aggregation '{agg.name}': order direction must be 'asc' or 'desc'.")
+        if target == "_count":
+            column = "q.__c"
+        elif target in ("_key", "_term"):
+            column = f"q.g{own}"
+        elif target in metric_columns:
+            column = metric_columns[target]
+        else:
+            raise ApiError(400, f"Aggregation '{agg.name}' cannot order by '{target}': use _count, _key or the "
+                           "name of one of its metric sub-aggregations.")  # fmt: skip
+        parts.append(f"{column} {direction} NULLS LAST")
+    parts += ["q.__c DESC", f"q.g{own} ASC"]
+    return ", ".join(parts)
+
+
+# ----- shaping ---------------------------------------------------------------------------
+
+
+def _empty(agg: Agg) -> dict:
+    if agg.kind == "terms":
+        return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": []}
+    if agg.kind == "range":
+        return _shape(agg, [])
+    return {"buckets": []}
+
+
+def _shape(agg: Agg, rows: list[dict]) -> dict:
+    own = len(agg.path()) - 1
+    f = agg.field
+    kind = (f.item_kind if f.kind == "array" else f.kind) if f is not None else "string"
+    if agg.kind == "terms":
+        buckets = [{**shape_key(r[f"g{own}"], kind), "doc_count": int(r["__c"]), "__k": r[f"g{own}"]} for r in rows]
+        shown = sum(b["doc_count"] for b in buckets)
+        total = int(rows[0]["__tot"]) if rows else 0
+        return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": total - shown, "buckets": buckets}
+    if agg.kind == "range":
+        counts = {r[f"g{own}"]: int(r["__c"]) for r in rows}
+        buckets = []
+        for i, r in enumerate(range_buckets(agg)):
+            buckets.append({**r.describe(kind == "date"), "doc_count": counts.get(i, 0), "__k": i})
+        return _keyed(agg, buckets)
+    found = {r[f"g{own}"]: int(r["__c"]) for r in rows}
+    key_kind = "date" if agg.kind == "date_histogram" else "histogram"
+    keys = fill_histogram(agg.name, agg.kind, agg.spec, agg.date_interval, found)
+    buckets = [{**shape_key(k, key_kind, agg.spec.get("format")), "doc_count": found.get(k, 0), "__k": k} for k in keys]
+    return _keyed(agg, buckets)
+
+
+def _keyed(agg: Agg, buckets: list[dict]) -> dict:
+    if agg.spec.get("keyed"):
+        return {"buckets": {str(b.get("key_as_string", b["key"])): b for b in buckets}}
+    return {"buckets": buckets}
+
+
+def _bucket_pairs(agg: Agg, rows: list[dict], shaped: dict) -> list[tuple[dict, dict]]:
+    """Each output bucket with its SQL row (an empty row for filled-in buckets)."""
+    own = len(agg.path()) - 1
+    by_key = {r[f"g{own}"]: r for r in rows}
+    buckets = shaped["buckets"]
+    items = buckets.values() if isinstance(buckets, dict) else buckets
+    return [(by_key.get(b["__k"], {}), b) for b in items]

@@ -1,0 +1,110 @@
+"""Dates in QueryDSL: ISO-8601 strings, epoch numbers and Elasticsearch date math
+(``now-1d/d``, ``2024-01-01||+1M``) as epoch milliseconds (UTC)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from infino_mcp.local.errors import ApiError
+from infino_mcp.local.storage.values import parse_iso
+
+_MATH = re.compile(r"([+-])(\d+)([yMwdhHms])|/([yMwdhHms])")
+_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "H": 3600, "m": 60, "s": 1}
+
+
+_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def date_ms(value: Any, field: str, what: str, *, round_up: bool = False, fmt: str | None = None) -> int:
+    """Epoch milliseconds of a date value: epoch number, ISO string or date math (years 1970-9999 and before)."""
+    try:
+        ms = _date_ms(value, field, what, round_up, fmt)
+    except (OverflowError, ValueError, OSError):
+        ms = _MAX_MS + 1
+    if not -_MAX_MS <= ms <= _MAX_MS:
+        raise ApiError(400, f"QueryDSL '{what}': the date {value!r} for field '{field}' is out of range.")
+    return ms
+
+
+def _date_ms(value: Any, field: str, what: str, round_up: bool, fmt: str | None) -> int:
+    if isinstance(value, bool):
+        raise ApiError(400, f"QueryDSL '{what}': {value!r} is not a date (field '{field}').")
+    if isinstance(value, (int, float)):
+        return int(value * 1000) if fmt == "epoch_second" else int(value)
+    text = str(value).strip()
+    if fmt in ("epoch_millis", "epoch_second") and re.fullmatch(r"-?\d+(\.\d+)?", text):
+        number = float(text)
+        return int(number * 1000) if fmt == "epoch_second" else int(number)
+    if text.startswith("now"):
+        anchor, rest = datetime.now(UTC), text[3:]
+    else:
+        head, sep, rest = text.partition("||")
+        if not sep:
+            rest = ""
+        if re.fullmatch(r"-?\d{5,}", head):
+            anchor = datetime.fromtimestamp(int(head) / 1000, UTC)
+        else:
+            parsed = parse_iso(head) if head else None
+            if parsed is None and re.fullmatch(r"\d{4}(-\d{2})?", head):
+                padded = head + ("-01-01" if len(head) == 4 else "-01")
+                parsed = datetime.strptime(padded, "%Y-%m-%d").replace(tzinfo=UTC)
+            if parsed is None:
+                raise ApiError(
+                    400,
+                    f"QueryDSL '{what}': {value!r} is not a date for field '{field}'; use ISO-8601 "
+                    "(2024-01-31T12:00:00Z), epoch milliseconds, or date math (now-1d/d).",
+                )
+            anchor = parsed
+    return int(_apply_math(anchor, rest, value, what, round_up).timestamp() * 1000)
+
+
+def _apply_math(moment: datetime, expr: str, value: Any, what: str, round_up: bool) -> datetime:
+    pos = 0
+    while pos < len(expr):
+        m = _MATH.match(expr, pos)
+        if not m:
+            raise ApiError(400, f"QueryDSL '{what}': cannot read the date math in {value!r}.")
+        pos = m.end()
+        if m.group(4):
+            moment = _round(moment, m.group(4), round_up)
+            continue
+        amount = int(m.group(2)) * (1 if m.group(1) == "+" else -1)
+        unit = m.group(3)
+        if unit in "yM":
+            months = moment.month - 1 + amount * (12 if unit == "y" else 1)
+            year, month = moment.year + months // 12, months % 12 + 1
+            moment = moment.replace(year=year, month=month, day=min(moment.day, _days_in(year, month)))
+        else:
+            moment += timedelta(seconds=amount * _UNIT_SECONDS[unit])
+    return moment
+
+
+def _days_in(year: int, month: int) -> int:
+    nxt = datetime(year + month // 12, month % 12 + 1, 1)
+    return (nxt - timedelta(days=1)).day
+
+
+def _round(moment: datetime, unit: str, up: bool) -> datetime:
+    if unit == "y":
+        start = moment.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = start.replace(year=start.year + 1)
+    elif unit == "M":
+        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = _apply_math(start, "+1M", "", "", False)
+    elif unit == "w":
+        day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = day - timedelta(days=day.weekday())
+        end = start + timedelta(days=7)
+    else:
+        step = _UNIT_SECONDS[unit]
+        epoch = int(moment.timestamp())
+        start = datetime.fromtimestamp(epoch - epoch % step, UTC)
+        end = start + timedelta(seconds=step)
+    return end - timedelta(milliseconds=1) if up else start
+
+
+def iso_from_ms(ms: int | float) -> str:
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(ms))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

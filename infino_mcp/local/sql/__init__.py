@@ -1,0 +1,4 @@
+"""SQL over datasets: dataset names rewritten to tables, statements executed (writes emulated), result envelopes.
+
+May import ``services``, ``security``, ``storage`` and ``errors``.
+"""
