@@ -9,7 +9,6 @@ rebinding protection) stay on for every bind address.
 from __future__ import annotations
 
 import hmac
-import socket
 import sys
 
 import anyio
@@ -20,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infino_mcp.config import Settings
 from infino_mcp.server import build_server, open_client
+from infino_mcp.sockets import listening_socket
 
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
@@ -78,11 +78,7 @@ async def _serve_http(settings: Settings) -> None:
     async with open_client(settings) as client:
         server = build_server(settings, client=client)
         # Bind first, then announce: clients may connect as soon as the line is printed.
-        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((settings.host, settings.port))
-        sock.listen(128)
+        sock = listening_socket(settings.host, settings.port)
         host, port = sock.getsockname()[:2]
         path = "/sse" if settings.transport == "sse" else "/mcp"
         where = " (all interfaces: clients use one of this machine's names)" if host in ("0.0.0.0", "::") else ""

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 from pathlib import Path
 
 import anyio
 
 from infino_mcp.config import default_data_dir
+from infino_mcp.sockets import listening_socket
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,10 +41,7 @@ async def _run(args: argparse.Namespace) -> None:
             await load_sample(services.writer)
         access_key, secret_key = services.rbac.bootstrap_credentials()
         # Bind before announcing, so a client may connect as soon as it reads the line.
-        sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((args.host, args.port))
-        sock.listen(128)
+        sock = listening_socket(args.host, args.port)
         port = sock.getsockname()[1]
         print(
             f"infino-mcp local endpoint on http://{args.host}:{port}\n"

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
@@ -28,11 +27,9 @@ async def served(local_services: Services) -> AsyncIterator[str]:
     import uvicorn
 
     from infino_mcp.local.app import create_app
+    from infino_mcp.sockets import listening_socket
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
+    sock = listening_socket("127.0.0.1", 0)
     config = uvicorn.Config(create_app(local_services), lifespan="off", log_level="warning", ws="websockets-sansio")
     server = uvicorn.Server(config)
     async with anyio.create_task_group() as tg:
