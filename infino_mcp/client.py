@@ -18,6 +18,8 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -108,6 +110,18 @@ def _retry_after(response: httpx2.Response) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class Operation:
+    """What a request belongs to: the tool's name (for messages) and whether it may be repeated."""
+
+    name: str
+    idempotent: bool
+
+
+current_operation: ContextVar[Operation | None] = ContextVar("infino_operation", default=None)
+"""Set by the registry while a tool runs, from its declaration: its requests default to it."""
+
+
 class InfinoClient:
     """Signed access to one Infino endpoint (cloud or local)."""
 
@@ -154,8 +168,8 @@ class InfinoClient:
         method: str,
         path: str,
         *,
-        operation: str,
-        idempotent: bool,
+        operation: str | None = None,
+        idempotent: bool | None = None,
         json_body: Any = None,
         content: bytes | str | None = None,
         params: Mapping[str, str] | None = None,
@@ -166,8 +180,16 @@ class InfinoClient:
         """Send one request and return its decoded JSON (``{}`` for an empty body).
 
         ``path`` must already be built from validated segments (``name_segment``,
-        ``id_segment``). Raises the errors in ``infino_mcp.errors``.
+        ``id_segment``). ``operation`` and ``idempotent`` default to the running
+        tool's name and declared idempotency; code outside a tool passes both.
+        Raises the errors in ``infino_mcp.errors``.
         """
+        declared = current_operation.get()
+        if operation is None or idempotent is None:
+            if declared is None:
+                raise TypeError("InfinoClient.request outside a tool needs operation= and idempotent=")
+            operation = operation or declared.name
+            idempotent = declared.idempotent if idempotent is None else idempotent
         send_headers = dict(headers or {})
         body: bytes | str | None = content
         if json_body is not None:

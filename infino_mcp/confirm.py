@@ -1,8 +1,9 @@
 """Asking the user before a tool destroys something.
 
-``with_confirmation(spec)`` returns the callable ``build_server`` registers
-instead of ``spec.fn`` for tools declared ``confirm=True`` (deletes, clears,
-key rotation) unless the operator passed ``--allow-destructive``.
+For tools declared ``confirm=True`` (deletes, clears, key rotation), unless the
+operator passed ``--allow-destructive``, the registration step
+(``registry.registered_callable``) adds ``confirmation_parameter`` to the tool's
+signature and calls ``require_yes`` with the user's answer before the body runs.
 
 The question goes through the SDK's ``Resolve(...)`` dependency returning an
 ``Elicit(...)``: on the 2026-07-28 protocol the SDK answers the call with an
@@ -10,9 +11,9 @@ The question goes through the SDK's ``Resolve(...)`` dependency returning an
 user's answer; on older protocols it sends a live ``elicitation/create``
 request. Either way the tool body runs only after an explicit yes.
 
-* The wrapper keeps the tool's name, docstring, input schema and output
-  schema: the confirmation parameter is resolved by the SDK and never appears
-  in the input schema.
+* The tool keeps its name, docstring, input schema and output schema: the
+  confirmation parameter is resolved by the SDK and never appears in the
+  input schema.
 * A client that cannot ask its user (no elicitation capability) gets a
   refusal that tells the operator how to allow such tools.
 * Decline, cancel, or an unticked box: the tool does not run and the model is
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import typing
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -36,8 +36,6 @@ from mcp.server.mcpserver import (
 )
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
-
-from infino_mcp.registry import ToolSpec
 
 CONFIRM_PARAM = "user_confirmation"
 """The hidden parameter the SDK fills with the user's answer."""
@@ -64,7 +62,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
-def question_for(spec: ToolSpec, arguments: dict[str, Any]) -> str:
+def question_for(name: str, title: str, arguments: dict[str, Any]) -> str:
     """The question put to the user: what will happen, with which arguments.
 
     Deterministic for the same arguments: on 2026-07-28 the SDK accepts an
@@ -72,10 +70,10 @@ def question_for(spec: ToolSpec, arguments: dict[str, Any]) -> str:
     """
     details = ", ".join(f"{name}={_shown(value)}" for name, value in arguments.items() if value is not None)
     where = f" ({details})" if details else ""
-    return f"{spec.title}{where}: the assistant wants to run {spec.name}. This cannot be undone. Go ahead?"
+    return f"{title}{where}: the assistant wants to run {name}. This cannot be undone. Go ahead?"
 
 
-def _make_resolver(spec: ToolSpec, arg_names: list[str]) -> Callable[..., Awaitable[Any]]:
+def _make_resolver(name: str, title: str, arg_names: list[str]) -> Callable[..., Awaitable[Any]]:
     """A resolver taking the context and every tool argument by name (the SDK passes them)."""
 
     async def ask_user(**values: Any) -> Elicit[Confirmation]:
@@ -83,59 +81,40 @@ def _make_resolver(spec: ToolSpec, arg_names: list[str]) -> Callable[..., Awaita
         capabilities = ctx.client_capabilities
         if capabilities is None or capabilities.elicitation is None:
             raise ToolError(
-                f"{spec.name} was not run: it destroys data, so it needs the user's confirmation, and this MCP "
+                f"{name} was not run: it destroys data, so it needs the user's confirmation, and this MCP "
                 f"client cannot ask its user (it does not support elicitation). Nothing was changed. {allow_hint()}"
             )
-        return Elicit(question_for(spec, values), Confirmation)
+        return Elicit(question_for(name, title, values), Confirmation)
 
     parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
-    parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Any) for name in arg_names]
+    parameters += [inspect.Parameter(arg, inspect.Parameter.KEYWORD_ONLY, annotation=Any) for arg in arg_names]
     signature = inspect.Signature(parameters, return_annotation=Elicit[Confirmation])
     ask_user.__signature__ = signature  # type: ignore[attr-defined]
     ask_user.__annotations__ = {"ctx": Context, "return": Elicit[Confirmation]}
-    ask_user.__qualname__ = f"confirm_{spec.name}"
+    ask_user.__qualname__ = f"confirm_{name}"
     return ask_user
 
 
-def with_confirmation(spec: ToolSpec) -> Callable[..., Awaitable[Any]]:
-    """The tool function to register instead of ``spec.fn``: it asks the user first.
+def confirmation_parameter(name: str, title: str, parameters: list[inspect.Parameter]) -> inspect.Parameter:
+    """The hidden keyword parameter that makes the SDK ask the user before tool ``name`` runs.
 
-    Same name, docstring and schemas as ``spec.fn``; one extra keyword
-    parameter, resolved by the SDK and hidden from the input schema.
+    ``parameters`` are the tool's own (with resolved annotations); its context
+    parameter is not passed to the question.
     """
-    signature = inspect.signature(spec.fn, eval_str=True)
-    if CONFIRM_PARAM in signature.parameters:
-        raise ValueError(f"tool {spec.name} already has a parameter named {CONFIRM_PARAM!r}")
-    hints = typing.get_type_hints(inspect.unwrap(spec.fn), include_extras=True)
-    context_names = [name for name, hint in hints.items() if inspect.isclass(hint) and issubclass(hint, Context)]
-    arg_names = [name for name in signature.parameters if name not in context_names]
-    resolver = _make_resolver(spec, arg_names)
-    answer_type = Annotated[ElicitationResult[Confirmation], Resolve(resolver)]
-
-    async def confirmed(**kwargs: Any) -> Any:
-        answer = kwargs.pop(CONFIRM_PARAM)
-        if isinstance(answer, AcceptedElicitation) and answer.data.confirm:
-            return await spec.fn(**kwargs)
-        how = "cancelled" if getattr(answer, "action", None) == "cancel" else "declined"
-        raise ToolError(
-            f"Not done: the user {how} {spec.name}, so it did not run and nothing was changed. "
-            "Ask the user before trying again."
-        )
-
-    parameters = [
-        param.replace(annotation=hints.get(name, param.annotation)) for name, param in signature.parameters.items()
+    if any(p.name == CONFIRM_PARAM for p in parameters):
+        raise ValueError(f"tool {name} already has a parameter named {CONFIRM_PARAM!r}")
+    arg_names = [
+        p.name for p in parameters if not (inspect.isclass(p.annotation) and issubclass(p.annotation, Context))
     ]
-    parameters.append(inspect.Parameter(CONFIRM_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=answer_type))
-    return_annotation = signature.return_annotation
-    wrapped = inspect.Signature(parameters, return_annotation=return_annotation)
-    confirmed.__signature__ = wrapped  # type: ignore[attr-defined]
-    confirmed.__annotations__ = {
-        **{name: hints[name] for name in signature.parameters if name in hints},
-        CONFIRM_PARAM: answer_type,
-        "return": return_annotation,
-    }
-    confirmed.__name__ = spec.name
-    confirmed.__qualname__ = spec.name
-    confirmed.__doc__ = spec.fn.__doc__
-    confirmed.__module__ = spec.fn.__module__
-    return confirmed
+    answer_type = Annotated[ElicitationResult[Confirmation], Resolve(_make_resolver(name, title, arg_names))]
+    return inspect.Parameter(CONFIRM_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=answer_type)
+
+
+def require_yes(name: str, answer: Any) -> None:
+    """Return only when the user ticked yes; otherwise say plainly that nothing ran."""
+    if isinstance(answer, AcceptedElicitation) and answer.data.confirm:
+        return
+    how = "cancelled" if getattr(answer, "action", None) == "cancel" else "declined"
+    raise ToolError(
+        f"Not done: the user {how} {name}, so it did not run and nothing was changed. Ask the user before trying again."
+    )

@@ -26,7 +26,6 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import (
     ResourceError,
     ResourceNotFoundError,
-    ToolError,
 )
 from mcp.types import Annotations
 
@@ -38,8 +37,9 @@ from infino_mcp.completions import (
 )
 from infino_mcp.config import Settings
 from infino_mcp.errors import InfinoError
-from infino_mcp.registry import client_of
+from infino_mcp.registry import running
 from infino_mcp.shaping import compact_json
+from infino_mcp.state import client_of
 
 MIME = "application/json"
 DATASETS_URI = "infino://datasets"
@@ -102,8 +102,9 @@ async def dataset_schema(name: str, ctx: Context) -> dict[str, Any]:
     }
     query = f"SELECT * FROM {quote_identifier(name)} LIMIT {SAMPLE_ROWS}"
     try:
-        sample = await query_dataset_in_sql(ctx, query=query, limit=SAMPLE_ROWS, offset=0, raw=False)
-    except ToolError as exc:
+        with running(query_dataset_in_sql):
+            sample = await query_dataset_in_sql(ctx, query=query, limit=SAMPLE_ROWS, offset=0, raw=False)
+    except InfinoError as exc:
         # The schema is still worth having when the sample query fails (e.g. RBAC allows metadata only).
         result["samples"] = []
         result["samples_error"] = str(exc)

@@ -11,7 +11,6 @@ import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from mcp.server import MCPServer
@@ -22,19 +21,12 @@ from infino_mcp.arguments import argument_guard
 from infino_mcp.charts import apps_extension, ui_meta
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
-from infino_mcp.registry import ToolSpec, specs_in, with_compact_text
+from infino_mcp.registry import ToolSpec, registered_callable, specs_in
 from infino_mcp.schemas import compact_schema
+from infino_mcp.state import AppState
 from infino_mcp.toolsets import TOOLSET_MODULES
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class AppState:
-    """What every tool reaches through its ``Context``."""
-
-    client: InfinoClient
-    settings: Settings
 
 
 def all_specs() -> Iterator[ToolSpec]:
@@ -115,14 +107,8 @@ async def compact_tool_list(ctx: Any, call_next: Any) -> Any:
 
 
 def _register(server: MCPServer, spec: ToolSpec, settings: Settings) -> None:
-    fn = spec.fn
-    if spec.confirm and not settings.allow_destructive:
-        from infino_mcp.confirm import with_confirmation
-
-        fn = with_confirmation(spec)
-    fn = with_compact_text(fn)
     server.add_tool(
-        fn,
+        registered_callable(spec, ask_first=spec.confirm and not settings.allow_destructive),
         name=spec.name,
         title=spec.title,
         description=inspect.cleandoc(spec.fn.__doc__ or ""),

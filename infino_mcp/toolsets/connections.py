@@ -87,18 +87,14 @@ async def create_connection(
     """Connect Infino to an external source (database, search cluster, bucket). Returns the connection with its id."""
     body = require_object(config, "config")
     path = f"/source/{name_segment(source_type, 'Source type')}"
-    return Raw(
-        result=await client_of(ctx).request(
-            "POST", path, operation="create_connection", idempotent=False, json_body=body
-        )
-    )
+    return Raw(result=await client_of(ctx).request("POST", path, json_body=body))
 
 
 @infino_tool(Toolset.CONNECTIONS, title="Get a connection", read_only=True, destructive=False, idempotent=True)
 async def get_connection(ctx: Context, connection_id: ConnectionId) -> Raw:
     """One connection's type, status and settings (secrets masked)."""
     path = f"/source/{id_segment(connection_id, 'Connection id')}"
-    return Raw(result=await client_of(ctx).request("GET", path, operation="get_connection", idempotent=True))
+    return Raw(result=await client_of(ctx).request("GET", path))
 
 
 @infino_tool(Toolset.CONNECTIONS, title="Update a connection", read_only=False, destructive=False, idempotent=True)
@@ -110,11 +106,7 @@ async def update_connection(
     """Change a connection's settings (host, credentials, name...)."""
     body = require_object(config, "config")
     path = f"/source/{id_segment(connection_id, 'Connection id')}"
-    return Raw(
-        result=await client_of(ctx).request(
-            "PATCH", path, operation="update_connection", idempotent=True, json_body=body
-        )
-    )
+    return Raw(result=await client_of(ctx).request("PATCH", path, json_body=body))
 
 
 @infino_tool(
@@ -123,7 +115,7 @@ async def update_connection(
 async def delete_connection(ctx: Context, connection_id: ConnectionId) -> Acknowledged:
     """Remove a connection. Import jobs using it must be deleted first."""
     path = f"/source/{id_segment(connection_id, 'Connection id')}"
-    return Acknowledged.of(await client_of(ctx).request("DELETE", path, operation="delete_connection", idempotent=True))
+    return Acknowledged.of(await client_of(ctx).request("DELETE", path))
 
 
 @infino_tool(
@@ -137,9 +129,7 @@ async def get_source_metadata(
     """Fields and types of a table or index in a connected source; read it before query_source (needs Infino cloud)."""
     conn = id_segment(connection_id, "Connection id")
     path = f"/source/{conn}/{id_segment(dataset, 'Source dataset')}/metadata"
-    answer = await client_of(ctx).request(
-        "GET", path, operation="get_source_metadata", idempotent=True, headers={"x-infino-connection-id": connection_id}
-    )
+    answer = await client_of(ctx).request("GET", path, headers={"x-infino-connection-id": connection_id})
     return Raw(result=answer)
 
 
@@ -252,8 +242,6 @@ async def upload_file(
     answer = await client_of(ctx).request(
         "POST",
         "/import/file",
-        operation="upload_file",
-        idempotent=False,
         params={"async": "true" if async_mode else "false"},
         files={"file": (real.name, content, _CONTENT_TYPES[format])},
         data=data,
@@ -315,7 +303,7 @@ async def get_connector_job_status(
 ) -> Raw:
     """Status (running, completed, failed) and stats of a file upload started with async_mode."""
     path = f"/_connectors/jobs/{id_segment(run_id, 'Run id')}"
-    return Raw(result=await client_of(ctx).request("GET", path, operation="get_connector_job_status", idempotent=True))
+    return Raw(result=await client_of(ctx).request("GET", path))
 
 
 # ---------------------------------------------------------------- import jobs
@@ -335,11 +323,7 @@ async def create_import_job(
     """Schedule copying data from a connected source into a dataset (cron schedule). Create the connection first."""
     body = require_object(config, "config")
     path = f"/import/{name_segment(source_type, 'Source type')}"
-    return Raw(
-        result=await client_of(ctx).request(
-            "PUT", path, operation="create_import_job", idempotent=False, json_body=body
-        )
-    )
+    return Raw(result=await client_of(ctx).request("PUT", path, json_body=body))
 
 
 @infino_tool(Toolset.CONNECTIONS, title="List import jobs", read_only=True, destructive=False, idempotent=True)
@@ -356,4 +340,4 @@ async def delete_import_job(
 ) -> Acknowledged:
     """Delete an import job; data already imported stays."""
     path = f"/import/jobs/{id_segment(job_id, 'Job id')}"
-    return Acknowledged.of(await client_of(ctx).request("DELETE", path, operation="delete_import_job", idempotent=True))
+    return Acknowledged.of(await client_of(ctx).request("DELETE", path))

@@ -61,16 +61,14 @@ async def create_dashboard(
 ) -> Envelope:
     """Save a new dashboard of visualization, markdown and divider panels; returns it with its id."""
     body = require_object(spec, "spec")
-    answer = await client_of(ctx).request(
-        "POST", "/dashboards", operation="create_dashboard", idempotent=False, json_body=body
-    )
+    answer = await client_of(ctx).request("POST", "/dashboards", json_body=body)
     return envelope(answer)
 
 
 @infino_tool(Toolset.DASHBOARDS, title="Get a dashboard", read_only=True, destructive=False, idempotent=True)
 async def get_dashboard(ctx: Context, dashboard_id: DashboardId) -> Envelope:
     """A dashboard's definition: title, panels (with viz_id, layout) and options. execute_dashboard runs its panels."""
-    answer = await client_of(ctx).request("GET", _path(dashboard_id), operation="get_dashboard", idempotent=True)
+    answer = await client_of(ctx).request("GET", _path(dashboard_id))
     return envelope(answer)
 
 
@@ -88,9 +86,7 @@ async def update_dashboard(
 ) -> Envelope:
     """Change part of a dashboard (title, panels, options) and return the updated definition."""
     body = check_patch(patch, "dashboard")
-    answer = await client_of(ctx).request(
-        "PATCH", _path(dashboard_id), operation="update_dashboard", idempotent=True, json_body=body
-    )
+    answer = await client_of(ctx).request("PATCH", _path(dashboard_id), json_body=body)
     return envelope(answer)
 
 
@@ -129,7 +125,7 @@ async def list_dashboards(ctx: Context, limit: Limit = 100, offset: Offset = 0) 
 )
 async def delete_dashboard(ctx: Context, dashboard_id: DashboardId) -> Acknowledged:
     """Delete a dashboard (its visualizations stay). Cannot be undone."""
-    answer = await client_of(ctx).request("DELETE", _path(dashboard_id), operation="delete_dashboard", idempotent=True)
+    answer = await client_of(ctx).request("DELETE", _path(dashboard_id))
     return Acknowledged.of(answer)
 
 

@@ -36,7 +36,7 @@ class PingResult(BaseModel):
 async def ping(ctx: Context) -> PingResult:
     """Check that Infino answers and the credentials work. Returns the service version."""
     client = client_of(ctx)
-    answer = await client.request("GET", "/", operation="ping", idempotent=True)
+    answer = await client.request("GET", "/")
     return PingResult(version=answer.get("version") if isinstance(answer, dict) else None, endpoint=client.endpoint)
 
 
@@ -98,7 +98,7 @@ async def create_dataset(ctx: Context, dataset: DatasetName) -> Acknowledged:
     """Create an empty dataset. Succeeds when it already exists (nothing is changed then)."""
     path = f"/{dataset_segment(dataset)}"
     try:
-        answer = await client_of(ctx).request("PUT", path, operation="create_dataset", idempotent=True)
+        answer = await client_of(ctx).request("PUT", path)
     except InfinoError as exc:
         if not is_service_error(exc, 409):
             raise
@@ -112,7 +112,7 @@ async def create_dataset(ctx: Context, dataset: DatasetName) -> Acknowledged:
 async def delete_dataset(ctx: Context, dataset: DatasetName) -> Acknowledged:
     """Delete a dataset and every record in it. Cannot be undone."""
     path = f"/{dataset_segment(dataset)}"
-    answer = await client_of(ctx).request("DELETE", path, operation="delete_dataset", idempotent=True)
+    answer = await client_of(ctx).request("DELETE", path)
     return Acknowledged.of(answer)
 
 
@@ -120,7 +120,7 @@ async def delete_dataset(ctx: Context, dataset: DatasetName) -> Acknowledged:
 async def get_dataset_metadata(ctx: Context, dataset: DatasetName) -> Raw:
     """Status, health, record count and size of one dataset."""
     path = f"/{dataset_segment(dataset)}/metadata"
-    answer = await client_of(ctx).request("GET", path, operation="get_dataset_metadata", idempotent=True)
+    answer = await client_of(ctx).request("GET", path)
     if isinstance(answer, list):
         answer = answer[0] if answer else {}
     return Raw(result=answer)
@@ -209,8 +209,6 @@ async def upload_json_to_dataset(
     answer = await client_of(ctx).request(
         "POST",
         f"/{dataset_segment(dataset)}/json",
-        operation="upload_json_to_dataset",
-        idempotent=False,
         content=payload.encode(),
         headers={"content-type": "application/x-ndjson"},
     )
@@ -248,9 +246,7 @@ async def upsert_to_dataset(
     verb = query.lstrip().split(None, 1)[0].upper() if query.strip() else ""
     if verb not in ("INSERT", "UPDATE"):
         raise InputError("upsert_to_dataset takes an INSERT or UPDATE statement; use query_dataset_in_sql for SELECT.")
-    answer = await client_of(ctx).request(
-        "POST", "/sql", operation="upsert_to_dataset", idempotent=False, json_body={"query": query}
-    )
+    answer = await client_of(ctx).request("POST", "/sql", json_body={"query": query})
     return SqlWriteResult(
         statement_type=answer.get("statement_type"),
         affected_rows=answer.get("affected_rows"),
@@ -276,8 +272,6 @@ async def upload_metrics_to_dataset(
     answer = await client_of(ctx).request(
         "POST",
         f"/{dataset_segment(dataset)}/metrics",
-        operation="upload_metrics_to_dataset",
-        idempotent=False,
         content=metrics.encode(),
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
@@ -299,7 +293,7 @@ async def get_record(
     """Fetch one record by its id. found is false when there is no such record."""
     path = f"/{dataset_segment(dataset)}/doc/{id_segment(record_id, 'Record id')}"
     try:
-        answer = await client_of(ctx).request("GET", path, operation="get_record", idempotent=True)
+        answer = await client_of(ctx).request("GET", path)
     except InfinoError as exc:
         if is_service_error(exc, 404) and '"found":false' in getattr(exc, "detail", "").replace(" ", ""):
             return Record(id=record_id, found=False)
@@ -325,9 +319,7 @@ async def delete_records(
 ) -> DeleteCount:
     """Delete every record matching a QueryDSL query. Cannot be undone; check the query with a search first."""
     body = querydsl_body(query, "query")
-    answer = await client_of(ctx).request(
-        "PATCH", f"/{dataset_segment(dataset)}", operation="delete_records", idempotent=True, json_body=body
-    )
+    answer = await client_of(ctx).request("PATCH", f"/{dataset_segment(dataset)}", json_body=body)
     if isinstance(answer, dict):
         answer = answer.get("deleted", answer.get("count", 0))
     return DeleteCount(deleted=int(answer or 0))
@@ -351,8 +343,6 @@ async def enrich_dataset(
     answer = await client_of(ctx).request(
         "POST",
         f"/{dataset_segment(dataset)}/enrich_dataset",
-        operation="enrich_dataset",
-        idempotent=True,
         json_body=body,
     )
     return Raw(result=answer)

@@ -98,7 +98,7 @@ def _message_id(answer: Any) -> MessageAdded:
 @infino_tool(Toolset.FINO, title="List Fino threads", read_only=True, destructive=False, idempotent=True)
 async def list_threads(ctx: Context, limit: Limit = 50, offset: Offset = 0) -> ThreadList:
     """List your Fino conversation threads, newest first, without their messages (get_thread has them)."""
-    answer = await client_of(ctx).request("GET", "/fino/threads", operation="list_threads", idempotent=True)
+    answer = await client_of(ctx).request("GET", "/fino/threads")
     if not isinstance(answer, list):
         raise InfinoError("list_threads: the service did not return a list of threads.")
     threads = sorted(
@@ -129,9 +129,7 @@ async def create_thread(
     body["name"] = name
     if streaming is not None:
         body["streaming"] = streaming
-    answer = await client_of(ctx).request(
-        "POST", "/fino/threads", operation="create_thread", idempotent=False, json_body=body
-    )
+    answer = await client_of(ctx).request("POST", "/fino/threads", json_body=body)
     return _thread(ctx, _thread_object(answer, "create_thread"), limit=50, offset=0)
 
 
@@ -139,7 +137,7 @@ async def create_thread(
 async def get_thread(ctx: Context, thread_id: ThreadId, limit: Limit = 50, offset: Offset = 0) -> Thread:
     """A thread's settings and its messages, oldest first, paged with limit/offset."""
     path = f"/fino/threads/{id_segment(thread_id, 'Thread id')}"
-    answer = await client_of(ctx).request("GET", path, operation="get_thread", idempotent=True)
+    answer = await client_of(ctx).request("GET", path)
     return _thread(ctx, _thread_object(answer, "get_thread"), limit=limit, offset=offset)
 
 
@@ -160,7 +158,7 @@ async def update_thread(
     if not body:
         raise InputError("Nothing to update: pass name, status or config.")
     path = f"/fino/threads/{id_segment(thread_id, 'Thread id')}"
-    answer = await client_of(ctx).request("PUT", path, operation="update_thread", idempotent=True, json_body=body)
+    answer = await client_of(ctx).request("PUT", path, json_body=body)
     return _thread(ctx, _thread_object(answer, "update_thread"), limit=50, offset=0)
 
 
@@ -170,7 +168,7 @@ async def update_thread(
 async def delete_thread(ctx: Context, thread_id: ThreadId) -> Acknowledged:
     """Delete a thread and all its messages. Cannot be undone."""
     path = f"/fino/threads/{id_segment(thread_id, 'Thread id')}"
-    answer = await client_of(ctx).request("DELETE", path, operation="delete_thread", idempotent=True)
+    answer = await client_of(ctx).request("DELETE", path)
     return Acknowledged.of(answer)
 
 
@@ -195,9 +193,7 @@ async def add_thread_message(
     else:
         raise InputError("Nothing to add: pass content (the message text) or message (a message object).")
     path = f"/fino/threads/{id_segment(thread_id, 'Thread id')}/messages"
-    answer = await client_of(ctx).request(
-        "POST", path, operation="add_thread_message", idempotent=False, json_body=body
-    )
+    answer = await client_of(ctx).request("POST", path, json_body=body)
     return _message_id(answer)
 
 
@@ -212,7 +208,7 @@ async def add_thread_message(
 async def clear_thread_messages(ctx: Context, thread_id: ThreadId) -> Acknowledged:
     """Remove every message from a thread, keeping the thread. Cannot be undone."""
     path = f"/fino/threads/{id_segment(thread_id, 'Thread id')}/messages"
-    answer = await client_of(ctx).request("DELETE", path, operation="clear_thread_messages", idempotent=True)
+    answer = await client_of(ctx).request("DELETE", path)
     return Acknowledged.of(answer)
 
 
@@ -228,7 +224,5 @@ async def send_message(
     Needs Infino cloud."""
     body = {"thread_id": thread_id, "content": {"user_query": question}, "role": role}
     id_segment(thread_id, "Thread id")
-    answer = await client_of(ctx).request(
-        "POST", "/fino/message", operation="send_message", idempotent=False, json_body=body
-    )
+    answer = await client_of(ctx).request("POST", "/fino/message", json_body=body)
     return _message_id(answer)

@@ -116,8 +116,6 @@ async def query_dataset_in_querydsl(
     answer = await client_of(ctx).request(
         "GET",
         f"/{dataset_segment(dataset)}/querydsl",
-        operation="query_dataset_in_querydsl",
-        idempotent=True,
         json_body=body,
     )
     if not isinstance(answer, dict):
@@ -253,9 +251,7 @@ async def query_dataset_in_sql(
         raise InputError(
             "query_dataset_in_sql only reads; use upsert_to_dataset for INSERT/UPDATE and delete_records to delete."
         )
-    answer = await client_of(ctx).request(
-        "GET", "/sql", operation="query_dataset_in_sql", idempotent=True, json_body={"query": query}
-    )
+    answer = await client_of(ctx).request("GET", "/sql", json_body={"query": query})
     if not isinstance(answer, dict):
         raise InfinoError("query_dataset_in_sql: the service's answer is not a SQL result envelope.")
     if answer.get("error_message"):
@@ -386,8 +382,6 @@ async def query_source(
     answer = await client_of(ctx).request(
         "POST",
         f"/source/{conn}/{id_segment(dataset, 'Source dataset')}/dsl",
-        operation="query_source",
-        idempotent=True,
         json_body={"query": text},
         headers={"x-infino-connection-id": connection_id},
     )

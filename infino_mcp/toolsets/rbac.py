@@ -169,7 +169,7 @@ async def create_user(ctx: Context, name: UserName, config: UserConfig) -> NewKe
 @infino_tool(Toolset.RBAC, title="Get a user", read_only=True, destructive=False, idempotent=True)
 async def get_user(ctx: Context, name: UserName) -> UserInfo:
     """A user's roles and version (never the password)."""
-    answer = await client_of(ctx).request("GET", _user_path(name), operation="get_user", idempotent=True)
+    answer = await client_of(ctx).request("GET", _user_path(name))
     return _user_info(name, _single(answer, name, "get_user"))
 
 
@@ -183,7 +183,7 @@ async def update_user(ctx: Context, name: UserName, config: UserConfig) -> Ackno
 @infino_tool(Toolset.RBAC, title="Delete a user", read_only=False, destructive=True, idempotent=True, confirm=True)
 async def delete_user(ctx: Context, name: UserName) -> Acknowledged:
     """Delete a user; their keys stop working at once. Cannot be undone."""
-    answer = await client_of(ctx).request("DELETE", _user_path(name), operation="delete_user", idempotent=True)
+    answer = await client_of(ctx).request("DELETE", _user_path(name))
     return Acknowledged.of(answer)
 
 
@@ -195,7 +195,7 @@ class UserList(BaseModel):
 @infino_tool(Toolset.RBAC, title="List users", read_only=True, destructive=False, idempotent=True)
 async def list_users(ctx: Context, limit: Limit = 100, offset: Offset = 0) -> UserList:
     """List users with their roles, sorted by name."""
-    answer = await client_of(ctx).request("GET", "/users", operation="list_users", idempotent=True)
+    answer = await client_of(ctx).request("GET", "/users")
     if not isinstance(answer, dict):
         raise InfinoError("list_users: the service did not return a mapping of users; retry later.")
     users = [_user_info(name, doc).model_dump() for name, doc in sorted(answer.items())]
@@ -215,7 +215,7 @@ async def create_role(ctx: Context, name: RoleName, config: RoleConfig) -> Ackno
 @infino_tool(Toolset.RBAC, title="Get a role", read_only=True, destructive=False, idempotent=True)
 async def get_role(ctx: Context, name: RoleName) -> RoleInfo:
     """A role's permissions."""
-    answer = await client_of(ctx).request("GET", _role_path(name), operation="get_role", idempotent=True)
+    answer = await client_of(ctx).request("GET", _role_path(name))
     return _role_info(name, _single(answer, name, "get_role"))
 
 
@@ -229,7 +229,7 @@ async def update_role(ctx: Context, name: RoleName, config: RoleConfig) -> Ackno
 @infino_tool(Toolset.RBAC, title="Delete a role", read_only=False, destructive=True, idempotent=True, confirm=True)
 async def delete_role(ctx: Context, name: RoleName) -> Acknowledged:
     """Delete a role; take it off its users first (update_user), or the service may refuse. Cannot be undone."""
-    answer = await client_of(ctx).request("DELETE", _role_path(name), operation="delete_role", idempotent=True)
+    answer = await client_of(ctx).request("DELETE", _role_path(name))
     return Acknowledged.of(answer)
 
 
@@ -241,7 +241,7 @@ class RoleList(BaseModel):
 @infino_tool(Toolset.RBAC, title="List roles", read_only=True, destructive=False, idempotent=True)
 async def list_roles(ctx: Context, limit: Limit = 100, offset: Offset = 0) -> RoleList:
     """List roles with their permissions, sorted by name."""
-    answer = await client_of(ctx).request("GET", "/roles", operation="list_roles", idempotent=True)
+    answer = await client_of(ctx).request("GET", "/roles")
     if not isinstance(answer, dict):
         raise InfinoError("list_roles: the service did not return a mapping of roles; retry later.")
     roles = [_role_info(name, doc).model_dump() for name, doc in sorted(answer.items())]
@@ -256,7 +256,5 @@ async def list_roles(ctx: Context, limit: Limit = 100, offset: Offset = 0) -> Ro
 )
 async def rotate_keys(ctx: Context, username: UserName) -> NewKeys:
     """Issue a new access/secret key pair for a user; the old pair stops working at once. Returns the new pair (shown only now)."""
-    answer = await client_of(ctx).request(
-        "PATCH", f"{_user_path(username)}/keys", operation="rotate_keys", idempotent=False
-    )
+    answer = await client_of(ctx).request("PATCH", f"{_user_path(username)}/keys")
     return _new_keys(answer, username, "rotate_keys")

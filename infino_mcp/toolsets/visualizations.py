@@ -225,9 +225,7 @@ async def create_visualization(
 ) -> Envelope:
     """Save a new visualization (chart, table or metric) and return it with its id. Check field names with get_dataset_schema first."""
     body = require_object(spec, "spec")
-    answer = await client_of(ctx).request(
-        "POST", "/visualizations", operation="create_visualization", idempotent=False, json_body=body
-    )
+    answer = await client_of(ctx).request("POST", "/visualizations", json_body=body)
     return envelope(answer)
 
 
@@ -254,9 +252,7 @@ async def update_visualization(
     """Change part of a saved visualization and return the updated definition."""
     body = check_patch(patch, "visualization")
     path = f"/visualizations/{id_segment(viz_id, 'Visualization id')}"
-    answer = await client_of(ctx).request(
-        "PATCH", path, operation="update_visualization", idempotent=True, json_body=body
-    )
+    answer = await client_of(ctx).request("PATCH", path, json_body=body)
     return envelope(answer)
 
 
@@ -347,7 +343,7 @@ async def list_visualizations(ctx: Context, limit: Limit = 100, offset: Offset =
 async def delete_visualization(ctx: Context, viz_id: VizId) -> Acknowledged:
     """Delete a saved visualization. Dashboard panels that show it will report an error. Cannot be undone."""
     path = f"/visualizations/{id_segment(viz_id, 'Visualization id')}"
-    answer = await client_of(ctx).request("DELETE", path, operation="delete_visualization", idempotent=True)
+    answer = await client_of(ctx).request("DELETE", path)
     return Acknowledged.of(answer)
 
 
