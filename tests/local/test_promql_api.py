@@ -192,7 +192,7 @@ async def test_get_with_query_string_works_too(loaded: httpx2.AsyncClient) -> No
     ("path", "params", "status", "fragment"),
     [
         ("query", {"query": "sum(rate(x[5m])"}, 400, "parse error"),
-        ("query", {"query": "info(up)"}, 400, "'info' is not supported"),
+        ("query", {"query": "info(up)"}, 400, "'info' is experimental"),
         ("query", {}, 400, "missing parameter 'query'"),
         ("query", {"query": "up", "time": "yesterday"}, 400, "'time'"),
         ("query", {"query": "up", "index": "nosuch"}, 404, "nosuch"),

@@ -286,8 +286,8 @@ async def test_range_query_returns_a_matrix_per_series(source: MemorySource) -> 
 async def test_refusals_name_the_problem(source: MemorySource) -> None:
     cases: dict[str, Any] = {
         "sum(": "parse error",
-        "double_exponential_smoothing(temp[5m], 0.5, 0.5)": "'double_exponential_smoothing' is not supported",
-        "limitk(1, temp)": "aggregation 'limitk' is not supported",
+        "double_exponential_smoothing(temp[5m], 0.5, 0.5)": "'double_exponential_smoothing' is experimental",
+        "temp + on() fill(0) limit": "fill modifiers",
         "": "empty",
         'temp{a=~"("}': "regex",
     }

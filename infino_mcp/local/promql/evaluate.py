@@ -47,6 +47,7 @@ from infino_mcp.local.promql.values import (
     Vector,
     check_unique,
     drop_name,
+    is_stale,
     make_labels,
 )
 
@@ -125,8 +126,10 @@ class Evaluator:
         self.data = data
         self.start_ms = start_ms
         self.end_ms = end_ms
-        self.default_step_ms = step_ms or DEFAULT_SUBQUERY_STEP_MS
+        # A subquery without a step uses the default evaluation interval, whatever the range query's step.
+        self.default_step_ms = DEFAULT_SUBQUERY_STEP_MS
         self.lookback_ms = lookback_ms
+        self._stale: dict[int, bool] = {}  # id(series) -> whether it holds staleness markers
 
     def instant(self, node: Node, t: int) -> Value:
         """The value of ``node`` at time ``t`` (ms)."""
@@ -182,9 +185,15 @@ class Evaluator:
         out: Vector = []
         for s in self.data.get(sel.key, ()):
             i = bisect_right(s.ts, when) - 1
-            if i >= 0 and s.ts[i] > when - self.lookback_ms:
+            if i >= 0 and s.ts[i] > when - self.lookback_ms and not is_stale(s.vals[i]):
                 out.append(Sample(s.labels, s.vals[i], s.ts[i]))
         return out
+
+    def _has_stale(self, s: Series) -> bool:
+        known = self._stale.get(id(s))
+        if known is None:
+            known = self._stale[id(s)] = any(is_stale(v) for v in s.vals if v != v)
+        return known
 
     def _range(self, node: MatrixSel, t: int) -> Matrix:
         sel = node.selector
@@ -194,8 +203,13 @@ class Evaluator:
         for s in self.data.get(sel.key, ()):
             lo, hi = bisect_right(s.ts, start), bisect_right(s.ts, end)
             if hi > lo:
-                cut.append(Series(s.labels, s.ts[lo:hi], s.vals[lo:hi]))
-        return Matrix(cut, start, end, node.range_ms)
+                ts, vals = s.ts[lo:hi], s.vals[lo:hi]
+                if self._has_stale(s):
+                    kept = [i for i, v in enumerate(vals) if not is_stale(v)]
+                    ts, vals = [ts[i] for i in kept], [vals[i] for i in kept]
+                if ts:
+                    cut.append(Series(s.labels, ts, vals))
+        return Matrix(cut, start, end, node.range_ms, t)
 
     def _subquery(self, node: Subquery, t: int) -> Matrix:
         end = self._time(node.at, t) - node.offset_ms
@@ -210,7 +224,7 @@ class Evaluator:
                 ts.append(ti)
                 vals.append(s.value)
         series = [Series(labels, ts, vals) for labels, (ts, vals) in collected.items()]
-        return Matrix(series, start, end, node.range_ms)
+        return Matrix(series, start, end, node.range_ms, t)
 
     def _aggregate(self, node: Agg, t: int) -> Vector:
         vector = self._vector(self.instant(node.expr, t), f"{node.op}()")
@@ -247,6 +261,8 @@ class Evaluator:
             return out
         if name == "time":
             return Scalar(t / 1000)
+        if name == "pi":
+            return Scalar(math.pi)
         if name == "vector":
             return [Sample((), scalars[0])]
         if name in funcs.DATE_FUNCTIONS:
@@ -256,7 +272,7 @@ class Evaluator:
             matrix = args[0]
             assert isinstance(matrix, Matrix)
             return [] if matrix.series else [Sample(_absent_labels(node.args[0]), 1.0)]
-        vector = self._vector(args[0], f"{name}()") if name != "histogram_quantile" else self._vector(args[1], name)
+        vector = self._vector(args[-1] if name.startswith("histogram_") else args[0], f"{name}()")
         if name == "absent":
             return [] if vector else [Sample(_absent_labels(node.args[0]), 1.0)]
         if name == "scalar":
@@ -285,21 +301,25 @@ class Evaluator:
             return funcs.label_join(vector, strings[0], strings[1], strings[2:])
         if name == "histogram_quantile":
             return funcs.histogram_quantile(scalars[0], vector)
+        if name == "histogram_fraction":
+            return funcs.histogram_fraction(scalars[0], scalars[1], vector)
         raise PromQLError(f"function {name!r} is not supported by the local endpoint")
 
 
 def _absent_labels(arg: Node) -> Labels:
-    """The labels absent() reports: the selector's equality matchers, as Prometheus does."""
+    """The labels absent() reports, by Prometheus' rule: matchers in order, the first equality matcher of a
+    name sets it and any later matcher of that name (or an earlier non-equality one at that point) removes it."""
     sel = arg.selector if isinstance(arg, MatrixSel) else arg
     if not isinstance(sel, Selector):
         return ()
     pairs: dict[str, str] = {}
-    repeated: set[str] = set()
+    set_once: set[str] = set()
     for m in sel.matchers:
         if m.name == NAME:
             continue
-        if m.op == "=":
-            if m.name in pairs:
-                repeated.add(m.name)
+        if m.op == "=" and m.name not in set_once:
             pairs[m.name] = m.value
-    return make_labels({k: v for k, v in pairs.items() if k not in repeated})
+            set_once.add(m.name)
+        else:
+            pairs.pop(m.name, None)
+    return make_labels(pairs)

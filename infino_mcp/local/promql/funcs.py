@@ -14,6 +14,15 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from infino_mcp.local.promql.stats import (
+    bucket_fraction,
+    bucket_quantile,
+    kahan_sum,
+    linear_regression,
+    mean,
+    quantile,
+    variance_over_time,
+)
 from infino_mcp.local.promql.values import (
     NAME,
     Labels,
@@ -22,8 +31,10 @@ from infino_mcp.local.promql.values import (
     Sample,
     Series,
     Vector,
+    compile_regex,
     drop_name,
     get_label,
+    labels_text,
     make_labels,
 )
 
@@ -77,30 +88,16 @@ def _instant_delta(s: Series, m: Matrix, *, rate: bool) -> float | None:
     return None if interval <= 0 else result / interval
 
 
-def _regression(s: Series, at_ms: int) -> tuple[float, float] | None:
-    """Least-squares slope (per second) and the intercept at ``at_ms``; None below 2 samples."""
-    n = len(s.vals)
-    if n < 2:
-        return None
-    xs = [(t - at_ms) / 1000 for t in s.ts]
-    mean_x = sum(xs) / n
-    mean_y = sum(s.vals) / n
-    cov = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, s.vals))
-    var = sum((x - mean_x) ** 2 for x in xs)
-    if var == 0:
-        return 0.0, mean_y
-    slope = cov / var
-    return slope, mean_y - slope * mean_x
-
-
 def _deriv(s: Series, m: Matrix, params: list[float]) -> float | None:
-    fit = _regression(s, s.ts[0]) if s.ts else None
-    return None if fit is None else fit[0]
+    return None if len(s.vals) < 2 else linear_regression(s.ts, s.vals, s.ts[0])[0]
 
 
 def _predict_linear(s: Series, m: Matrix, params: list[float]) -> float | None:
-    fit = _regression(s, m.end)
-    return None if fit is None else fit[1] + fit[0] * params[0]
+    """The regression's value ``params[0]`` seconds after the evaluation time (not the window's end under @)."""
+    if len(s.vals) < 2:
+        return None
+    slope, intercept = linear_regression(s.ts, s.vals, m.eval_ms)
+    return slope * params[0] + intercept
 
 
 def _min(vals: list[float]) -> float:
@@ -113,27 +110,6 @@ def _max(vals: list[float]) -> float:
     return max(real) if real else math.nan
 
 
-def _variance(vals: list[float]) -> float:
-    mean = sum(vals) / len(vals)
-    return sum((v - mean) ** 2 for v in vals) / len(vals)
-
-
-def quantile(phi: float, values: list[float]) -> float:
-    """Prometheus' quantile: linear interpolation between the closest ranks."""
-    if not values or math.isnan(phi):
-        return math.nan
-    if phi < 0:
-        return -math.inf
-    if phi > 1:
-        return math.inf
-    ordered = sorted(values)
-    rank = phi * (len(ordered) - 1)
-    lower = max(0, math.floor(rank))
-    upper = min(len(ordered) - 1, lower + 1)
-    weight = rank - math.floor(rank)
-    return ordered[lower] * (1 - weight) + ordered[upper] * weight
-
-
 def _changes(vals: list[float]) -> float:
     return float(sum(1 for a, b in zip(vals, vals[1:]) if a != b and not (math.isnan(a) and math.isnan(b))))
 
@@ -143,6 +119,8 @@ def _resets(vals: list[float]) -> float:
 
 
 def _mad(vals: list[float]) -> float:
+    if any(math.isnan(v) for v in vals):
+        return math.nan
     median = quantile(0.5, vals)
     return quantile(0.5, [abs(v - median) for v in vals])
 
@@ -157,16 +135,16 @@ RANGE_FUNCTIONS: dict[str, RangeFn] = {
     "predict_linear": _predict_linear,
     "changes": lambda s, m, p: _changes(s.vals),
     "resets": lambda s, m, p: _resets(s.vals),
-    "avg_over_time": lambda s, m, p: sum(s.vals) / len(s.vals),
-    "sum_over_time": lambda s, m, p: float(sum(s.vals)),
+    "avg_over_time": lambda s, m, p: mean(s.vals),
+    "sum_over_time": lambda s, m, p: kahan_sum(s.vals),
     "min_over_time": lambda s, m, p: _min(s.vals),
     "max_over_time": lambda s, m, p: _max(s.vals),
     "count_over_time": lambda s, m, p: float(len(s.vals)),
     "last_over_time": lambda s, m, p: s.vals[-1],
     "first_over_time": lambda s, m, p: s.vals[0],
     "present_over_time": lambda s, m, p: 1.0,
-    "stddev_over_time": lambda s, m, p: math.sqrt(_variance(s.vals)),
-    "stdvar_over_time": lambda s, m, p: _variance(s.vals),
+    "stddev_over_time": lambda s, m, p: math.sqrt(variance_over_time(s.vals)),
+    "stdvar_over_time": lambda s, m, p: variance_over_time(s.vals),
     "quantile_over_time": lambda s, m, p: quantile(p[0], s.vals),
     "mad_over_time": lambda s, m, p: _mad(s.vals),
 }
@@ -336,10 +314,7 @@ def _expand(match: re.Match[str], template: str) -> str:
 
 
 def label_replace(vector: Vector, dst: str, replacement: str, src: str, pattern: str) -> Vector:
-    try:
-        regex = re.compile(f"(?:{pattern})", re.DOTALL)
-    except re.error as exc:
-        raise PromQLError(f"invalid regular expression in label_replace(): {pattern!r}: {exc}") from None
+    regex = compile_regex(pattern, "in label_replace()")
     _check_label_name(dst)
     out = []
     for s in vector:
@@ -363,55 +338,36 @@ def label_join(vector: Vector, dst: str, separator: str, sources: list[str]) -> 
     return out
 
 
-def _bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
-    if math.isnan(q):
-        return math.nan
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
-    buckets.sort()
-    if not buckets or not math.isinf(buckets[-1][0]):
-        return math.nan
-    merged: list[list[float]] = []
-    for bound, count in buckets:
-        if merged and merged[-1][0] == bound:
-            merged[-1][1] += count
-        else:
-            merged.append([bound, count])
-    for i in range(1, len(merged)):
-        merged[i][1] = max(merged[i][1], merged[i - 1][1])
-    if len(merged) < 2:
-        return math.nan
-    observations = merged[-1][1]
-    if observations == 0:
-        return math.nan
-    rank = q * observations
-    b = next((i for i in range(len(merged) - 1) if merged[i][1] >= rank), len(merged) - 1)
-    if b == len(merged) - 1:
-        return merged[-2][0]
-    if b == 0 and merged[0][0] <= 0:
-        return merged[0][0]
-    start, end, count = 0.0, merged[b][0], merged[b][1]
-    if b > 0:
-        start = merged[b - 1][0]
-        count -= merged[b - 1][1]
-        rank -= merged[b - 1][1]
-    return start + (end - start) * (rank / count)
+def _classic_histograms(vector: Vector) -> dict[Labels, list[tuple[float, float]]]:
+    """Bucket series grouped by every label but ``le`` (the metric name included), keyed by their output
+    labels (no name, no ``le``); two metrics whose buckets share those labels is an error, as in Prometheus."""
+    groups: dict[Labels, list[tuple[float, float]]] = {}
+    names: dict[Labels, str] = {}
+    for s in vector:
+        try:
+            bound = float(get_label(s.labels, "le"))
+        except ValueError:
+            continue
+        key = tuple(p for p in s.labels if p[0] not in ("le", NAME))
+        name = get_label(s.labels, NAME)
+        if names.setdefault(key, name) != name:
+            raise PromQLError(
+                f"vector cannot contain metrics with the same labelset {labels_text(key)}: buckets of "
+                f"{names[key]!r} and {name!r} would merge; select one histogram's buckets",
+                "execution",
+            )
+        groups.setdefault(key, []).append((bound, s.value))
+    return groups
 
 
 def histogram_quantile(phi: float, vector: Vector) -> Vector:
     """Quantile from classic ``_bucket`` series (``le`` label), grouped by their other labels."""
-    groups: dict[Labels, list[tuple[float, float]]] = {}
-    for s in vector:
-        le = get_label(s.labels, "le")
-        try:
-            bound = float(le)
-        except ValueError:
-            continue
-        key = tuple(p for p in s.labels if p[0] not in ("le", NAME))
-        groups.setdefault(key, []).append((bound, s.value))
-    return [Sample(key, _bucket_quantile(phi, buckets)) for key, buckets in groups.items()]
+    return [Sample(key, bucket_quantile(phi, buckets)) for key, buckets in _classic_histograms(vector).items()]
+
+
+def histogram_fraction(lower: float, upper: float, vector: Vector) -> Vector:
+    """Estimated share of observations between ``lower`` and ``upper`` from classic buckets."""
+    return [Sample(key, bucket_fraction(lower, upper, buckets)) for key, buckets in _classic_histograms(vector).items()]
 
 
 SPECIAL_FUNCTIONS = frozenset(
@@ -433,6 +389,8 @@ SPECIAL_FUNCTIONS = frozenset(
         "label_replace",
         "label_join",
         "histogram_quantile",
+        "histogram_fraction",
+        "pi",
     }
 )
 

@@ -12,8 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from infino_mcp.local.promql.funcs import quantile, valid_label_name
+import xxhash
+
+from infino_mcp.local.promql.funcs import valid_label_name
 from infino_mcp.local.promql.parse import Agg, Binary
+from infino_mcp.local.promql.stats import aggregate_variance, kahan_sum, mean, quantile
 from infino_mcp.local.promql.values import (
     NAME,
     Labels,
@@ -118,6 +121,22 @@ def aggregate(node: Agg, vector: Vector, param: float | str | None) -> Vector:
         for members in groups.values():
             out.extend(sorted(members, key=_nan_last_key(op == "topk"))[: max(k, 0)])
         return out
+    if op == "limitk":
+        assert isinstance(param, float)
+        if math.isnan(param):
+            raise PromQLError("parameter value for limitk is NaN; pass a number of series", "execution")
+        k = min(param, len(vector))
+        if k < 1:
+            return []
+        return [s for members in groups.values() for s in sorted(members, key=lambda s: s.labels)[: int(k)]]
+    if op == "limit_ratio":
+        assert isinstance(param, float)
+        if math.isnan(param):
+            raise PromQLError("ratio value for limit_ratio is NaN; pass a ratio between -1 and 1", "execution")
+        ratio = max(-1.0, min(1.0, param))
+        if ratio == 0:
+            return []
+        return [s for s in vector if _in_ratio(ratio, _sample_offset(s.labels))]
     if op == "count_values":
         assert isinstance(param, str)
         if not valid_label_name(param):
@@ -135,11 +154,29 @@ def aggregate(node: Agg, vector: Vector, param: float | str | None) -> Vector:
     return result
 
 
+def _sample_offset(labels: Labels) -> float:
+    """A series' place in [0, 1): the xxHash64 of Prometheus' label encoding (length-prefixed names and
+    values, in name order) over 2^64, so limit_ratio keeps the same series as Prometheus does."""
+    data = bytearray()
+    for pair in labels:
+        for text in pair:
+            raw = text.encode()
+            size = len(raw)
+            data += bytes([size]) if size < 255 else bytes([255, size & 0xFF, (size >> 8) & 0xFF, size >> 16])
+            data += raw
+    return xxhash.xxh64_intdigest(bytes(data)) / float(2**64)
+
+
+def _in_ratio(ratio: float, offset: float) -> bool:
+    """A positive ratio keeps offsets below it; a negative one keeps the complement (offset >= 1 + ratio)."""
+    return offset < ratio if ratio >= 0 else offset >= 1 + ratio
+
+
 def _reduce(op: str, values: list[float], param: float | str | None) -> float:
     if op == "sum":
-        return float(math.fsum(values)) if all(math.isfinite(v) for v in values) else float(sum(values))
+        return kahan_sum(values)
     if op == "avg":
-        return sum(values) / len(values)
+        return mean(values)
     if op == "count":
         return float(len(values))
     if op == "group":
@@ -150,8 +187,7 @@ def _reduce(op: str, values: list[float], param: float | str | None) -> float:
             return math.nan
         return min(real) if op == "min" else max(real)
     if op in ("stddev", "stdvar"):
-        mean = sum(values) / len(values)
-        var = sum((v - mean) ** 2 for v in values) / len(values)
+        var = aggregate_variance(values)
         return math.sqrt(var) if op == "stddev" else var
     if op == "quantile":
         assert isinstance(param, float)

@@ -12,19 +12,52 @@ Times are integer milliseconds throughout, as in Prometheus.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import promql_parser as pp
 
 from infino_mcp.local.promql.funcs import SUPPORTED_FUNCTIONS
-from infino_mcp.local.promql.values import PromQLError
+from infino_mcp.local.promql.values import PromQLError, compile_regex
 
 DEFAULT_LOOKBACK_MS = 5 * 60 * 1000
+_EXPERIMENTAL = frozenset(
+    {
+        "double_exponential_smoothing",
+        "histogram_quantiles",
+        "info",
+        "min_of",
+        "max_of",
+        "ts_of_first_over_time",
+        "ts_of_last_over_time",
+        "ts_of_min_over_time",
+        "ts_of_max_over_time",
+        "start",
+        "end",
+        "range",
+        "step",
+        "start_timestamp",
+    }
+)
 
 AGGREGATIONS = frozenset(
-    {"sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values"}
+    {
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "count",
+        "group",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
+        "limitk",
+        "limit_ratio",
+    }
 )
 
 
@@ -35,7 +68,7 @@ class LabelMatcher:
     name: str
     op: str  # "=", "!=", "=~", "!~"
     value: str
-    regex: re.Pattern[str] | None = None
+    regex: Any = None  # a compiled RE2 pattern (promql_values.compile_regex)
 
     def matches(self, labels: dict[str, str]) -> bool:
         actual = labels.get(self.name, "")
@@ -187,10 +220,7 @@ def _matcher(m: pp.Matcher) -> LabelMatcher:
     op = _OPS[str(m.op)]
     regex = None
     if op in ("=~", "!~"):
-        try:
-            regex = re.compile(f"(?:{m.value})", re.DOTALL)
-        except re.error as exc:
-            raise PromQLError(f"invalid regular expression {m.value!r} for label {m.name!r}: {exc}") from None
+        regex = compile_regex(m.value, f"for label {m.name!r}")
     return LabelMatcher(m.name, op, m.value, regex)
 
 
@@ -282,6 +312,11 @@ def _convert(expr: pp.Expr, parsed: Parsed) -> Node:
     if isinstance(expr, pp.Call):
         name = expr.func.name
         if name not in SUPPORTED_FUNCTIONS:
+            if name in _EXPERIMENTAL:
+                raise PromQLError(
+                    f"function {name!r} is experimental in Prometheus (promql-experimental-functions) and not "
+                    "supported by the local endpoint"
+                )
             raise PromQLError(f"function {name!r} is not supported by the local endpoint")
         return Call(name, [_convert(a, parsed) for a in expr.args])
     if isinstance(expr, pp.SubqueryExpr):

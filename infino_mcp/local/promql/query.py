@@ -6,11 +6,13 @@ come from is a ``SeriesSource``: ``promql_store.EngineSource`` reads metric
 datasets with engine SQL, ``MemorySource`` serves series held in memory (tests,
 and any caller that already has the samples).
 
-Supported: selectors with ``=``, ``!=``, ``=~``, ``!~`` (fully anchored),
-range vectors, ``offset``, ``@``, subqueries, the 5 minute lookback, the
-functions in ``promql_funcs``, all aggregations but ``limitk``/``limit_ratio``,
-arithmetic/comparison/set operators with ``on``/``ignoring``/``group_left``/
-``group_right``/``bool``. Anything else is refused with a 400 naming it.
+Supported: selectors with ``=``, ``!=``, ``=~``, ``!~`` (RE2, fully anchored),
+range vectors, ``offset``, ``@``, subqueries (1m default step), the 5 minute
+lookback, staleness markers, the functions in ``promql.funcs``, every
+aggregation, arithmetic/comparison/set operators with ``on``/``ignoring``/
+``group_left``/``group_right``/``bool``, float samples only. Results follow
+Prometheus' arithmetic (``promql.stats``). Refused with a 400 naming it:
+native histograms, Prometheus' experimental functions and fill modifiers.
 """
 
 from __future__ import annotations

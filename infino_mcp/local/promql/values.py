@@ -10,14 +10,24 @@ infinities included).
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
+
+import re2
 
 from infino_mcp.local.errors import ApiError
 
 Labels = tuple[tuple[str, str], ...]
 NAME = "__name__"
+_STALE_BITS = 0x7FF0000000000002  # Prometheus' staleness marker: a NaN with this exact bit pattern
+
+
+def is_stale(value: float) -> bool:
+    """A staleness marker ends a series: selectors never return it and lookback stops at it."""
+    return value != value and struct.unpack("<Q", struct.pack("<d", value))[0] == _STALE_BITS
 
 
 class PromQLError(ApiError):
@@ -72,6 +82,7 @@ class Matrix:
     start: int
     end: int
     range_ms: int
+    eval_ms: int = 0  # the evaluation time (``end`` moves with offset and @, this does not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +97,18 @@ class String:
 
 Vector = list[Sample]
 Value = Vector | Matrix | Scalar | String
+
+
+def compile_regex(pattern: str, where: str) -> Any:
+    """A fully anchored RE2 regular expression with Go's syntax (``.`` matches newlines), as Prometheus uses."""
+    options = re2.Options()
+    options.dot_nl = True
+    options.log_errors = False
+    try:
+        return re2.compile(f"(?:{pattern})", options)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise PromQLError(f"invalid regular expression {pattern!r} {where}: {reason}") from None
 
 
 def format_value(value: float) -> str:
