@@ -79,7 +79,7 @@ def main() -> None:
         print("all gates passed", file=sys.stderr)
         return
     else:
-        argv = [str(python), "-m", "infino_mcp.catalog"]
+        argv = [str(python), str(ROOT / "scripts" / "catalog.py")]
     os.chdir(ROOT)
     sys.exit(subprocess.call(argv))
 

@@ -2,33 +2,38 @@
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
+from infino_sdk import InfinoSDK
 
-from infino_mcp.catalog import (
-    README,
-    TOOLS_DIR,
-    catalog_settings,
-    render_readme,
-    snapshot_text,
-    tools_list,
-)
 from infino_mcp.config import Toolset
 from infino_mcp.server import all_specs
 
-SDK_METHODS = """
-ping create_dataset delete_dataset get_datasets get_dataset_metadata get_dataset_schema upload_json_to_dataset
-upsert_to_dataset upload_metrics_to_dataset get_record delete_records enrich_dataset query_dataset_in_querydsl
-query_dataset_in_sql query_dataset_in_promql query_dataset_in_promql_range query_source list_threads create_thread
-get_thread update_thread delete_thread add_thread_message clear_thread_messages send_message get_sources
-get_connections create_connection get_connection update_connection delete_connection get_source_metadata upload_file
-get_connector_job_status create_import_job get_import_jobs delete_import_job create_visualization get_visualization
-update_visualization list_visualizations delete_visualization execute_visualization to_echarts_option create_dashboard
-get_dashboard update_dashboard list_dashboards delete_dashboard execute_dashboard create_user get_user update_user
-delete_user list_users create_role get_role update_role delete_role list_roles rotate_keys
-""".split()
+_spec = importlib.util.spec_from_file_location("catalog", Path(__file__).parent.parent / "scripts" / "catalog.py")
+assert _spec and _spec.loader
+catalog = importlib.util.module_from_spec(_spec)
+sys.modules["catalog"] = catalog
+_spec.loader.exec_module(catalog)
+README, TOOLS_DIR, catalog_settings = catalog.README, catalog.TOOLS_DIR, catalog.catalog_settings
+render_readme, snapshot_text, tools_list = catalog.render_readme, catalog.snapshot_text, catalog.tools_list
+
+# The SDK's public methods that are its HTTP and signing plumbing, not operations of the API.
+SDK_PLUMBING = {
+    "close", "request", "request_multipart", "execute_request", "execute_multipart_request", "websocket_connect",
+    "calculate_signature", "create_canonical_request", "create_string_to_sign", "derive_signing_key",
+    "hmac_sha256", "normalize_query", "sign_request", "sign_request_headers", "uri_encode",
+}  # fmt: skip
+SDK_METHODS = sorted(
+    name
+    for name, _ in inspect.getmembers(InfinoSDK, inspect.isfunction)
+    if not name.startswith("_") and name not in SDK_PLUMBING
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,10 @@
 """The tool catalog as a model sees it: ``tools/`` snapshots and the README tables.
 
-``python -m infino_mcp.catalog`` rewrites ``tools/<name>.json`` (each tool's
-exact ``tools/list`` entry with every toolset enabled) and the generated
-tables in README.md. Tests fail when either drifts from the code.
+``python3 scripts/dev.py snapshots`` (which runs this file) rewrites
+``tools/<name>.json`` (each tool's exact ``tools/list`` entry with every toolset
+enabled) and the generated tables in README.md. Tests fail when either drifts
+from the code. It lives beside the checkout, not in the wheel: it writes files
+of the repository.
 """
 
 from __future__ import annotations
