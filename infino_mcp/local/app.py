@@ -8,10 +8,6 @@ so dataset names never shadow them (the catalog refuses those names).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -29,7 +25,7 @@ from infino_mcp.local.api import visualizations as visualizations_api
 from infino_mcp.local.api.http import error_response
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.sigv4 import verify_headers, verify_presigned
-from infino_mcp.local.services import Services, open_services
+from infino_mcp.local.services import Services
 
 
 class SigV4Middleware:
@@ -117,13 +113,3 @@ def create_app(services: Services) -> Starlette:
     app.state.services = services
     app.add_middleware(SigV4Middleware)
     return app
-
-
-@contextlib.asynccontextmanager
-async def local_app(data_dir: Path, *, region: str = "us-east-1", service: str = "es") -> AsyncIterator[Starlette]:
-    """Open the services for ``data_dir``, yield the app, close them on exit."""
-    services = open_services(data_dir, region=region, service=service)
-    try:
-        yield create_app(services)
-    finally:
-        await services.aclose()

@@ -31,7 +31,6 @@ from infino_mcp.local.promql.values import (
     make_labels,
 )
 
-COMPARISONS = frozenset({"==", "!=", ">", "<", ">=", "<="})
 SET_OPS = frozenset({"and", "or", "unless"})
 
 

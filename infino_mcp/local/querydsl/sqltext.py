@@ -137,9 +137,6 @@ class Pred:
     def is_false(self) -> bool:
         return self.parts == ("FALSE",)
 
-    def leaves(self) -> list[TextLeaf]:
-        return [p for p in self.parts if isinstance(p, TextLeaf)]
-
     def score_refs(self) -> list[TextLeaf]:
         return [p.leaf for p in self.parts if isinstance(p, ScoreRef)]
 

@@ -117,9 +117,6 @@ class DatasetInfo:
         info = self.fields.get(name)
         return info.column if info else None
 
-    def by_column(self) -> dict[str, FieldInfo]:
-        return {f.column: f for f in self.fields.values()}
-
 
 def validate_name(name: str) -> None:
     """ApiError(400) unless ``name`` can be a dataset name."""
@@ -182,16 +179,6 @@ class Catalog:
             info = self._load(name, entry)
             self._cache[name] = info
             return info
-
-    def resolve_table(self, name: str) -> str | None:
-        entry = self._registry.get(name)
-        return entry["table"] if entry else None
-
-    def dataset_for_table(self, table: str) -> str | None:
-        for name, entry in self._registry.items():
-            if entry["table"] == table:
-                return name
-        return None
 
     def _load(self, name: str, entry: dict) -> DatasetInfo:
         table = entry["table"]
@@ -280,11 +267,6 @@ class Catalog:
                 self._registry.put(name, entry)
             if specs:
                 self._engine.apply_schema(entry["table"], {"fields": specs})
-            self._cache.pop(name, None)
-            return self.get(name)
-
-    def refresh(self, name: str) -> DatasetInfo:
-        with self._lock:
             self._cache.pop(name, None)
             return self.get(name)
 

@@ -390,9 +390,6 @@ class Engine:
         root = self.path / location
         return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.exists() else 0
 
-    def disk_usage(self) -> int:
-        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
-
     async def aclose(self) -> None:
         if self._closed:
             return
