@@ -14,12 +14,19 @@ This is the only module that imports botocore. The cryptography is botocore's
 
 The same code computes signatures for the local endpoint's verifier
 (``expected_signature``) and presigns Fino's WebSocket URL (``presign_url``).
+
+Per-user HTTP modes sign with the caller's keys: the transport wraps each HTTP
+request in ``signing_keys(...)`` and the client's ``credentials`` is
+``request_keys``, which refuses to sign when no caller's keys are set (never
+falling back to the operator's).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
@@ -29,12 +36,46 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from pydantic import SecretStr
 
+from infino_mcp.errors import AuthenticationError
+
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 Clock = Callable[[], datetime]
+
+
+_CALLER_KEYS: ContextVar[tuple[SecretStr, SecretStr] | None] = ContextVar("infino_caller_keys", default=None)
+
+
+@contextlib.contextmanager
+def signing_keys(access_key: str, secret_key: str) -> Iterator[None]:
+    """Within this block (and the tasks it starts), requests are signed with these keys."""
+    token = _CALLER_KEYS.set((SecretStr(access_key), SecretStr(secret_key)))
+    try:
+        yield
+    finally:
+        _CALLER_KEYS.reset(token)
+
+
+def caller_access_key() -> str | None:
+    """The current caller's access key (no secret), or None outside ``signing_keys``."""
+    keys = _CALLER_KEYS.get()
+    return keys[0].get_secret_value() if keys else None
+
+
+def request_keys() -> tuple[str, str]:
+    """The current caller's keys (see ``signing_keys``); refuses when there are none."""
+    keys = _CALLER_KEYS.get()
+    if keys is None:
+        raise AuthenticationError(
+            "No caller's Infino keys for this request: this server signs each request with the keys its caller "
+            "sent, and none were set. Nothing was sent.",
+            status=401,
+            operation="sign",
+        )
+    return keys[0].get_secret_value(), keys[1].get_secret_value()
 
 
 def _utcnow() -> datetime:

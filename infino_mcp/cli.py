@@ -18,10 +18,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from infino_mcp import __version__
-from infino_mcp.config import Settings, load_settings
+from infino_mcp.config import Settings, env_var, load_settings
 from infino_mcp.errors import ConfigError
-
-_TRANSPORT_ENV = {"mcp_token": "INFINO_MCP_TOKEN"}
 
 
 def _flag(name: str) -> str:
@@ -34,11 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="infino-mcp",
         description="MCP server for Infino. With no credentials it runs on the embedded local endpoint. "
         "Every flag is also an INFINO_<NAME> environment variable. "
-        "Subcommand: 'infino-mcp local-endpoint --port N [--data DIR]' serves the local Infino endpoint over HTTP.",
+        "Subcommands: 'infino-mcp local-endpoint --port N [--data DIR]' serves the local Infino endpoint over HTTP; "
+        "'infino-mcp identities add|remove|list' manages the --auth oauth identities file.",
     )
     parser.add_argument("--version", action="version", version=f"infino-mcp {__version__}")
     for name, field in Settings.model_fields.items():
-        env = _TRANSPORT_ENV.get(name, f"INFINO_{name.upper()}")
+        env = env_var(name)
         help_text = f"{field.description} [env {env}]"
         if name == "local":
             parser.add_argument(
@@ -105,10 +104,19 @@ def main(argv: list[str] | None = None) -> None:
 
         local_main(argv[1:])
         return
+    if argv[:1] == ["identities"]:
+        from infino_mcp.identities import main as identities_main
+
+        identities_main(argv[1:])
+        return
     try:
         settings = parse_settings(argv)
         if settings.uses_local:
             check_local(settings)
+        if settings.identities is not None:
+            from infino_mcp.identities import check_file
+
+            check_file(settings.identities)
     except ConfigError as exc:
         print(f"infino-mcp: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

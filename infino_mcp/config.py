@@ -85,6 +85,39 @@ class Settings(BaseSettings):
     mcp_token: SecretStr | None = Field(
         None, description="Bearer token HTTP clients must send; required when binding a non-loopback address."
     )
+    auth: Literal["token", "infino-keys", "oauth"] = Field(
+        "token",
+        validation_alias="INFINO_MCP_AUTH",
+        description="Streamable HTTP: who callers are. token: one shared bearer token, one Infino key pair. "
+        "infino-keys: each client sends its own keys in X-Infino-Access-Key / X-Infino-Secret-Key. "
+        "oauth: OAuth 2.1 bearer JWTs, each identity mapped to its keys in the identities file.",
+    )
+    oauth_issuer: str | None = Field(None, description="--auth oauth: the authorization server's issuer URL.")
+    oauth_audience: str | None = Field(
+        None, description="--auth oauth: the token audience required (default: this server's /mcp URL)."
+    )
+    oauth_jwks_url: str | None = Field(
+        None, description="--auth oauth: the issuer's JWKS URL (default: jwks_uri from the issuer's metadata)."
+    )
+    oauth_identity_claim: str = Field("sub", description="--auth oauth: the token claim naming the person.")
+    oauth_required_scopes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["infino:read"],
+        description="--auth oauth: comma-separated scopes every token needs; infino:write also allows tools "
+        "that change data.",
+    )
+    identities: Path | None = Field(
+        None, description="--auth oauth: the identities file (0600) mapping identities to Infino keys."
+    )
+    stateless: bool = Field(
+        False,
+        validation_alias="INFINO_MCP_STATELESS",
+        description="Streamable HTTP: keep no per-session state, so replicas behind a load balancer can serve "
+        "one client (needs INFINO_MCP_STATE_KEY).",
+    )
+    mcp_state_key: SecretStr | None = Field(
+        None,
+        description="Secret (32+ characters) every replica shares to seal confirmation state between requests.",
+    )
     timeout: float = Field(60.0, gt=0, le=600, description="Seconds to wait for one HTTP response.")
     connect_timeout: float = Field(10.0, gt=0, le=120, description="Seconds to wait for a connection.")
     max_retries: int = Field(
@@ -123,7 +156,7 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("allowed_hosts", mode="before")
+    @field_validator("allowed_hosts", "oauth_required_scopes", mode="before")
     @classmethod
     def _parse_hosts(cls, value: object) -> object:
         if isinstance(value, str):
@@ -154,21 +187,59 @@ class Settings(BaseSettings):
             "INFINO_ACCESS_KEY": self.access_key,
             "INFINO_SECRET_KEY": self.secret_key,
         }
+        if self.auth != "token":
+            given = {"INFINO_ENDPOINT": self.endpoint} if self.endpoint else {}
         if not self.local and any(given.values()) and not all(given.values()):
             missing = ", ".join(name for name, value in given.items() if not value)
             raise ValueError(
                 f"{missing} missing: set all of INFINO_ENDPOINT, INFINO_ACCESS_KEY and INFINO_SECRET_KEY, or none for local mode"
             )
-        if self.transport != "stdio" and not _is_loopback(self.host) and self.mcp_token is None:
+        _check_http_modes(self)
+        if (
+            self.transport != "stdio"
+            and not _is_loopback(self.host)
+            and self.mcp_token is None
+            and self.auth == "token"
+        ):
             raise ValueError(
                 f"binding {self.host} needs INFINO_MCP_TOKEN: any other address than loopback requires a bearer token"
             )
         return self
 
     @property
+    def per_user(self) -> bool:
+        """True when each HTTP caller's own Infino keys sign its requests."""
+        return self.auth != "token"
+
+    @property
     def uses_local(self) -> bool:
         """True when the embedded local endpoint backs the server."""
         return self.local or self.endpoint is None
+
+
+def env_var(name: str) -> str:
+    """The environment variable of a settings field."""
+    alias = Settings.model_fields[name].validation_alias
+    return alias if isinstance(alias, str) else f"INFINO_{name.upper()}"
+
+
+def _check_http_modes(settings: Settings) -> None:
+    """--auth other than token, and --stateless, need streamable HTTP and their own settings."""
+    if (settings.auth != "token" or settings.stateless) and settings.transport != "streamable-http":
+        raise ValueError("--auth infino-keys / oauth and --stateless need --transport streamable-http")
+    if settings.auth == "oauth":
+        if not settings.oauth_issuer or not settings.identities:
+            raise ValueError("--auth oauth needs --oauth-issuer and --identities FILE (see 'infino-mcp identities')")
+        if settings.host in ("0.0.0.0", "::") and not (settings.oauth_audience or "").startswith("http"):
+            raise ValueError("--auth oauth on all interfaces needs --oauth-audience: the https URL clients use")
+    if settings.auth != "token" and settings.mcp_token is not None:
+        raise ValueError(f"--auth {settings.auth} replaces INFINO_MCP_TOKEN: unset it")
+    if settings.stateless:
+        key = settings.mcp_state_key.get_secret_value() if settings.mcp_state_key else ""
+        if len(key.encode()) < 32:
+            raise ValueError(
+                "--stateless needs INFINO_MCP_STATE_KEY: a secret of 32+ characters shared by every replica"
+            )
 
 
 def _is_loopback(host: str) -> bool:
@@ -184,6 +255,7 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        name = f"--{where.replace('_', '-')} / INFINO_{where.upper()}" if where else "configuration"
+        field = next((n for n, f in Settings.model_fields.items() if where in (n, f.validation_alias)), where)
+        name = f"--{field.replace('_', '-')} / {env_var(field)}" if field in Settings.model_fields else "configuration"
         message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{name}: {message}" if where else message) from None

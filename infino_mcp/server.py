@@ -18,9 +18,11 @@ from mcp.types import ToolAnnotations
 
 from infino_mcp import __version__
 from infino_mcp.arguments import argument_guard
+from infino_mcp.auth import request_keys
 from infino_mcp.charts import apps_extension, ui_meta
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
+from infino_mcp.http_options import server_options
 from infino_mcp.registry import ToolSpec, registered_callable, specs_in
 from infino_mcp.schemas import compact_schema
 from infino_mcp.state import AppState
@@ -50,8 +52,13 @@ async def open_client(settings: Settings) -> AsyncIterator[InfinoClient]:
         async with embedded_client(settings) as client:
             yield client
         return
-    assert settings.endpoint and settings.access_key and settings.secret_key
-    async with InfinoClient(settings.endpoint, settings.access_key, settings.secret_key, settings=settings) as client:
+    assert settings.endpoint
+    if settings.per_user:
+        client = InfinoClient(settings.endpoint, "", "", settings=settings, credentials=request_keys)
+    else:
+        assert settings.access_key and settings.secret_key
+        client = InfinoClient(settings.endpoint, settings.access_key, settings.secret_key, settings=settings)
+    async with client:
         yield client
 
 
@@ -78,10 +85,15 @@ def build_server(settings: Settings, *, client: InfinoClient | None = None) -> M
         lifespan=lifespan,
         log_level=settings.log_level,
         extensions=[apps_extension()] if any(ui_meta(s.name) for s in specs) else [],
+        **server_options(settings),
     )
     for spec in specs:
         _register(server, spec, settings)
     server.middleware.append(argument_guard(server))
+    if settings.auth == "oauth":
+        from infino_mcp.oauth import read_only_guard
+
+        server.middleware.append(read_only_guard({s.name for s in specs if s.read_only}))
     from infino_mcp.prompts import register_prompts
     from infino_mcp.resources import register_resources
 

@@ -1,48 +1,26 @@
 """Running the server over stdio, streamable HTTP or SSE.
 
 HTTP binds 127.0.0.1 by default. Any other address needs ``INFINO_MCP_TOKEN``
-(checked by the settings); when a token is set, every HTTP request must carry
-``Authorization: Bearer <token>`` or gets 401. Host and Origin checks (DNS
+or a per-user ``--auth`` mode (checked by the settings); who a caller is is
+decided by the layers in ``infino_mcp.http_auth``. Host and Origin checks (DNS
 rebinding protection) stay on for every bind address.
 """
 
 from __future__ import annotations
 
-import hmac
 import sys
 
 import anyio
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from infino_mcp.config import Settings
+from infino_mcp.http_auth import BearerTokenMiddleware, InfinoKeysMiddleware
 from infino_mcp.server import build_server, open_client
 from infino_mcp.sockets import listening_socket
 
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
-
-
-class BearerTokenMiddleware:
-    """401 for any HTTP request without the configured bearer token."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self._expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
-                response = JSONResponse(
-                    {"error": "Missing or wrong bearer token: send 'Authorization: Bearer <INFINO_MCP_TOKEN>'."},
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -64,10 +42,29 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
     if settings.transport == "sse":
         app: ASGIApp = server.sse_app(transport_security=security, host=settings.host)
     else:
-        app = server.streamable_http_app(transport_security=security, host=settings.host)
-    if settings.mcp_token is not None:
+        app = server.streamable_http_app(
+            transport_security=security, host=settings.host, stateless_http=settings.stateless
+        )
+    if settings.auth == "infino-keys":
+        app = InfinoKeysMiddleware(app)
+    elif settings.auth == "oauth":
+        from infino_mcp.oauth import OAuthIdentityMiddleware
+
+        app = OAuthIdentityMiddleware(app, settings)
+    elif settings.mcp_token is not None:
         app = BearerTokenMiddleware(app, settings.mcp_token.get_secret_value())
     return app
+
+
+def _who(settings: Settings) -> str:
+    """What the start-up line says each client must send."""
+    if settings.auth == "infino-keys":
+        return "; each client sends its own Infino keys (X-Infino-Access-Key, X-Infino-Secret-Key)"
+    if settings.auth == "oauth":
+        return f"; OAuth bearer tokens from {settings.oauth_issuer}"
+    if settings.mcp_token is not None:
+        return "; a token is required: clients send Authorization: Bearer <INFINO_MCP_TOKEN>"
+    return ""
 
 
 async def _serve_http(settings: Settings) -> None:
@@ -76,14 +73,15 @@ async def _serve_http(settings: Settings) -> None:
     # One client (and, in local mode, one engine connection) for the whole process:
     # the SDK would otherwise run the lifespan once per SSE session.
     async with open_client(settings) as client:
-        server = build_server(settings, client=client)
         # Bind first, then announce: clients may connect as soon as the line is printed.
         sock = listening_socket(settings.host, settings.port)
         host, port = sock.getsockname()[:2]
+        settings = settings.model_copy(update={"port": port})  # the bound port (OAuth metadata names it)
+        server = build_server(settings, client=client)
         path = "/sse" if settings.transport == "sse" else "/mcp"
         where = " (all interfaces: clients use one of this machine's names)" if host in ("0.0.0.0", "::") else ""
         print(
-            f"infino-mcp: serving {settings.transport} on http://{host}:{port}{path}{where}",
+            f"infino-mcp: serving {settings.transport} on http://{host}:{port}{path}{where}{_who(settings)}",
             file=sys.stderr,
             flush=True,
         )

@@ -19,7 +19,7 @@ import anyio
 from mcp import Client
 
 from infino_mcp.client import InfinoClient
-from infino_mcp.config import Settings, Toolset
+from infino_mcp.config import Settings, Toolset, env_var
 from infino_mcp.server import all_specs, build_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def snapshot_text(entry: dict[str, Any]) -> str:
 def env_table() -> str:
     rows = ["| variable | flag | default | meaning |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        env = "INFINO_MCP_TOKEN" if name == "mcp_token" else f"INFINO_{name.upper()}"
+        env = env_var(name)
         if field.default_factory is not None:
             default = (
                 "(see meaning)"

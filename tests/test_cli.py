@@ -35,6 +35,12 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
         (["--endpoint", "ftp://x"], {"INFINO_ACCESS_KEY": "a", "INFINO_SECRET_KEY": "b"}, "must start with https://"),
         (["--port", "99999"], {}, "--port / INFINO_PORT"),
         (["--local", "/proc/no-such-dir"], {}, "INFINO_DATA_DIR: cannot write to /proc/no-such-dir"),
+        (["--auth", "infino-keys"], {}, "need --transport streamable-http"),
+        (["--transport", "streamable-http"], {"INFINO_MCP_AUTH": "oauth"}, "needs --oauth-issuer and --identities"),
+        (["--transport", "streamable-http", "--auth", "bogus"], {}, "--auth / INFINO_MCP_AUTH"),
+        (["--transport", "streamable-http", "--stateless"], {}, "needs INFINO_MCP_STATE_KEY"),
+        (["--transport", "streamable-http"], {"INFINO_MCP_STATELESS": "1", "INFINO_MCP_STATE_KEY": "short"}, "32+"),
+        (["--transport", "streamable-http"], {"INFINO_MCP_STATELESS": "maybe"}, "--stateless / INFINO_MCP_STATELESS"),
     ],
 )
 def test_bad_configuration_exits_2_with_one_line(

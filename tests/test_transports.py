@@ -93,18 +93,29 @@ async def _start_http_logged(
             buffer += chunk
             for line in buffer.decode(errors="replace").splitlines():
                 if line.startswith(f"infino-mcp: serving {transport} on "):
-                    return process, line.rsplit(" ", 1)[1], buffer.decode(errors="replace")
+                    url = line.split(" on ", 1)[1].split()[0].rstrip(";")
+                    return process, url, buffer.decode(errors="replace")
     raise AssertionError(f"server did not start: {buffer.decode(errors='replace')}")
 
 
 @pytest.mark.anyio
 async def test_streamable_http_with_bearer_token(tmp_path: Path) -> None:
     token = "t0k-for-this-test"
-    process, url = await _start_http(tmp_path, token)
+    process, url, started = await _start_http_logged(tmp_path, token)
     try:
+        assert "a token is required: clients send Authorization: Bearer <INFINO_MCP_TOKEN>" in started
+        assert token not in started
         async with httpx2.AsyncClient() as plain:
             refused = await plain.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
             assert refused.status_code == 401
+            assert "Authorization: Bearer <token>" in refused.json()["error_description"]
+            assert "Authorization: Bearer <token>" in refused.headers["www-authenticate"]
+            for path in ("/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp",
+                         "/.well-known/oauth-authorization-server"):  # fmt: skip
+                # OAuth-capable clients must learn there is no OAuth here, not be sent to log in.
+                discovery = await plain.get(url.replace("/mcp", path))
+                assert discovery.status_code == 404, path
+                assert "Authorization: Bearer <token>" in discovery.json()["error_description"]
             wrong_host = await plain.post(
                 url, json={}, headers={"Host": "evil.example", "Authorization": f"Bearer {token}"}
             )

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import httpx2
 
+from infino_mcp.auth import request_keys
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
 from infino_mcp.local.app import create_app
@@ -37,16 +38,12 @@ async def embedded_client(settings: Settings) -> AsyncIterator[InfinoClient]:
             file=sys.stderr,
             flush=True,
         )
-        access_key, secret_key = services.rbac.bootstrap_credentials()
         transport = httpx2.ASGITransport(app=create_app(services))
         # Keys are read at every request: rotating the admin's keys must not lock this client out.
+        # Per-user HTTP modes sign with each caller's keys instead, and never with the admin's.
+        credentials = request_keys if settings.per_user else services.rbac.bootstrap_credentials
         async with InfinoClient(
-            LOCAL_BASE_URL,
-            access_key,
-            secret_key,
-            settings=settings,
-            transport=transport,
-            credentials=services.rbac.bootstrap_credentials,
+            LOCAL_BASE_URL, "", "", settings=settings, transport=transport, credentials=credentials
         ) as client:
             yield client
     finally:

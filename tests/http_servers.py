@@ -1,0 +1,77 @@
+"""Starting ``infino-mcp`` as a subprocess on loopback HTTP, for tests of the HTTP modes.
+
+``start_server(args, env)`` is an async context manager yielding a ``Running``
+(its announced URL and what it wrote on stderr until then); the process is
+terminated after the block. ``keyed_client(url, access, secret)`` opens an
+``mcp.Client`` that sends a key pair in the ``--auth infino-keys`` headers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
+    return {**env, "RUST_LOG": "error", **extra}
+
+
+@dataclass
+class Running:
+    url: str
+    started: str
+    process: anyio.abc.Process
+
+
+@contextlib.asynccontextmanager
+async def start_server(args: list[str], env: dict[str, str] | None = None) -> AsyncIterator[Running]:
+    process = await anyio.open_process(
+        [sys.executable, "-m", "infino_mcp", "--transport", "streamable-http", "--port", "0", *args],
+        env=child_env(**(env or {})),
+    )
+    try:
+        assert process.stderr is not None
+        buffer = b""
+        url = None
+        with anyio.fail_after(60):
+            async for chunk in process.stderr:
+                buffer += chunk
+                lines = [line for line in buffer.decode(errors="replace").splitlines() if " serving " in line]
+                if lines:
+                    url = lines[0].split(" on ", 1)[1].split()[0].rstrip(";")
+                    break
+        if url is None:
+            raise AssertionError(f"server did not start: {buffer.decode(errors='replace')}")
+        yield Running(url, buffer.decode(errors="replace"), process)
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def local_admin_keys(data_dir: Path) -> tuple[str, str]:
+    """The bootstrap admin's keys of a local data directory (created on first open)."""
+    from infino_mcp.local.services import open_services
+
+    services = open_services(data_dir)
+    try:
+        return services.rbac.bootstrap_credentials()
+    finally:
+        await services.aclose()
+
+
+@contextlib.asynccontextmanager
+async def keyed_client(url: str, access_key: str, secret_key: str, **options: object) -> AsyncIterator[Client]:
+    headers = {"X-Infino-Access-Key": access_key, "X-Infino-Secret-Key": secret_key}
+    async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+        async with Client(streamable_http_client(url, http_client=http), **options) as client:  # type: ignore[arg-type]
+            yield client
