@@ -251,7 +251,7 @@ async def test_post_and_empty_body(shop: httpx2.AsyncClient) -> None:
     [
         ({"query": {"fuzzy": {"title": "phnoe"}}}, "'fuzzy'"),
         ({"query": {"bool": {"must": {"query_string": {"query": "x"}}}}}, "'query_string'"),
-        ({"aggs": {"p": {"percentiles": {"field": "price"}}}}, "'percentiles'"),
+        ({"aggs": {"p": {"geo_bounds": {"field": "price"}}}}, "'geo_bounds'"),
         ({"highlight": {"fields": {"title": {}}}}, "'highlight'"),
         ({"query": {"match": {"title": {"query": "x", "fuzziness": "AUTO"}}}}, "fuzziness"),
         ({"query": {"term": {"price": "cheap"}}}, "not a number"),

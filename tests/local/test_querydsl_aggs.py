@@ -162,7 +162,7 @@ async def test_bucket_aggregation_on_unknown_field_is_empty(shop: httpx2.AsyncCl
 @pytest.mark.parametrize(
     ("spec", "named"),
     [
-        ({"x": {"percentiles": {"field": "price"}}}, "'percentiles'"),
+        ({"x": {"geohash_grid": {"field": "price"}}}, "'geohash_grid'"),
         ({"x": {"avg": {"field": "price"}, "aggs": {"y": {"max": {"field": "price"}}}}}, "sub-aggregations"),
         ({"x": {"avg": {"field": "brand"}}}, "numeric"),
         ({"x": {"date_histogram": {"field": "ts"}}}, "calendar_interval or fixed_interval"),

@@ -80,7 +80,7 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
     columns_needed = any(not (s.score or s.doc) for s in sort)
     plan = build_plan(info.table, compiled, post, scored=track_scores, columns_needed=columns_needed)
     aggs_spec = body.get("aggs", body.get("aggregations"))
-    aggs = parse_aggs(aggs_spec, fields) if aggs_spec else []
+    aggs = parse_aggs(aggs_spec, fields, info.table) if aggs_spec else []
     track = body.get("track_total_hits", DEFAULT_TRACK_TOTAL)
     if track is not True and track is not False:
         track = _int(track, "track_total_hits")

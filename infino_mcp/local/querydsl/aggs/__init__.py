@@ -1,4 +1,5 @@
-"""QueryDSL aggregations: the parsed tree (``model``), bucket keys, metrics, and the runner.
+"""QueryDSL aggregations: the parsed tree (``model``), bucket keys, query-chosen buckets (``selected``),
+metrics, pipelines (``pipelines``, with bucket_selector conditions in ``script``), and the runner.
 
 Part of ``querydsl``; ``model`` imports no other module here.
 """

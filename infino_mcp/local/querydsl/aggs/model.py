@@ -7,9 +7,17 @@ from dataclasses import dataclass, field
 from infino_mcp.local.querydsl.aggs.intervals import DateInterval
 from infino_mcp.local.querydsl.fields import Field
 
-BUCKET_AGGS = ("terms", "histogram", "date_histogram", "range")
-METRIC_AGGS = ("avg", "sum", "min", "max", "value_count", "cardinality", "stats")
-SUPPORTED_AGGS = BUCKET_AGGS + METRIC_AGGS
+BUCKET_AGGS = ("terms", "histogram", "date_histogram", "range", "date_range", "filter", "filters", "missing")
+SINGLE_BUCKET_AGGS = ("filter", "missing")
+METRIC_AGGS = (
+    "avg", "sum", "min", "max", "value_count", "cardinality", "stats", "extended_stats", "weighted_avg",
+    "percentiles", "percentile_ranks",
+)  # fmt: skip
+PARENT_PIPELINES = ("cumulative_sum", "derivative", "bucket_selector", "bucket_sort")
+SIBLING_PIPELINES = ("avg_bucket", "sum_bucket", "min_bucket", "max_bucket")
+PIPELINE_AGGS = PARENT_PIPELINES + SIBLING_PIPELINES
+FIELDLESS_AGGS = ("filter", "filters", "weighted_avg") + PIPELINE_AGGS
+SUPPORTED_AGGS = BUCKET_AGGS + METRIC_AGGS + PIPELINE_AGGS
 
 
 @dataclass
@@ -24,6 +32,16 @@ class Agg:
     children: list[Agg] = field(default_factory=list)
     parent: Agg | None = None
     date_interval: DateInterval | None = None
+    filters: list[tuple[str, str]] = field(default_factory=list)  # (bucket key, SQL predicate): filter(s)
+    weight: Field | None = None  # weighted_avg's weight field
+
+    @property
+    def pipeline(self) -> bool:
+        return self.kind in PIPELINE_AGGS
+
+    @property
+    def metric(self) -> bool:
+        return self.kind in METRIC_AGGS
 
     @property
     def bucket(self) -> bool:

@@ -9,7 +9,9 @@ one depth run concurrently. ``terms`` picks its top buckets per parent in SQL
 with ``row_number()``; ``range`` buckets may overlap, so they come from a cross
 join with the range indexes; ``terms`` on an array field groups the rows
 unnested to one per distinct element. Histograms fill empty buckets
-(``min_doc_count`` 0, as in Elasticsearch).
+(``min_doc_count`` 0, as in Elasticsearch). ``filter``/``filters``/``missing``
+keys come from ``selected``; pipelines are computed from the shaped result
+afterwards (``pipelines``).
 """
 
 from __future__ import annotations
@@ -35,17 +37,25 @@ from infino_mcp.local.querydsl.aggs.metrics import (
     metric_result,
     value_sql,
 )
-from infino_mcp.local.querydsl.aggs.model import SUPPORTED_AGGS, Agg
+from infino_mcp.local.querydsl.aggs.model import FIELDLESS_AGGS, SINGLE_BUCKET_AGGS, SUPPORTED_AGGS, Agg
+from infino_mcp.local.querydsl.aggs.pipelines import apply_pipelines, check_pipeline
+from infino_mcp.local.querydsl.aggs.selected import filters_join, parse_filters, selected_key_sql, shape_selected
 from infino_mcp.local.querydsl.fields import Field, as_float, as_int
 from infino_mcp.local.querydsl.nodes import run_concurrently, unsupported
 from infino_mcp.local.querydsl.sqltext import ident, lit, num
+
+NUMERIC_AGGS = ("avg", "sum", "histogram", "range", "extended_stats", "percentiles", "percentile_ranks")
+FIELDLESS_BUCKETS = ("filter", "filters", "missing")
 
 if TYPE_CHECKING:
     from infino_mcp.local.querydsl.fields import Fields
     from infino_mcp.local.storage.engine import Engine
 
 
-def parse_aggs(spec: Any, fields: Fields, parent: Agg | None = None, counter: list[int] | None = None) -> list[Agg]:
+def parse_aggs(
+    spec: Any, fields: Fields, table: str, parent: Agg | None = None, counter: list[int] | None = None
+) -> list[Agg]:
+    """The aggregation tree of a request; ``table`` is where full-text conditions of filter(s) look."""
     counter = counter if counter is not None else [0]
     if not isinstance(spec, dict):
         raise ApiError(400, "QueryDSL 'aggs' is an object of {name: {type: {...}}}.")
@@ -64,15 +74,30 @@ def parse_aggs(spec: Any, fields: Fields, parent: Agg | None = None, counter: li
         if not isinstance(options, dict):
             raise ApiError(400, f"Aggregation '{name}' ({kind}) takes an object of options.")
         counter[0] += 1
-        agg = Agg(name, kind, options, _agg_field(name, kind, options, fields), f"a{counter[0]}", parent=parent)
+        f = _agg_field(name, kind, options, fields) if kind not in FIELDLESS_AGGS else None
+        agg = Agg(name, kind, options, f, f"a{counter[0]}", parent=parent)
         if kind == "date_histogram":
             agg.date_interval = DateInterval.parse(name, options)
+        elif kind in ("filter", "filters"):
+            parse_filters(agg, fields, table)
+        elif kind == "weighted_avg":
+            agg.field, agg.weight = (_weighted_field(agg, side, fields) for side in ("value", "weight"))
+        elif agg.pipeline:
+            check_pipeline(agg)
         if sub:
             if not agg.bucket:
-                raise ApiError(400, f"Aggregation '{name}' ({kind}) is a metric and cannot have sub-aggregations.")
-            agg.children = parse_aggs(sub, fields, agg, counter)
+                raise ApiError(400, f"Aggregation '{name}' ({kind}) cannot have sub-aggregations: only bucket "
+                               "aggregations can.")  # fmt: skip
+            agg.children = parse_aggs(sub, fields, table, agg, counter)
         aggs.append(agg)
     return aggs
+
+
+def _weighted_field(agg: Agg, side: str, fields: Fields) -> Field | None:
+    spec = agg.spec.get(side)
+    if not isinstance(spec, dict):
+        raise ApiError(400, f'Aggregation \'{agg.name}\' (weighted_avg) needs "{side}": {{"field": "name"}}.')
+    return _agg_field(agg.name, "avg", spec, fields)
 
 
 def _agg_field(name: str, kind: str, options: dict, fields: Fields) -> Field | None:
@@ -87,10 +112,10 @@ def _agg_field(name: str, kind: str, options: dict, fields: Fields) -> Field | N
         raise ApiError(400, f"Aggregation '{name}' ({kind}) on '{field_name}': the field holds {f.kind}s, which the "
                        "local endpoint aggregates with terms only; use SQL with unnest() otherwise.")  # fmt: skip
     numeric = f.kind in ("int", "float", "date")
-    if kind in ("avg", "sum", "histogram", "range") and not numeric:
+    if kind in NUMERIC_AGGS and not numeric:
         raise ApiError(400, f"Aggregation '{name}' ({kind}) needs a numeric or date field; '{field_name}' is {f.kind}.")
-    if kind == "date_histogram" and f.kind != "date":
-        raise ApiError(400, f"Aggregation '{name}' (date_histogram) needs a date field; '{field_name}' is {f.kind}.")
+    if kind in ("date_histogram", "date_range") and f.kind != "date":
+        raise ApiError(400, f"Aggregation '{name}' ({kind}) needs a date field; '{field_name}' is {f.kind}.")
     return f
 
 
@@ -98,6 +123,8 @@ def _agg_field(name: str, kind: str, options: dict, fields: Fields) -> Field | N
 
 
 def _key_sql(agg: Agg) -> str:
+    if agg.kind in ("filter", "filters", "missing"):
+        return selected_key_sql(agg)
     f = agg.field
     assert f is not None
     column = "t." + ident(f.column)
@@ -157,7 +184,7 @@ class _State:
 async def run_aggregations(engine: Engine, aggs: list[Agg], source: str, where: str) -> dict:
     """Run the parsed aggregation tree over the rows ``SELECT ... FROM source WHERE where`` selects."""
     result: dict[str, Any] = {}
-    metrics = [a for a in aggs if not a.bucket]
+    metrics = [a for a in aggs if a.metric]
     if metrics:
         columns = [c for a in metrics for c in metric_columns(a)]
         table = await engine.query(f"SELECT {', '.join(columns)} FROM {source} WHERE {where}")
@@ -169,6 +196,7 @@ async def run_aggregations(engine: Engine, aggs: list[Agg], source: str, where: 
     while level:
         await run_concurrently([partial(_run_bucket_agg, engine, agg, source, where, state) for agg in level])
         level = [child for agg in level for child in agg.children if child.bucket]
+    apply_pipelines(aggs, result)
     return {a.name: result[a.name] for a in aggs}
 
 
@@ -176,7 +204,7 @@ async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, sta
     path = agg.path()
     parents = path[:-1]
     parent_containers = _parent_containers(agg, state)
-    if agg.field is None or not parent_containers:
+    if (agg.field is None and agg.kind not in FIELDLESS_BUCKETS) or not parent_containers:
         for container in parent_containers.values():
             container[agg.name] = _empty(agg)
         return
@@ -194,7 +222,7 @@ async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, sta
         container[agg.name] = shaped
         for bucket_row, bucket in _bucket_pairs(agg, group_rows, shaped):
             for child in agg.children:
-                if not child.bucket:
+                if child.metric:
                     bucket[child.name] = metric_result(child, bucket_row)
             kept[(*parent_key, bucket["__k"])] = bucket
     state.kept[agg.alias] = kept
@@ -215,7 +243,11 @@ def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
     joins = []
     for a, key in zip(path, keys, strict=True):
         conditions.append(f"{key} IS NOT NULL")
-        if a.kind == "range":
+        if a.kind == "filters":
+            join, condition = filters_join(a)
+            joins.append(join)
+            conditions.append(condition)
+        if a.kind in ("range", "date_range"):
             ranges = range_buckets(a)
             values = ", ".join(f"({i})" for i in range(len(ranges)))
             joins.append(f" CROSS JOIN (VALUES {values}) AS r_{a.alias}(idx)")
@@ -236,7 +268,7 @@ def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
             chosen = {k[path.index(a)] for k in state.kept.get(path[-2].alias, {})}
             literals = [key_literal(k) for k in chosen]
             conditions.append(f"{key} IN ({', '.join(literals)})" if literals else "FALSE")
-    metrics = [c for child in agg.children if not child.bucket for c in metric_columns(child)]
+    metrics = [c for child in agg.children if child.metric for c in metric_columns(child)]
     selects = [f"{key} AS g{i}" for i, key in enumerate(keys)] + ["count(*) AS __c"] + metrics
     group_by = ", ".join(str(i + 1) for i in range(len(keys)))
     having = ""
@@ -286,7 +318,7 @@ def _terms_order(agg: Agg, own: int) -> str:
         if child.kind == "stats":
             for s in STATS:
                 metric_columns[f"{child.name}.{s}"] = f"q.{child.alias}_{s}"
-        elif not child.bucket:
+        elif child.kind in ("avg", "sum", "min", "max", "value_count", "cardinality"):
             metric_columns[child.name] = f"q.{child.alias}"
             metric_columns[f"{child.name}.value"] = f"q.{child.alias}"
     parts = []
@@ -317,7 +349,7 @@ def _terms_order(agg: Agg, own: int) -> str:
 def _empty(agg: Agg) -> dict:
     if agg.kind == "terms":
         return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": []}
-    if agg.kind == "range":
+    if agg.kind in ("range", "date_range"):
         return _shape(agg, [])
     return {"buckets": []}
 
@@ -331,7 +363,9 @@ def _shape(agg: Agg, rows: list[dict]) -> dict:
         shown = sum(b["doc_count"] for b in buckets)
         total = int(rows[0]["__tot"]) if rows else 0
         return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": total - shown, "buckets": buckets}
-    if agg.kind == "range":
+    if agg.kind in ("filter", "filters", "missing"):
+        return shape_selected(agg, {r[f"g{own}"]: int(r["__c"]) for r in rows})
+    if agg.kind in ("range", "date_range"):
         counts = {r[f"g{own}"]: int(r["__c"]) for r in rows}
         buckets = []
         for i, r in enumerate(range_buckets(agg)):
@@ -354,6 +388,8 @@ def _bucket_pairs(agg: Agg, rows: list[dict], shaped: dict) -> list[tuple[dict, 
     """Each output bucket with its SQL row (an empty row for filled-in buckets)."""
     own = len(agg.path()) - 1
     by_key = {r[f"g{own}"]: r for r in rows}
+    if agg.kind in SINGLE_BUCKET_AGGS:
+        return [(by_key.get(0, {}), shaped)]
     buckets = shaped["buckets"]
     items = buckets.values() if isinstance(buckets, dict) else buckets
     return [(by_key.get(b["__k"], {}), b) for b in items]
