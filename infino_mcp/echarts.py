@@ -29,6 +29,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+# Every chart type a visualization may name: tool descriptions, prompts and the local endpoint read this one list.
+CHART_TYPES = ("bar", "horizontalBar", "line", "area", "pie", "heatmap", "scatter", "table", "metric", "gauge")
 AXIS_CHARTS = ("bar", "horizontalBar", "line", "area")
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 

@@ -128,23 +128,24 @@ _NEXT_STEP = {
 }
 
 
-# Which list tool shows what exists, by a word in the operation's name.
+# Where to look for what exists, by a word in the operation's name: (tool, the sentence naming it).
 _LISTS = (
-    ("visualization", "list_visualizations"),
-    ("dashboard", "list_dashboards"),
-    ("thread", "list_threads"),
-    ("connection", "get_connections"),
-    ("source", "get_connections"),
-    ("import_job", "get_import_jobs"),
-    ("connector_job", "upload_file's run_id"),
-    ("user", "list_users"),
-    ("role", "list_roles"),
-    ("rotate_keys", "list_users"),
+    ("visualization", "list_visualizations", "call list_visualizations to see the visualizations that exist"),
+    ("dashboard", "list_dashboards", "call list_dashboards to see the dashboards that exist"),
+    ("thread", "list_threads", "call list_threads to see your threads"),
+    ("connection", "get_connections", "call get_connections to see the connections that exist"),
+    ("source", "get_connections", "call get_connections to see the connections that exist"),
+    ("import_job", "get_import_jobs", "call get_import_jobs to see the import jobs that exist"),
+    ("connector_job", "upload_file", "pass the run_id that upload_file returned"),
+    ("user", "list_users", "call list_users to see the users that exist"),
+    ("role", "list_roles", "call list_roles to see the roles that exist"),
+    ("rotate_keys", "list_users", "call list_users to see the users that exist"),
 )
+_DATASETS = ("get_datasets", "call get_datasets to see the datasets that exist")
 
 
-def _list_tool(operation: str) -> str:
-    return next((tool for word, tool in _LISTS if word in operation), "get_datasets")
+def _list_tool(operation: str) -> tuple[str, str]:
+    return next(((tool, sentence) for word, tool, sentence in _LISTS if word in operation), _DATASETS)
 
 
 def error_for_status(status: int, operation: str, detail: str) -> ServiceError:
@@ -152,8 +153,8 @@ def error_for_status(status: int, operation: str, detail: str) -> ServiceError:
     if status >= 500 and status != 501:
         cls, hint = ServerError, "Infino had an internal error and retries did not help; try again later."
     elif status == 404:
-        tool = _list_tool(operation)
-        cls, hint = NotFoundError, "" if tool in detail else f"It does not exist; call {tool} to see what does."
+        tool, sentence = _list_tool(operation)
+        cls, hint = NotFoundError, "" if tool in detail else f"It does not exist; {sentence}."
     else:
         cls, hint = _NEXT_STEP.get(status, (BadRequestError, "The request was refused; fix it as the message says."))
     shown = detail.strip().rstrip(".") or "(no details)"

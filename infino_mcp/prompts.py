@@ -17,6 +17,13 @@ from typing import Any
 import yaml
 from mcp.server import MCPServer
 from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
+
+from infino_mcp.echarts import CHART_TYPES
+
+# Filled into every prompt body, so prompts name the same lists the tools check.
+SHARED_VALUES = {"chart_types": ", ".join(CHART_TYPES)}
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,22 @@ class PromptFile:
         missing = [a["name"] for a in self.arguments if a.get("required") and not values.get(a["name"])]
         if missing:
             raise ValueError(f"prompt {self.name} needs argument(s): {', '.join(missing)}")
-        defaults = {a["name"]: a.get("default", "") for a in self.arguments}
+        defaults = SHARED_VALUES | {a["name"]: a.get("default", "") for a in self.arguments}
         return string.Template(self.body).safe_substitute(defaults | {k: v for k, v in values.items() if v})
+
+    def problem(self, values: dict[str, Any]) -> str | None:
+        """Why ``values`` cannot fill this prompt (unknown or missing arguments), or None."""
+        names = [a["name"] for a in self.arguments]
+        unknown = sorted(set(values) - set(names))
+        missing = [a["name"] for a in self.arguments if a.get("required") and not values.get(a["name"])]
+        problems = []
+        if unknown:
+            problems.append(f"unknown argument(s) {', '.join(unknown)}")
+        if missing:
+            problems.append(f"missing required argument(s) {', '.join(missing)}")
+        if not problems:
+            return None
+        return f"Prompt {self.name}: {'; '.join(problems)}. Arguments: {', '.join(names) or '(none)'}."
 
 
 def prompts_dir() -> Path:
@@ -60,8 +81,35 @@ def load_prompt_files(folder: Path | None = None) -> list[PromptFile]:
     return found
 
 
+def prompt_guard(files: list[PromptFile]) -> Any:
+    """Middleware answering ``prompts/get`` with invalid-params for an unknown prompt or bad arguments."""
+    by_name = {f.name: f for f in files}
+
+    async def guard(ctx: Any, call_next: Any) -> Any:
+        if ctx.method != "prompts/get":
+            return await call_next(ctx)
+        params = ctx.params if isinstance(ctx.params, dict) else {}
+        prompt = by_name.get(str(params.get("name")))
+        if prompt is None:
+            names = ", ".join(sorted(by_name))
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt {params.get('name')!r}; prompts/list shows: {names}.")
+        values = params.get("arguments") or {}
+        problem = (
+            prompt.problem(values)
+            if isinstance(values, dict)
+            else f"Prompt {prompt.name}: arguments must be an object."
+        )
+        if problem:
+            raise MCPError(INVALID_PARAMS, problem)
+        return await call_next(ctx)
+
+    return guard
+
+
 def register_prompts(server: MCPServer) -> None:
-    for prompt in load_prompt_files():
+    files = load_prompt_files()
+    server.middleware.append(prompt_guard(files))
+    for prompt in files:
 
         def render(_prompt: PromptFile = prompt, **values: str) -> str:
             return _prompt.render(**values)

@@ -90,3 +90,16 @@ def pruned(value: Any) -> Any:
     if isinstance(value, list):
         return [pruned(v) for v in value]
     return value
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: apply ``patch`` to ``target`` and return the result (inputs untouched)."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged

@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
-from infino_mcp.prompts import load_prompt_files, prompts_dir
+from infino_mcp.echarts import CHART_TYPES
+from infino_mcp.prompts import SHARED_VALUES, load_prompt_files, prompts_dir
 from infino_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -113,6 +116,7 @@ def test_front_matter_is_complete() -> None:
             assert set(argument) <= {"name", "description", "required"}, prompt.name
             assert argument["name"] and argument["description"], prompt.name
             assert f"${argument['name']}" in prompt.body, f"{prompt.name}: ${argument['name']} unused"
+            assert argument["name"] not in SHARED_VALUES, f"{prompt.name}: {argument['name']} is a shared value"
 
 
 def _build_wheel(out: Path) -> Path:
@@ -162,3 +166,37 @@ def test_prompts_ship_in_the_wheel_and_load_from_it(tmp_path: Path) -> None:
 
 def test_source_checkout_finds_the_prompts() -> None:
     assert {p.name for p in load_prompt_files(prompts_dir())} >= EXPECTED
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+@pytest.mark.parametrize(
+    ("name", "arguments", "named"),
+    [
+        ("build_visualization", {"dataset": "orders"}, "missing required argument(s) goal"),
+        ("build_visualization", {}, "missing required argument(s) dataset, goal"),
+        ("answer_with_sql", {"question": "q", "datset": "orders"}, "unknown argument(s) datset"),
+        ("no_such_prompt", {}, "Unknown prompt 'no_such_prompt'"),
+    ],
+)
+async def test_bad_prompt_arguments_are_invalid_params(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: str, name: str, arguments: dict[str, str], named: str
+) -> None:
+    settings = _settings(tmp_path)
+    async with _offline_client(settings) as infino, Client(build_server(settings, client=infino), mode=mode) as client:
+        with pytest.raises(MCPError) as raised:
+            await client.get_prompt(name, arguments)
+    assert raised.value.code == INVALID_PARAMS
+    assert named in raised.value.message
+    assert "Internal" not in raised.value.message
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info], caplog.text
+
+
+async def test_chart_types_are_one_list(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    async with _offline_client(settings) as infino, Client(build_server(settings, client=infino)) as client:
+        text = (await client.get_prompt("build_visualization", {"dataset": "d", "goal": "g"})).messages[0].content.text
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    spec_description = tools["create_visualization"].input_schema["properties"]["spec"]["description"]
+    listed = ", ".join(CHART_TYPES)
+    assert listed in text
+    assert listed in spec_description

@@ -34,6 +34,7 @@ from infino_mcp.toolsets.visualizations import (
 )
 
 MAX_ROWS = 1000
+CAP = f"the render tools' {MAX_ROWS}-row cap"
 
 
 class ChartView(BaseModel):
@@ -101,7 +102,7 @@ async def render_visualization(
         lambda: fetch_visualization(client, viz_id), lambda: run_visualization(client, viz_id, filters, time_range)
     )
     attributes = envelope(viz).attributes
-    chart = render(attributes, data, max_rows=MAX_ROWS, max_bytes=settings_of(ctx).max_result_bytes)
+    chart = render(attributes, data, max_rows=MAX_ROWS, max_bytes=settings_of(ctx).max_result_bytes, cap=CAP)
     spec = spec_of(chart)
     png, missing = await _png(render_png, spec)
     title = str(attributes.get("title") or viz_id)
@@ -128,7 +129,7 @@ def _panel_view(panel: PanelResult, max_bytes: int) -> PanelView:
     if panel.error is not None:
         view.error = panel.error.message
     elif panel.kind == "visualization" and panel.viz is not None and panel.data is not None:
-        view.spec = spec_of(render(panel.viz, panel.data, max_rows=MAX_ROWS, max_bytes=max_bytes))
+        view.spec = spec_of(render(panel.viz, panel.data, max_rows=MAX_ROWS, max_bytes=max_bytes, cap=CAP))
     elif panel.kind == "markdown":
         view.text = panel.content or ""
     return view

@@ -268,8 +268,9 @@ def _shrink(panels: list[PanelResult], rows_per_panel: int, max_bytes: int) -> s
         cap //= 2
         cap_rows(cap)
     if any(p.rows_total is not None and p.data is not None and p.rows_total > len(p.data["rows"]) for p in panels):
+        cause = f"rows_per_panel={rows_per_panel}" if cap == rows_per_panel else f"the {max_bytes}-byte result budget"
         notes.append(
-            f"Rows cut to at most {cap} per panel; execute_visualization(viz_id) pages through a panel's rows."
+            f"Rows cut to at most {cap} per panel by {cause}; execute_visualization(viz_id) pages through a panel's rows."
         )
     dropped = []
     for p in reversed(panels):
@@ -280,7 +281,8 @@ def _shrink(panels: list[PanelResult], rows_per_panel: int, max_bytes: int) -> s
             dropped.append(p.id or p.viz_id or "?")
     if dropped:
         notes.append(
-            f"Data of {len(dropped)} panel(s) left out to fit the result budget ({', '.join(reversed(dropped))}); "
+            f"Data of {len(dropped)} panel(s) left out to fit the {max_bytes}-byte result budget "
+            f"({', '.join(reversed(dropped))}); "
             "run them with execute_visualization."
         )
     return " ".join(notes) or None

@@ -182,10 +182,11 @@ async def _explain_empty(ctx: Context, dataset: str, body: dict[str, Any], resul
 class SqlResult(BaseModel):
     """A SELECT's answer: ``columns`` and ``rows`` (compact) or ``response`` (raw=True)."""
 
-    columns: list[Column] = Field(default_factory=list)
-    rows: list[dict[str, Any]] | list[list[Any]] = Field(
-        default_factory=list,
-        description="One {column: value} object per row, or with row_format=arrays a list in column order.",
+    columns: list[Column] | None = Field(None, description="Compact results (raw=False) only.")
+    rows: list[dict[str, Any]] | list[list[Any]] | None = Field(
+        None,
+        description="One {column: value} object per row, or with row_format=arrays a list in column order; "
+        "raw=True puts the rows in response.rows instead.",
     )
     page: Page
     execution_time_ms: int | float | None = None
@@ -194,19 +195,18 @@ class SqlResult(BaseModel):
     def as_text(self) -> str:
         """What the model reads: the rows as a CSV table, then the paging note."""
         if self.response is not None:
-            return compact_json(self.model_dump(mode="json"))
-        names = [c.name for c in self.columns]
+            return compact_json(self.model_dump(mode="json", exclude_none=True))
+        columns = self.columns or []
+        names = [c.name for c in columns]
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(names)
-        for row in self.rows:
+        for row in self.rows or []:
             values = [row.get(n) for n in names] if isinstance(row, dict) else row
             writer.writerow([_cell(v) for v in values])
         total = self.page.total if self.page.total is not None else self.page.returned
         head = (
-            f"{self.page.returned} of {total} rows (columns: "
-            + ", ".join(f"{c.name} {c.type}" for c in self.columns)
-            + ")"
+            f"{self.page.returned} of {total} rows (columns: " + ", ".join(f"{c.name} {c.type}" for c in columns) + ")"
         )
         note = f"\n{self.page.note}" if self.page.note else ""
         return f"{head}\n{out.getvalue()}{note}".rstrip("\n")

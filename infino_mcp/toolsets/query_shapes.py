@@ -188,13 +188,15 @@ def shape_promql(answer: Any, operation: str, limit: int, budget: int) -> Promql
     hint = " (or narrow the selector, e.g. add label matchers or aggregate with sum by (...))"
     kept, info = page(series, offset=0, limit=limit, max_bytes=budget, total=len(series), more_hint=hint)
     if info.truncated:
+        cause = f"limit={limit}" if len(kept) == limit else f"the {budget}-byte result budget"
         info.note = (
-            f"Returned {len(kept)} of {len(series)} series (limit={limit} or the byte budget). "
+            f"Returned {len(kept)} of {len(series)} series, cut by {cause}. "
             "Raise limit, or narrow the selector: add label matchers or aggregate with sum by (...)."
         )
     if points_cut:
         info.note = (
-            (info.note or "") + " Each series kept only its most recent points to fit the budget: use a larger "
+            (info.note or "")
+            + f" Each series kept only its most recent points to fit the {budget}-byte result budget: use a larger "
             "step or a shorter time range to see all of them."
         ).strip()
     if not series:
@@ -222,7 +224,9 @@ def bound_native(value: Any, max_bytes: int) -> SourceResult:
     if isinstance(value, list):
         kept, info = page(value, offset=0, limit=len(value), max_bytes=max_bytes)
         return SourceResult(
-            result=kept, truncated=True, note=f"Kept {info.returned} of {len(value)} items; narrow the query."
+            result=kept,
+            truncated=True,
+            note=f"Kept {info.returned} of {len(value)} items to fit the {max_bytes}-byte result budget; narrow the query.",
         )
     if isinstance(value, dict):
         lists = [(k, v) for k, v in value.items() if isinstance(v, list)]
@@ -230,13 +234,16 @@ def bound_native(value: Any, max_bytes: int) -> SourceResult:
             key, items = max(lists, key=lambda kv: json_size(kv[1]))
             rest = {k: v for k, v in value.items() if k != key}
             kept, info = fit_page(items, budget=max_bytes, beside=rest, offset=0, limit=len(items))
-            note = f"Kept {info.returned} of {len(items)} items of {key!r}; narrow the query (a filter or a LIMIT)."
+            note = (
+                f"Kept {info.returned} of {len(items)} items of {key!r} to fit the {max_bytes}-byte result budget; "
+                "narrow the query (a filter or a LIMIT)."
+            )
             return SourceResult(result={**rest, key: kept}, truncated=True, note=note)
     text = json.dumps(value, ensure_ascii=False, default=str)
     return SourceResult(
         result=text[: max_bytes // 2],
         truncated=True,
-        note="The answer was too large and is cut as JSON text; narrow the query.",
+        note=f"The answer is over the {max_bytes}-byte result budget and is cut as JSON text; narrow the query.",
     )
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from infino_mcp.client import id_segment
 from infino_mcp.config import Toolset
+from infino_mcp.echarts import CHART_TYPES
 from infino_mcp.echarts import to_echarts_option as build_option
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
@@ -29,6 +30,7 @@ from infino_mcp.toolsets.common import (
     Offset,
     require_object,
 )
+from infino_mcp.toolsets.viz_checks import QUERY_KEYS, check_patched, checked_create
 
 VizId = Annotated[str, Field(description="The visualization's id (from list_visualizations or create_visualization).")]
 PROTECTED_KEYS = ("id", "schema_version", "created_at", "created_by")
@@ -214,8 +216,9 @@ async def create_visualization(
     spec: Annotated[
         JsonArg,
         Field(
-            description='title, source {kind: "sql", index: dataset} and chart.type (bar, line, area, pie, '
-            "scatter, heatmap, table, metric). Own SQL: source.sql.raw_query. Builder (no raw_query): "
+            description='title, source {kind: "sql", index: dataset} and chart.type ('
+            + ", ".join(CHART_TYPES)
+            + "). Own SQL: source.sql.raw_query. Builder (no raw_query): "
             "mapping {x: {column, bucket?: day|hour|1h|...}, y: [{column, aggregation: count|sum|avg|min|max|"
             'cardinality}], series?: {column}}. E.g. {"title": "Orders by currency", "source": {"kind": "sql", '
             '"index": "orders", "sql": {"raw_query": "SELECT currency, COUNT(*) AS n FROM orders GROUP BY currency"}}, '
@@ -223,10 +226,9 @@ async def create_visualization(
         ),
     ],
 ) -> Envelope:
-    """Save a new visualization (chart, table or metric) and return it with its id. Check field names with get_dataset_schema first."""
+    """Save a new visualization (chart, table or metric) and return it with its id; a query that fails is refused with the engine's message and the dataset's fields."""
     body = require_object(spec, "spec")
-    answer = await client_of(ctx).request("POST", "/visualizations", json_body=body)
-    return envelope(answer)
+    return envelope(await checked_create(client_of(ctx), body))
 
 
 @infino_tool(Toolset.VISUALIZATIONS, title="Get a visualization", read_only=True, destructive=False, idempotent=True)
@@ -249,10 +251,13 @@ async def update_visualization(
         ),
     ],
 ) -> Envelope:
-    """Change part of a saved visualization and return the updated definition."""
+    """Change part of a saved visualization and return the updated definition; a patch whose query fails is refused."""
     body = check_patch(patch, "visualization")
+    client = client_of(ctx)
+    if any(key in body for key in QUERY_KEYS):
+        await check_patched(client, envelope(await fetch_visualization(client, viz_id)).attributes, body)
     path = f"/visualizations/{id_segment(viz_id, 'Visualization id')}"
-    answer = await client_of(ctx).request("PATCH", path, json_body=body)
+    answer = await client.request("PATCH", path, json_body=body)
     return envelope(answer)
 
 
@@ -314,6 +319,10 @@ async def list_page(
     if maybe_more:
         end = offset + len(kept)
         exist = "More items exist" if surely_more else "More items may exist"
+        cause = (
+            f"limit={limit}" if len(kept) == limit else f"the {settings_of(ctx).max_result_bytes}-byte result budget"
+        )
+        exist += f" (cut by {cause})"
         info = Page(
             total=None,
             returned=len(kept),
@@ -400,11 +409,15 @@ class ChartSpec(BaseModel):
     other: dict[str, Any] = Field(default_factory=dict, description="Any further keys of the rendering.")
     rows_used: int = Field(description="Data rows that went into the rendering.")
     rows_total: int = Field(description="Data rows available.")
-    note: str | None = Field(None, description="Set when rows were left out to fit the result budget.")
+    note: str | None = Field(None, description="Set when rows were left out, naming what cut them.")
 
 
-def render(viz: dict[str, Any], data: dict[str, Any], *, max_rows: int, max_bytes: int) -> ChartSpec:
-    """Render with ``infino_mcp.echarts``, halving the rows until the result fits ``max_bytes``."""
+def render(
+    viz: dict[str, Any], data: dict[str, Any], *, max_rows: int, max_bytes: int, cap: str | None = None
+) -> ChartSpec:
+    """Render with ``infino_mcp.echarts``, halving the rows until the result fits ``max_bytes``.
+
+    ``cap`` names what ``max_rows`` is in notes (default ``max_rows=N``)."""
     attributes = viz.get("attributes") if isinstance(viz.get("attributes"), dict) else viz
     rows = data.get("rows") if isinstance(data.get("rows"), list) else []
     used = min(len(rows), max_rows)
@@ -414,12 +427,17 @@ def render(viz: dict[str, Any], data: dict[str, Any], *, max_rows: int, max_byte
             break
         used //= 2
     known = {"kind", "title", "option", "columns", "rows", "value", "formatting", "reason"}
-    note = None
+    notes = []
     if used < len(rows):
-        note = (
-            f"Rendered {used} of {len(rows)} rows to stay within the result budget; aggregate or LIMIT the "
+        cause = f"the {max_bytes}-byte result budget" if used < max_rows else cap or f"max_rows={max_rows}"
+        notes.append(
+            f"Rendered {used} of {len(rows)} rows, cut by {cause}; aggregate or LIMIT the "
             "visualization's query (update_visualization) to chart everything."
         )
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    if metadata.get("truncated"):
+        notes.append("The visualization's own row limit (source.sql.limit) cut the query result.")
+    note = " ".join(notes) or None
     return ChartSpec(
         kind=str(spec.get("kind", "")),
         title=spec.get("title"),

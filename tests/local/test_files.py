@@ -152,7 +152,7 @@ async def test_async_upload_can_be_polled(endpoint: httpx2.AsyncClient) -> None:
     assert body["status"] == "submitted"
     assert body["connector_id"] == "file"
     run_id = body["run_id"]
-    assert body["message"].endswith(f"poll it with get_connector_job_status (GET /_connectors/jobs/{run_id}).")
+    assert body["message"].endswith(f"poll it with get_connector_job_status (run_id {run_id}).")
     status = (await endpoint.get(f"/_connectors/jobs/{run_id}", params={"wait_for_completion": "true"})).json()
     assert status["status"] == "completed", status
     assert status["progress"] == {"documents_processed": 50, "documents_failed": 0, "total": 50}

@@ -93,7 +93,22 @@ async def test_sql_raw_returns_the_envelope(mcp, call):
     assert envelope["statement_type"] == "Select"
     assert len(envelope["rows"]) == 2
     assert envelope["rows"][0]["values"]["id"] == {"String": "r0000"}
-    assert result["rows"] == [] and result["page"]["truncated"] is True
+    assert result["rows"] is None and result["columns"] is None and result["page"]["truncated"] is True
+
+
+async def test_sql_raw_and_compact_agree_on_counts(mcp, call):
+    await seed(mcp, call, count=12)
+    sql = 'SELECT id, code FROM "web-logs" ORDER BY id'
+    compact = await mcp.call_tool("query_dataset_in_sql", {"query": sql, "limit": 10})
+    raw = await mcp.call_tool("query_dataset_in_sql", {"query": sql, "limit": 10, "raw": True})
+    pages = [r.structured_content["page"] for r in (compact, raw)]
+    assert pages[0] == pages[1]
+    assert pages[0]["returned"] == 10 and pages[0]["total"] == 12
+    assert len(compact.structured_content["rows"]) == len(raw.structured_content["response"]["rows"]) == 10
+    raw_text = json.loads(raw.content[0].text)
+    assert "rows" not in raw_text and "columns" not in raw_text
+    assert len(raw_text["response"]["rows"]) == raw_text["page"]["returned"] == 10
+    assert compact.content[0].text.startswith("10 of 12 rows")
 
 
 async def test_sql_compact_costs_at_most_a_third_of_raw(make_mcp, call):

@@ -228,3 +228,64 @@ async def test_service_error_during_execute_is_reported(make_mcp: Any, call_erro
     client = await make_mcp(transport=httpx2.MockTransport(handler))
     message = await call_error(client, "execute_visualization", {"viz_id": "v1"})
     assert "403" in message and "no read on orders" in message
+
+
+async def test_a_broken_query_is_refused_when_saved(mcp: Client, call: Any, call_error: Any) -> None:
+    await seed_orders(mcp, call)
+    message = await call_error(mcp, "create_visualization", {"spec": viz_spec(query="SELECT nope FROM orders")})
+    assert "create_visualization: the visualization's query fails, so nothing was saved" in message
+    assert "nope" in message
+    assert 'Valid fields are "@timestamp", currency, amount, customer' in message
+    assert (await call(mcp, "list_visualizations", {}))["visualizations"] == []
+
+
+async def test_a_missing_dataset_is_refused_when_saved(mcp: Client, call: Any, call_error: Any) -> None:
+    spec = viz_spec(query="SELECT a FROM ghosts")
+    spec["source"]["index"] = "ghosts"
+    message = await call_error(mcp, "create_visualization", {"spec": spec})
+    assert "nothing was saved" in message and "call get_datasets" in message
+    assert (await call(mcp, "list_visualizations", {}))["visualizations"] == []
+
+
+async def test_a_patch_that_breaks_the_query_is_refused(mcp: Client, call: Any, call_error: Any, viz_id: str) -> None:
+    patch = {"source": {"sql": {"raw_query": "SELECT currency, SUM(nope) AS n FROM orders GROUP BY currency"}}}
+    message = await call_error(mcp, "update_visualization", {"viz_id": viz_id, "patch": patch})
+    assert "update_visualization: the visualization's query fails, so nothing was changed" in message
+    assert "nope" in message and "Valid fields are" in message
+    kept = await call(mcp, "get_visualization", {"viz_id": viz_id})
+    assert kept["attributes"]["source"]["sql"]["raw_query"] == BY_CURRENCY
+    assert [v["id"] for v in (await call(mcp, "list_visualizations", {}))["visualizations"]] == [viz_id]
+    fixed = {"source": {"sql": {"raw_query": "SELECT currency, SUM(amount) AS n FROM orders GROUP BY currency"}}}
+    updated = await call(mcp, "update_visualization", {"viz_id": viz_id, "patch": fixed})
+    assert updated["attributes"]["source"]["sql"]["raw_query"].startswith("SELECT currency, SUM(amount)")
+    data = await call(mcp, "execute_visualization", {"viz_id": viz_id})
+    assert sorted((r["currency"], r["n"]) for r in data["rows"]) == [("EUR", 30), ("GBP", 7), ("USD", 5)]
+
+
+async def test_a_title_patch_runs_no_query(mcp: Client, call: Any, viz_id: str, sent_requests: list) -> None:
+    sent_requests.clear()
+    await call(mcp, "update_visualization", {"viz_id": viz_id, "patch": {"title": "Only the title"}})
+    assert [(r.method, r.url.path) for r in sent_requests] == [("PATCH", f"/visualizations/{viz_id}")]
+
+
+async def test_chart_notes_name_what_cut_the_rows(make_mcp: Any, call: Any) -> None:
+    client = await make_mcp(max_result_bytes=3000)
+    records = [{"name": f"row-{i:04d}-" + "x" * 40, "v": i} for i in range(60)]
+    await call(client, "upload_json_to_dataset", {"dataset": "wide", "records": records})
+    spec = {
+        "title": "wide",
+        "source": {"kind": "sql", "index": "wide", "sql": {"raw_query": "SELECT name, v FROM wide", "limit": 50}},
+        "chart": {"type": "bar"},
+    }
+    viz = await call(client, "create_visualization", {"spec": spec})
+    by_rows = await call(client, "to_echarts_option", {"viz_id": viz["id"], "max_rows": 3})
+    assert by_rows["rows_used"] == 3 and by_rows["rows_total"] == 50
+    assert "Rendered 3 of 50 rows, cut by max_rows=3" in by_rows["note"]
+    assert "budget" not in by_rows["note"]
+    assert "own row limit (source.sql.limit)" in by_rows["note"]
+    by_bytes = await call(client, "to_echarts_option", {"viz_id": viz["id"]})
+    assert by_bytes["rows_used"] < 50
+    assert "of 50 rows, cut by the 3000-byte result budget" in by_bytes["note"]
+    await call(client, "create_visualization", {"spec": {**spec, "title": "again"}})
+    listed = await call(client, "list_visualizations", {"limit": 1})
+    assert "cut by limit=1" in listed["page"]["note"]

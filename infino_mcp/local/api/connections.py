@@ -33,7 +33,7 @@ from infino_mcp.local.errors import ApiError
 LOCAL_NOTE = "Stored by the local endpoint; connecting to and querying external sources needs an Infino account."
 QUERY_501 = (
     "Querying an external source needs Infino cloud: the local endpoint stores connection settings "
-    "but cannot reach external systems. Import the data into a local dataset with upload_file (POST /import/file) "
+    "but cannot reach external systems. Import the data into a local dataset with upload_file "
     "or connect infino-mcp to an Infino account."
 )
 JOB_NOTE = "Stored only: the local endpoint never runs import jobs; they run on Infino cloud."
@@ -122,9 +122,7 @@ def _now() -> str:
 
 def _source_type(name: str) -> str:
     if name not in _SOURCE_IDS:
-        raise ApiError(
-            400, f"Unknown source type {name!r}; get_sources (GET /sources) lists the types: {', '.join(_SOURCE_IDS)}."
-        )
+        raise ApiError(400, f"Unknown source type {name!r}; get_sources lists the types: {', '.join(_SOURCE_IDS)}.")
     return name
 
 
@@ -185,7 +183,7 @@ def _view(conn: dict[str, Any]) -> dict[str, Any]:
 def _connection(request: Request, conn_id: str) -> dict[str, Any]:
     conn = services(request).collection("connections").get(conn_id)
     if conn is None:
-        raise ApiError(404, f"Connection {conn_id!r} not found; get_connections (GET /sources/connections) lists them.")
+        raise ApiError(404, f"Connection {conn_id!r} not found; get_connections lists them.")
     return conn
 
 
@@ -273,7 +271,7 @@ async def create_import_job(request: Request) -> Response:
         raise ApiError(400, "The import job must be a JSON object with connection_id, target_dataset, query, schedule.")
     conn_id = body.get("connection_id", body.get("source_id"))
     if not isinstance(conn_id, str):
-        raise ApiError(400, "The import job needs 'connection_id' (from create_connection, POST /source/<type>).")
+        raise ApiError(400, "The import job needs 'connection_id' (from create_connection).")
     conn = _connection(request, conn_id)
     if conn["type"] != source_type:
         raise ApiError(400, f"Connection {conn_id!r} is a {conn['type']} connection, not {source_type}.")
@@ -314,7 +312,7 @@ async def delete_import_job(request: Request) -> Response:
     if job is None:
         raise ApiError(
             404,
-            f"Import job {request.path_params['job_id']!r} not found; get_import_jobs (GET /import/jobs) lists them.",
+            f"Import job {request.path_params['job_id']!r} not found; get_import_jobs lists them.",
         )
     require(request, "record", "write", job["target_dataset"])
     jobs.delete(job["job_id"])

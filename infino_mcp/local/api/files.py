@@ -257,7 +257,7 @@ async def upload_file(request: Request) -> Response:
             "run_id": job["run_id"],
             "status": "submitted",
             "message": f"Import of {filename or 'the file'} into '{dataset}' submitted; "
-            f"poll it with get_connector_job_status (GET /_connectors/jobs/{job['run_id']}).",
+            f"poll it with get_connector_job_status (run_id {job['run_id']}).",
             "errors": [],
         }
     )
@@ -269,7 +269,7 @@ async def job_status(request: Request) -> Response:
     job = svc.collection("connector_jobs").get(run_id)
     principal = request.state.principal
     if job is None or (job.get("user") != principal.user and not principal.is_admin):
-        raise ApiError(404, f"Connector job {run_id!r} not found.")
+        raise ApiError(404, f"Connector job {run_id!r} not found; pass the run_id that upload_file returned.")
     task = _tasks(request).get(run_id)
     if task is not None and _flag(request.query_params.get("wait_for_completion", "false")):
         # asyncio.wait never cancels the task; a timeout just returns the current progress.

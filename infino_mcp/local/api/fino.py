@@ -49,7 +49,7 @@ def _owned_thread(request: Request) -> dict[str, Any]:
     thread_id = request.path_params["thread_id"]
     thread = services(request).collection("threads").get(thread_id)
     if thread is None or thread.get("user_id") != request.state.principal.user:
-        raise ApiError(404, f"Thread {thread_id!r} not found; list your threads with list_threads (GET /fino/threads).")
+        raise ApiError(404, f"Thread {thread_id!r} not found; list your threads with list_threads.")
     return thread
 
 
@@ -157,9 +157,7 @@ async def send_message(request: Request) -> Response:
     if isinstance(body, dict) and isinstance(body.get("thread_id"), str):
         thread = services(request).collection("threads").get(body["thread_id"])
         if thread is None or thread.get("user_id") != request.state.principal.user:
-            raise ApiError(
-                404, f"Thread {body['thread_id']!r} not found; create one with create_thread (POST /fino/threads)."
-            )
+            raise ApiError(404, f"Thread {body['thread_id']!r} not found; create one with create_thread.")
     raise ApiError(501, NO_ANSWERS)
 
 

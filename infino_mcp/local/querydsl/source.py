@@ -139,7 +139,7 @@ def _sort_column(name: str, options: dict, fields: Fields) -> str:
         if "unmapped_type" in options:
             return "NULL"
         raise ApiError(400, f"No field '{name}' to sort on in this dataset; check the schema "
-                       "with get_dataset_schema (GET /{dataset}/_schema) or pass \"unmapped_type\".")  # fmt: skip
+                       "with get_dataset_schema or pass \"unmapped_type\".")  # fmt: skip
     if f.kind in ("array", "object"):
         raise ApiError(400, f"Field '{name}' holds {f.kind}s and cannot be sorted on; sort on a scalar field.")
     return "t." + ident(f.column)

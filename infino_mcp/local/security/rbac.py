@@ -213,7 +213,7 @@ class Rbac:
         """Store a new user (canonical document) and return their new (access key, secret key)."""
         with self._lock:
             if name in self._users.data:
-                raise ApiError(409, f"User {name!r} already exists; change it with update_user (PATCH /user/{name}).")
+                raise ApiError(409, f"User {name!r} already exists; change it with update_user.")
             self._check_roles_exist(doc["Roles"])
             now = _now()
             self._users.data[name] = {
@@ -262,7 +262,7 @@ class Rbac:
         with self._lock:
             current = self._roles.data.get(name)
             if create and current is not None:
-                raise ApiError(409, f"Role {name!r} already exists; change it with update_role (PATCH /role/{name}).")
+                raise ApiError(409, f"Role {name!r} already exists; change it with update_role.")
             if not create and current is None:
                 raise ApiError(404, f"Role {name!r} not found.")
             if current is not None and current.get("builtin"):

@@ -76,7 +76,7 @@ async def execute_select(services: Services, sql: str, *, principal: Any = None)
         raise ApiError(
             400,
             "Only SELECT queries can be run here; change records with upsert_to_dataset (INSERT or UPDATE) "
-            "or delete_records (POST /sql also takes DELETE).",
+            "or delete_records.",
         )
     names = list(rewritten.datasets)
     _authorize(services, principal, names, "read")

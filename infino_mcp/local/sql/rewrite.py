@@ -197,9 +197,7 @@ def rewrite(sql: str, catalog: Catalog) -> Rewritten:
         if dataset is None:
             if is_cte:
                 continue
-            raise ApiError(
-                404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names."
-            )
+            raise ApiError(404, f"Dataset '{name}' not found; get_datasets lists the datasets that exist.")
         info = catalog.get(dataset)
         datasets[dataset] = info
         if is_cte or start is None or "end" not in ident.meta:
@@ -274,9 +272,7 @@ def _search_dataset_edit(
         )
     dataset = _lookup(catalog, first.this, quoted=False)
     if dataset is None:
-        raise ApiError(
-            404, f"Dataset '{first.this}' not found; list the datasets (get_datasets, GET /metadata) for the names."
-        )
+        raise ApiError(404, f"Dataset '{first.this}' not found; get_datasets lists the datasets that exist.")
     info = catalog.get(dataset)
     datasets[dataset] = info
     return (first.meta["start"], first.meta["end"] + 1, "'" + info.table.replace("'", "''") + "'")

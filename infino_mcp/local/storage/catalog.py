@@ -173,9 +173,7 @@ class Catalog:
                 return cached
             entry = self._registry.get(name)
             if entry is None:
-                raise ApiError(
-                    404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names."
-                )
+                raise ApiError(404, f"Dataset '{name}' not found; get_datasets lists the datasets that exist.")
             info = self._load(name, entry)
             self._cache[name] = info
             return info
@@ -248,9 +246,7 @@ class Catalog:
         with self._lock:
             entry = self._registry.get(name)
             if entry is None:
-                raise ApiError(
-                    404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names."
-                )
+                raise ApiError(404, f"Dataset '{name}' not found; get_datasets lists the datasets that exist.")
             self._engine.drop(entry["table"])
             self._registry.delete(name)
             self._cache.pop(name, None)
@@ -274,9 +270,7 @@ class Catalog:
         with self._lock:
             entry = self._registry.get(name)
             if entry is None:
-                raise ApiError(
-                    404, f"Dataset '{name}' not found; list the datasets (get_datasets, GET /metadata) for the names."
-                )
+                raise ApiError(404, f"Dataset '{name}' not found; get_datasets lists the datasets that exist.")
             entry["enrich_policy"] = policy
             self._registry.put(name, entry)
             self._cache.pop(name, None)

@@ -11,7 +11,7 @@ Visualization attributes (defaults filled for every omitted field)::
     title ("Untitled visualization"), description ("")
     source: {kind: "sql", index, sql: {raw_query (None = builder mode),
              time_column ("@timestamp"), limit (1000, at most 10000), order_by?}}
-    chart: {type: "bar"}   bar | horizontalBar | line | area | pie | heatmap | scatter | table | metric | gauge
+    chart: {type: "bar"}   one of infino_mcp.echarts.CHART_TYPES
     mapping: {x: {column, bucket} | None, y: [{column, aggregation, alias?}], series: {column} | None}
     filters: [{id, field, operator, value, enabled, is_time_filter, query_type, index}]
     options: {}
@@ -46,6 +46,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from infino_mcp.echarts import CHART_TYPES
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.storage.jsonstore import JsonCollection
 from infino_mcp.local.viz.sql import (
@@ -55,10 +56,10 @@ from infino_mcp.local.viz.sql import (
     bucket_problem,
     parse_select,
 )
+from infino_mcp.shaping import merge_patch
 
 SCHEMA_VERSION = 1
 SERVER_FIELDS = ("id", "schema_version", "created_at", "updated_at", "created_by")
-CHART_TYPES = ("bar", "horizontalBar", "line", "area", "pie", "heatmap", "scatter", "table", "metric", "gauge")
 PANEL_KINDS = ("visualization", "markdown", "divider")
 DEFAULT_LIMIT, MAX_LIMIT = 1000, 10_000
 GRID_WIDTH = 48
@@ -66,19 +67,6 @@ GRID_WIDTH = 48
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396: apply ``patch`` to ``target`` and return the result (inputs untouched)."""
-    if not isinstance(patch, dict):
-        return patch
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = merge_patch(merged.get(key), value)
-    return merged
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:
