@@ -37,6 +37,8 @@ from mcp.server.mcpserver import (
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from infino_mcp.state import settings_of
+
 CONFIRM_PARAM = "user_confirmation"
 """The hidden parameter the SDK fills with the user's answer."""
 
@@ -78,6 +80,13 @@ def _make_resolver(name: str, title: str, arg_names: list[str]) -> Callable[...,
 
     async def ask_user(**values: Any) -> Elicit[Confirmation]:
         ctx: Context = values.pop("ctx")
+        version = ctx.protocol_version or "2025"
+        if version < "2026" and settings_of(ctx).stateless:
+            raise ToolError(
+                f"{name} was not run: it destroys data, so it needs the user's confirmation, and this server is "
+                f"stateless (--stateless), where a client on protocol {version} cannot be asked in the middle of a "
+                f"call (a 2026-07-28 client can). Nothing was changed. {allow_hint()}"
+            )
         capabilities = ctx.client_capabilities
         if capabilities is None or capabilities.elicitation is None:
             raise ToolError(

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from mcp.server.request_state import RequestStateSecurity, authenticated_principal
+from mcp.server import MCPServer
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity, authenticated_principal
+from mcp.shared.exceptions import MCPError
 
+from infino_mcp.arguments import _error_result as error_result
 from infino_mcp.auth import caller_access_key
 from infino_mcp.config import Settings
 
@@ -39,3 +43,26 @@ def server_options(settings: Settings) -> dict[str, Any]:
         key = settings.mcp_state_key.get_secret_value().encode() if settings.mcp_state_key else os.urandom(32)
         options["request_state_security"] = RequestStateSecurity(keys=[key], bind_principal=_principal)
     return options
+
+
+def install_state_guard(server: MCPServer) -> None:
+    """Put ``_state_guard`` just outside the SDK's request-state boundary (the middleware that opens states)."""
+    at = next((i for i, m in enumerate(server.middleware) if isinstance(m, RequestStateBoundary)), 0)
+    server.middleware.insert(at, _state_guard)
+
+
+async def _state_guard(ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+    """MCP middleware: a confirmation state this server cannot open becomes a tool error saying why."""
+    try:
+        return await call_next(ctx)
+    except MCPError as exc:
+        reason = exc.error.data.get("reason") if isinstance(exc.error.data, dict) else None
+        if ctx.method != "tools/call" or reason != "invalid_request_state":
+            raise
+        name = (ctx.params or {}).get("name")
+        return error_result(
+            ctx,
+            f"{name} was not run: the user's answer came back with a confirmation state this server cannot open. "
+            "It was sealed by a server with another INFINO_MCP_STATE_KEY (every replica must share one), by "
+            "another caller, or more than 10 minutes ago. Nothing was changed; call the tool again.",
+        )

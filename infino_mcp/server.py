@@ -22,7 +22,7 @@ from infino_mcp.auth import request_keys
 from infino_mcp.charts import apps_extension, ui_meta
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
-from infino_mcp.http_options import server_options
+from infino_mcp.http_options import install_state_guard, server_options
 from infino_mcp.registry import ToolSpec, registered_callable, specs_in
 from infino_mcp.schemas import compact_schema
 from infino_mcp.state import AppState
@@ -90,6 +90,7 @@ def build_server(settings: Settings, *, client: InfinoClient | None = None) -> M
     for spec in specs:
         _register(server, spec, settings)
     server.middleware.append(argument_guard(server))
+    install_state_guard(server)
     if settings.auth == "oauth":
         from infino_mcp.oauth import read_only_guard
 
