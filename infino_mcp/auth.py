@@ -200,6 +200,11 @@ class SigV4Auth(httpx2.Auth):
     def __repr__(self) -> str:
         return f"SigV4Auth(region={self.region!r}, service={self.service!r})"
 
+    @property
+    def access_key_id(self) -> str:
+        """The access key id requests are signed with (public: every signed request carries it)."""
+        return self._keys()[0]
+
     def _keys(self) -> tuple[str, str]:
         if self._credentials is not None:
             return self._credentials()

@@ -2,7 +2,7 @@
 
 One ``completion/complete`` handler serves:
 
-* ``infino://datasets/{name}/schema``: ``name`` from the dataset names;
+* ``infino://datasets/{name}/schema`` (and ``/profile``, ``/context``): ``name`` from the dataset names;
 * ``infino://visualizations/{id}`` and ``infino://dashboards/{id}``: ``id``
   from the saved ids (matching the id's start or a word of the title);
 * prompt arguments that name a dataset (``dataset``, ``left_dataset``, ...):

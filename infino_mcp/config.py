@@ -29,9 +29,17 @@ class Toolset(enum.StrEnum):
     DASHBOARDS = "dashboards"
     FINO = "fino"
     RBAC = "rbac"
+    KNOWLEDGE = "knowledge"
 
 
-DEFAULT_TOOLSETS = (Toolset.DATASETS, Toolset.QUERY, Toolset.VISUALIZATIONS, Toolset.DASHBOARDS, Toolset.FINO)
+DEFAULT_TOOLSETS = (
+    Toolset.DATASETS,
+    Toolset.QUERY,
+    Toolset.VISUALIZATIONS,
+    Toolset.DASHBOARDS,
+    Toolset.FINO,
+    Toolset.KNOWLEDGE,
+)
 
 
 def default_data_dir() -> Path:
@@ -64,7 +72,7 @@ class Settings(BaseSettings):
     toolsets: Annotated[list[Toolset], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_TOOLSETS),
         description="Comma-separated toolsets to expose (datasets, query, connections, visualizations, dashboards, "
-        "fino, rbac) or 'all'.",
+        "fino, rbac, knowledge) or 'all'.",
     )
     read_only: bool = Field(False, description="Expose only tools that never change anything.")
     allow_destructive: bool = Field(
@@ -130,6 +138,9 @@ class Settings(BaseSettings):
         ge=2_000,
         le=1_000_000,
         description="Byte budget for the rows or items of one tool result (2000 to 1000000); the rest is paged.",
+    )
+    profile_cache_seconds: float = Field(
+        300.0, ge=0, le=86_400, description="Seconds profile_dataset reuses a computed profile (0: always recompute)."
     )
     dashboard_concurrency: int = Field(16, ge=1, le=64, description="Panels execute_dashboard runs at once.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

@@ -18,9 +18,16 @@ Work like this:
 
 def instructions_for(settings: Settings) -> str:
     lines = [_BASE]
+    if Toolset.KNOWLEDGE in settings.toolsets:
+        saving = "" if settings.read_only else " When the user confirms an answer, save it with save_verified_query."
+        lines.append(
+            "5. Before the first query on a dataset, read its context (get_dataset_context or "
+            "infino://datasets/{name}/context) and follow its instructions; find_verified_queries finds saved "
+            "queries for similar questions." + saving
+        )
     if Toolset.VISUALIZATIONS in settings.toolsets:
         lines.append(
-            "5. To chart results, create_visualization with SQL, then execute_visualization or render it; "
+            f"{len(lines) + 4}. To chart results, create_visualization with SQL, then execute_visualization or render it; "
             "dashboards group visualizations (execute_dashboard runs all panels)."
         )
     if settings.read_only:

@@ -3,6 +3,8 @@
 * ``infino://datasets``: every dataset with its record count (JSON).
 * ``infino://datasets/{name}/schema``: a dataset's fields and types plus a few
   sample records (``SELECT * ... LIMIT 3`` through the SQL tool's own code).
+* ``infino://datasets/{name}/profile`` and ``.../context``: ``profile_dataset`` and
+  ``get_dataset_context`` as resources (the schema names the context's URI).
 * ``infino://visualizations/{id}`` and ``infino://dashboards/{id}``: a saved
   definition as ``get_visualization`` / ``get_dashboard`` return it.
 
@@ -44,6 +46,8 @@ from infino_mcp.state import client_of
 MIME = "application/json"
 DATASETS_URI = "infino://datasets"
 SCHEMA_URI = "infino://datasets/{name}/schema"
+PROFILE_URI = "infino://datasets/{name}/profile"
+CONTEXT_URI = "infino://datasets/{name}/context"
 VISUALIZATION_URI = "infino://visualizations/{id}"
 DASHBOARD_URI = "infino://dashboards/{id}"
 SAMPLE_ROWS = 3
@@ -99,6 +103,7 @@ async def dataset_schema(name: str, ctx: Context) -> dict[str, Any]:
         "dataset": name,
         "fields": [{"name": f.field, "type": f.infino_type} for f in schema.fields],
         "sql_name": quote_identifier(name),
+        "context": CONTEXT_URI.format(name=name),
     }
     query = f"SELECT * FROM {quote_identifier(name)} LIMIT {SAMPLE_ROWS}"
     try:
@@ -111,6 +116,24 @@ async def dataset_schema(name: str, ctx: Context) -> dict[str, Any]:
     else:
         result["samples"] = [_short(row) for row in sample.rows]
     return result
+
+
+async def dataset_profile(name: str, ctx: Context) -> dict[str, Any]:
+    from infino_mcp.toolsets.knowledge import profile_of
+
+    try:
+        return (await profile_of(ctx, name)).model_dump(mode="json", exclude_none=True)
+    except InfinoError as exc:
+        raise _failure(exc, f"Dataset {name!r}", DATASETS_URI) from exc
+
+
+async def dataset_context(name: str, ctx: Context) -> dict[str, Any]:
+    from infino_mcp.toolsets.knowledge import context_of
+
+    try:
+        return (await context_of(ctx, name)).model_dump(mode="json", exclude_none=True)
+    except InfinoError as exc:
+        raise ResourceError(f"Reading the context of {name!r} failed: {exc}") from exc
 
 
 async def visualization(id: str, ctx: Context) -> dict[str, Any]:
@@ -167,6 +190,21 @@ def register_resources(server: MCPServer, settings: Settings) -> None:
         mime_type=MIME,
         annotations=for_agent,
     )(_compact_json(dataset_schema))
+    server.resource(
+        PROFILE_URI,
+        name="dataset_profile",
+        title="Dataset profile",
+        description="Per-field counts, null share, distinct values, min/max and top values (sampled when large).",
+        mime_type=MIME,
+    )(_compact_json(dataset_profile))
+    server.resource(
+        CONTEXT_URI,
+        name="dataset_context",
+        title="Dataset context",
+        description="The team's description, field descriptions, instructions and verified queries for a dataset.",
+        mime_type=MIME,
+        annotations=for_agent,
+    )(_compact_json(dataset_context))
     server.resource(
         VISUALIZATION_URI,
         name="visualization",

@@ -52,6 +52,9 @@ ARGUMENTS: dict[str, dict[str, Any]] = {
     "create_thread": {"name": "t"},
     "update_thread": {"name": "t"},
     "query_source": {"query": "SELECT 1"},
+    "set_dataset_context": {"description": "d"},
+    "save_verified_query": {"query": "SELECT 1", "language": "sql"},
+    "remove_dataset_context": {"ids": ["description"]},
 }
 # upload_file reads a local file (refused without --file-root); ask_fino talks over a WebSocket
 # whose path is fixed (the thread id travels in the message).
@@ -97,6 +100,7 @@ def _settings() -> Settings:
         allow_destructive=True,
         retry_backoff=0,
         max_retries=0,
+        profile_cache_seconds=0,  # a cached profile would send nothing
     )
 
 

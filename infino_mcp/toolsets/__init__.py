@@ -7,9 +7,10 @@ from infino_mcp.toolsets import (
     datasets,
     fino,
     fino_stream,
+    knowledge,
     query,
     rbac,
     visualizations,
 )
 
-TOOLSET_MODULES = (datasets, query, connections, visualizations, charts, dashboards, fino, fino_stream, rbac)
+TOOLSET_MODULES = (datasets, query, connections, visualizations, charts, dashboards, fino, fino_stream, rbac, knowledge)

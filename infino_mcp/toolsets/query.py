@@ -225,6 +225,16 @@ def _first_keyword(sql: str) -> str:
     return match.group(0).upper() if match else ""
 
 
+async def run_select(client: Any, query: str, operation: str = "query_dataset_in_sql") -> dict[str, Any]:
+    """The service's envelope for one SELECT; an error it reports in the envelope is raised."""
+    answer = await client.request("GET", "/sql", operation=operation, idempotent=True, json_body={"query": query})
+    if not isinstance(answer, dict):
+        raise InfinoError(f"{operation}: the service's answer is not a SQL result envelope.")
+    if answer.get("error_message"):
+        raise InfinoError(f"{operation}: the service reported: {answer['error_message']}. Fix the query and retry.")
+    return answer
+
+
 @infino_tool(Toolset.QUERY, title="Query datasets with SQL", read_only=True, destructive=False, idempotent=True)
 async def query_dataset_in_sql(
     ctx: Context,
@@ -251,13 +261,7 @@ async def query_dataset_in_sql(
         raise InputError(
             "query_dataset_in_sql only reads; use upsert_to_dataset for INSERT/UPDATE and delete_records to delete."
         )
-    answer = await client_of(ctx).request("GET", "/sql", json_body={"query": query})
-    if not isinstance(answer, dict):
-        raise InfinoError("query_dataset_in_sql: the service's answer is not a SQL result envelope.")
-    if answer.get("error_message"):
-        raise InfinoError(
-            f"query_dataset_in_sql: the service reported: {answer['error_message']}. Fix the query and retry."
-        )
+    answer = await run_select(client_of(ctx), query)
     rows = answer.get("rows") if isinstance(answer.get("rows"), list) else []
     budget = settings_of(ctx).max_result_bytes
     hint = ", or add LIMIT/OFFSET or a narrower WHERE to the SQL"
