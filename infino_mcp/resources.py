@@ -119,19 +119,21 @@ async def dataset_schema(name: str, ctx: Context) -> dict[str, Any]:
 
 
 async def dataset_profile(name: str, ctx: Context) -> dict[str, Any]:
-    from infino_mcp.toolsets.knowledge import profile_of
+    from infino_mcp.toolsets.knowledge import profile_dataset, profile_of
 
     try:
-        return (await profile_of(ctx, name)).model_dump(mode="json", exclude_none=True)
+        with running(profile_dataset):
+            return (await profile_of(ctx, name)).model_dump(mode="json", exclude_none=True)
     except InfinoError as exc:
         raise _failure(exc, f"Dataset {name!r}", DATASETS_URI) from exc
 
 
 async def dataset_context(name: str, ctx: Context) -> dict[str, Any]:
-    from infino_mcp.toolsets.knowledge import context_of
+    from infino_mcp.toolsets.knowledge import context_of, get_dataset_context
 
     try:
-        return (await context_of(ctx, name)).model_dump(mode="json", exclude_none=True)
+        with running(get_dataset_context):
+            return (await context_of(ctx, name)).model_dump(mode="json", exclude_none=True)
     except InfinoError as exc:
         raise ResourceError(f"Reading the context of {name!r} failed: {exc}") from exc
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from infino_mcp.client import dataset_segment
 from infino_mcp.config import Toolset
-from infino_mcp.errors import InputError
-from infino_mcp.registry import client_of, infino_tool, settings_of
+from infino_mcp.errors import InfinoError, InputError
+from infino_mcp.registry import client_of, infino_tool, running, settings_of
 from infino_mcp.toolsets import knowledge_store as store
 from infino_mcp.toolsets.datasets import fetch_schema
 from infino_mcp.toolsets.profiling import DatasetProfile, compute_profile
@@ -243,7 +242,7 @@ async def remove_dataset_context(
 
 
 async def _run_once(ctx: Context, dataset: str, query: str, language: str) -> None:
-    """Run ``query`` once; InputError with the service's message when it fails."""
+    """Run ``query`` once with its language's tool; InputError with the service's message when it fails."""
     from infino_mcp.toolsets.query import (
         query_dataset_in_promql,
         query_dataset_in_querydsl,
@@ -252,12 +251,15 @@ async def _run_once(ctx: Context, dataset: str, query: str, language: str) -> No
 
     try:
         if language == "sql":
-            await query_dataset_in_sql(ctx, query=query, limit=1, offset=0, raw=False, row_format="objects")
+            with running(query_dataset_in_sql):
+                await query_dataset_in_sql(ctx, query=query, limit=1, offset=0, raw=False, row_format="objects")
         elif language == "querydsl":
-            await query_dataset_in_querydsl(ctx, dataset=dataset, query=query, limit=1, offset=0, raw=False)
+            with running(query_dataset_in_querydsl):
+                await query_dataset_in_querydsl(ctx, dataset=dataset, query=query, limit=1, offset=0, raw=False)
         else:
-            await query_dataset_in_promql(ctx, query=query, dataset=dataset, time=None, limit=1)
-    except ToolError as exc:
+            with running(query_dataset_in_promql):
+                await query_dataset_in_promql(ctx, query=query, dataset=dataset, time=None, limit=1)
+    except InfinoError as exc:
         raise InputError(f"Not saved: the query failed when run: {exc}") from None
 
 

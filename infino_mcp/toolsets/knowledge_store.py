@@ -89,12 +89,12 @@ def refused(exc: InfinoError, action: str) -> InfinoError:
 async def _ensure(client: Any) -> None:
     """Create the knowledge dataset with its schema record unless it has every field already."""
     try:
-        schema = await client.request("GET", f"{_PATH}/_schema", operation="knowledge", idempotent=True)
+        schema = await client.request("GET", f"{_PATH}/_schema", idempotent=True)
     except InfinoError as exc:
         if not is_service_error(exc, 404):
             raise
         try:
-            await client.request("PUT", _PATH, operation="knowledge", idempotent=True)
+            await client.request("PUT", _PATH, idempotent=True)
         except InfinoError as created:
             if not is_service_error(created, 409):
                 raise
@@ -116,7 +116,6 @@ async def _bulk(client: Any, pairs: list[tuple[str, dict[str, Any] | None]]) -> 
     answer = await client.request(
         "POST",
         f"{_PATH}/json",
-        operation="knowledge",
         idempotent=True,
         content=("\n".join(lines) + "\n").encode(),
         headers={"content-type": "application/x-ndjson"},
@@ -140,9 +139,7 @@ async def write(client: Any, pairs: list[tuple[str, dict[str, Any] | None]]) -> 
 async def search(client: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
     """Hits (``_id``, ``_score``, ``_source``) of a QueryDSL body; none while the dataset does not exist."""
     try:
-        answer = await client.request(
-            "GET", f"{_PATH}/querydsl", operation="knowledge", idempotent=True, json_body=body
-        )
+        answer = await client.request("GET", f"{_PATH}/querydsl", idempotent=True, json_body=body)
     except InfinoError as exc:
         if is_service_error(exc, 404):
             return []

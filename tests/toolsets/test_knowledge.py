@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infino_mcp.config import DEFAULT_TOOLSETS
-from infino_mcp.local.sample import SAMPLE_DATASET, load_sample, sample_orders
+from infino_mcp.local.storage.sample import SAMPLE_DATASET, load_sample, sample_orders
 
 pytestmark = pytest.mark.anyio
 
@@ -58,7 +58,7 @@ def _instant(value: str) -> datetime:
 
 
 async def test_profile_of_the_sample_matches_plain_python(local_services, mcp, call):
-    await load_sample(local_services)
+    await load_sample(local_services.writer)
     rows = [_flat(order) for _, order in sample_orders()]
     profile = await call(mcp, "profile_dataset", {"dataset": SAMPLE_DATASET})
     assert profile["records"] == profile["profiled"] == len(rows) and profile["sampled"] is False
@@ -106,7 +106,7 @@ async def test_null_share_and_distinct_count_missing_values(endpoint, mcp, call)
 
 
 async def test_profile_text_reads_per_field_and_only_named_fields(local_services, mcp):
-    await load_sample(local_services)
+    await load_sample(local_services.writer)
     result = await mcp.call_tool("profile_dataset", {"dataset": SAMPLE_DATASET, "fields": ["currency", "price"]})
     text = result.content[0].text
     lines = text.splitlines()
@@ -117,7 +117,7 @@ async def test_profile_text_reads_per_field_and_only_named_fields(local_services
 
 
 async def test_profile_refuses_unknown_fields_and_missing_datasets(local_services, mcp, call_error):
-    await load_sample(local_services)
+    await load_sample(local_services.writer)
     error = await call_error(mcp, "profile_dataset", {"dataset": SAMPLE_DATASET, "fields": ["prize"]})
     assert "'prize' not in" in error and "price" in error
     error = await call_error(mcp, "profile_dataset", {"dataset": "no-such-data"})
@@ -125,7 +125,7 @@ async def test_profile_refuses_unknown_fields_and_missing_datasets(local_service
 
 
 async def test_profile_is_cached_for_the_configured_time(local_services, make_mcp, call, endpoint):
-    await load_sample(local_services)
+    await load_sample(local_services.writer)
     cached = await make_mcp(profile_cache_seconds=600)
     fresh = await make_mcp(profile_cache_seconds=0)
     first = await call(cached, "profile_dataset", {"dataset": SAMPLE_DATASET, "fields": ["status"]})
@@ -165,7 +165,7 @@ async def test_a_large_dataset_is_sampled_and_says_how(endpoint, mcp, call, sent
 
 
 async def test_context_round_trips(local_services, mcp, call, call_error):
-    await load_sample(local_services)
+    await load_sample(local_services.writer)
     saved = await call(
         mcp,
         "set_dataset_context",
@@ -228,7 +228,7 @@ async def test_context_round_trips(local_services, mcp, call, call_error):
 
 
 async def test_context_of_a_dataset_without_any(local_services, mcp, call):
-    await load_sample(local_services)
+    await load_sample(local_services.writer)
     context = await call(mcp, "get_dataset_context", {"dataset": SAMPLE_DATASET})
     assert context["instructions"] == [] and context["verified_query_count"] == 0
     assert "Nothing saved" in context["note"]
@@ -261,7 +261,7 @@ PARAPHRASES = {
 
 
 async def test_find_verified_queries_puts_the_paraphrased_question_first(local_services, mcp, call):
-    await load_sample(local_services)
+    await load_sample(local_services.writer)
     for question, query in SAVED.items():
         saved = await call(
             mcp,
@@ -284,7 +284,7 @@ async def test_find_verified_queries_puts_the_paraphrased_question_first(local_s
 
 
 async def test_saving_reruns_the_query_and_refuses_a_failing_one(local_services, mcp, call, call_error):
-    await load_sample(local_services)
+    await load_sample(local_services.writer)
     error = await call_error(
         mcp,
         "save_verified_query",
@@ -319,7 +319,7 @@ async def test_saving_reruns_the_query_and_refuses_a_failing_one(local_services,
 async def test_a_user_without_access_to_the_knowledge_dataset_gets_a_plain_403(
     local_services, mcp, make_mcp, call, call_error
 ):
-    await load_sample(local_services)
+    await load_sample(local_services.writer)
     await call(mcp, "set_dataset_context", {"dataset": SAMPLE_DATASET, "description": "Orders."})
     role = {
         "Version": "2025-01-01",
