@@ -91,6 +91,8 @@ async def _serve_http(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     if settings.transport == "stdio":
-        anyio.run(build_server(settings).run_stdio_async)
+        from infino_mcp.stdio import run_stdio
+
+        anyio.run(run_stdio, build_server(settings))
     else:
         anyio.run(_serve_http, settings)
