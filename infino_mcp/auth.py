@@ -24,16 +24,15 @@ falling back to the operator's).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 import httpx2
-from botocore.auth import SigV4Auth as _BotocoreSigV4
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from pydantic import SecretStr
 
 from infino_mcp.errors import AuthenticationError
@@ -86,7 +85,8 @@ def _secret(value: SecretStr | str) -> str:
     return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
-class _Signer(_BotocoreSigV4):
+@functools.cache
+def _signer_class() -> Any:
     """botocore's SigV4 with the two inputs we decide ourselves.
 
     * The canonical URI is the percent-decoded path, which is what the official
@@ -94,18 +94,25 @@ class _Signer(_BotocoreSigV4):
       the path as sent; for others it avoids botocore's second encoding.
     * The payload hash is the one given, so the body is always bound to the
       signature, whether or not ``x-amz-content-sha256`` is a signed header.
+
+    botocore (with urllib3) is imported at the first signature, not at start-up,
+    where it was about a tenth of the time to the initialize reply.
     """
+    from botocore.auth import SigV4Auth as BotocoreSigV4
 
-    def __init__(self, credentials: Credentials, service: str, region: str, *, path: str, payload_hash: str) -> None:
-        super().__init__(credentials, service, region)
-        self._path = path
-        self._payload_hash = payload_hash
+    class Signer(BotocoreSigV4):
+        def __init__(self, credentials: Any, service: str, region: str, *, path: str, payload_hash: str) -> None:
+            super().__init__(credentials, service, region)
+            self._path = path
+            self._payload_hash = payload_hash
 
-    def _normalize_url_path(self, path: str) -> str:
-        return self._path
+        def _normalize_url_path(self, path: str) -> str:
+            return self._path
 
-    def payload(self, request: AWSRequest) -> str:
-        return self._payload_hash
+        def payload(self, request: Any) -> str:
+            return self._payload_hash
+
+    return Signer
 
 
 def _sign(
@@ -127,7 +134,10 @@ def _sign(
     ``path`` is the decoded path; ``query`` the decoded query pairs; ``headers``
     only the headers to sign (lower-case names).
     """
-    signer = _Signer(Credentials(access_key, secret_key), service, region, path=path, payload_hash=payload_hash)
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    signer = _signer_class()(Credentials(access_key, secret_key), service, region, path=path, payload_hash=payload_hash)
     aws = AWSRequest(method=method.upper(), url=f"http://{host}/", headers=dict(headers))
     aws.params = list(query)
     aws.context["timestamp"] = amz_date

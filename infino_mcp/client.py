@@ -147,8 +147,9 @@ class InfinoClient:
             timeout=httpx2.Timeout(settings.timeout, connect=settings.connect_timeout),
             headers={"user-agent": "infino-mcp"},
             follow_redirects=False,
-            # execute_dashboard keeps two requests per panel in flight.
-            limits=httpx2.Limits(max_connections=100, max_keepalive_connections=2 * settings.dashboard_concurrency + 1),
+            # Keep every connection of a burst (concurrent tool calls, a dashboard's two requests per panel):
+            # closing the ones over a smaller keep-alive pool made the next burst connect again.
+            limits=httpx2.Limits(max_connections=100, max_keepalive_connections=100),
         )
 
     def __repr__(self) -> str:

@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InputError, NotAvailableLocallyError
-from infino_mcp.fino_stream import CLOUD_ONLY, ask
 from infino_mcp.registry import client_of, infino_tool
 from infino_mcp.toolsets import fino
 
@@ -42,6 +41,9 @@ async def ask_fino(
     Needs Infino cloud (not the local endpoint)."""
     if not question.strip():
         raise InputError("question is empty: ask something.")
+    # Imported here: websockets is only needed once someone asks, not at every start-up.
+    from infino_mcp.fino_stream import CLOUD_ONLY, ask
+
     client = client_of(ctx)
     if client.settings.uses_local:
         raise NotAvailableLocallyError(CLOUD_ONLY, status=501, operation="ask_fino")
