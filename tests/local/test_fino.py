@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 
+import anyio
 import httpx2
 import pytest
 
@@ -164,3 +166,23 @@ async def test_threads_survive_a_restart(endpoint: httpx2.AsyncClient, local_ser
     stored = reopened.get(thread["id"])
     assert stored["name"] == "durable"
     assert stored["messages"][0]["content"] == "hello"
+
+
+async def test_concurrent_messages_to_one_thread_are_all_kept(endpoint: httpx2.AsyncClient) -> None:
+    thread = await _thread(endpoint, name="busy")
+    texts = [f"message {n}" for n in range(40)]
+
+    async def add(text: str) -> None:
+        response = await endpoint.post(f"/fino/threads/{thread['id']}/messages", json={"content": text})
+        assert response.status_code == 200, response.text
+
+    async with anyio.create_task_group() as tg:
+        for text in texts:
+            tg.start_soon(add, text)
+    stored = (await endpoint.get(f"/fino/threads/{thread['id']}")).json()["messages"]
+    assert sorted(m["content"] for m in stored) == sorted(texts)
+
+
+async def test_timestamps_are_the_services_form(endpoint: httpx2.AsyncClient) -> None:
+    thread = await _thread(endpoint, name="clock")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", thread["created_at"]), thread["created_at"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import urllib.parse
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -28,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from infino_mcp.local.api.http import json_response, read_json, require, services
+from infino_mcp.local.clock import now_iso
 from infino_mcp.local.errors import ApiError
 
 LOCAL_NOTE = "Stored by the local endpoint; connecting to and querying external sources needs an Infino account."
@@ -116,10 +116,6 @@ SOURCES: tuple[dict[str, Any], ...] = (
 _SOURCE_IDS = tuple(s["id"] for s in SOURCES)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 def _source_type(name: str) -> str:
     if name not in _SOURCE_IDS:
         raise ApiError(400, f"Unknown source type {name!r}; get_sources lists the types: {', '.join(_SOURCE_IDS)}.")
@@ -202,7 +198,7 @@ async def create_connection(request: Request) -> Response:
     services(request).rbac.require_admin(request.state.principal, "create connections")
     config = _config_from(await read_json(request))
     conn_id = f"conn_{uuid.uuid4().hex[:16]}"
-    now = _now()
+    now = now_iso()
     conn = {
         "id": conn_id,
         "connection_id": conn_id,
@@ -213,7 +209,7 @@ async def create_connection(request: Request) -> Response:
         "updated_at": now,
         "config": config,
     }
-    services(request).collection("connections").put(conn_id, conn)
+    await services(request).collection("connections").aput(conn_id, conn)
     return json_response(_view(conn))
 
 
@@ -227,8 +223,8 @@ async def update_connection(request: Request) -> Response:
     conn = _connection(request, request.path_params["name"])
     conn["config"] = _merge_config(conn["config"], _config_from(await read_json(request)))
     conn["name"] = conn["config"].get("name", conn["name"])
-    conn["updated_at"] = _now()
-    services(request).collection("connections").put(conn["id"], conn)
+    conn["updated_at"] = now_iso()
+    await services(request).collection("connections").aput(conn["id"], conn)
     return json_response(_view(conn))
 
 
@@ -241,7 +237,7 @@ async def delete_connection(request: Request) -> Response:
         raise ApiError(
             409, f"Connection {conn['id']!r} is used by import job(s) {', '.join(using)}; delete them first."
         )
-    services(request).collection("connections").delete(conn["id"])
+    await services(request).collection("connections").adelete(conn["id"])
     return json_response({"acknowledged": True})
 
 
@@ -290,13 +286,13 @@ async def create_import_job(request: Request) -> Response:
         "query": body.get("query"),
         "status": "pending",
         "schedule": schedule,
-        "created_at": _now(),
+        "created_at": now_iso(),
         "created_by": request.state.principal.user,
         "last_run": None,
         "next_run": None,
         "message": JOB_NOTE,
     }
-    services(request).collection("import_jobs").put(job_id, job)
+    await services(request).collection("import_jobs").aput(job_id, job)
     return json_response(job)
 
 
@@ -315,7 +311,7 @@ async def delete_import_job(request: Request) -> Response:
             f"Import job {request.path_params['job_id']!r} not found; get_import_jobs lists them.",
         )
     require(request, "record", "write", job["target_dataset"])
-    jobs.delete(job["job_id"])
+    await jobs.adelete(job["job_id"])
     return json_response({"acknowledged": True})
 
 

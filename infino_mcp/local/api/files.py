@@ -20,7 +20,6 @@ import asyncio
 import logging
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -31,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from infino_mcp.local.api.http import json_response, require, services
+from infino_mcp.local.clock import now_iso
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.services import Services
 from infino_mcp.local.storage.catalog import validate_name
@@ -48,10 +48,6 @@ DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 100_000
 MAX_REPORTED_ERRORS = 100
 MAX_WAIT_SECONDS = 120.0
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def _max_bytes(svc: Services) -> int:
@@ -128,8 +124,8 @@ async def _read_upload(request: Request) -> tuple[str, bytes, str, str, int]:
 
 
 async def _save(svc: Services, job: dict[str, Any]) -> None:
-    job["updated_at"] = _now()
-    await anyio.to_thread.run_sync(svc.collection("connector_jobs").put, job["run_id"], job)
+    job["updated_at"] = now_iso()
+    await svc.collection("connector_jobs").aput(job["run_id"], job)
 
 
 def _record_error(job: dict[str, Any], error: dict[str, Any]) -> None:
@@ -172,14 +168,14 @@ async def _process(svc: Services, job: dict[str, Any], data: bytes, fmt: str, ba
     job["message"] = f"Imported {stats['documents_processed']} of {len(parsed)} documents into '{job['dataset']}'" + (
         f"; {stats['documents_failed']} failed (see errors)." if stats["documents_failed"] else "."
     )
-    job["finished_at"] = _now()
+    job["finished_at"] = now_iso()
     await _save(svc, job)
 
 
 async def _fail(svc: Services, job: dict[str, Any], reason: str) -> None:
     job["status"] = "failed"
     job["message"] = f"The import failed: {reason}"
-    job["finished_at"] = _now()
+    job["finished_at"] = now_iso()
     _record_error(job, {"location": "job", "reason": reason})
     await _save(svc, job)
 
@@ -210,7 +206,7 @@ async def upload_file(request: Request) -> Response:
     if dataset not in svc.catalog.names():
         require(request, "dataset", "create", dataset)
     require(request, "record", "write", dataset)
-    now = _now()
+    now = now_iso()
     job: dict[str, Any] = {
         "run_id": str(uuid.uuid4()),
         "connector_id": "file",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -20,6 +20,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from infino_mcp.local.api.http import json_response, read_json, services
+from infino_mcp.local.clock import now_iso
 from infino_mcp.local.errors import ApiError
 
 NO_ANSWERS = (
@@ -41,16 +42,30 @@ _UPDATABLE = (
 )
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 def _owned_thread(request: Request) -> dict[str, Any]:
     thread_id = request.path_params["thread_id"]
     thread = services(request).collection("threads").get(thread_id)
     if thread is None or thread.get("user_id") != request.state.principal.user:
-        raise ApiError(404, f"Thread {thread_id!r} not found; list your threads with list_threads.")
+        raise _thread_not_found(thread_id)
     return thread
+
+
+def _thread_not_found(thread_id: str) -> ApiError:
+    return ApiError(404, f"Thread {thread_id!r} not found; list your threads with list_threads.")
+
+
+async def _change_owned_thread(request: Request, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Apply ``change`` to the caller's thread inside the store's update: no write can come in between."""
+    thread_id, user = request.path_params["thread_id"], request.state.principal.user
+
+    def apply(thread: dict[str, Any] | None) -> dict[str, Any]:
+        if thread is None or thread.get("user_id") != user:
+            raise _thread_not_found(thread_id)
+        change(thread)
+        thread["updated_at"] = now_iso()
+        return thread
+
+    return await services(request).collection("threads").aupdate(thread_id, apply)
 
 
 def _validated_changes(body: Any, *, creating: bool) -> dict[str, Any]:
@@ -88,7 +103,7 @@ async def list_threads(request: Request) -> Response:
 
 async def create_thread(request: Request) -> Response:
     changes = _validated_changes(await read_json(request, required=False), creating=True)
-    now = _now()
+    now = now_iso()
     thread: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "user_id": request.state.principal.user,
@@ -104,7 +119,7 @@ async def create_thread(request: Request) -> Response:
         "shared_with_users": [],
     }
     thread.update(changes)
-    services(request).collection("threads").put(thread["id"], thread)
+    await services(request).collection("threads").aput(thread["id"], thread)
     return json_response(_view(thread))
 
 
@@ -113,21 +128,19 @@ async def get_thread(request: Request) -> Response:
 
 
 async def update_thread(request: Request) -> Response:
-    thread = _owned_thread(request)
-    thread.update(_validated_changes(await read_json(request), creating=False))
-    thread["updated_at"] = _now()
-    services(request).collection("threads").put(thread["id"], thread)
-    return json_response(_view(thread))
+    _owned_thread(request)
+    changes = _validated_changes(await read_json(request), creating=False)
+    return json_response(_view(await _change_owned_thread(request, lambda thread: thread.update(changes))))
 
 
 async def delete_thread(request: Request) -> Response:
     thread = _owned_thread(request)
-    services(request).collection("threads").delete(thread["id"])
+    await services(request).collection("threads").adelete(thread["id"])
     return json_response(True)
 
 
 async def add_message(request: Request) -> Response:
-    thread = _owned_thread(request)
+    _owned_thread(request)
     body = await read_json(request)
     if not isinstance(body, dict):
         raise ApiError(400, 'A message must be a JSON object such as {"role": "user", "content": {...}}.')
@@ -136,19 +149,14 @@ async def add_message(request: Request) -> Response:
     role = body.get("role", "user")
     if role not in MESSAGE_ROLES:
         raise ApiError(400, f"Message role {role!r} is not one of {', '.join(MESSAGE_ROLES)}.")
-    message = {**body, "id": str(uuid.uuid4()), "role": role, "created_at": _now()}
+    message = {**body, "id": str(uuid.uuid4()), "role": role, "created_at": now_iso()}
     message.setdefault("metadata", {})
-    thread["messages"].append(message)
-    thread["updated_at"] = message["created_at"]
-    services(request).collection("threads").put(thread["id"], thread)
+    await _change_owned_thread(request, lambda thread: thread["messages"].append(message))
     return json_response(message["id"])
 
 
 async def clear_messages(request: Request) -> Response:
-    thread = _owned_thread(request)
-    thread["messages"] = []
-    thread["updated_at"] = _now()
-    services(request).collection("threads").put(thread["id"], thread)
+    await _change_owned_thread(request, lambda thread: thread.update(messages=[]))
     return json_response(True)
 
 

@@ -19,7 +19,6 @@ routes use the Prometheus body ``{"status": "error", "errorType", "error"}``.
 from __future__ import annotations
 
 import math
-import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
@@ -29,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from infino_mcp.local.api.http import json_response, require, services
+from infino_mcp.local.clock import now_ms
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.promql.parse import DEFAULT_LOOKBACK_MS
 from infino_mcp.local.promql.query import instant_query, range_query
@@ -145,7 +145,7 @@ async def query(request: Request) -> Response:
     try:
         params = await _params(request)
         text = _required(params, "query")
-        at = parse_time(params["time"], "time") if params.get("time") else round(time.time() * 1000)
+        at = parse_time(params["time"], "time") if params.get("time") else now_ms()
         source = _source(request, params.get("index"))
         data = await instant_query(source, text, at, lookback_ms=_lookback(params))
     except ApiError as exc:

@@ -9,6 +9,7 @@ roles they hold. Passwords are never returned.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import anyio
@@ -78,7 +79,7 @@ async def create_user(request: Request) -> Response:
     name = _name(request, "user")
     rbac.require_admin(principal, f"create user {name!r}")
     doc = await _hash_off_loop(validate_user(await read_document(request), partial=False))
-    access_key, secret_key = rbac.create_user(name, doc)
+    access_key, secret_key = await anyio.to_thread.run_sync(rbac.create_user, name, doc)
     return json_response(
         {"account_id": rbac.account_id, "access_key": access_key, "secret_key": secret_key, "username": name}
     )
@@ -101,7 +102,7 @@ async def update_user(request: Request) -> Response:
     if not principal.is_admin and (principal.user != name or "Roles" in doc):
         what = f"change the roles of user {name!r}" if "Roles" in doc else f"update user {name!r}"
         rbac.require_admin(principal, what)
-    updated = rbac.update_user(name, await _hash_off_loop(doc))
+    updated = await anyio.to_thread.run_sync(rbac.update_user, name, await _hash_off_loop(doc))
     return json_response(
         {
             "name": name,
@@ -116,7 +117,7 @@ async def delete_user(request: Request) -> Response:
     rbac, principal = _rbac(request)
     name = _name(request, "user")
     rbac.require_admin(principal, f"delete user {name!r}")
-    rbac.delete_user(name)
+    await anyio.to_thread.run_sync(rbac.delete_user, name)
     return json_response({"acknowledged": True})
 
 
@@ -130,7 +131,7 @@ async def rotate_keys(request: Request) -> Response:
     rbac, principal = _rbac(request)
     name = _name(request, "user")
     _self_or_admin(rbac, principal, name, f"rotate the keys of user {name!r}")
-    access_key, secret_key = rbac.rotate_keys(name)
+    access_key, secret_key = await anyio.to_thread.run_sync(rbac.rotate_keys, name)
     return json_response({"access_key": access_key, "secret_key": secret_key})
 
 
@@ -138,7 +139,8 @@ async def create_role(request: Request) -> Response:
     rbac, principal = _rbac(request)
     name = _name(request, "role")
     rbac.require_admin(principal, f"create role {name!r}")
-    rbac.put_role(name, validate_role(await read_document(request)), create=True)
+    role = validate_role(await read_document(request))
+    await anyio.to_thread.run_sync(functools.partial(rbac.put_role, name, role, create=True))
     return json_response({"acknowledged": True})
 
 
@@ -164,7 +166,7 @@ async def update_role(request: Request) -> Response:
     doc = validate_role(raw)
     if isinstance(raw, dict) and not any(str(k).lower() == "permissions" for k in raw):
         doc["Permissions"] = current["Permissions"]
-    stored = rbac.put_role(name, doc, create=False)
+    stored = await anyio.to_thread.run_sync(functools.partial(rbac.put_role, name, doc, create=False))
     return json_response(
         {
             "name": name,
@@ -179,7 +181,7 @@ async def delete_role(request: Request) -> Response:
     rbac, principal = _rbac(request)
     name = _name(request, "role")
     rbac.require_admin(principal, f"delete role {name!r}")
-    rbac.delete_role(name)
+    await anyio.to_thread.run_sync(rbac.delete_role, name)
     return json_response({"acknowledged": True})
 
 

@@ -19,13 +19,13 @@ A dataset "holds metrics" when it has the ``__name__``, ``value`` and
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from infino_mcp.local.clock import now_ms
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.promql.evaluate import Window
 from infino_mcp.local.promql.exposition import parse_exposition
@@ -94,7 +94,7 @@ def _missing_specs(info: DatasetInfo, docs: list[dict[str, Any]]) -> list[dict]:
 
 async def ingest_exposition(services: Services, dataset: str, text: str) -> int:
     """Store every sample of ``text`` in ``dataset`` (created if missing); returns how many."""
-    docs = exposition_documents(text, round(time.time() * 1000))
+    docs = exposition_documents(text, now_ms())
     if not docs:
         return 0
     info = await anyio.to_thread.run_sync(services.catalog.ensure, dataset)

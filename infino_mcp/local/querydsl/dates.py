@@ -7,8 +7,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from infino_mcp.local.clock import parse_iso
 from infino_mcp.local.errors import ApiError
-from infino_mcp.local.storage.values import parse_iso
 
 _MATH = re.compile(r"([+-])(\d+)([yMwdhHms])|/([yMwdhHms])")
 _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "H": 3600, "m": 60, "s": 1}

@@ -35,10 +35,10 @@ import secrets
 import string
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from infino_mcp.local.clock import now_iso
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.field_rules import IDENTITY, FieldRules, compile_rules
 from infino_mcp.local.security.role_documents import ACTIONS, DEFAULT_VERSION, RESOURCE_TYPES
@@ -67,10 +67,6 @@ def admin_role_document() -> dict[str, Any]:
             for rt in RESOURCE_TYPES
         ],
     }
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def _new_key_pair() -> tuple[str, str]:
@@ -124,11 +120,11 @@ class Rbac:
             self._meta.data["bootstrap_user"] = BOOTSTRAP_USER
             self._meta.save()
         if ADMIN_ROLE not in self._roles.data:
-            self._roles.data[ADMIN_ROLE] = {**admin_role_document(), "created_at": _now(), "builtin": True}
+            self._roles.data[ADMIN_ROLE] = {**admin_role_document(), "created_at": now_iso(), "builtin": True}
             self._roles.save()
         user = self._meta.data["bootstrap_user"]
         if user not in self._users.data:
-            now = _now()
+            now = now_iso()
             self._users.data[user] = {
                 "Version": DEFAULT_VERSION,
                 "Roles": [ADMIN_ROLE],
@@ -160,7 +156,7 @@ class Rbac:
         """Replace the user's key pair with a new one (the old one stops working at once)."""
         access, secret = _new_key_pair()
         self._keys.data = {k: v for k, v in self._keys.data.items() if v["user"] != user}
-        self._keys.data[access] = {"secret": secret, "user": user, "created_at": _now()}
+        self._keys.data[access] = {"secret": secret, "user": user, "created_at": now_iso()}
         self._keys.save()
         return access, secret
 
@@ -215,7 +211,7 @@ class Rbac:
             if name in self._users.data:
                 raise ApiError(409, f"User {name!r} already exists; change it with update_user.")
             self._check_roles_exist(doc["Roles"])
-            now = _now()
+            now = now_iso()
             self._users.data[name] = {
                 "Version": doc["Version"],
                 "Roles": doc["Roles"],
@@ -240,7 +236,7 @@ class Rbac:
                 current["Version"] = doc["Version"]
             if doc.get("Password") or doc.get("password_hash"):
                 current["password_hash"] = _password_hash(doc)
-            current["updated_at"] = _now()
+            current["updated_at"] = now_iso()
             self._users.save()
             return dict(current)
 
@@ -267,7 +263,7 @@ class Rbac:
                 raise ApiError(404, f"Role {name!r} not found.")
             if current is not None and current.get("builtin"):
                 raise ApiError(400, f"The built-in role {name!r} cannot be changed.")
-            now = _now()
+            now = now_iso()
             stored = {**doc, "created_at": current["created_at"] if current else now, "updated_at": now}
             self._roles.data[name] = stored
             self._roles.save()

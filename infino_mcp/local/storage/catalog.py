@@ -25,11 +25,11 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infino_mcp.api_facts import RESERVED_DATASET_NAMES
+from infino_mcp.local.clock import now_iso
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.storage.jsonstore import JsonCollection
 
@@ -217,7 +217,7 @@ class Catalog:
                 name,
                 {
                     "table": table,
-                    "created_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                    "created_at": now_iso(),
                     "uuid": uuid.uuid4().hex,
                     "enrich_policy": None,
                     "json_columns": [],

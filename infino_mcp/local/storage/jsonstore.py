@@ -5,6 +5,11 @@ threads, connections, import jobs, users and roles. Every write replaces the
 file atomically (write, fsync, rename), so an acknowledged write survives a
 crash and a torn write is never read. Files are private to the owner (0600, in a
 0700 directory): connections hold credentials, the rest is private data too.
+
+Reads come from memory. Async code writes through ``aput`` / ``aupdate`` /
+``adelete``, which run the write (and its fsync) on a worker thread so the
+event loop never waits on the disk; a read-modify-write goes through
+``aupdate`` so no other write can come between the read and the write.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import anyio.to_thread
 
 
 class JsonCollection:
@@ -78,3 +85,13 @@ class JsonCollection:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self._path)
+
+    async def aput(self, key: str, value: Any) -> None:
+        await anyio.to_thread.run_sync(self.put, key, value)
+
+    async def aupdate(self, key: str, change: Callable[[Any], Any]) -> Any:
+        """``update`` off the event loop: ``change`` runs on the worker thread, under the store's lock."""
+        return await anyio.to_thread.run_sync(self.update, key, change)
+
+    async def adelete(self, key: str) -> bool:
+        return await anyio.to_thread.run_sync(self.delete, key)

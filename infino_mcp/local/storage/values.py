@@ -18,47 +18,18 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import UTC, datetime
 from typing import Any
 
+from infino_mcp.local.clock import iso_ms, parse_iso
 from infino_mcp.local.storage.catalog import DOC_ID, SOURCE, DatasetInfo, column_for
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
-_ISO = re.compile(
-    r"\d{4}-\d{2}-\d{2}"
-    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?"
-    r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?"
-)
 JSON_TEXT = "json"
 CANONICAL_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z")
 
 
 class ValueRefused(ValueError):
     """A value that cannot be stored in its column; the message names the field."""
-
-
-def parse_iso(text: str) -> datetime | None:
-    """An ISO-8601 date or date-time as an aware UTC datetime, None when ``text`` is not one."""
-    if len(text) < 10 or not _ISO.fullmatch(text):
-        return None
-    value = text.replace(",", ".")
-    if value[-1] in "Zz":
-        value = value[:-1] + "+00:00"
-    match = re.search(r"\.(\d+)", value)
-    if match and len(match.group(1)) > 6:
-        value = value[: match.start(1)] + match.group(1)[:6] + value[match.end(1) :]
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def iso_ms(value: datetime) -> str:
-    """Canonical form the engine parses: UTC, milliseconds, ``Z``."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def flatten(document: dict[str, Any], prefix: str = "") -> dict[str, Any]:

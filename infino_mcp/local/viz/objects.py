@@ -43,10 +43,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from infino_mcp.echarts import CHART_TYPES
+from infino_mcp.local.clock import now_iso
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.storage.jsonstore import JsonCollection
 from infino_mcp.local.viz.sql import (
@@ -63,10 +63,6 @@ SERVER_FIELDS = ("id", "schema_version", "created_at", "updated_at", "created_by
 PANEL_KINDS = ("visualization", "markdown", "divider")
 DEFAULT_LIMIT, MAX_LIMIT = 1000, 10_000
 GRID_WIDTH = 48
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:

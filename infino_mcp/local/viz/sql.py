@@ -52,6 +52,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from infino_mcp.local.clock import parse_iso
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.sql.rewrite import syntax_reason
 
@@ -200,8 +201,10 @@ def to_utc_iso(value: Any) -> str:
         text = value.strip()
         if re.fullmatch(r"-?\d+(\.\d+)?", text):
             return to_utc_iso(float(text))
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "zZ" else text)
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        parsed = parse_iso(text)
+        if parsed is None:
+            raise ValueError(f"{value!r} is not an ISO 8601 timestamp")
+        moment = parsed
     else:
         raise ValueError(f"{value!r} is not a timestamp")
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
