@@ -17,7 +17,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -134,9 +134,12 @@ class InfinoClient:
         settings: Settings,
         transport: httpx2.AsyncBaseTransport | None = None,
         credentials: Callable[[], tuple[str, str]] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
+        """``transport`` and ``sleep`` are the seams tests replace: the wire, and the wait between retries."""
         self.endpoint = endpoint.rstrip("/")
         self.settings = settings
+        self._sleep = sleep
         self.auth = SigV4Auth(
             access_key, secret_key, region=settings.region, service=settings.service, credentials=credentials
         )
@@ -240,7 +243,7 @@ class InfinoClient:
             if time.monotonic() + delay >= deadline:
                 raise error
             log.info("%s: retrying after %s (attempt %d)", operation, type(error).__name__, attempt)
-            await anyio.sleep(delay)
+            await self._sleep(delay)
 
     @staticmethod
     def _decode(response: httpx2.Response, operation: str) -> Any:

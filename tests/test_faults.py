@@ -7,6 +7,8 @@ to do next; the server keeps answering afterwards. Retries happen only where saf
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import httpx2
@@ -63,15 +65,26 @@ def raises(exc: type[Exception]) -> Callable[[httpx2.Request], httpx2.Response]:
     return respond
 
 
-async def _call(script: Script, tool: str, args: dict[str, Any], **overrides: Any) -> tuple[Any, Any]:
-    """Call ``tool``, then ``ping`` to show the server still answers; ``script.first`` counts the tool's requests."""
+async def _call(
+    script: Script, tool: str, args: dict[str, Any], *, waits: list[float] | None = None, **overrides: Any
+) -> tuple[Any, Any]:
+    """Call ``tool``, then ``ping`` to show the server still answers; ``script.first`` counts the tool's requests.
+
+    The client's waits between retries are recorded in ``waits`` (and take no time).
+    """
     settings = _settings(**overrides)
+    recorded = waits if waits is not None else []
+
+    async def sleep(seconds: float) -> None:
+        recorded.append(seconds)
+
     client = InfinoClient(
         settings.endpoint,
         settings.access_key,
         settings.secret_key,
         settings=settings,
         transport=httpx2.MockTransport(script),
+        sleep=sleep,
     )
     async with client, Client(build_server(settings, client=client)) as mcp:
         result = await mcp.call_tool(tool, args)
@@ -94,10 +107,39 @@ async def test_get_is_retried_on_503_then_succeeds() -> None:
 
 
 @pytest.mark.anyio
-async def test_retry_after_on_429_is_honoured_and_bounded() -> None:
-    script = Script(status(429, headers={"retry-after": "0"}), status(200, {"version": "v1"}))
-    result, _ = await _call(script, "ping", {})
+async def test_retry_after_on_429_is_honoured() -> None:
+    script = Script(status(429, headers={"retry-after": "7"}), status(200, {"version": "v1"}))
+    waits: list[float] = []
+    result, _ = await _call(script, "ping", {}, waits=waits)
     assert not result.is_error and script.first == 2
+    assert waits == [7.0]
+
+
+@pytest.mark.anyio
+async def test_retry_after_as_a_date_is_honoured() -> None:
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    script = Script(status(503, headers={"retry-after": later}), status(200, {"version": "v1"}))
+    waits: list[float] = []
+    result, _ = await _call(script, "ping", {}, waits=waits)
+    assert not result.is_error and len(waits) == 1 and 25 <= waits[0] <= 30
+
+
+@pytest.mark.anyio
+async def test_retry_after_beyond_the_deadline_gives_up_at_once() -> None:
+    script = Script(status(429, headers={"retry-after": "3600"}), status(200, {"version": "v1"}))
+    waits: list[float] = []
+    result, _ = await _call(script, "ping", {}, waits=waits, retry_deadline=90)
+    assert result.is_error and "429" in _text(result)
+    assert waits == [] and script.first == 1
+
+
+@pytest.mark.anyio
+async def test_backoff_grows_between_retries_without_retry_after() -> None:
+    script = Script(status(503), status(503), status(503), status(200, {"version": "v1"}))
+    waits: list[float] = []
+    result, _ = await _call(script, "ping", {}, waits=waits, retry_backoff=0.5)
+    assert not result.is_error and len(waits) == 3
+    assert all(0 <= wait <= 0.5 * 2**n for n, wait in enumerate(waits))
 
 
 @pytest.mark.anyio
