@@ -39,6 +39,8 @@ def _check(sql: str, rules=RULES) -> None:
         'SELECT _id, name FROM "logs-1"',
         'SELECT "user" FROM "logs-1"',
         'SELECT email FROM (SELECT email, name FROM "logs-1") t',
+        # an alias the query defines is its own name (the secure view holds no hidden value to reach)
+        'SELECT name AS password FROM "logs-1" ORDER BY password',
     ],
 )
 def test_allowed_queries(sql: str) -> None:
@@ -59,9 +61,9 @@ def test_allowed_queries(sql: str) -> None:
         ('SELECT name FROM "logs-1" ORDER BY email', "'email' is masked"),
         ('SELECT COUNT(*) FROM "logs-1" GROUP BY email', "'email' is masked"),
         ("SELECT name FROM \"logs-1\" WHERE email LIKE 'a%'", "'email' is masked"),
-        ('SELECT name FROM "logs-1" WHERE "user" IS NOT NULL', "'user.token' is hidden"),
+        ('SELECT name FROM "logs-1" WHERE "user" IS NOT NULL', "hide or mask parts of 'user'"),
         ('SELECT _source FROM "logs-1"', "_source"),
-        ('SELECT name AS password FROM "logs-1" ORDER BY password', "'password' is hidden"),
+        ('SELECT nosuchfield FROM "logs-1" WHERE "password.x" = 1', "'password.x' is hidden"),
         ("SELECT * FROM bm25_search('logs-1', 'password', 'hunter2')", "'password' is hidden"),
     ],
 )

@@ -20,6 +20,7 @@ from infino_mcp.local.api.bulk import bulk
 from infino_mcp.local.api.http import json_response, read_json, require, services
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.services import Services
+from infino_mcp.local.sql.execute import delete_matching
 from infino_mcp.local.storage.catalog import DatasetInfo
 from infino_mcp.local.storage.documents import get_document
 
@@ -141,7 +142,7 @@ async def get_record(request: Request) -> Response:
             "_seq_no": 0,
             "_primary_term": 1,
             "found": True,
-            "_source": source if rules.identity else rules.apply(source),
+            "_source": source if rules.identity else rules.apply({"_source": source})["_source"],
         }
     )
 
@@ -157,8 +158,10 @@ async def delete_by_query(request: Request) -> Response:
     if not isinstance(body, dict):
         raise ApiError(400, 'The body must be a QueryDSL object such as {"query": {"term": {...}}}.')
     query = body.get("query", body)
-    predicate = querydsl.where_sql(query, info)
-    return json_response(await svc.writer.delete_where(name, predicate))
+    principal = request.state.principal
+    rules = svc.rbac.field_rules(principal, name) if principal is not None else None
+    predicate = querydsl.where_sql(query, info, rules, getattr(principal, "user", ""))
+    return json_response(await delete_matching(svc, name, predicate, rules))
 
 
 async def enrich_dataset(request: Request) -> Response:

@@ -257,6 +257,7 @@ class QueryCompiler:
         if not values:
             return FALSE
         if name in ("_id", "_doc_id"):
+            self.fields.check("_id")
             f = Field("_id", "_doc_id", "string", True)
         else:
             found = self.fields.get(name)
@@ -342,6 +343,7 @@ class QueryCompiler:
 
     def _like(self, name: str, pattern: str, insensitive: bool) -> Pred:
         if name in ("_id", "_doc_id"):
+            self.fields.check("_id")
             f: Field | None = Field("_id", "_doc_id", "string", True)
         else:
             f = self.fields.get(name)

@@ -1,20 +1,26 @@
 """User fields of a dataset as QueryDSL sees them: the engine column, the kind of
 values it holds, and conversion of request values into typed SQL literals.
-Fields the caller may not read are invisible (as if the dataset had none)."""
+
+This is the one place every QueryDSL clause (queries, sorts, aggregations) resolves
+a field name, so field rules live here: a field named exactly that the caller's
+rules hide or mask is a 403 with the SQL path's wording (decided by the rules, not
+by whether the dataset has the field); wildcards and object paths expand to the
+readable fields only."""
 
 from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.dates import date_ms
 from infino_mcp.local.querydsl.sqltext import lit, num
+from infino_mcp.local.security.sql_field_rules import check_reference
 
 if TYPE_CHECKING:
+    from infino_mcp.local.security.field_rules import FieldRules
     from infino_mcp.local.storage.catalog import DatasetInfo, FieldInfo
 
 
@@ -118,33 +124,45 @@ def _item_kind(engine_type: str) -> str:
 
 
 class Fields:
-    """Field lookup for one dataset, hiding fields the caller may not read."""
+    """Field lookup for one dataset under the caller's field rules (None: no rules)."""
 
-    def __init__(self, info: DatasetInfo, readable: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, info: DatasetInfo, rules: FieldRules | None = None, user: str = "") -> None:
         self.info = info
-        self._readable = readable or (lambda _path: True)
+        self.rules = rules if rules is not None and not rules.identity else None
+        self.user = user
+
+    def check(self, name: str) -> None:
+        """ApiError(403) when the rules hide or mask ``name`` (or the field ``name.keyword`` stands for)."""
+        if self.rules is None:
+            return
+        for path in {name, name[: -len(".keyword")] if name.endswith(".keyword") else name}:
+            check_reference(path, self.rules, self.user, bare=False)
 
     def get(self, name: str) -> Field | None:
-        """The field called ``name`` (``x.keyword`` falls back to ``x``), None when unknown or hidden."""
+        """The field called ``name`` (``x.keyword`` falls back to ``x``), None when unknown; 403 when hidden."""
         if not isinstance(name, str):
             raise ApiError(400, f"QueryDSL field names are strings, got {name!r}.")
+        self.check(name)
+        return self._lookup(name)
+
+    def _lookup(self, name: str) -> Field | None:
         info = self.info.fields.get(name)
         if info is None and name.endswith(".keyword"):
             info = self.info.fields.get(name[: -len(".keyword")])
-        if info is None or not self._readable(info.name):
+        if info is None or (self.rules is not None and not self.rules.readable(info.name)):
             return None
         kind, item = field_kind(info)
         return Field(info.name, info.column, kind, info.fts, item)
 
     def under(self, prefix: str) -> list[Field]:
-        """Fields nested under the object path ``prefix``."""
-        found = [self.get(n) for n in self.info.fields if n.startswith(prefix + ".")]
+        """Readable fields nested under the object path ``prefix``."""
+        found = [self._lookup(n) for n in self.info.fields if n.startswith(prefix + ".")]
         return [f for f in found if f is not None]
 
     def matching(self, pattern: str) -> list[Field]:
-        """Fields whose names match a glob such as ``title*`` or ``*`` (exact names too)."""
+        """Fields whose names match a glob such as ``title*`` or ``*`` (readable ones only; exact names too)."""
         if not any(ch in pattern for ch in "*?["):
             found = self.get(pattern)
             return [found] if found else []
         names = [n for n in self.info.fields if fnmatch.fnmatchcase(n, pattern)]
-        return [f for f in (self.get(n) for n in sorted(names)) if f is not None]
+        return [f for f in (self._lookup(n) for n in sorted(names)) if f is not None]

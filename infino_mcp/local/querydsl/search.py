@@ -43,6 +43,7 @@ from infino_mcp.local.querydsl.source import (
 )
 
 if TYPE_CHECKING:
+    from infino_mcp.local.security.field_rules import FieldRules
     from infino_mcp.local.services import Services
     from infino_mcp.local.storage.catalog import DatasetInfo
 
@@ -65,7 +66,7 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
             raise unsupported("option", key, TOP_LEVEL_KEYS)
     info = services.catalog.get(dataset)  # cached after the first call
     rules = services.rbac.field_rules(principal, dataset) if principal is not None else None
-    fields = Fields(info, rules.readable if rules is not None and not rules.identity else None)
+    fields = Fields(info, rules, getattr(principal, "user", ""))
     offset, size = _int(body.get("from", 0), "from"), _int(body.get("size", 10), "size")
     if offset + size > MAX_RESULT_WINDOW:
         raise ApiError(400, f"from + size must be at most {MAX_RESULT_WINDOW} (got {offset + size}); "
@@ -127,13 +128,14 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
     return response
 
 
-def where_sql(query: dict, info: DatasetInfo) -> str:
+def where_sql(query: dict, info: DatasetInfo, rules: FieldRules | None = None, user: str = "") -> str:
     """``query`` as an engine SQL predicate over ``info``'s columns, for ``table.delete``.
 
     Delete predicates cannot hold subqueries, so full-text clauses become
     case-insensitive word-boundary regexes (an approximation of the tokenizer).
+    ``rules``: the caller's field rules (hidden or masked fields are refused).
     """
-    compiler = QueryCompiler(Fields(info), prefix="", allow_text=False)
+    compiler = QueryCompiler(Fields(info, rules, user), prefix="", allow_text=False)
     compiled = compiler.compile(query or {"match_all": {}}, scoring=False)
     return compiled.pred.render(lambda leaf: leaf.approx())
 

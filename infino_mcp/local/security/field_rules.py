@@ -26,9 +26,10 @@ from typing import Any
 
 MASK_TEXT = "****"
 _REMOVE = object()
+METADATA = frozenset({"_id", "_index", "_score", "_version", "_seq_no", "_primary_term", "_routing"})
 
 
-def _matches(path: str, patterns: tuple[str, ...]) -> bool:
+def matches(path: str, patterns: tuple[str, ...]) -> bool:
     """True when ``path`` or one of its parent objects matches a pattern."""
     parts = path.split(".")
     for i in range(1, len(parts) + 1):
@@ -62,18 +63,30 @@ class FieldRules:
 
     def visible(self, path: str) -> bool:
         """Whether the field at dotted ``path`` is returned at all (masked fields are visible)."""
-        if path.startswith("_") and path != "_source":
-            return not _matches(path, self.deny)
-        if _matches(path, self.deny):
-            return False
-        if self.allow is not None and not _matches(path, self.allow) and not self._leads_to_allowed(path):
-            return False
-        return self.mask_strategy(path) != "remove"
+        return self.why_hidden(path) is None
+
+    def why_hidden(self, path: str) -> str | None:
+        """Which rule hides ``path`` (a short phrase for messages), None when it is visible."""
+        if matches(path, self.deny):
+            return "Deny rule"
+        if path in METADATA:
+            return None
+        if self.allow is not None and not matches(path, self.allow) and not self._leads_to_allowed(path):
+            return "not in the Allow list"
+        return "Mask rule: remove" if self.mask_strategy(path) == "remove" else None
+
+    def lowered(self) -> FieldRules:
+        """The same rules with lower-cased patterns (to compare names whose case the engine may fold)."""
+        return FieldRules(
+            allow=None if self.allow is None else tuple(p.lower() for p in self.allow),
+            deny=tuple(p.lower() for p in self.deny),
+            mask=tuple((p.lower(), s) for p, s in self.mask),
+        )
 
     def mask_strategy(self, path: str) -> str | None:
         """The mask applied to ``path`` (``redact``, ``hash``, ``remove``) or None."""
         for pattern, strategy in self.mask:
-            if _matches(path, (pattern,)):
+            if matches(path, (pattern,)):
                 return strategy
         return None
 
@@ -105,9 +118,9 @@ class FieldRules:
             if not base and key == "_source":
                 out[key] = self._source(value)
                 continue
-            if not base and key.startswith("_") and not isinstance(value, (dict, list)):
+            if not base and key in METADATA and not isinstance(value, (dict, list)):
                 # Metadata (_id, _index, _score...) is kept by Allow lists; Deny still applies.
-                if not _matches(path, self.deny):
+                if not matches(path, self.deny):
                     out[key] = value
                 continue
             result = self._value(path, value)
@@ -116,9 +129,9 @@ class FieldRules:
         return out
 
     def _value(self, path: str, value: Any) -> Any:
-        if _matches(path, self.deny):
+        if matches(path, self.deny):
             return _REMOVE
-        if self.allow is not None and not _matches(path, self.allow):
+        if self.allow is not None and not matches(path, self.allow):
             if not self._leads_to_allowed(path):
                 return _REMOVE
             if isinstance(value, dict):

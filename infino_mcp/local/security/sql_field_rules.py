@@ -1,23 +1,22 @@
-"""Field rules for SQL: refuse queries that would read hidden or masked fields indirectly.
+"""Field rules for SQL: clear refusals on top of the secure views.
 
-``FieldRules.apply`` filters result rows by column name, which is enough for
-``SELECT *`` and plain column lists but not for SQL that moves a value under
-another name or uses it without returning it: ``SELECT password AS p``,
-``upper(email)``, ``WHERE password = 'x'`` (an oracle), ``ORDER BY``/``GROUP BY``
-on a masked field, or ``_source`` (the whole original document). So before a
-query runs, every column it references is checked against the caller's rules:
+Every protected dataset a caller's SQL reads is replaced by its secure view
+(``secure_view``), so no query can reach a hidden or unmasked value. These checks
+come first and turn the uses that would only mislead into a 403 naming the field
+and the rule:
 
 * a hidden field (denied, outside an Allow list, or masked with ``remove``)
   may not be referenced at all;
 * a masked field may only be selected as itself (a bare projection item, or
-  aliased to its own name), where the output filter masks it;
+  aliased to its own name), not filtered, sorted, grouped, renamed or computed on;
 * ``_source`` may not be referenced when any rule applies;
 * field names given as string arguments to the engine's search functions
-  (``bm25_search`` ...) follow the same rules as columns.
+  (``bm25_search`` ...) must be readable.
 
-Names are compared as the engine reads them: unquoted identifiers are
-lower-cased (``PASSWORD`` is ``password``), quoted ones kept as written.
-Aliases and names that are not fields of the dataset are left to the engine.
+Decisions depend on the rules and the query text only, never on which fields the
+dataset has, so a refusal tells nothing about a hidden field's existence. Names
+the query defines itself (aliases, CTE and derived-table columns) are left to the
+views. Unquoted identifiers are compared lower-cased, as the engine reads them.
 """
 
 from __future__ import annotations
@@ -28,8 +27,8 @@ from sqlglot import exp
 
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.field_rules import FieldRules
+from infino_mcp.local.security.secure_view import SEARCH_FUNCTIONS, reaches_inside
 
-SEARCH_FUNCTIONS = ("bm25_search_prefix", "bm25_search", "exact_match", "token_match", "vector_search", "hybrid_search")
 SOURCE_COLUMN = "_source"
 
 
@@ -51,21 +50,33 @@ def check_select_fields(
     """
     if rules.identity:
         return
-    known = set(fields)
+    del fields  # decisions never depend on which fields exist (see the module docstring)
     relations = _relation_names(tree)
+    defined = _defined_names(tree)
     for part in [tree] if parts is None else parts:
         for column in part.find_all(exp.Column):
             if isinstance(column.this, exp.Star):
                 continue
             path = _field_path(column, relations)
-            _check_reference(path, rules, known, user, bare=allow_bare and _is_bare_projection(column, path))
+            if path in defined:
+                continue
+            check_reference(path, rules, user, bare=allow_bare and _is_bare_projection(column, path))
         for func in part.find_all(exp.Anonymous):
             if str(func.this).lower() not in SEARCH_FUNCTIONS:
                 continue
-            for arg in func.expressions:
+            for arg in func.expressions[1:]:
                 if isinstance(arg, exp.Literal) and arg.is_string:
-                    for name in sorted(f for f in known if f.lower() == arg.this.lower()):
-                        _check_reference(name, rules, known, user, bare=False)
+                    for name in {arg.this, arg.this.lower()}:
+                        check_reference(name, rules, user, bare=False)
+                        check_reference(name, rules.lowered(), user, bare=False)
+
+
+def _defined_names(tree: exp.Expression) -> set[str]:
+    """Names the query gives to values itself: select aliases, CTE and derived-table column lists."""
+    names = {_engine_name(a.args["alias"]) for a in tree.find_all(exp.Alias) if a.args.get("alias") is not None}
+    for alias in tree.find_all(exp.TableAlias):
+        names |= {_engine_name(c) for c in alias.columns}
+    return names
 
 
 def _engine_name(ident: exp.Expression) -> str:
@@ -104,28 +115,33 @@ def _is_bare_projection(column: exp.Column, path: str) -> bool:
     return isinstance(parent, exp.Select) and node.arg_key == "expressions"
 
 
-def _check_reference(path: str, rules: FieldRules, known: set[str], user: str, *, bare: bool) -> None:
+def check_reference(path: str, rules: FieldRules, user: str, *, bare: bool) -> None:
+    """ApiError(403) when ``rules`` hide ``path`` or mask it and it is used other than ``bare``ly selected."""
     who = f"user {user!r}" if user else "the caller"
     if path == SOURCE_COLUMN:
         raise ApiError(
             403, f"Field-level rules apply to {who} on this dataset, so '_source' (the whole document) cannot be read."
         )
-    if path in known:
-        _check_field(path, rules, who, bare=bare)
-        return
-    children = sorted(f for f in known if f.startswith(path + "."))
-    if bare:
-        return  # a whole object selected as itself: the output filter removes and masks inside it
-    for child in children:
-        _check_field(child, rules, who, bare=False)
+    if path in ("_id", "_doc_id"):
+        path = "_id"
+    _check_field(path, rules, who, bare=bare)
+    if not bare and reaches_inside(rules, path):
+        raise ApiError(
+            403,
+            f"Permission denied: field rules of {who} hide or mask parts of {path!r}; name its readable fields instead.",
+        )
 
 
 def _check_field(field: str, rules: FieldRules, who: str, *, bare: bool) -> None:
-    if not rules.visible(field):
-        raise ApiError(403, f"Permission denied: field {field!r} is hidden from {who}; remove it from the query.")
-    if rules.mask_strategy(field) is not None and not bare:
+    why = rules.why_hidden(field)
+    if why:
+        raise ApiError(
+            403, f"Permission denied: field {field!r} is hidden from {who} ({why}); remove it from the query."
+        )
+    strategy = rules.mask_strategy(field)
+    if strategy is not None and not bare:
         raise ApiError(
             403,
-            f"Permission denied: field {field!r} is masked for {who}; it can be selected as it is, "
-            "but not renamed or used in expressions, filters, grouping or sorting.",
+            f"Permission denied: field {field!r} is masked for {who} (Mask rule: {strategy}); it can be selected "
+            "as it is, but not renamed or used in expressions, filters, grouping or sorting.",
         )

@@ -22,14 +22,13 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from sqlglot import exp
 
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.security.secure_view import view_sql
 from infino_mcp.local.security.sql_field_rules import check_select_fields
 from infino_mcp.local.sql.results import (
     SelectResult,
-    statement_info,
     table_to_result,
     to_sql_envelope,
 )
@@ -42,74 +41,14 @@ from infino_mcp.local.sql.rewrite import (
     qualified_start,
     rewrite,
 )
+from infino_mcp.local.sql.select import authorize, execute_select, run
 from infino_mcp.local.storage.catalog import DOC_ID, SOURCE, field_for
-from infino_mcp.local.storage.documents import Op
+from infino_mcp.local.storage.documents import Op, sql_string
 
 if TYPE_CHECKING:
     from infino_mcp.local.services import Services
 
 __all__ = ["SelectResult", "execute_select", "execute_statement", "to_sql_envelope"]
-
-
-# ----- SELECT ---------------------------------------------------------------------------------
-
-
-def _authorize(services: Services, principal: Any, datasets: list[str], action: str) -> None:
-    if principal is None:
-        return
-    resource = "record"
-    for name in datasets:
-        services.rbac.authorize(principal, resource, action, name)
-
-
-async def _run(services: Services, rewritten: Rewritten) -> pa.Table:
-    try:
-        return await services.engine.query(rewritten.sql)
-    except ApiError as exc:
-        raise ApiError(exc.status, engine_names_to_user(exc.message, rewritten.datasets, rewritten.sql)) from None
-
-
-async def execute_select(services: Services, sql: str, *, principal: Any = None) -> SelectResult:
-    """Run a read query written with dataset names; rows as plain JSON values."""
-    rewritten = rewrite(sql, services.catalog)
-    if not isinstance(rewritten.tree, (exp.Query, exp.Describe)) and rewritten.tree.key not in ("select", "union"):
-        raise ApiError(
-            400,
-            "Only SELECT queries can be run here; change records with upsert_to_dataset (INSERT or UPDATE) "
-            "or delete_records.",
-        )
-    names = list(rewritten.datasets)
-    _authorize(services, principal, names, "read")
-    if principal is not None:
-        _check_field_references(services, principal, rewritten)
-    result = table_to_result(await _run(services, rewritten))
-    if principal is not None:
-        result.rows = _apply_field_rules(services, principal, names, result.rows)
-    result.info = statement_info(rewritten.tree, names)
-    return result
-
-
-def _check_field_references(services: Services, principal: Any, rewritten: Rewritten) -> None:
-    """403 when the query reads fields the caller's rules hide or mask other than as a bare
-    output column (see ``rbac_sql``): the row filter alone cannot see through aliases,
-    expressions, filters, grouping or sorting."""
-    for name, info in rewritten.datasets.items():
-        rules = services.rbac.field_rules(principal, name)
-        if not rules.identity:
-            check_select_fields(rewritten.tree, rules, info.fields, user=principal.user)
-
-
-def _apply_field_rules(services: Services, principal: Any, names: list[str], rows: list[dict]) -> list[dict]:
-    rules = [services.rbac.field_rules(principal, name) for name in names]
-    active = [r for r in rules if not r.identity]
-    if not active:
-        return rows
-    if len(names) > 1:
-        raise ApiError(
-            403,
-            "Field-level rules apply to some of these datasets, so they can only be queried one at a time with SQL.",
-        )
-    return [active[0].apply(row) for row in rows]
 
 
 # ----- writes ---------------------------------------------------------------------------------
@@ -143,7 +82,7 @@ def _check_write_reads(
     parts = [p for p in parts if isinstance(p, exp.Expression)]
     reads_data = any(p.find(exp.Column, exp.Table, exp.Anonymous, exp.Star) is not None for p in parts)
     names = [n for n in rewritten.datasets if n != target or reads_data]
-    _authorize(services, principal, names, "read")
+    authorize(services, principal, names, "read")
     for name in names:
         rules = services.rbac.field_rules(principal, name)
         if not rules.identity:
@@ -182,7 +121,7 @@ async def execute_insert(services: Services, sql: str, *, principal: Any = None)
         if principal is not None:
             services.rbac.authorize(principal, "dataset", "create", dataset)
         services.catalog.ensure(dataset)
-    _authorize(services, principal, [dataset], "write")
+    authorize(services, principal, [dataset], "write")
     columns = [c.name for c in schema.expressions]
     source = tree.expression
     if isinstance(source, exp.Values):
@@ -253,11 +192,109 @@ def _set_path(document: dict[str, Any], path: str, value: Any) -> None:
     _set_path(child, rest, value)
 
 
+def _restricted(services: Services, principal: Any, rewritten: Rewritten) -> bool:
+    """Whether field rules apply to the caller on a dataset the statement names and the caller may read
+    (a dataset it may not read is refused by ``_check_write_reads`` as soon as the statement reads it)."""
+    if principal is None or principal.is_admin:
+        return False
+    for name in rewritten.datasets:
+        try:
+            services.rbac.authorize(principal, "record", "read", name)
+        except ApiError:
+            continue
+        if not services.rbac.field_rules(principal, name).identity:
+            return True
+    return False
+
+
+def _read_back_sql(tree: exp.Expression, projection: list[str], what: str) -> str:
+    """The SELECT an UPDATE or DELETE of a restricted caller runs (as the caller) to find its rows."""
+    table = tree.this
+    if not isinstance(table, exp.Table) or tree.args.get("from_") or tree.args.get("using"):
+        raise ApiError(
+            400, f"{what} with FROM or USING is not supported when field rules apply to you; use a subquery in WHERE."
+        )
+    where = tree.args.get("where")
+    condition = f" WHERE {where.this.sql(dialect='postgres')}" if where is not None else ""
+    return f"SELECT {', '.join(projection)} FROM {table.sql(dialect='postgres')}{condition}"
+
+
+async def _sources_by_id(services: Services, info: Any, ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), _ID_BATCH):
+        chunk = ", ".join(sql_string(i) for i in ids[start : start + _ID_BATCH])
+        table = await services.engine.query(
+            f'SELECT "{DOC_ID}", "{SOURCE}" FROM "{info.table}" WHERE "{DOC_ID}" IN ({chunk})'
+        )
+        found.update(zip(table.column(DOC_ID).to_pylist(), table.column(SOURCE).to_pylist(), strict=True))
+    return found
+
+
+async def delete_ids(services: Services, dataset: str, ids: list[str]) -> int:
+    """Delete the documents with these ids (in batches); how many rows went."""
+    count = 0
+    for start in range(0, len(ids), _ID_BATCH):
+        chunk = ", ".join(sql_string(i) for i in ids[start : start + _ID_BATCH])
+        count += await services.writer.delete_where(dataset, f'"{DOC_ID}" IN ({chunk})')
+    return count
+
+
+async def delete_matching(services: Services, dataset: str, predicate: str, rules: Any) -> int:
+    """Delete the rows matching an engine ``predicate`` we compiled (delete-by-query); for a caller with
+    field rules the predicate is evaluated over the secure view, so it cannot test a hidden value."""
+    if rules is None or rules.identity:
+        return await services.writer.delete_where(dataset, predicate)
+    info = services.catalog.get(dataset)
+    table = await services.engine.query(f'SELECT "{DOC_ID}" FROM ({view_sql(info, rules)}) AS v WHERE {predicate}')
+    return await delete_ids(services, dataset, [i for i in table.column(DOC_ID).to_pylist() if i is not None])
+
+
+_ID_BATCH = 500
+
+
+async def _restricted_update(services: Services, sql: str, principal: Any, dataset: str) -> SelectResult:
+    tree = parse(normalize(sql, services.catalog))
+    rules = services.rbac.field_rules(principal, dataset)
+    projection, paths = ["_id"], []
+    for i, assignment in enumerate(tree.expressions):
+        if not isinstance(assignment, exp.EQ) or not isinstance(assignment.this, exp.Column):
+            raise ApiError(400, "UPDATE needs assignments like SET field = expression.")
+        path = field_for(assignment.this.name)
+        if not rules.readable(path):
+            raise ApiError(
+                403,
+                f"Permission denied: field {path!r} is hidden or masked for user {principal.user!r}; it cannot be set.",
+            )
+        paths.append(path)
+        projection.append(f'{assignment.expression.sql(dialect="postgres")} AS "__set_{i}"')
+    selected = await execute_select(
+        services, _read_back_sql(tree, projection, "UPDATE"), principal=principal, masked_as_is=False
+    )
+    ids = [str(row["_id"]) for row in selected.rows]
+    sources = await _sources_by_id(services, services.catalog.get(dataset), ids)
+    ops = []
+    for row in selected.rows:
+        raw = sources.get(str(row["_id"]))
+        if raw is None:
+            continue
+        document = json.loads(raw)
+        for i, path in enumerate(paths):
+            _set_path(document, path, row[f"__set_{i}"])
+        ops.append(Op("index", str(row["_id"]), document))
+    if not ops:
+        return SelectResult(columns=[], rows=[], affected_rows=0, info={"table_names": [dataset]})
+    return _write_result(dataset, await services.writer.write(dataset, ops))
+
+
 async def execute_update(services: Services, sql: str, *, principal: Any = None) -> SelectResult:
     rewritten = rewrite(sql, services.catalog)
+    if _restricted(services, principal, rewritten):
+        dataset = _target(rewritten, parse(normalize(sql, services.catalog)).this)
+        authorize(services, principal, [dataset], "write")
+        return await _restricted_update(services, sql, principal, dataset)
     tree = parse(rewritten.sql)
     dataset = _target(rewritten, parse(normalize(sql, services.catalog)).this)
-    _authorize(services, principal, [dataset], "write")
+    authorize(services, principal, [dataset], "write")
     user_tree = rewritten.tree
     reads = [a.expression if isinstance(a, exp.EQ) else a for a in user_tree.expressions]
     reads += [user_tree.args.get("from"), user_tree.args.get("where"), *(user_tree.args.get("joins") or [])]
@@ -273,7 +310,7 @@ async def execute_update(services: Services, sql: str, *, principal: Any = None)
     where = tree.args.get("where")
     condition = f" WHERE {where.this.sql(dialect='postgres')}" if where is not None else ""
     projection = ", ".join([f'"{DOC_ID}"', f'"{SOURCE}"', *(expr for _, expr in sets)])
-    selected = await _run(
+    selected = await run(
         services,
         Rewritten(sql=f'SELECT {projection} FROM "{info.table}"{condition}', tree=tree, datasets=rewritten.datasets),
     )
@@ -297,6 +334,13 @@ async def execute_delete(services: Services, sql: str, *, principal: Any = None)
     dataset = _target(rewritten, parse(normalize(sql, services.catalog)).this)
     if principal is not None:
         services.rbac.authorize(principal, "record", "delete", dataset)
+    if _restricted(services, principal, rewritten):
+        user = parse(normalize(sql, services.catalog))
+        selected = await execute_select(
+            services, _read_back_sql(user, ["_id"], "DELETE"), principal=principal, masked_as_is=False
+        )
+        count = await delete_ids(services, dataset, [str(r["_id"]) for r in selected.rows if r["_id"] is not None])
+        return SelectResult(columns=[], rows=[], affected_rows=count, info={"table_names": [dataset]})
     user_tree = rewritten.tree
     reads = [user_tree.args.get(k) for k in ("using", "where")]
     _check_write_reads(services, principal, rewritten, reads, target=dataset)

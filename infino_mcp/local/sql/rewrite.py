@@ -17,6 +17,7 @@ A table reference without an alias keeps the dataset name as its alias, so
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlglot
@@ -24,6 +25,15 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.security.field_rules import FieldRules
+from infino_mcp.local.security.secure_view import (
+    SEARCH_FUNCTIONS,
+    canonical,
+    check_views,
+    no_nested_edits,
+    secured_search,
+    view_sql,
+)
 from infino_mcp.local.storage.catalog import (
     DOC_ID,
     INTERNAL_COLUMNS,
@@ -33,7 +43,6 @@ from infino_mcp.local.storage.catalog import (
     field_for,
 )
 
-SEARCH_FUNCTIONS = ("bm25_search_prefix", "bm25_search", "exact_match", "token_match", "vector_search", "hybrid_search")
 _QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`")
 
 
@@ -45,6 +54,7 @@ class Rewritten:
     tree: exp.Expression
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)  # dataset name -> info
     explicit_id: bool = False  # the user selected ``_id`` by name
+    secured: bool = False  # protected datasets were read through secure views
 
 
 def _outside_quotes(sql: str, transform) -> str:
@@ -169,7 +179,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def rewrite(sql: str, catalog: Catalog) -> Rewritten:
+def rewrite(sql: str, catalog: Catalog, rules_for: Callable[[str], FieldRules] | None = None) -> Rewritten:
     """Resolve datasets and renamed fields; ApiError(404) for an unknown dataset.
 
     Every table reference is resolved (written bare, as ``public.name`` or
@@ -179,12 +189,28 @@ def rewrite(sql: str, catalog: Catalog) -> Rewritten:
     engine may read the table there, e.g. inside the CTE's own body). Finally the
     statement as the engine will see it is parsed again and every table it reads
     must belong to a resolved dataset (``Rewritten.datasets``, what callers authorize).
+
+    ``rules_for``: the caller's field rules per dataset. Each reference to a dataset
+    with rules (a table, or a search function over it) is replaced by its secure view
+    (``security.secure_view``), and the final statement must read those tables
+    through the views only (400 otherwise).
     """
     text = normalize(sql, catalog)
     tree = parse(text)
     ctes = {_engine_ident(ident) for cte in tree.find_all(exp.CTE) if (ident := _cte_ident(cte)) is not None}
     edits: list[tuple[int, int, str]] = []
     datasets: dict[str, DatasetInfo] = {}
+    views: dict[str, set[str]] = {}  # engine table -> the canonical SQL of its views in this statement
+
+    def rules(dataset: str) -> FieldRules | None:
+        found = rules_for(dataset) if rules_for is not None else None
+        return found if found is not None and not found.identity else None
+
+    def add_view(info: DatasetInfo, found: FieldRules, source: str | None = None) -> str:
+        body = view_sql(info, found, source)
+        views.setdefault(info.table, set()).add(canonical(body))
+        return f"({body})"
+
     for table in tree.find_all(exp.Table):
         ident = table.this
         if not isinstance(ident, exp.Identifier):
@@ -200,18 +226,32 @@ def rewrite(sql: str, catalog: Catalog) -> Rewritten:
             raise ApiError(404, f"Dataset '{name}' not found; get_datasets lists the datasets that exist.")
         info = catalog.get(dataset)
         datasets[dataset] = info
+        found = rules(dataset)
+        if found is not None and _engine_ident(ident) in ctes | {c.lower() for c in ctes}:
+            raise ApiError(400, f"A CTE here may not be named like dataset {name!r}; rename the CTE.")
         if is_cte or start is None or "end" not in ident.meta:
             continue
         replacement = _quote(info.table)
         in_from = isinstance(table.parent, (exp.From, exp.Join)) or table.find_ancestor(exp.From, exp.Join)
-        if not table.alias and in_from and info.table != name:
+        if found is not None and isinstance(table.parent, (exp.From, exp.Join)):
+            replacement = add_view(info, found)
+            if not table.alias:
+                replacement += " AS " + _quote(name)
+        elif found is not None and isinstance(table.parent, exp.Describe):
+            replacement = f"SELECT * FROM {add_view(info, found)} AS {_quote(name)}"
+        elif not table.alias and in_from and info.table != name:
             replacement += " AS " + _quote(name)
         edits.append((start, ident.meta["end"] + 1, replacement))
     has_search = False
     for func in tree.find_all(exp.Anonymous):
         if str(func.this).lower() in SEARCH_FUNCTIONS:
             has_search = True
-            edits.append(_search_dataset_edit(func, catalog, datasets))
+            edit = _search_dataset_edit(func, catalog, datasets)
+            dataset = _search_dataset(func, catalog)
+            found = rules(dataset)
+            if found is not None:
+                edit = secured_search(text, func, edit, datasets[dataset], found, add_view)
+            edits.append(edit)
     explicit_id = False
     for column in tree.find_all(exp.Column):
         ident = column.this
@@ -225,9 +265,18 @@ def rewrite(sql: str, catalog: Catalog) -> Rewritten:
             edits.append((ident.meta["start"], ident.meta["end"] + 1, target))
     for qualifier_edit in _qualifier_edits(tree, datasets):
         edits.append(qualifier_edit)
+    if views:
+        no_nested_edits(edits)
     text = _splice(text, edits)
     _check_engine_tables(text, catalog, datasets)
-    return Rewritten(sql=text, tree=tree, datasets=datasets, explicit_id=explicit_id)
+    if views:
+        check_views(parse(text), views)
+    return Rewritten(sql=text, tree=tree, datasets=datasets, explicit_id=explicit_id, secured=bool(views))
+
+
+def _search_dataset(func: exp.Anonymous, catalog: Catalog) -> str:
+    first = func.expressions[0]
+    return _lookup(catalog, first.this, quoted=False) or ""
 
 
 _DEFAULT_SCHEMAS = ([], ["public"], ["datafusion", "public"])
