@@ -205,6 +205,12 @@ class EngineSource:
         }
         where = []
         for m in sel.matchers:
+            if rules is not None and m.name != NAME and not rules.readable(LABEL_PREFIX + m.name):
+                raise ApiError(
+                    403,
+                    f"Permission denied: label {m.name!r} of dataset {info.name!r} is hidden or masked for you "
+                    "by field rules; remove the matcher.",
+                )
             if m.op == "=" and m.name != NAME and m.value != "":
                 if m.name not in labels:
                     return

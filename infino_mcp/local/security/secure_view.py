@@ -69,9 +69,11 @@ def view_columns(info: DatasetInfo, rules: FieldRules) -> list[str]:
             columns.append(column)
         elif strategy == "hash":
             text = f"coalesce(CAST({column} AS VARCHAR), 'null')"
-            columns.append(f"'sha256:' || left(encode(sha256({text}), 'hex'), 16) AS {column}")
+            columns.append(f"NULLIF('sha256:' || left(encode(sha256({text}), 'hex'), 16), '') AS {column}")
         else:
-            columns.append(f"'{MASK_TEXT}' AS {column}")
+            # Always the mask text, typed like a nullable string column (so it unions with one).
+            empty = f"left(coalesce(CAST({column} AS VARCHAR), ''), 0)"
+            columns.append(f"NULLIF('{MASK_TEXT}' || {empty}, '') AS {column}")
     return columns
 
 

@@ -127,7 +127,9 @@ async def execute_insert(services: Services, sql: str, *, principal: Any = None)
     if isinstance(source, exp.Values):
         rows = [await _literal_row(services, columns, row) for row in source.expressions]
     else:
-        selected = await execute_select(services, source.sql(dialect="postgres"), principal=principal)
+        selected = await execute_select(
+            services, source.sql(dialect="postgres"), principal=principal, masked_as_is=False
+        )
         rows = [dict(zip(columns, row.values(), strict=False)) for row in selected.rows]
     ops = []
     for row in rows:
