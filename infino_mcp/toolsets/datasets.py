@@ -90,6 +90,11 @@ async def get_datasets(
         max_bytes=settings_of(ctx).max_result_bytes,
         total=len(summaries),
     )
+    if not summaries:
+        info.note = (
+            "No dataset is listed. Only datasets your role may read metadata of (metadata:read) appear here; "
+            "if you know a dataset's name, query it directly, or ask an admin for metadata:read."
+        )
     return DatasetList(datasets=[DatasetSummary(**k) for k in kept], page=info)
 
 

@@ -154,13 +154,17 @@ async def query_dataset_in_querydsl(
             (result.page.note or "") + " Aggregation buckets were cut to fit the result budget: "
             "lower the aggregation's size or narrow the query."
         ).strip()
-    if not total:
-        await _explain_empty(ctx, dataset, body, result)
+    aggs = body.get("aggs") or body.get("aggregations")
+    if not total or aggs:
+        await _explain_unknown(ctx, dataset, body if not total else {"aggs": aggs}, result, empty=not total)
     return result
 
 
-async def _explain_empty(ctx: Context, dataset: str, body: dict[str, Any], result: SearchResult) -> None:
-    """Nothing matched: if the query names fields the dataset lacks, say so (a misspelling returns no error)."""
+async def _explain_unknown(
+    ctx: Context, dataset: str, body: dict[str, Any], result: SearchResult, *, empty: bool
+) -> None:
+    """Nothing matched, or aggregations ran: if they name fields the dataset lacks, say so (a misspelling
+    returns no error, only zeros or no buckets)."""
     referenced = query_fields(body)
     if not referenced:
         return
@@ -170,8 +174,9 @@ async def _explain_empty(ctx: Context, dataset: str, body: dict[str, Any], resul
         return
     missing = unknown_fields(referenced, {f.field for f in schema.fields})
     if missing:
+        head = "No match, and these fields are not" if empty else "These aggregation fields are not"
         result.page.note = (
-            (result.page.note or "") + f" No match, and these fields are not in {dataset!r}: "
+            (result.page.note or "") + f" {head} in {dataset!r}: "
             f"{', '.join(missing)}; get_dataset_schema lists its fields."
         ).strip()
 
