@@ -12,7 +12,8 @@ Layers, each a subpackage that imports only the ones below it (``import-linter``
 * ``querydsl/``, ``promql/``  the two query languages (compiled to engine SQL; parsed and evaluated)
 * ``sql/``        SQL over datasets: name rewriting, execution and write emulation, result envelopes
 * ``services.py`` what one process holds (``Services``), built by ``open_services``
-* ``security/``   SigV4 verification, users / roles / keys, role documents, field rules
+* ``security/``   SigV4 verification, users / roles / keys, role documents, field rules and the
+                  secure views a restricted caller's SQL reads instead of protected tables
 * ``storage/``    the engine connection, catalog, values, documents, bulk fast path, JSON stores, files, sample
 * ``errors.py``   ``ApiError``, the one error every layer raises (a leaf)
 

@@ -259,7 +259,7 @@ def query_fields(body: Any) -> set[str]:
     def walk(value: Any) -> None:
         if isinstance(value, dict):
             for key, inner in value.items():
-                if key in _FIELD_KEYED and isinstance(inner, dict):
+                if key in _FIELD_KEYED and isinstance(inner, dict) and not isinstance(inner.get("field"), str):
                     found.update(k for k in inner if k not in ("boost", "_name"))
                 elif key in _FIELD_VALUED and isinstance(inner, str):
                     found.add(inner)

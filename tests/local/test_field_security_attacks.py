@@ -82,6 +82,16 @@ SQL_ATTACKS = [
     "SELECT count(*) AS n FROM information_schema.columns WHERE column_name = '{col}' AND table_name <> '{g}'",
     "SELECT first_value({col}) OVER (ORDER BY name) AS v FROM dsa WHERE name <> '{g}'",
     "SELECT name FROM dsa WHERE name <> '{g}' UNION SELECT CAST({col} AS VARCHAR) FROM dsa",
+    "EXPLAIN ANALYZE SELECT count(*) AS n FROM dsa WHERE {col} LIKE '{g}%'",
+    "EXPLAIN SELECT count(*) AS n FROM dsa WHERE {col} LIKE '{g}%'",
+    "SELECT dsa FROM dsa WHERE name <> '{g}'",
+    "SELECT count(*) AS n FROM dsa d1 NATURAL JOIN dsa d2 WHERE d2.{col} LIKE '{g}%'",
+    "SELECT count(*) AS n FROM dsa WHERE {col} IN (SELECT '{g}' || '%')",
+    "SELECT count(*) AS n FROM dsa GROUP BY {col} HAVING {col} LIKE '{g}%'",
+    "SELECT count(*) AS n FROM datafusion.public.dsa WHERE datafusion.public.dsa.{col} LIKE '{g}%'",
+    "SELECT count(*) AS n FROM (VALUES ('{g}')) v(x), dsa WHERE starts_with(dsa.{col}, v.x)",
+    "SELECT count(*) AS n FROM dsa WHERE to_hex(sha256({col})) <> '{g}'",
+    "SELECT count(*) AS n FROM dsa, unnest(make_array({col})) u(x) WHERE x LIKE '{g}%'",
 ]
 QUERYDSL_ATTACKS = [
     {"query": {"term": {"{col}": "{v}"}}},
@@ -156,6 +166,8 @@ def _outcome(response: httpx2.Response, col: str, guess: str) -> tuple[int, Any]
     if isinstance(body, dict):
         body.pop("took", None)
         body.pop("execution_time", None)
+        if isinstance(body.get("rows"), list):  # unordered queries (UNION ALL) may come back in any order
+            body["rows"] = sorted(body["rows"], key=lambda r: json.dumps(r, sort_keys=True))
     return response.status_code, body
 
 

@@ -20,7 +20,7 @@ TOOL_ATTACKS = [
                               "WHERE c1 LIKE '{g}%' OR c2 LIKE '{g}%' OR c3 LIKE '{g}%' OR c4 LIKE '{g}%' "
                               "OR c5 LIKE '{g}%' OR c6 LIKE '{g}%'"}),
     ("query_dataset_in_sql", {"query": "SELECT count(*) AS n FROM dsa WHERE {col} LIKE '{g}%'"}),
-    ("query_dataset_in_sql", {"query": "SELECT name FROM dsa UNION ALL SELECT {col} FROM dsa WHERE name <> '{g}'"}),
+    ("query_dataset_in_sql", {"query": "SELECT name FROM dsa UNION ALL SELECT {col} FROM dsa WHERE name <> '{g}' ORDER BY 1"}),
     ("query_dataset_in_sql", {"query": "SELECT t.* FROM dsa t WHERE t.name <> '{g}'"}),
     ("query_dataset_in_querydsl", {"dataset": "dsa", "query": {"query": {"prefix": {"{col}": "{g}"}}}}),
     ("query_dataset_in_querydsl", {"dataset": "dsa", "query": {"size": 0, "aggs": {"a": {"terms": {"field": "{col}"}}},
