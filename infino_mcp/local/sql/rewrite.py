@@ -54,7 +54,6 @@ class Rewritten:
     tree: exp.Expression
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)  # dataset name -> info
     explicit_id: bool = False  # the user selected ``_id`` by name
-    secured: bool = False  # protected datasets were read through secure views
 
 
 def _outside_quotes(sql: str, transform) -> str:
@@ -271,7 +270,7 @@ def rewrite(sql: str, catalog: Catalog, rules_for: Callable[[str], FieldRules] |
     _check_engine_tables(text, catalog, datasets)
     if views:
         check_views(parse(text), views)
-    return Rewritten(sql=text, tree=tree, datasets=datasets, explicit_id=explicit_id, secured=bool(views))
+    return Rewritten(sql=text, tree=tree, datasets=datasets, explicit_id=explicit_id)
 
 
 def _search_dataset(func: exp.Anonymous, catalog: Catalog) -> str:
