@@ -28,6 +28,7 @@ GATES = (
     ["ruff", "format", "--check", "."],
     ["lint-imports", "--no-cache"],
     ["scripts/import_cycles.py"],
+    ["scripts/module_sizes.py"],
 )
 
 

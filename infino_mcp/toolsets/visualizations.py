@@ -1,3 +1,4 @@
+# Over 400 lines: one module per API category; the visualization tools and their result models.
 """Visualizations: saved charts over a dataset, their plot-ready data and ECharts options.
 
 The models for execute-time filters and time ranges live here; the dashboards

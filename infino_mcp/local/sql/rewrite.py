@@ -1,3 +1,4 @@
+# Over 400 lines: one pass over the sqlglot tree rewrites names, and its helpers share that tree walk.
 """SQL as users write it -> SQL over the engine's real table and column names.
 
 Users write dataset names as they know them: quoted (``"sample-ecommerce-data"``),

@@ -1,3 +1,4 @@
+# Over 400 lines: the saved-object schema (visualizations and dashboards) is validated in one place.
 """Saved visualizations and dashboards: server-filled defaults, validation,
 RFC 7396 merge patch and storage in the ``visualizations`` / ``dashboards``
 JSON collections.

@@ -1,3 +1,4 @@
+# Over 400 lines: builder SQL, filters and time ranges are one sqlglot tree built in steps.
 """SQL for executing a visualization: the builder-mode query, filter injection
 and the row limit. Pure functions over sqlglot trees; nothing here runs SQL.
 
