@@ -25,7 +25,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -34,6 +34,7 @@ import anyio.to_thread
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.storage.catalog import DOC_ID, SOURCE, Catalog
 from infino_mcp.local.storage.engine import Engine
+from infino_mcp.local.storage.group_commit import GroupCommit
 from infino_mcp.local.storage.values import RowPlan
 
 ACTIONS = ("index", "create", "update", "delete")
@@ -49,20 +50,6 @@ class Op:
     id: str | None
     doc: Any = None
     source: str | None = None  # the document's JSON text as received, stored as is when clean
-
-
-@dataclass
-class _Request:
-    ops: list[Op]
-    results: list[dict] = field(default_factory=list)
-    done: bool = False
-    error: BaseException | None = None
-
-
-@dataclass
-class _Group:
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
-    pending: list[_Request] = field(default_factory=list)
 
 
 def id_generator() -> Callable[[], str]:
@@ -140,54 +127,25 @@ class DocumentWriter:
     def __init__(self, engine: Engine, catalog: Catalog) -> None:
         self.engine = engine
         self.catalog = catalog
-        self._groups: dict[str, _Group] = {}
+        self._commits: GroupCommit[list[Op], list[dict]] = GroupCommit(self._flush)
 
     async def write(self, dataset: str, ops: list[Op]) -> list[dict]:
         """Apply ``ops`` to ``dataset`` (created when missing); one result item per op."""
         await anyio.to_thread.run_sync(self.catalog.ensure, dataset)
-        group = self._group(dataset)
-        request = _Request(ops)
-        group.pending.append(request)
-        async with group.lock:
-            if not request.done:
-                batch, group.pending = group.pending, []
-                await anyio.to_thread.run_sync(self._flush_all, dataset, batch)
-        if request.error is not None:
-            raise request.error
-        return request.results
-
-    def _group(self, dataset: str) -> _Group:
-        group = self._groups.get(dataset)
-        if group is None:
-            group = self._groups[dataset] = _Group()
-        return group
+        return await self._commits.submit(dataset, ops)
 
     async def delete_where(self, dataset: str, predicate_sql: str) -> int:
         """Delete matching rows, ordered with this dataset's grouped writes."""
         info = self.catalog.get(dataset)
-        async with self._group(dataset).lock:
+        async with self._commits.lock(dataset):
             return await self.engine.delete(info.table, predicate_sql)
 
-    def _flush_all(self, dataset: str, requests: list[_Request]) -> None:
-        try:
-            self._flush(dataset, requests)
-        except ApiError as exc:
-            if len(requests) == 1:
-                requests[0].error = exc
-            else:
-                for request in requests:
-                    try:
-                        self._flush(dataset, [request])
-                    except ApiError as single:
-                        request.error = single
-        for request in requests:
-            request.done = True
-
-    def _flush(self, dataset: str, requests: list[_Request]) -> None:
+    def _flush(self, dataset: str, requests: list[list[Op]]) -> list[list[dict]]:
+        """One commit for the ops of several requests; each request's result items."""
         info = self.catalog.get(dataset)
         with self.engine.locked(info.table):
             info = self.catalog.get(dataset)
-            ops = [op for request in requests for op in request.ops]
+            ops = [op for request in requests for op in request]
             wanted = {op.id for op in ops if op.id is not None}
             new_id = id_generator()
             for op in ops:
@@ -210,10 +168,11 @@ class DocumentWriter:
             for start in range(0, len(deleted), LOOKUP_CHUNK):
                 self.engine.delete_now(info.table, ids_predicate(deleted[start : start + LOOKUP_CHUNK]))
             self.engine.append_now(info.table, added)
-        position = 0
+        answers, position = [], 0
         for request in requests:
-            request.results = results[position : position + len(request.ops)]
-            position += len(request.ops)
+            answers.append(results[position : position + len(request)])
+            position += len(request)
+        return answers
 
     def _json_columns(self, dataset: str) -> set[str]:
         return {f.column for f in self.catalog.get(dataset).fields.values() if f.infino_type == "Object"}

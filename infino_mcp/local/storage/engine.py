@@ -36,6 +36,7 @@ import infino
 import pyarrow as pa
 
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.storage.group_commit import GroupCommit
 
 MAINTAIN_EVERY = 64
 IDLE_SECONDS = 5.0
@@ -90,17 +91,8 @@ def rows_to_arrow(rows: list[dict], schema: pa.Schema) -> pa.Table | None:
 
 
 @dataclass
-class _Waiter:
-    rows: list[dict]
-    done: bool = False
-    error: BaseException | None = None
-
-
-@dataclass
 class _TableState:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    group_lock: anyio.Lock | None = None
-    pending: list[_Waiter] = field(default_factory=list)
     commits_since_maintenance: int = 0
 
 
@@ -119,6 +111,7 @@ class Engine:
         self._work: queue.Queue[str | None] = queue.Queue()
         self._closed = False
         self.maintenance_runs = 0
+        self._appends: GroupCommit[list[dict], None] = GroupCommit(self._commit_appends)
         self._maintained = threading.Condition()
         self._worker = threading.Thread(target=self._maintenance_loop, name="infino-maintenance", daemon=True)
         self._worker.start()
@@ -278,34 +271,12 @@ class Engine:
         """Append rows durably. Callers arriving while a commit runs share the next commit;
         if a shared commit fails, each caller's rows are retried alone so one bad batch
         does not fail the others."""
-        state = self._state(table)
-        if state.group_lock is None:
-            state.group_lock = anyio.Lock()
-        waiter = _Waiter(rows)
-        state.pending.append(waiter)
-        async with state.group_lock:
-            if not waiter.done:
-                group, state.pending = state.pending, []
-                await anyio.to_thread.run_sync(self._commit_group, table, group)
-        if waiter.error is not None:
-            raise waiter.error
+        await self._appends.submit(table, rows)
 
-    def _commit_group(self, table: str, group: list[_Waiter]) -> None:
+    def _commit_appends(self, table: str, batches: list[list[dict]]) -> list[None]:
         with self.locked(table):
-            rows = [row for waiter in group for row in waiter.rows]
-            try:
-                self.append_now(table, rows)
-            except ApiError as exc:
-                if len(group) == 1:
-                    group[0].error = exc
-                else:
-                    for waiter in group:
-                        try:
-                            self.append_now(table, waiter.rows)
-                        except ApiError as single:
-                            waiter.error = single
-            for waiter in group:
-                waiter.done = True
+            self.append_now(table, [row for rows in batches for row in rows])
+        return [None] * len(batches)
 
     async def delete(self, table: str, predicate: str) -> int:
         """Delete the rows matching an engine SQL predicate; returns how many."""
