@@ -31,11 +31,13 @@ from infino_mcp.api_facts import RESERVED_DATASET_NAMES
 from infino_mcp.auth import SigV4Auth
 from infino_mcp.config import Settings
 from infino_mcp.errors import (
+    AuthenticationError,
     InputError,
     InvalidResponseError,
     NetworkError,
     RequestTimeoutError,
     ServiceError,
+    TransportError,
     error_for_status,
 )
 
@@ -155,8 +157,20 @@ class InfinoClient:
             limits=httpx2.Limits(max_connections=100, max_keepalive_connections=100),
         )
 
+        self.startup_problem: str | None = None
+        """What the start-up check found wrong (``infino_mcp.probe``); named by failures until a call succeeds."""
+
     def __repr__(self) -> str:
         return f"InfinoClient(endpoint={self.endpoint!r})"
+
+    async def send_once(self, method: str, path: str) -> httpx2.Response:
+        """One signed request, no retries, errors not mapped: for the start-up check."""
+        return await self._http.request(method, path)
+
+    def _failed(self, error: Exception) -> Exception:
+        if self.startup_problem and isinstance(error, TransportError | AuthenticationError):
+            error.message = f"{error.message} (At start-up: {self.startup_problem}.)"
+        return error
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -231,17 +245,18 @@ class InfinoClient:
                 retry_after, retryable = None, idempotent
             else:
                 if response.status_code < 400:
+                    self.startup_problem = None
                     return self._decode(response, operation)
                 error = error_for_status(response.status_code, operation, _detail(response))
                 retry_after = _retry_after(response)
                 retryable = idempotent and response.status_code in _RETRY_STATUSES
             if not retryable or attempt > self.settings.max_retries:
-                raise error
+                raise self._failed(error)
             delay = random.uniform(0, self.settings.retry_backoff * 2 ** (attempt - 1))
             if retry_after is not None:
                 delay = max(delay, retry_after)
             if time.monotonic() + delay >= deadline:
-                raise error
+                raise self._failed(error)
             log.info("%s: retrying after %s (attempt %d)", operation, type(error).__name__, attempt)
             await self._sleep(delay)
 

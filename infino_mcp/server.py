@@ -59,6 +59,10 @@ async def open_client(settings: Settings) -> AsyncIterator[InfinoClient]:
         assert settings.access_key and settings.secret_key
         client = InfinoClient(settings.endpoint, settings.access_key, settings.secret_key, settings=settings)
     async with client:
+        if not settings.per_user:
+            from infino_mcp.probe import startup_check
+
+            await startup_check(client)
         yield client
 
 

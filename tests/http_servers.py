@@ -4,12 +4,15 @@
 (its announced URL and what it wrote on stderr until then); the process is
 terminated after the block. ``keyed_client(url, access, secret)`` opens an
 ``mcp.Client`` that sends a key pair in the ``--auth infino-keys`` headers.
+``local_endpoint(dir)`` runs ``infino-mcp local-endpoint`` and yields the
+``INFINO_ENDPOINT`` / keys environment that reaches it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -75,3 +78,27 @@ async def keyed_client(url: str, access_key: str, secret_key: str, **options: ob
     async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
         async with Client(streamable_http_client(url, http_client=http), **options) as client:  # type: ignore[arg-type]
             yield client
+
+
+@contextlib.asynccontextmanager
+async def local_endpoint(data_dir: Path) -> AsyncIterator[dict[str, str]]:
+    """``infino-mcp local-endpoint`` on a free port: the settings replicas need to reach it."""
+    process = await anyio.open_process(
+        [sys.executable, "-m", "infino_mcp", "local-endpoint", "--port", "0", "--data", str(data_dir),
+         "--no-sample-data"],
+        env=child_env(),
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        text = ""
+        with anyio.fail_after(60):
+            async for chunk in process.stderr:
+                text += chunk.decode(errors="replace")
+                if "secret key:" in text and text.rstrip().endswith(")"):
+                    break
+        found = re.search(r"on (http://\S+)\n.*access key: (\S+)\n\s+secret key: (\S+)", text, re.S)
+        assert found, text
+        yield {"INFINO_ENDPOINT": found[1], "INFINO_ACCESS_KEY": found[2], "INFINO_SECRET_KEY": found[3]}
+    finally:
+        process.terminate()
+        await process.wait()

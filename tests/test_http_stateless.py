@@ -10,9 +10,7 @@ key refuses it.
 from __future__ import annotations
 
 import contextlib
-import re
 import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,36 +25,12 @@ from mcp.types import ElicitResult
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tests.http_servers import child_env, start_server
+from tests.http_servers import local_endpoint, start_server
 
 pytestmark = pytest.mark.anyio
 
 KEY = "replicas-share-this-key-0123456789abcdef"
 OTHER_KEY = "another-deployment-key-0123456789abcdef"
-
-
-@contextlib.asynccontextmanager
-async def local_endpoint(data_dir: Path) -> AsyncIterator[dict[str, str]]:
-    """``infino-mcp local-endpoint`` on a free port: the settings replicas need to reach it."""
-    process = await anyio.open_process(
-        [sys.executable, "-m", "infino_mcp", "local-endpoint", "--port", "0", "--data", str(data_dir),
-         "--no-sample-data"],
-        env=child_env(),
-    )  # fmt: skip
-    try:
-        assert process.stderr is not None
-        text = ""
-        with anyio.fail_after(60):
-            async for chunk in process.stderr:
-                text += chunk.decode(errors="replace")
-                if "secret key:" in text and text.rstrip().endswith(")"):
-                    break
-        found = re.search(r"on (http://\S+)\n.*access key: (\S+)\n\s+secret key: (\S+)", text, re.S)
-        assert found, text
-        yield {"INFINO_ENDPOINT": found[1], "INFINO_ACCESS_KEY": found[2], "INFINO_SECRET_KEY": found[3]}
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 class RoundRobin:
