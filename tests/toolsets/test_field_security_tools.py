@@ -26,6 +26,9 @@ TOOL_ATTACKS = [
     ("query_dataset_in_querydsl", {"dataset": "dsa", "query": {"size": 0, "aggs": {"a": {"terms": {"field": "{col}"}}},
                                    "query": {"bool": {"must_not": {"term": {"name": "{g}"}}}}}}),
     ("delete_records", {"dataset": "dsa", "query": {"prefix": {"{col}": "{g}"}}}),
+    ("upsert_to_dataset", {"query": "UPDATE dsa SET level = 'x' WHERE {col} LIKE '{g}%'"}),
+    ("upsert_to_dataset", {"query": "INSERT INTO dsa (_id, name) SELECT 'c-' || name, {col} FROM dsa "
+                           "WHERE name <> '{g}'"}),
 ]  # fmt: skip
 
 
@@ -40,7 +43,7 @@ def _text(result) -> str:
 @pytest.mark.parametrize("col", list(GUESSES))
 @pytest.mark.parametrize(("tool", "arguments"), TOOL_ATTACKS, ids=[f"{t}-{i}" for i, (t, _) in enumerate(TOOL_ATTACKS)])
 async def test_tool_attack(endpoint, endpoint_as, make_mcp, role, col, tool, arguments) -> None:
-    _, keys = await _setup(endpoint, endpoint_as, role, ["read", "delete"])
+    _, keys = await _setup(endpoint, endpoint_as, role, ["read", "write", "delete"])
     client = await make_mcp(credentials=(keys["access_key"], keys["secret_key"]))
     answers = []
     for guess in GUESSES[col]:
@@ -82,3 +85,22 @@ async def test_misspelled_aggregation_field_gets_a_note(endpoint, endpoint_as, m
     body = {"size": 0, "aggs": {"a": {"terms": {"field": "levle"}}}}
     result = await call(client, "query_dataset_in_querydsl", {"dataset": "dsa", "query": body})
     assert "levle" in result["page"]["note"] and "get_dataset_schema" in result["page"]["note"]
+
+
+@pytest.mark.parametrize("col", list(GUESSES))
+async def test_execute_visualization_tool_attack(endpoint, endpoint_as, make_mcp, col) -> None:
+    """A visualization someone else saved, run by the restricted user with a filter guessing a protected value."""
+    _, keys = await _setup(endpoint, endpoint_as, "masker", ["read"])
+    spec = {"source": {"index": "dsa", "sql": {"raw_query": None}}, "mapping": {"y": ["count"]}}
+    viz = (await endpoint.post("/visualizations", json=spec)).json()["id"]
+    client = await make_mcp(credentials=(keys["access_key"], keys["secret_key"]))
+    answers = []
+    for guess in GUESSES[col]:
+        value = next((r[col] for r in ROWS if r[col].startswith(guess)), guess + "0")
+        filters = [{"field": col, "operator": "is", "value": value}]
+        result = await client.call_tool("execute_visualization", {"viz_id": viz, "filters": filters})
+        text = re.sub(r'"took_ms": \d+|"execution_time_ms": \d+', "", _text(result).replace(value, "<v>"))
+        for secret in SECRETS:
+            assert secret not in text, f"{secret!r} leaked: {text[:300]}"
+        answers.append((result.is_error, text))
+    assert answers[0] == answers[1]
