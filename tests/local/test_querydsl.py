@@ -250,7 +250,7 @@ async def test_post_and_empty_body(shop: httpx2.AsyncClient) -> None:
     ("body", "named"),
     [
         ({"query": {"fuzzy": {"title": "phnoe"}}}, "'fuzzy'"),
-        ({"query": {"bool": {"must": {"query_string": {"query": "x"}}}}}, "'query_string'"),
+        ({"query": {"bool": {"must": {"more_like_this": {"like": "x"}}}}}, "'more_like_this'"),
         ({"aggs": {"p": {"geo_bounds": {"field": "price"}}}}, "'geo_bounds'"),
         ({"highlight": {"fields": {"title": {}}}}, "'highlight'"),
         ({"query": {"match": {"title": {"query": "x", "fuzziness": "AUTO"}}}}, "fuzziness"),

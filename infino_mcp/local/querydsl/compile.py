@@ -9,7 +9,9 @@ since delete predicates cannot hold subqueries.
 Scores: BM25 for match-family clauses on FTS columns, a constant (the boost,
 default 1.0) for every other clause in query context, nothing in filter
 context; ``bool`` sums must and matching should clauses; ``multi_match``
-takes the best field (``best_fields``) or the sum (``most_fields``).
+takes the best field (``best_fields``) or the sum (``most_fields``). More clauses
+(dis_max, boosting, the prefix clauses, regexp, query_string, simple_query_string)
+live in ``clauses``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from infino_mcp.local.errors import ApiError
-from infino_mcp.local.querydsl.dates import date_ms
+from infino_mcp.local.querydsl.clauses import EXTRA_CLAUSES
+from infino_mcp.local.querydsl.dates import date_ms, parse_zone
 from infino_mcp.local.querydsl.fields import Field, Fields, as_float
 from infino_mcp.local.querydsl.nodes import (
     Compiled,
@@ -49,11 +52,10 @@ from infino_mcp.local.querydsl.sqltext import (
 )
 
 SUPPORTED_QUERIES = (
-    "bool", "constant_score", "exists", "ids", "match", "match_all", "match_none", "match_phrase",
-    "multi_match", "prefix", "range", "term", "terms", "wildcard",
+    "bool", "boosting", "constant_score", "dis_max", "exists", "ids", "match", "match_all", "match_bool_prefix",
+    "match_none", "match_phrase", "match_phrase_prefix", "multi_match", "prefix", "query_string", "range",
+    "regexp", "simple_query_string", "term", "terms", "wildcard",
 )  # fmt: skip
-
-_UTC_ZONES = {"utc", "z", "+00:00", "-00:00", "etc/utc", "gmt", "+0000", "00:00"}
 
 
 class QueryCompiler:
@@ -73,10 +75,12 @@ class QueryCompiler:
         if not isinstance(query, dict) or len(query) != 1:
             raise ApiError(400, f"A QueryDSL query is an object with exactly one clause, got {short(query)}.")
         ((name, body),) = query.items()
-        handler = getattr(self, "_q_" + name, None) if name in SUPPORTED_QUERIES else None
-        if handler is None:
+        if name not in SUPPORTED_QUERIES:
             raise unsupported("clause", name, SUPPORTED_QUERIES)
-        return handler(body, scoring)
+        extra = EXTRA_CLAUSES.get(name)
+        if extra is not None:
+            return extra(self, body, scoring)
+        return getattr(self, "_q_" + name)(body, scoring)
 
     # ----- compound --------------------------------------------------------------------------
 
@@ -289,10 +293,7 @@ class QueryCompiler:
         known = {"gt", "gte", "lt", "lte", "from", "to", "include_lower", "include_upper", "format", "time_zone",
                  "boost", "relation", "_name"}  # fmt: skip
         check_keys(spec, known, "range")
-        zone = spec.get("time_zone")
-        if zone is not None and str(zone).lower() not in _UTC_ZONES:
-            raise ApiError(400, f"QueryDSL 'range' time_zone {zone!r} is not supported by the local endpoint; "
-                           "dates are UTC: give offsets inside the dates (2024-01-01T00:00:00+02:00).")  # fmt: skip
+        zone = parse_zone(spec.get("time_zone"), f"'range' on '{name}'")
         bounds = [(op, spec[op]) for op in ("gt", "gte", "lt", "lte") if spec.get(op) is not None]
         if spec.get("from") is not None:
             bounds.append(("gte" if spec.get("include_lower", True) else "gt", spec["from"]))
@@ -305,7 +306,7 @@ class QueryCompiler:
         preds = [Pred(f"({self.col(f)} IS NOT NULL)")]
         for op, value in bounds:
             if f.kind == "date":
-                ms = date_ms(value, name, "range", round_up=op in ("gt", "lte"), fmt=spec.get("format"))
+                ms = date_ms(value, name, "range", round_up=op in ("gt", "lte"), fmt=spec.get("format"), zone=zone)
                 literal = f"to_timestamp_millis({ms})"
             else:
                 literal = f.literal(value, "range")

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.aggs.intervals import DateInterval
-from infino_mcp.local.querydsl.dates import date_ms, iso_from_ms
+from infino_mcp.local.querydsl.dates import date_ms, iso_from_ms, parse_zone
 from infino_mcp.local.querydsl.fields import as_float, as_int, to_number
 from infino_mcp.local.querydsl.sqltext import lit, num
 
@@ -30,8 +30,9 @@ def fill_histogram(name: str, kind: str, spec: dict, interval: DateInterval | No
     bounds = spec.get("extended_bounds") or {}
     if kind == "date_histogram":
         assert interval is not None
-        low = [interval.floor(date_ms(bounds["min"], name, "extended_bounds"))] if "min" in bounds else []
-        high = [interval.floor(date_ms(bounds["max"], name, "extended_bounds"))] if "max" in bounds else []
+        zone = interval.zone
+        low = [interval.floor(date_ms(bounds["min"], name, "extended_bounds", zone=zone))] if "min" in bounds else []
+        high = [interval.floor(date_ms(bounds["max"], name, "extended_bounds", zone=zone))] if "max" in bounds else []
         if not keys and not (low and high):
             return keys
         start, end = min(keys + low), max(keys + high)
@@ -70,21 +71,21 @@ class Range:
     high: float | None
     key: str | None
 
-    def describe(self, is_date: bool) -> dict:
+    def describe(self, is_date: bool, fmt: str | None = None, zone: tzinfo | None = None) -> dict:
         def text(v: float | None) -> str:
             if v is None:
                 return "*"
-            return iso_from_ms(v) if is_date else repr(float(v))
+            return _format_date(int(v), fmt, zone) if is_date else repr(float(v))
 
         out: dict[str, Any] = {"key": self.key or f"{text(self.low)}-{text(self.high)}"}
         if self.low is not None:
             out["from"] = float(self.low)
             if is_date:
-                out["from_as_string"] = iso_from_ms(self.low)
+                out["from_as_string"] = text(self.low)
         if self.high is not None:
             out["to"] = float(self.high)
             if is_date:
-                out["to_as_string"] = iso_from_ms(self.high)
+                out["to_as_string"] = text(self.high)
         return out
 
 
@@ -93,6 +94,7 @@ def range_buckets(agg: Agg) -> list[Range]:
     if not isinstance(ranges, list) or not ranges:
         raise ApiError(400, f'Aggregation \'{agg.name}\' (range) needs "ranges": [{{"from": x, "to": y}}, ...].')
     is_date = agg.field is not None and agg.field.kind == "date"
+    zone = parse_zone(agg.spec.get("time_zone"), f"aggregation '{agg.name}'") if agg.kind == "date_range" else None
     out = []
     for r in ranges:
         if not isinstance(r, dict) or not set(r) <= {"from", "to", "key"}:
@@ -103,7 +105,7 @@ def range_buckets(agg: Agg) -> list[Range]:
             if value is None:
                 bounds.append(None)
             elif is_date:
-                bounds.append(float(date_ms(value, agg.name, "range")))
+                bounds.append(float(date_ms(value, agg.name, agg.kind, fmt=agg.spec.get("format"), zone=zone)))
             else:
                 number = to_number(value)
                 if number is None:
@@ -116,23 +118,25 @@ def range_buckets(agg: Agg) -> list[Range]:
 _JODA = (("yyyy", "%Y"), ("yy", "%y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S"))
 
 
-def _format_date(ms: int, fmt: str | None) -> str:
+def _format_date(ms: int, fmt: str | None, zone: tzinfo | None = None) -> str:
     if not fmt or fmt in ("strict_date_optional_time", "date_optional_time", "strict_date_time"):
-        return iso_from_ms(ms)
+        return iso_from_ms(ms, zone)
     if fmt == "epoch_millis":
         return str(ms)
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    if zone is not None:
+        moment = moment.astimezone(zone)
     pattern = fmt.replace("'T'", "T").replace("SSS", f"{moment.microsecond // 1000:03d}")
     for joda, strf in _JODA:
         pattern = pattern.replace(joda, strf)
     return moment.strftime(pattern)
 
 
-def shape_key(value: Any, kind: str, fmt: str | None = None) -> dict:
+def shape_key(value: Any, kind: str, fmt: str | None = None, zone: tzinfo | None = None) -> dict:
     """A bucket key as Elasticsearch reports it for a field of ``kind``."""
     if kind == "date":
         ms = int(value)
-        return {"key": ms, "key_as_string": _format_date(ms, fmt)}
+        return {"key": ms, "key_as_string": _format_date(ms, fmt, zone)}
     if kind == "bool":
         return {"key": 1 if value else 0, "key_as_string": "true" if value else "false"}
     if kind in ("histogram", "float"):

@@ -40,6 +40,7 @@ from infino_mcp.local.querydsl.aggs.metrics import (
 from infino_mcp.local.querydsl.aggs.model import FIELDLESS_AGGS, SINGLE_BUCKET_AGGS, SUPPORTED_AGGS, Agg
 from infino_mcp.local.querydsl.aggs.pipelines import apply_pipelines, check_pipeline
 from infino_mcp.local.querydsl.aggs.selected import filters_join, parse_filters, selected_key_sql, shape_selected
+from infino_mcp.local.querydsl.dates import parse_zone
 from infino_mcp.local.querydsl.fields import Field, as_float, as_int
 from infino_mcp.local.querydsl.nodes import run_concurrently, unsupported
 from infino_mcp.local.querydsl.sqltext import ident, lit, num
@@ -368,13 +369,17 @@ def _shape(agg: Agg, rows: list[dict]) -> dict:
     if agg.kind in ("range", "date_range"):
         counts = {r[f"g{own}"]: int(r["__c"]) for r in rows}
         buckets = []
+        zone = parse_zone(agg.spec.get("time_zone"), agg.name) if agg.kind == "date_range" else None
+        fmt = agg.spec.get("format") if agg.kind == "date_range" else None
         for i, r in enumerate(range_buckets(agg)):
-            buckets.append({**r.describe(kind == "date"), "doc_count": counts.get(i, 0), "__k": i})
+            buckets.append({**r.describe(kind == "date", fmt, zone), "doc_count": counts.get(i, 0), "__k": i})
         return _keyed(agg, buckets)
     found = {r[f"g{own}"]: int(r["__c"]) for r in rows}
     key_kind = "date" if agg.kind == "date_histogram" else "histogram"
     keys = fill_histogram(agg.name, agg.kind, agg.spec, agg.date_interval, found)
-    buckets = [{**shape_key(k, key_kind, agg.spec.get("format")), "doc_count": found.get(k, 0), "__k": k} for k in keys]
+    zone = agg.date_interval.zone if agg.date_interval is not None else None
+    fmt = agg.spec.get("format")
+    buckets = [{**shape_key(k, key_kind, fmt, zone), "doc_count": found.get(k, 0), "__k": k} for k in keys]
     return _keyed(agg, buckets)
 
 

@@ -1,0 +1,214 @@
+"""More QueryDSL clauses, compiled with the same ``QueryCompiler`` (its fields, its field rules):
+``dis_max``, ``boosting``, ``match_phrase_prefix``, ``match_bool_prefix``, ``regexp``, ``query_string``
+and ``simple_query_string`` (the last two through ``lucene``).
+
+Scores: ``dis_max`` takes the best clause plus ``tie_breaker`` times the others;
+``boosting`` multiplies the positive clause's score by ``negative_boost`` where
+the negative clause matches. The prefix clauses match words of the field's text
+(case-insensitive, like the analyzed terms Elasticsearch compares), the last
+word as a prefix; ``regexp`` matches the whole value with Lucene's syntax
+(``@`` is any string; ``& ~ < > #`` are refused unless ``flags`` turns them off).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from infino_mcp.local.errors import ApiError
+from infino_mcp.local.querydsl.fields import as_float
+from infino_mcp.local.querydsl.lucene import query_string, simple_query_string
+from infino_mcp.local.querydsl.nodes import Compiled, Score, boosted, check_keys, const, field_spec, min_should, obj
+from infino_mcp.local.querydsl.sqltext import FALSE, Pred, ScoreRef, TextLeaf, at_least, lit, regex_escape, tokens
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from infino_mcp.local.querydsl.fields import Field, Fields
+
+
+class QueryCompiler(Protocol):
+    """What these clauses use of ``compile.QueryCompiler`` (which dispatches to them)."""
+
+    fields: Fields
+    prefix: str
+
+    def compile(self, query: Any, scoring: bool = True) -> Compiled: ...
+
+    def col(self, f: Field) -> str: ...
+
+
+_B = r"\b"
+
+
+def _dis_max(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
+    spec = obj(body, "dis_max")
+    check_keys(spec, {"queries", "tie_breaker", "boost", "_name"}, "dis_max")
+    queries = spec.get("queries")
+    if not isinstance(queries, list) or not queries:
+        raise ApiError(400, "QueryDSL 'dis_max' needs \"queries\": [query, ...].")
+    parts = [qc.compile(q, scoring) for q in queries]
+    pred = Pred.join([c.pred for c in parts], "OR")
+    any_of = [leaf for c in parts for leaf in c.any_of or ()] if all(c.any_of for c in parts) else None
+    if not scoring:
+        return Compiled(pred, Score(), [], any_of)
+    tie = as_float(spec.get("tie_breaker", 0.0), "dis_max.tie_breaker")
+    scores = [c.score.when(c.pred) for c in parts]
+    best = Score.best(scores)
+    if tie and len(scores) > 1:
+        total = Score()
+        for s in scores:
+            total = total.plus(s)
+        best_expr, total_expr = best.expr().parts, total.expr().parts
+        best = Score(0.0, [Pred("(", *best_expr, f" + {tie!r} * (", *total_expr, " - ", *best_expr, "))")], True)
+    return boosted(Compiled(pred, best, parts[0].required if len(parts) == 1 else [], any_of), spec)
+
+
+def _boosting(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
+    spec = obj(body, "boosting")
+    check_keys(spec, {"positive", "negative", "negative_boost", "boost", "_name"}, "boosting")
+    if "positive" not in spec or "negative" not in spec or "negative_boost" not in spec:
+        raise ApiError(400, "QueryDSL 'boosting' needs 'positive', 'negative' and 'negative_boost'.")
+    factor = as_float(spec["negative_boost"], "boosting.negative_boost")
+    if not 0 <= factor <= 1:
+        raise ApiError(400, "QueryDSL 'boosting' negative_boost must be between 0 and 1.")
+    positive = qc.compile(spec["positive"], scoring)
+    if not scoring:
+        return positive
+    negative = qc.compile(spec["negative"], False)
+    expr = positive.score.expr().parts
+    demoted = Pred("(CASE WHEN ", *negative.pred.parts, " THEN ", *expr, f" * {factor!r} ELSE ", *expr, " END)")
+    score = Score(0.0, [demoted], positive.score.gated)
+    return boosted(Compiled(positive.pred, score, positive.required, positive.any_of), spec)
+
+
+def _words_field(qc: QueryCompiler, body: Any, name: str, known: set[str]) -> tuple[Field | None, dict, list[str]]:
+    field, spec = field_spec(body, name, "query")
+    check_keys(spec, known | {"query", "boost", "analyzer", "_name"}, name)
+    if spec.get("query") is None:
+        raise ApiError(400, f"QueryDSL '{name}' on field '{field}' needs a 'query'.")
+    f = qc.fields.get(field)
+    if f is not None and f.kind != "string":
+        raise ApiError(400, f"QueryDSL '{name}' needs a text field; '{field}' is {f.kind}.")
+    return f, spec, tokens(str(spec["query"]))
+
+
+def _regex_pred(qc: QueryCompiler, f: Field, pattern: str) -> Pred:
+    return Pred(f"regexp_like({qc.col(f)}, {lit(pattern)}, 'i')")
+
+
+def _scored_words(f: Field, words: list[str], scoring: bool) -> tuple[Score, list[TextLeaf]]:
+    if not scoring or not words or not f.fts:
+        return (Score(1.0) if scoring else Score()), []
+    leaf = TextLeaf(f.column, " ".join(words), "or")
+    return Score(0.0, [Pred(ScoreRef(leaf))]), []
+
+
+def _match_phrase_prefix(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
+    f, spec, words = _words_field(qc, body, "match_phrase_prefix", {"max_expansions", "slop", "zero_terms_query"})
+    if f is None or not words:
+        return Compiled(FALSE, Score(), [])
+    if spec.get("slop") not in (None, 0):
+        raise ApiError(400, "QueryDSL 'match_phrase_prefix' with 'slop' is not supported by the local endpoint.")
+    pattern = _B + r"\W+".join(regex_escape(w) for w in words) + r"\w*"
+    pred = _regex_pred(qc, f, pattern)
+    score, _ = _scored_words(f, words[:-1], scoring)
+    return boosted(Compiled(pred, score.when(pred) if scoring else score, []), spec)
+
+
+def _match_bool_prefix(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
+    f, spec, words = _words_field(qc, body, "match_bool_prefix", {"operator", "minimum_should_match",
+                                                                   "fuzziness", "prefix_length", "max_expansions"})  # fmt: skip
+    if spec.get("fuzziness") not in (None, 0, "0"):
+        raise ApiError(400, "QueryDSL 'match_bool_prefix' with 'fuzziness' is not supported by the local endpoint.")
+    if f is None or not words:
+        return Compiled(FALSE, Score(), [])
+    preds = [_regex_pred(qc, f, _B + regex_escape(w) + _B) for w in words[:-1]]
+    preds.append(_regex_pred(qc, f, _B + regex_escape(words[-1]) + r"\w*"))
+    operator = str(spec.get("operator", "or")).lower()
+    needed = len(preds) if operator == "and" else min_should(spec.get("minimum_should_match"), len(preds), 1)
+    pred = at_least(preds, needed)
+    score, _ = _scored_words(f, words[:-1], scoring)
+    return boosted(Compiled(pred, score.when(pred) if scoring else score, []), spec)
+
+
+_LUCENE_OPTIONAL = {"#": "EMPTY", "@": "ANYSTRING", "&": "INTERSECTION", "~": "COMPLEMENT", "<": "INTERVAL",
+                    ">": "INTERVAL"}  # fmt: skip
+
+
+def lucene_regex(pattern: str, flags: str) -> str:
+    """A Lucene regular expression as the engine's (Rust) syntax, anchored to the whole value."""
+    enabled = {"EMPTY", "ANYSTRING", "INTERSECTION", "COMPLEMENT", "INTERVAL"} if flags.upper() == "ALL" else {
+        part.strip().upper() for part in flags.split("|") if part.strip() and part.strip().upper() != "NONE"}  # fmt: skip
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            out.append("\\" + nxt if not nxt.isalnum() or nxt in "dDsSwW" else regex_escape(nxt))
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+            out.append(ch if ch not in "&~" else "\\" + ch)
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+        elif ch == '"':
+            end = pattern.find('"', i + 1)
+            if end < 0:
+                raise ApiError(400, f"QueryDSL 'regexp': unterminated quoted string in {pattern!r}.")
+            out.append(regex_escape(pattern[i + 1 : end]))
+            i = end
+        elif ch in _LUCENE_OPTIONAL and _LUCENE_OPTIONAL[ch] in enabled:
+            if ch != "@":
+                raise ApiError(400, f"QueryDSL 'regexp': the Lucene operator {ch!r} ({_LUCENE_OPTIONAL[ch]}) is not "
+                               "supported by the local endpoint; escape it (\\\\" + ch + ") or set \"flags\": "
+                               "\"NONE\".")  # fmt: skip
+            out.append("(?s:.*)")
+        elif ch in "^$#&~<>@-":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+        i += 1
+    return "^(?s:" + "".join(out) + ")$"
+
+
+def _regexp(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
+    name, spec = field_spec(body, "regexp", "value")
+    check_keys(spec, {"value", "flags", "case_insensitive", "max_determinized_states", "rewrite", "boost", "_name"},
+               "regexp")  # fmt: skip
+    if not isinstance(spec.get("value"), str):
+        raise ApiError(400, f"QueryDSL 'regexp' on field '{name}' needs a 'value' string.")
+    pattern = lucene_regex(spec["value"], str(spec.get("flags", "ALL")))
+    f = qc.fields.get(name) if name not in ("_id", "_doc_id") else None
+    if name in ("_id", "_doc_id"):
+        column = qc.prefix + '"_doc_id"'
+    elif f is None or f.kind in ("object", "array"):
+        return Compiled(FALSE, Score(), [])
+    else:
+        column = qc.col(f) if f.kind == "string" else f"CAST({qc.col(f)} AS VARCHAR)"
+    mode = ", 'i'" if spec.get("case_insensitive") else ""
+    return const(Pred(f"regexp_like({column}, {lit(pattern)}{mode})"), spec, scoring)
+
+
+def _text_fields(qc: QueryCompiler) -> list[str]:
+    return [f.name for f in qc.fields.matching("*") if f.kind == "string"]
+
+
+def _query_string(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
+    return qc.compile(query_string(body, _text_fields(qc)), scoring)
+
+
+def _simple_query_string(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
+    return qc.compile(simple_query_string(body, _text_fields(qc)), scoring)
+
+
+EXTRA_CLAUSES: dict[str, Callable[[QueryCompiler, Any, bool], Compiled]] = {
+    "dis_max": _dis_max,
+    "boosting": _boosting,
+    "match_phrase_prefix": _match_phrase_prefix,
+    "match_bool_prefix": _match_bool_prefix,
+    "regexp": _regexp,
+    "query_string": _query_string,
+    "simple_query_string": _simple_query_string,
+}

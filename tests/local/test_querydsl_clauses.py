@@ -1,0 +1,122 @@
+"""query_string, simple_query_string, dis_max, boosting, match_phrase_prefix, match_bool_prefix and regexp
+through the local endpoint's HTTP API.
+
+Expected ids are computed here in plain Python over the same documents (words are lower-cased runs of
+letters and digits, as the standard analyzer splits them; term-level clauses compare whole values)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.local.test_querydsl import DOCS, ids, ingest, query
+
+pytestmark = pytest.mark.anyio
+
+TEXT_FIELDS = ("title", "brand", "code")
+
+
+@pytest.fixture
+async def shop(endpoint: httpx2.AsyncClient) -> httpx2.AsyncClient:
+    await ingest(endpoint, "shop", DOCS)
+    return endpoint
+
+
+def words(doc: dict, field: str | None = None) -> set[str]:
+    values = (
+        [doc.get(field, "")]
+        if field
+        else [doc.get(f, "") for f in TEXT_FIELDS] + [doc.get("user", {}).get(k, "") for k in ("name", "city")]
+    )
+    return {w for v in values for w in re.findall(r"\w+", str(v).lower())}
+
+
+def where(test: Any) -> list[str]:
+    return sorted(str(i) for i, doc in enumerate(DOCS, 1) if test(doc))
+
+
+async def found(shop: httpx2.AsyncClient, clause: dict) -> list[str]:
+    return sorted(ids(await query(shop, {"query": clause, "size": 20})))
+
+
+async def test_query_string_fields_booleans_phrases_and_ranges(shop: httpx2.AsyncClient) -> None:
+    qs = lambda text, **options: {"query_string": {"query": text, **options}}  # noqa: E731
+    assert await found(shop, qs("title:red AND brand:acme")) == where(
+        lambda d: "red" in words(d, "title") and "acme" in words(d, "brand"))  # fmt: skip
+    assert await found(shop, qs("red -shoes")) == where(lambda d: "red" in words(d) and "shoes" not in words(d))
+    assert await found(shop, qs("red phone", default_operator="AND")) == where(lambda d: {"red", "phone"} <= words(d))
+    assert await found(shop, qs("title:(phone OR tea)")) == where(lambda d: words(d, "title") & {"phone", "tea"})
+    assert await found(shop, qs('"phone case"', default_field="title")) == ["1"]
+    assert await found(shop, qs("price:[10 TO 20}")) == where(lambda d: 10 <= d["price"] < 20)
+    assert await found(shop, qs("price:>=25")) == where(lambda d: d["price"] >= 25)
+    assert await found(shop, qs("_exists_:rating")) == where(lambda d: "rating" in d)
+    assert await found(shop, qs("brand:Ac*")) == where(lambda d: d["brand"].startswith("Ac"))
+    assert await found(shop, qs("(phone OR tea) AND NOT case")) == where(
+        lambda d: words(d) & {"phone", "tea"} and "case" not in words(d))  # fmt: skip
+    assert await found(shop, qs("+red +shoes")) == where(lambda d: {"red", "shoes"} <= words(d))
+    assert await found(shop, qs("user.city:rome")) == where(lambda d: d.get("user", {}).get("city") == "Rome")
+
+
+async def test_query_string_refusals(shop: httpx2.AsyncClient) -> None:
+    for text, named in (("title:(red", "cannot parse"), ("phnoe~1", "fuzzy"), ('"red phone"~2', "proximity")):
+        result = await query(shop, {"query": {"query_string": {"query": text}}}, status=400)
+        assert named in str(result)
+
+
+async def test_simple_query_string(shop: httpx2.AsyncClient) -> None:
+    sqs = lambda text, **options: {"simple_query_string": {"query": text, **options}}  # noqa: E731
+    assert await found(shop, sqs("red + phone")) == where(lambda d: {"red", "phone"} <= words(d))
+    assert await found(shop, sqs("tea | shoes")) == where(lambda d: words(d) & {"tea", "shoes"})
+    # with OR, "-shoes" is its own clause: red OR (NOT shoes), as Elasticsearch documents
+    assert await found(shop, sqs("red -shoes")) == where(lambda d: "red" in words(d) or "shoes" not in words(d))
+    assert await found(shop, sqs("red +-shoes")) == where(lambda d: "red" in words(d) and "shoes" not in words(d))
+    assert await found(shop, sqs("red -shoes", default_operator="and")) == where(
+        lambda d: "red" in words(d) and "shoes" not in words(d))  # fmt: skip
+    assert await found(shop, sqs("char*", fields=["title"])) == where(
+        lambda d: any(w.startswith("char") for w in words(d, "title"))
+    )
+    assert await found(shop, sqs('"running shoes" | tea', fields=["title"])) == ["3", "4"]
+    assert await found(shop, sqs("tea | (red + case)")) == where(
+        lambda d: "tea" in words(d) or {"red", "case"} <= words(d)
+    )
+    assert await found(shop, sqs('((( "unclosed')) == []  # a slip is text, not an error
+    assert "fuzzy" in str(await query(shop, {"query": sqs("phnoe~1")}, status=400))
+
+
+async def test_dis_max_and_boosting_rank_as_documented(shop: httpx2.AsyncClient) -> None:
+    dis = {"dis_max": {"queries": [{"match": {"title": "red"}}, {"match": {"title": "shoes"}}], "tie_breaker": 0.3}}
+    assert await found(shop, dis) == where(lambda d: words(d, "title") & {"red", "shoes"})
+    plain = await query(shop, {"query": {"match": {"title": "red"}}})
+    boosted = await query(shop, {"query": {"boosting": {"positive": {"match": {"title": "red"}},
+                                                        "negative": {"term": {"brand": "Acme"}},
+                                                        "negative_boost": 0.1}}})  # fmt: skip
+    plain_scores = {h["_id"]: h["_score"] for h in plain["hits"]["hits"]}
+    demoted = {h["_id"]: h["_score"] for h in boosted["hits"]["hits"]}
+    assert demoted.keys() == plain_scores.keys()
+    for doc_id, score in plain_scores.items():
+        factor = 0.1 if DOCS[int(doc_id) - 1]["brand"] == "Acme" else 1.0
+        assert demoted[doc_id] == pytest.approx(score * factor)
+    assert ids(boosted)[-1] == "1"  # the Acme document drops to the end
+
+
+async def test_prefix_clauses_and_regexp(shop: httpx2.AsyncClient) -> None:
+    assert await found(shop, {"match_phrase_prefix": {"title": "red run"}}) == ["3"]
+    assert await found(shop, {"match_phrase_prefix": {"title": "ph"}}) == where(
+        lambda d: any(w.startswith("ph") for w in words(d, "title")))  # fmt: skip
+    bool_prefix = {"match_bool_prefix": {"title": {"query": "green ch", "operator": "or"}}}
+    assert await found(shop, bool_prefix) == where(
+        lambda d: "green" in words(d, "title") or any(w.startswith("ch") for w in words(d, "title")))  # fmt: skip
+    both = {"match_bool_prefix": {"title": {"query": "blue ch", "operator": "and"}}}
+    assert await found(shop, both) == ["2"]
+    assert await found(shop, {"regexp": {"brand": "A.m[a-z]"}}) == where(
+        lambda d: re.fullmatch(r"A.m[a-z]", d["brand"])
+    )
+    assert await found(shop, {"regexp": {"brand": {"value": "acm.*", "case_insensitive": True}}}) == ["1", "2"]
+    assert await found(shop, {"regexp": {"brand": "O'B@"}}) == ["5"]  # @: any string
+    assert await found(shop, {"regexp": {"code": {"value": "50%_off\\\\now"}}}) == ["5"]
+    refused = await query(shop, {"query": {"regexp": {"brand": "A&B"}}}, status=400)
+    assert "INTERSECTION" in str(refused)
+    assert await found(shop, {"regexp": {"brand": {"value": "A&B", "flags": "NONE"}}}) == []
