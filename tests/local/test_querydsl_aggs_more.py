@@ -258,3 +258,26 @@ async def test_sibling_bucket_pipelines(sales: httpx2.AsyncClient) -> None:
 async def test_refusals(sales: httpx2.AsyncClient, spec: dict, named: str) -> None:
     result = await aggs(sales, spec, status=400)
     assert named in str(result)
+
+
+async def test_terms_ordered_by_a_filter_sub_aggregation_count(sales: httpx2.AsyncClient) -> None:
+    spec = {"r": {"terms": {"field": "region", "order": {"big.doc_count": "desc"}},
+                  "aggs": {"big": {"filter": {"range": {"amount": {"gte": 20}}}}}}}  # fmt: skip
+    buckets = (await aggs(sales, spec))["r"]["buckets"]
+    counts = defaultdict(lambda: [0, 0])
+    for r in ROWS:
+        if "region" in r:
+            counts[r["region"]][0] += 1
+            counts[r["region"]][1] += r["amount"] >= 20
+    expected = sorted(counts, key=lambda k: -counts[k][1])
+    assert len({counts[k][1] for k in counts}) == len(counts)  # no ties: the order is the filter counts' alone
+    assert [b["key"] for b in buckets] == expected
+    assert [b["big"]["doc_count"] for b in buckets] == [counts[k][1] for k in expected]
+
+
+async def test_range_buckets_come_ordered_by_their_bounds(sales: httpx2.AsyncClient) -> None:
+    ranges = [{"from": 20, "key": "high"}, {"to": 10, "key": "low"}, {"from": 10, "to": 20, "key": "mid"}]
+    buckets = (await aggs(sales, {"r": {"range": {"field": "amount", "ranges": ranges}}}))["r"]["buckets"]
+    assert [b["key"] for b in buckets] == ["low", "mid", "high"]  # as Elasticsearch orders them
+    assert [b["doc_count"] for b in buckets] == [
+        sum(a < 10 for a in AMOUNTS), sum(10 <= a < 20 for a in AMOUNTS), sum(a >= 20 for a in AMOUNTS)]  # fmt: skip

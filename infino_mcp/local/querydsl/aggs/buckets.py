@@ -112,7 +112,8 @@ def range_buckets(agg: Agg) -> list[Range]:
                     raise ApiError(400, f"Aggregation '{agg.name}': range bound {value!r} is not a number.")
                 bounds.append(float(number))
         out.append(Range(bounds[0], bounds[1], str(r["key"]) if r.get("key") is not None else None))
-    return out
+    # Elasticsearch answers ranges ordered by their lower, then upper bound, whatever the request's order
+    return sorted(out, key=lambda r: (-math.inf if r.low is None else r.low, math.inf if r.high is None else r.high))
 
 
 _JODA = (("yyyy", "%Y"), ("yy", "%y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S"))

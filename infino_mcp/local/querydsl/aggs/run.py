@@ -31,7 +31,6 @@ from infino_mcp.local.querydsl.aggs.buckets import (
 )
 from infino_mcp.local.querydsl.aggs.intervals import DateInterval
 from infino_mcp.local.querydsl.aggs.metrics import (
-    STATS,
     literal,
     metric_columns,
     metric_result,
@@ -40,10 +39,11 @@ from infino_mcp.local.querydsl.aggs.metrics import (
 from infino_mcp.local.querydsl.aggs.model import FIELDLESS_AGGS, SINGLE_BUCKET_AGGS, SUPPORTED_AGGS, Agg
 from infino_mcp.local.querydsl.aggs.pipelines import apply_pipelines, check_pipeline
 from infino_mcp.local.querydsl.aggs.selected import filters_join, parse_filters, selected_key_sql, shape_selected
+from infino_mcp.local.querydsl.aggs.terms import include_exclude, terms_order
 from infino_mcp.local.querydsl.dates import parse_zone
 from infino_mcp.local.querydsl.fields import Field, as_float, as_int
 from infino_mcp.local.querydsl.nodes import run_concurrently, unsupported
-from infino_mcp.local.querydsl.sqltext import ident, lit, num
+from infino_mcp.local.querydsl.sqltext import ident, num
 
 NUMERIC_AGGS = ("avg", "sum", "histogram", "range", "extended_stats", "percentiles", "percentile_ranks")
 FIELDLESS_BUCKETS = ("filter", "filters", "missing")
@@ -263,13 +263,16 @@ def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
                 parts.append("(" + " AND ".join(bounds) + ")")
             conditions.append("(" + " OR ".join(parts) + ")")
         if a.kind == "terms":
-            conditions.extend(_include_exclude(a, key))
+            conditions.extend(include_exclude(a, key))
         if a is not agg and a.kind == "terms":
             # the parent's kept buckets are keyed by the keys of every level above them
             chosen = {k[path.index(a)] for k in state.kept.get(path[-2].alias, {})}
             literals = [key_literal(k) for k in chosen]
             conditions.append(f"{key} IN ({', '.join(literals)})" if literals else "FALSE")
     metrics = [c for child in agg.children if child.metric for c in metric_columns(child)]
+    if agg.kind == "terms":  # a filter child's count, for ordering terms by it
+        metrics += [f"count(CASE WHEN {c.filters[0][1]} THEN 1 END) AS {c.alias}_dc" for c in agg.children
+                    if c.kind == "filter"]  # fmt: skip
     selects = [f"{key} AS g{i}" for i, key in enumerate(keys)] + ["count(*) AS __c"] + metrics
     group_by = ", ".join(str(i + 1) for i in range(len(keys)))
     having = ""
@@ -284,64 +287,12 @@ def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
     size = max(as_int(agg.spec.get("size", 10), f"{agg.name}.size"), 0)
     partition = ", ".join(f"q.g{i}" for i in range(len(keys) - 1))
     over = f"PARTITION BY {partition} " if partition else ""
-    order = _terms_order(agg, len(keys) - 1)
+    order = terms_order(agg, len(keys) - 1)
     return (
         f"SELECT * FROM (SELECT q.*, row_number() OVER ({over}ORDER BY {order}) AS __rn, "
         f"sum(q.__c) OVER ({over.strip()}) AS __tot FROM ({inner}) AS q) AS ranked WHERE __rn <= {size} "
         f"ORDER BY __rn"
     )
-
-
-def _include_exclude(agg: Agg, key: str) -> list[str]:
-    out = []
-    f = agg.field
-    assert f is not None
-    for option, negate in (("include", False), ("exclude", True)):
-        value = agg.spec.get(option)
-        if value is None:
-            continue
-        if isinstance(value, list):
-            literals = [x for x in (literal(f, v, agg.name) for v in value) if x != "NULL"]
-            cond = f"{key} IN ({', '.join(literals)})" if literals else "FALSE"
-        elif isinstance(value, str) and f.kind == "string":
-            cond = f"regexp_like({key}, {lit('^(?:' + value + ')$')})"
-        else:
-            raise ApiError(400, f"Aggregation '{agg.name}': '{option}' takes a list of values or a regex string.")
-        out.append(f"NOT COALESCE({cond}, FALSE)" if negate else cond)
-    return out
-
-
-def _terms_order(agg: Agg, own: int) -> str:
-    order = agg.spec.get("order", {"_count": "desc"})
-    items = order if isinstance(order, list) else [order]
-    metric_columns = {}
-    for child in agg.children:
-        if child.kind == "stats":
-            for s in STATS:
-                metric_columns[f"{child.name}.{s}"] = f"q.{child.alias}_{s}"
-        elif child.kind in ("avg", "sum", "min", "max", "value_count", "cardinality"):
-            metric_columns[child.name] = f"q.{child.alias}"
-            metric_columns[f"{child.name}.value"] = f"q.{child.alias}"
-    parts = []
-    for item in items:
-        if not isinstance(item, dict) or len(item) != 1:
-            raise ApiError(400, f'Aggregation \'{agg.name}\': \'order\' is {{"_count"|"_key"|metric: "asc"|"desc"}}.')
-        ((target, direction),) = item.items()
-        direction = str(direction).upper()
-        if direction not in ("ASC", "DESC"):
-            raise ApiError(400, f"Aggregation '{agg.name}': order direction must be 'asc' or 'desc'.")
-        if target == "_count":
-            column = "q.__c"
-        elif target in ("_key", "_term"):
-            column = f"q.g{own}"
-        elif target in metric_columns:
-            column = metric_columns[target]
-        else:
-            raise ApiError(400, f"Aggregation '{agg.name}' cannot order by '{target}': use _count, _key or the "
-                           "name of one of its metric sub-aggregations.")  # fmt: skip
-        parts.append(f"{column} {direction} NULLS LAST")
-    parts += ["q.__c DESC", f"q.g{own} ASC"]
-    return ", ".join(parts)
 
 
 # ----- shaping ---------------------------------------------------------------------------
