@@ -281,3 +281,30 @@ async def test_range_buckets_come_ordered_by_their_bounds(sales: httpx2.AsyncCli
     assert [b["key"] for b in buckets] == ["low", "mid", "high"]  # as Elasticsearch orders them
     assert [b["doc_count"] for b in buckets] == [
         sum(a < 10 for a in AMOUNTS), sum(10 <= a < 20 for a in AMOUNTS), sum(a >= 20 for a in AMOUNTS)]  # fmt: skip
+
+
+async def test_top_hits_per_bucket(sales: httpx2.AsyncClient) -> None:
+    spec = {
+        "best": {"top_hits": {"size": 2, "sort": [{"amount": "desc"}], "_source": ["amount", "region"]}},
+        "r": {"terms": {"field": "region"}, "aggs": {"cheapest": {"top_hits": {"size": 1, "sort": {"amount": "asc"}}}}},
+        "first": {"top_hits": {"size": 2}},
+    }
+    result = await aggs(sales, spec)
+    by_amount = sorted(range(len(ROWS)), key=lambda i: -ROWS[i]["amount"])[:2]
+    best = result["best"]["hits"]
+    assert best["total"] == {"value": len(ROWS), "relation": "eq"} and best["max_score"] is None
+    assert [h["_id"] for h in best["hits"]] == [str(i + 1) for i in by_amount]
+    assert [h["_source"] for h in best["hits"]] == [
+        {k: ROWS[i][k] for k in ("amount", "region") if k in ROWS[i]} for i in by_amount]  # fmt: skip
+    assert [h["sort"] for h in best["hits"]] == [[ROWS[i]["amount"]] for i in by_amount]
+    for bucket in result["r"]["buckets"]:
+        members = [i for i, r in enumerate(ROWS) if r.get("region") == bucket["key"]]
+        cheapest = min(members, key=lambda i: ROWS[i]["amount"])
+        (hit,) = bucket["cheapest"]["hits"]["hits"]
+        assert hit["_id"] == str(cheapest + 1) and hit["_source"] == ROWS[cheapest]
+        assert bucket["cheapest"]["hits"]["total"]["value"] == bucket["doc_count"] == len(members)
+    # no sort: every document scores 1.0 under match_all, so ties keep index order
+    assert [(h["_id"], h["_score"]) for h in result["first"]["hits"]["hits"]] == [("1", 1.0), ("2", 1.0)]
+    scored = await query(sales, {"size": 0, "query": {"match": {"note": "fast"}},
+                                 "aggs": {"t": {"top_hits": {}}}}, "sales", 400)  # fmt: skip
+    assert "sort" in str(scored)

@@ -151,3 +151,14 @@ async def test_bad_zones_are_refused(clock: httpx2.AsyncClient) -> None:
         assert "time_zone" in str(await query(clock, body, "clock", 400))
         ranged = {"query": {"range": {"at": {"gte": "2024-01-01", "time_zone": zone}}}}
         assert "time_zone" in str(await query(clock, ranged, "clock", 400))
+
+
+async def test_empty_days_are_filled_at_local_midnights(clock: httpx2.AsyncClient) -> None:
+    body = {"size": 0, "query": {"range": {"at": {"gte": "2024-10-01"}}},
+            "aggs": {"d": {"date_histogram": {"field": "at", "calendar_interval": "1d", "time_zone": "Europe/Paris",
+                                              "extended_bounds": {"min": "2024-10-25", "max": "2024-10-29"}}}}}  # fmt: skip
+    buckets = (await query(clock, body, "clock"))["aggregations"]["d"]["buckets"]
+    midnights = [ms(datetime(2024, 10, day, tzinfo=PARIS)) for day in range(25, 30)]
+    assert [b["key"] for b in buckets] == midnights  # 2024-10-27 lasts 25 hours
+    october = Counter(instant(s).astimezone(PARIS).day for s in STAMPS if instant(s).astimezone(PARIS).month == 10)
+    assert [b["doc_count"] for b in buckets] == [october.get(day, 0) for day in range(25, 30)]

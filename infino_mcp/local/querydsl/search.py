@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.querydsl.aggs.hits import HitsContext
 from infino_mcp.local.querydsl.aggs.run import parse_aggs, run_aggregations
 from infino_mcp.local.querydsl.compile import QueryCompiler
 from infino_mcp.local.querydsl.fields import Fields, as_float
@@ -99,7 +100,10 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
 
     async def run_aggs() -> None:
         where = base.where(hits=False)
-        results["aggs"] = await run_aggregations(services.engine, aggs, base.count_from(), where)
+        scored = compiled if track_scores else QueryCompiler(fields).compile(query, scoring=True)
+        const = scored.score.const if scored.score.is_const else None
+        context = HitsContext(dataset, rules, const)
+        results["aggs"] = await run_aggregations(services.engine, aggs, base.count_from(), where, context)
 
     lone_match = (
         size > 0 and not aggs and track is not False and is_plain_top_k(plan, sort, min_score)

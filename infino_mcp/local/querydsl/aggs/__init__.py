@@ -1,5 +1,6 @@
 """QueryDSL aggregations: the parsed tree (``model``), bucket keys, query-chosen buckets (``selected``),
-metrics, pipelines (``pipelines``, with bucket_selector conditions in ``script``), and the runner.
+metrics, ``top_hits`` (``hits``), ``terms`` options (``terms``), pipelines (``pipelines``, with bucket_selector
+conditions in ``script``), and the runner.
 
 Part of ``querydsl``; ``model`` imports no other module here.
 """

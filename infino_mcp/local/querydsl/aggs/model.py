@@ -16,8 +16,8 @@ METRIC_AGGS = (
 PARENT_PIPELINES = ("cumulative_sum", "derivative", "bucket_selector", "bucket_sort")
 SIBLING_PIPELINES = ("avg_bucket", "sum_bucket", "min_bucket", "max_bucket")
 PIPELINE_AGGS = PARENT_PIPELINES + SIBLING_PIPELINES
-FIELDLESS_AGGS = ("filter", "filters", "weighted_avg") + PIPELINE_AGGS
-SUPPORTED_AGGS = BUCKET_AGGS + METRIC_AGGS + PIPELINE_AGGS
+FIELDLESS_AGGS = ("filter", "filters", "weighted_avg", "top_hits") + PIPELINE_AGGS
+SUPPORTED_AGGS = BUCKET_AGGS + METRIC_AGGS + ("top_hits",) + PIPELINE_AGGS
 
 
 @dataclass
@@ -34,6 +34,7 @@ class Agg:
     date_interval: DateInterval | None = None
     filters: list[tuple[str, str]] = field(default_factory=list)  # (bucket key, SQL predicate): filter(s)
     weight: Field | None = None  # weighted_avg's weight field
+    sort: list = field(default_factory=list)  # top_hits' SortSpecs
 
     @property
     def pipeline(self) -> bool:

@@ -29,6 +29,7 @@ from infino_mcp.local.querydsl.aggs.buckets import (
     range_buckets,
     shape_key,
 )
+from infino_mcp.local.querydsl.aggs.hits import HitsContext, check_top_hits, hits_result, hits_sql, shape_hits
 from infino_mcp.local.querydsl.aggs.intervals import DateInterval
 from infino_mcp.local.querydsl.aggs.metrics import (
     literal,
@@ -85,6 +86,8 @@ def parse_aggs(
             agg.field, agg.weight = (_weighted_field(agg, side, fields) for side in ("value", "weight"))
         elif agg.pipeline:
             check_pipeline(agg)
+        elif kind == "top_hits":
+            check_top_hits(agg, fields)
         if sub:
             if not agg.bucket:
                 raise ApiError(400, f"Aggregation '{name}' ({kind}) cannot have sub-aggregations: only bucket "
@@ -182,7 +185,9 @@ class _State:
     kept: dict[str, dict[tuple, dict]] = field(default_factory=dict)
 
 
-async def run_aggregations(engine: Engine, aggs: list[Agg], source: str, where: str) -> dict:
+async def run_aggregations(
+    engine: Engine, aggs: list[Agg], source: str, where: str, hits: HitsContext | None = None
+) -> dict:
     """Run the parsed aggregation tree over the rows ``SELECT ... FROM source WHERE where`` selects."""
     result: dict[str, Any] = {}
     metrics = [a for a in aggs if a.metric]
@@ -197,6 +202,9 @@ async def run_aggregations(engine: Engine, aggs: list[Agg], source: str, where: 
     while level:
         await run_concurrently([partial(_run_bucket_agg, engine, agg, source, where, state) for agg in level])
         level = [child for agg in level for child in agg.children if child.bucket]
+    tops = _top_hits(aggs)
+    if tops:
+        await run_concurrently([partial(_run_top_hits, engine, agg, source, where, state, hits) for agg in tops])
     apply_pipelines(aggs, result)
     return {a.name: result[a.name] for a in aggs}
 
@@ -231,18 +239,41 @@ async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, sta
         bucket.pop("__k", None)
 
 
+def _top_hits(aggs: list[Agg]) -> list[Agg]:
+    return [a for a in aggs if a.kind == "top_hits"] + [t for a in aggs for t in _top_hits(a.children)]
+
+
+async def _run_top_hits(
+    engine: Engine, agg: Agg, source: str, where: str, state: _State, ctx: HitsContext | None
+) -> None:
+    context = ctx or HitsContext(dataset="")
+    path = agg.parent.path() if agg.parent is not None else []
+    containers = _parent_containers(agg, state)
+    if not containers:
+        return
+    keys, joins, conditions = path_sql(path, where, state, agg.parent)
+    table = await engine.query(hits_sql(agg, keys, _unnested(source, path), joins, conditions, context))
+    found = shape_hits(agg, table, len(keys), context)
+    totals = table.column("__tot").to_pylist()
+    for key, container in containers.items():
+        total = container.get("doc_count", totals[0] if totals and agg.parent is None else 0)
+        container[agg.name] = hits_result(found.get(key, []), int(total))
+
+
 def _parent_containers(agg: Agg, state: _State) -> dict[tuple, dict]:
     if agg.parent is None:
         return {(): state.top}
     return state.kept.get(agg.parent.alias, {})
 
 
-def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
-    path = agg.path()
+def path_sql(path: list[Agg], where: str, state: _State, kept_from: Agg | None) -> tuple[list[str], str, list[str]]:
+    """Key expressions, joins and conditions putting rows in the buckets of ``path`` (top first); terms levels
+    are restricted to the buckets ``kept_from`` (an aggregation already run) kept."""
     keys = [_key_sql(a) for a in path]
     conditions = [where] if where != "TRUE" else []
     joins = []
-    for a, key in zip(path, keys, strict=True):
+    kept = state.kept.get(kept_from.alias, {}) if kept_from is not None else {}
+    for depth, (a, key) in enumerate(zip(path, keys, strict=True)):
         conditions.append(f"{key} IS NOT NULL")
         if a.kind == "filters":
             join, condition = filters_join(a)
@@ -264,11 +295,16 @@ def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
             conditions.append("(" + " OR ".join(parts) + ")")
         if a.kind == "terms":
             conditions.extend(include_exclude(a, key))
-        if a is not agg and a.kind == "terms":
-            # the parent's kept buckets are keyed by the keys of every level above them
-            chosen = {k[path.index(a)] for k in state.kept.get(path[-2].alias, {})}
-            literals = [key_literal(k) for k in chosen]
+        if kept_from is not None and a.kind == "terms" and depth < len(kept_from.path()):
+            # the kept buckets are keyed by the keys of every level down to ``kept_from``
+            literals = [key_literal(k) for k in {k[depth] for k in kept}]
             conditions.append(f"{key} IN ({', '.join(literals)})" if literals else "FALSE")
+    return keys, "".join(joins), conditions
+
+
+def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
+    path = agg.path()
+    keys, joins, conditions = path_sql(path, where, state, path[-2] if len(path) > 1 else None)
     metrics = [c for child in agg.children if child.metric for c in metric_columns(child)]
     if agg.kind == "terms":  # a filter child's count, for ordering terms by it
         metrics += [f"count(CASE WHEN {c.filters[0][1]} THEN 1 END) AS {c.alias}_dc" for c in agg.children
@@ -281,7 +317,7 @@ def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
         having = f" HAVING count(*) >= {min_count}"
     where_sql = " AND ".join(conditions) or "TRUE"
     rows = _unnested(source, path)
-    inner = f"SELECT {', '.join(selects)} FROM {rows}{''.join(joins)} WHERE {where_sql} GROUP BY {group_by}{having}"
+    inner = f"SELECT {', '.join(selects)} FROM {rows}{joins} WHERE {where_sql} GROUP BY {group_by}{having}"
     if agg.kind != "terms":
         return inner + f" LIMIT {MAX_BUCKETS + 1}"  # more is refused, not cut
     size = max(as_int(agg.spec.get("size", 10), f"{agg.name}.size"), 0)
