@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 import httpx2
@@ -308,3 +309,50 @@ async def test_top_hits_per_bucket(sales: httpx2.AsyncClient) -> None:
     scored = await query(sales, {"size": 0, "query": {"match": {"note": "fast"}},
                                  "aggs": {"t": {"top_hits": {}}}}, "sales", 400)  # fmt: skip
     assert "sort" in str(scored)
+
+
+async def test_composite_pages_through_every_combination(sales: httpx2.AsyncClient) -> None:
+    sources = [
+        {"region": {"terms": {"field": "region"}}},
+        {"m": {"date_histogram": {"field": "month", "calendar_interval": "month"}}},
+    ]
+    combos: dict[tuple, list[float]] = defaultdict(list)
+    for r in ROWS:
+        if "region" in r:
+            month = datetime.fromisoformat(r["month"].replace("Z", "+00:00")).replace(day=1, hour=0, minute=0)
+            combos[(r["region"], round(month.timestamp() * 1000))].append(r["amount"])
+    expected = sorted(combos)
+    pages, after = [], None
+    while True:
+        spec = {"c": {"composite": {"sources": sources, "size": 2, **({"after": after} if after else {})},
+                      "aggs": {"s": {"sum": {"field": "amount"}}}}}  # fmt: skip
+        page = (await aggs(sales, spec))["c"]
+        if not page["buckets"]:
+            assert "after_key" not in page
+            break
+        assert page["after_key"] == page["buckets"][-1]["key"]
+        pages.append(page["buckets"])
+        after = page["after_key"]
+    got = [b for page in pages for b in page]
+    assert [(b["key"]["region"], b["key"]["m"]) for b in got] == expected
+    assert [b["doc_count"] for b in got] == [len(combos[k]) for k in expected]
+    assert [b["s"]["value"] for b in got] == [sum(combos[k]) for k in expected]
+    assert all(len(page) <= 2 for page in pages)
+    descending = {"c": {"composite": {"sources": [{"q": {"terms": {"field": "qty", "order": "desc"}}}], "size": 100}}}
+    qty = (await aggs(sales, descending))["c"]["buckets"]
+    assert [b["key"]["q"] for b in qty] == sorted({r["qty"] for r in ROWS}, reverse=True)
+
+
+async def test_composite_refusals(sales: httpx2.AsyncClient) -> None:
+    terms = {"r": {"terms": {"field": "region"}}}
+    cases = [
+        (
+            {"c": {"composite": {"sources": [{"r": {"terms": {"field": "region", "missing_bucket": True}}}]}}},
+            "missing_bucket",
+        ),
+        ({"t": {"terms": {"field": "region"}, "aggs": {"c": {"composite": {"sources": [terms]}}}}}, "top-level"),
+        ({"c": {"composite": {"sources": [terms], "after": {"x": 1}}}}, "after"),
+        ({"c": {"composite": {"sources": [terms]}, "aggs": {"t": {"terms": {"field": "qty"}}}}}, "metric"),
+    ]
+    for spec, named in cases:
+        assert named in str(await aggs(sales, spec, status=400))

@@ -24,7 +24,8 @@ import pyarrow as pa
 
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.aggs.hits import HitsContext
-from infino_mcp.local.querydsl.aggs.run import parse_aggs, run_aggregations
+from infino_mcp.local.querydsl.aggs.parse import parse_aggs
+from infino_mcp.local.querydsl.aggs.run import run_aggregations
 from infino_mcp.local.querydsl.compile import QueryCompiler
 from infino_mcp.local.querydsl.fields import Fields, as_float
 from infino_mcp.local.querydsl.nodes import run_concurrently, unsupported

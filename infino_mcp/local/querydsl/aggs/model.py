@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from infino_mcp.local.querydsl.aggs.intervals import DateInterval
 from infino_mcp.local.querydsl.fields import Field
 
-BUCKET_AGGS = ("terms", "histogram", "date_histogram", "range", "date_range", "filter", "filters", "missing")
+BUCKET_AGGS = (
+    "terms", "histogram", "date_histogram", "range", "date_range", "filter", "filters", "missing", "composite",
+)  # fmt: skip
 SINGLE_BUCKET_AGGS = ("filter", "missing")
 METRIC_AGGS = (
     "avg", "sum", "min", "max", "value_count", "cardinality", "stats", "extended_stats", "weighted_avg",
@@ -16,7 +18,7 @@ METRIC_AGGS = (
 PARENT_PIPELINES = ("cumulative_sum", "derivative", "bucket_selector", "bucket_sort")
 SIBLING_PIPELINES = ("avg_bucket", "sum_bucket", "min_bucket", "max_bucket")
 PIPELINE_AGGS = PARENT_PIPELINES + SIBLING_PIPELINES
-FIELDLESS_AGGS = ("filter", "filters", "weighted_avg", "top_hits") + PIPELINE_AGGS
+FIELDLESS_AGGS = ("filter", "filters", "weighted_avg", "top_hits", "composite") + PIPELINE_AGGS
 SUPPORTED_AGGS = BUCKET_AGGS + METRIC_AGGS + ("top_hits",) + PIPELINE_AGGS
 
 
@@ -35,6 +37,7 @@ class Agg:
     filters: list[tuple[str, str]] = field(default_factory=list)  # (bucket key, SQL predicate): filter(s)
     weight: Field | None = None  # weighted_avg's weight field
     sort: list = field(default_factory=list)  # top_hits' SortSpecs
+    sources: list[Agg] = field(default_factory=list)  # composite's value sources
 
     @property
     def pipeline(self) -> bool:

@@ -29,98 +29,27 @@ from infino_mcp.local.querydsl.aggs.buckets import (
     range_buckets,
     shape_key,
 )
-from infino_mcp.local.querydsl.aggs.hits import HitsContext, check_top_hits, hits_result, hits_sql, shape_hits
-from infino_mcp.local.querydsl.aggs.intervals import DateInterval
+from infino_mcp.local.querydsl.aggs.composite import composite_sql, shape_composite
+from infino_mcp.local.querydsl.aggs.hits import HitsContext, hits_result, hits_sql, shape_hits
 from infino_mcp.local.querydsl.aggs.metrics import (
     literal,
     metric_columns,
     metric_result,
     value_sql,
 )
-from infino_mcp.local.querydsl.aggs.model import FIELDLESS_AGGS, SINGLE_BUCKET_AGGS, SUPPORTED_AGGS, Agg
-from infino_mcp.local.querydsl.aggs.pipelines import apply_pipelines, check_pipeline
-from infino_mcp.local.querydsl.aggs.selected import filters_join, parse_filters, selected_key_sql, shape_selected
+from infino_mcp.local.querydsl.aggs.model import SINGLE_BUCKET_AGGS, Agg
+from infino_mcp.local.querydsl.aggs.pipelines import apply_pipelines
+from infino_mcp.local.querydsl.aggs.selected import filters_join, selected_key_sql, shape_selected
 from infino_mcp.local.querydsl.aggs.terms import include_exclude, terms_order
 from infino_mcp.local.querydsl.dates import parse_zone
-from infino_mcp.local.querydsl.fields import Field, as_float, as_int
-from infino_mcp.local.querydsl.nodes import run_concurrently, unsupported
+from infino_mcp.local.querydsl.fields import as_float, as_int
+from infino_mcp.local.querydsl.nodes import run_concurrently
 from infino_mcp.local.querydsl.sqltext import ident, num
 
-NUMERIC_AGGS = ("avg", "sum", "histogram", "range", "extended_stats", "percentiles", "percentile_ranks")
-FIELDLESS_BUCKETS = ("filter", "filters", "missing")
+FIELDLESS_BUCKETS = ("filter", "filters", "missing", "composite")
 
 if TYPE_CHECKING:
-    from infino_mcp.local.querydsl.fields import Fields
     from infino_mcp.local.storage.engine import Engine
-
-
-def parse_aggs(
-    spec: Any, fields: Fields, table: str, parent: Agg | None = None, counter: list[int] | None = None
-) -> list[Agg]:
-    """The aggregation tree of a request; ``table`` is where full-text conditions of filter(s) look."""
-    counter = counter if counter is not None else [0]
-    if not isinstance(spec, dict):
-        raise ApiError(400, "QueryDSL 'aggs' is an object of {name: {type: {...}}}.")
-    aggs = []
-    for name, body in spec.items():
-        if not isinstance(body, dict):
-            raise ApiError(400, f'Aggregation \'{name}\' must be an object such as {{"terms": {{"field": "x"}}}}.')
-        sub = body.get("aggs", body.get("aggregations"))
-        kinds = [k for k in body if k not in ("aggs", "aggregations", "meta")]
-        if len(kinds) != 1:
-            raise ApiError(400, f"Aggregation '{name}' must have exactly one type, got {kinds or 'none'}.")
-        kind = kinds[0]
-        if kind not in SUPPORTED_AGGS:
-            raise unsupported("aggregation", kind, SUPPORTED_AGGS)
-        options = body[kind]
-        if not isinstance(options, dict):
-            raise ApiError(400, f"Aggregation '{name}' ({kind}) takes an object of options.")
-        counter[0] += 1
-        f = _agg_field(name, kind, options, fields) if kind not in FIELDLESS_AGGS else None
-        agg = Agg(name, kind, options, f, f"a{counter[0]}", parent=parent)
-        if kind == "date_histogram":
-            agg.date_interval = DateInterval.parse(name, options)
-        elif kind in ("filter", "filters"):
-            parse_filters(agg, fields, table)
-        elif kind == "weighted_avg":
-            agg.field, agg.weight = (_weighted_field(agg, side, fields) for side in ("value", "weight"))
-        elif agg.pipeline:
-            check_pipeline(agg)
-        elif kind == "top_hits":
-            check_top_hits(agg, fields)
-        if sub:
-            if not agg.bucket:
-                raise ApiError(400, f"Aggregation '{name}' ({kind}) cannot have sub-aggregations: only bucket "
-                               "aggregations can.")  # fmt: skip
-            agg.children = parse_aggs(sub, fields, table, agg, counter)
-        aggs.append(agg)
-    return aggs
-
-
-def _weighted_field(agg: Agg, side: str, fields: Fields) -> Field | None:
-    spec = agg.spec.get(side)
-    if not isinstance(spec, dict):
-        raise ApiError(400, f'Aggregation \'{agg.name}\' (weighted_avg) needs "{side}": {{"field": "name"}}.')
-    return _agg_field(agg.name, "avg", spec, fields)
-
-
-def _agg_field(name: str, kind: str, options: dict, fields: Fields) -> Field | None:
-    field_name = options.get("field")
-    if not isinstance(field_name, str):
-        raise ApiError(400, f"Aggregation '{name}' ({kind}) needs a \"field\"; scripts are not supported.")
-    f = fields.get(field_name)
-    if f is None:
-        return None
-    scalar_array = f.kind == "array" and f.item_kind in ("string", "int", "float", "bool")
-    if f.kind == "object" or (f.kind == "array" and not (kind == "terms" and scalar_array)):
-        raise ApiError(400, f"Aggregation '{name}' ({kind}) on '{field_name}': the field holds {f.kind}s, which the "
-                       "local endpoint aggregates with terms only; use SQL with unnest() otherwise.")  # fmt: skip
-    numeric = f.kind in ("int", "float", "date")
-    if kind in NUMERIC_AGGS and not numeric:
-        raise ApiError(400, f"Aggregation '{name}' ({kind}) needs a numeric or date field; '{field_name}' is {f.kind}.")
-    if kind in ("date_histogram", "date_range") and f.kind != "date":
-        raise ApiError(400, f"Aggregation '{name}' ({kind}) needs a date field; '{field_name}' is {f.kind}.")
-    return f
 
 
 # ----- SQL pieces ------------------------------------------------------------------------
@@ -213,6 +142,9 @@ async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, sta
     path = agg.path()
     parents = path[:-1]
     parent_containers = _parent_containers(agg, state)
+    if agg.kind == "composite":
+        await _run_composite(engine, agg, source, where, state)
+        return
     if (agg.field is None and agg.kind not in FIELDLESS_BUCKETS) or not parent_containers:
         for container in parent_containers.values():
             container[agg.name] = _empty(agg)
@@ -237,6 +169,28 @@ async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, sta
     state.kept[agg.alias] = kept
     for bucket in kept.values():
         bucket.pop("__k", None)
+
+
+async def _run_composite(engine: Engine, agg: Agg, source: str, where: str, state: _State) -> None:
+    if any(s.field is None for s in agg.sources):
+        state.top[agg.name] = {"buckets": []}  # a source field the dataset lacks: no document has a key
+        return
+    keys = [_key_sql(s) for s in agg.sources]
+    metrics = [c for child in agg.children for c in metric_columns(child)]
+    sql = composite_sql(agg, keys, _unnested(source, agg.sources), where, metrics)
+    rows = (await engine.query(sql)).to_pylist()
+
+    def key_of(s: Agg) -> Any:
+        assert s.field is not None
+        kind = {"date_histogram": "date", "histogram": "histogram"}.get(s.kind, s.field.item_kind or s.field.kind)
+        return lambda value: shape_key(value, kind)["key"]
+
+    shaped = shape_composite(agg, rows, [key_of(s) for s in agg.sources])
+    for bucket in shaped["buckets"]:
+        row = bucket.pop("__row")
+        for child in agg.children:
+            bucket[child.name] = metric_result(child, row)
+    state.top[agg.name] = shaped
 
 
 def _top_hits(aggs: list[Agg]) -> list[Agg]:
