@@ -58,9 +58,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="INFINO_", extra="forbid", populate_by_name=True)
 
-    endpoint: str | None = Field(None, description="Infino endpoint URL (https://...). Unset: local mode.")
-    access_key: SecretStr | None = Field(None, description="Infino access key (with the secret key and endpoint).")
-    secret_key: SecretStr | None = Field(None, description="Infino secret key.")
+    endpoint: str | None = Field(default=None, description="Infino endpoint URL (https://...). Unset: local mode.")
+    access_key: SecretStr | None = Field(
+        default=None, description="Infino access key (with the secret key and endpoint)."
+    )
+    secret_key: SecretStr | None = Field(default=None, description="Infino secret key.")
     region: str = Field("us-east-1", description="SigV4 signing region.")
     service: str = Field("es", description="SigV4 signing service name.")
     local: bool = Field(
@@ -68,13 +70,13 @@ class Settings(BaseSettings):
         description="Use the embedded local endpoint even if credentials are set; `--local DIR` also sets data_dir.",
     )
     data_dir: Path = Field(default_factory=default_data_dir, description="Local mode: where the data lives.")
-    sample_data: bool = Field(True, description="Local mode: load the sample dataset on first start.")
+    sample_data: bool = Field(default=True, description="Local mode: load the sample dataset on first start.")
     toolsets: Annotated[list[Toolset], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_TOOLSETS),
         description="Comma-separated toolsets to expose (datasets, query, connections, visualizations, dashboards, "
         "fino, rbac, knowledge) or 'all'.",
     )
-    read_only: bool = Field(False, description="Expose only tools that never change anything.")
+    read_only: bool = Field(default=False, description="Expose only tools that never change anything.")
     allow_destructive: bool = Field(
         False, description="Allow delete/clear/rotate tools to run without asking the user to confirm."
     )
@@ -100,7 +102,7 @@ class Settings(BaseSettings):
         "infino-keys: each client sends its own keys in X-Infino-Access-Key / X-Infino-Secret-Key. "
         "oauth: OAuth 2.1 bearer JWTs, each identity mapped to its keys in the identities file.",
     )
-    oauth_issuer: str | None = Field(None, description="--auth oauth: the authorization server's issuer URL.")
+    oauth_issuer: str | None = Field(default=None, description="--auth oauth: the authorization server's issuer URL.")
     oauth_audience: str | None = Field(
         None, description="--auth oauth: the token audience required (default: this server's /mcp URL)."
     )

@@ -17,12 +17,12 @@ from pydantic import BaseModel, Field
 class Page(BaseModel):
     """Paging facts every list-like result carries."""
 
-    total: int | None = Field(None, description="How many items exist in all (when known).")
+    total: int | None = Field(default=None, description="How many items exist in all (when known).")
     returned: int = Field(description="How many items are in this result.")
-    offset: int = Field(0, description="Offset of the first returned item.")
+    offset: int = Field(default=0, description="Offset of the first returned item.")
     truncated: bool = Field(description="True when more items exist than were returned.")
-    next_offset: int | None = Field(None, description="Offset to pass to get the next items, when truncated.")
-    note: str | None = Field(None, description="What was cut and how to get the rest.")
+    next_offset: int | None = Field(default=None, description="Offset to pass to get the next items, when truncated.")
+    note: str | None = Field(default=None, description="What was cut and how to get the rest.")
 
 
 def compact_json(value: Any) -> str:

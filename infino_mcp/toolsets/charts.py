@@ -44,7 +44,7 @@ class ChartView(BaseModel):
     series: int = Field(description="Series drawn (1 for a metric, 0 for a table).")
     spec: dict[str, Any] = Field(description="What the App draws: the ECharts option, table or metric.")
     image: bool = Field(description="True when a PNG image of the chart is attached.")
-    note: str | None = Field(None, description="Rows left out, or why there is no image.")
+    note: str | None = Field(default=None, description="Rows left out, or why there is no image.")
 
 
 class PanelView(BaseModel):
@@ -52,7 +52,7 @@ class PanelView(BaseModel):
     kind: str | None = None
     viz_id: str | None = None
     spec: dict[str, Any] | None = None
-    text: str | None = Field(None, description="Markdown panels: the text.")
+    text: str | None = Field(default=None, description="Markdown panels: the text.")
     error: str | None = None
 
 

@@ -137,10 +137,10 @@ async def get_source_metadata(
 
 
 class UploadResult(BaseModel):
-    run_id: str | None = Field(None, description="The job's id; poll it with get_connector_job_status.")
-    status: str | None = Field(None, description="completed, failed, or submitted (async).")
+    run_id: str | None = Field(default=None, description="The job's id; poll it with get_connector_job_status.")
+    status: str | None = Field(default=None, description="completed, failed, or submitted (async).")
     message: str | None = None
-    stats: dict[str, Any] | None = Field(None, description="Documents processed, failed...")
+    stats: dict[str, Any] | None = Field(default=None, description="Documents processed, failed...")
     errors: list[Any] = Field(default_factory=list, description="The first errors the service reported.")
     error_count: int = 0
     file: str = Field(description="The file that was sent (resolved path).")

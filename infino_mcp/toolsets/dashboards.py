@@ -93,7 +93,7 @@ async def update_dashboard(
 class DashboardSummary(BaseModel):
     id: str | None
     title: str | None = None
-    panels: int = Field(0, description="Number of panels.")
+    panels: int = Field(default=0, description="Number of panels.")
     updated_at: Any = None
 
 
@@ -136,16 +136,20 @@ class PanelError(BaseModel):
 
 class PanelResult(BaseModel):
     id: str | None = None
-    kind: str | None = Field(None, description="visualization, markdown or divider.")
+    kind: str | None = Field(default=None, description="visualization, markdown or divider.")
     layout: dict[str, Any] | None = None
     title_override: str | None = None
     viz_id: str | None = None
-    viz: dict[str, Any] | None = Field(None, description="The visualization's definition (attributes).")
-    data: dict[str, Any] | None = Field(None, description="{columns, rows, metadata} as execute_visualization returns.")
-    rows_total: int | None = Field(None, description="Rows the panel's query returned (data.rows may hold fewer).")
-    content: str | None = Field(None, description="Markdown panels: the text.")
-    label: str | None = Field(None, description="Divider panels: the label.")
-    error: PanelError | None = Field(None, description="Set when this panel failed; the others are unaffected.")
+    viz: dict[str, Any] | None = Field(default=None, description="The visualization's definition (attributes).")
+    data: dict[str, Any] | None = Field(
+        default=None, description="{columns, rows, metadata} as execute_visualization returns."
+    )
+    rows_total: int | None = Field(
+        default=None, description="Rows the panel's query returned (data.rows may hold fewer)."
+    )
+    content: str | None = Field(default=None, description="Markdown panels: the text.")
+    label: str | None = Field(default=None, description="Divider panels: the label.")
+    error: PanelError | None = Field(default=None, description="Set when this panel failed; the others are unaffected.")
 
 
 class DashboardRun(BaseModel):
@@ -154,7 +158,7 @@ class DashboardRun(BaseModel):
     panels: list[PanelResult] = Field(description="In dashboard order.")
     succeeded: int = Field(description="Visualization panels that ran.")
     failed: int = Field(description="Visualization panels with an error.")
-    note: str | None = Field(None, description="What was cut to fit the result budget and how to get it.")
+    note: str | None = Field(default=None, description="What was cut to fit the result budget and how to get it.")
 
     def as_text(self) -> str:
         """For the model: each panel's title, chart type, binding and rows; definitions stay in structured content."""

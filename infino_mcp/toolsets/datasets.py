@@ -42,8 +42,8 @@ async def ping(ctx: Context) -> PingResult:
 
 class DatasetSummary(BaseModel):
     name: str
-    docs_count: int | None = Field(None, description="Number of records.")
-    store_size: str | None = Field(None, description="Size on disk, e.g. '2.8kb'.")
+    docs_count: int | None = Field(default=None, description="Number of records.")
+    store_size: str | None = Field(default=None, description="Size on disk, e.g. '2.8kb'.")
     health: str | None = None
 
 
@@ -286,7 +286,7 @@ async def upload_metrics_to_dataset(
 class Record(BaseModel):
     id: str
     found: bool
-    source: dict[str, Any] | None = Field(None, description="The record as stored.")
+    source: dict[str, Any] | None = Field(default=None, description="The record as stored.")
 
 
 @infino_tool(Toolset.DATASETS, title="Get a record by id", read_only=True, destructive=False, idempotent=True)

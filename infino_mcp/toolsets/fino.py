@@ -33,7 +33,7 @@ Role = Literal["user", "assistant", "system", "tool"]
 class ThreadSummary(BaseModel):
     id: str
     name: str | None = None
-    status: str | None = Field(None, description="ongoing or completed.")
+    status: str | None = Field(default=None, description="ongoing or completed.")
     created_at: str | None = None
     updated_at: str | None = None
     message_count: int = 0
@@ -54,8 +54,8 @@ class Thread(BaseModel):
 
 
 class MessageAdded(BaseModel):
-    message_id: str | None = Field(None, description="The new message's id.")
-    response: Any = Field(None, description="The service's full answer when it is not just an id.")
+    message_id: str | None = Field(default=None, description="The new message's id.")
+    response: Any = Field(default=None, description="The service's full answer when it is not just an id.")
 
 
 def _thread_object(answer: Any, operation: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ _MAX_PROGRESS_TEXT = 200
 
 class FinoQuery(BaseModel):
     query: str
-    language: str | None = Field(None, description="sql, querydsl, promql..., when Fino says.")
+    language: str | None = Field(default=None, description="sql, querydsl, promql..., when Fino says.")
 
 
 class FinoAnswer(BaseModel):

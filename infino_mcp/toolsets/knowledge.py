@@ -89,7 +89,7 @@ class VerifiedQuery(BaseModel):
     language: str
     saved_by: str
     saved_at: str
-    score: float | None = Field(None, description="Relevance to the question asked.")
+    score: float | None = Field(default=None, description="Relevance to the question asked.")
 
 
 class DatasetContext(BaseModel):

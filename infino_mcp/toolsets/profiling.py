@@ -48,7 +48,7 @@ class FieldProfile(BaseModel):
     distinct: int | None = None
     min: Any = None
     max: Any = None
-    top: list[ValueCount] | None = Field(None, description="Most common values, with counts.")
+    top: list[ValueCount] | None = Field(default=None, description="Most common values, with counts.")
     examples: list[Any] = Field(default_factory=list)
 
 
@@ -57,10 +57,10 @@ class DatasetProfile(BaseModel):
     records: int = Field(description="Records in the dataset.")
     profiled: int = Field(description="Records the statistics are computed over.")
     sampled: bool
-    sampling: str | None = Field(None, description="How the records were sampled, when they were.")
+    sampling: str | None = Field(default=None, description="How the records were sampled, when they were.")
     fields: list[FieldProfile]
     computed_at: float = Field(description="Unix time the profile was computed.")
-    cached: bool = Field(False, description="True when served from the cache.")
+    cached: bool = Field(default=False, description="True when served from the cache.")
     note: str | None = None
 
     def as_text(self) -> str:

@@ -57,21 +57,23 @@ _MAX_RANGE_POINTS = 11_000
 
 
 class Hit(BaseModel):
-    id: str | None = Field(None, description="The record id (use with get_record).")
+    id: str | None = Field(default=None, description="The record id (use with get_record).")
     score: float | None = None
-    source: dict[str, Any] | None = Field(None, description="The record as stored.")
+    source: dict[str, Any] | None = Field(default=None, description="The record as stored.")
     highlight: dict[str, Any] | None = None
 
 
 class SearchResult(BaseModel):
     """A QueryDSL answer: ``hits`` (compact) or ``response`` (raw=True)."""
 
-    total: int | None = Field(None, description="Records matching the query.")
-    total_is_lower_bound: bool = Field(False, description="True when the service counted only up to `total`.")
+    total: int | None = Field(default=None, description="Records matching the query.")
+    total_is_lower_bound: bool = Field(default=False, description="True when the service counted only up to `total`.")
     hits: list[Hit] = Field(default_factory=list)
     aggregations: dict[str, Any] | None = None
     page: Page
-    response: dict[str, Any] | None = Field(None, description="raw=True: the service's response, hits cut to the page.")
+    response: dict[str, Any] | None = Field(
+        default=None, description="raw=True: the service's response, hits cut to the page."
+    )
 
 
 def _total(hits: dict[str, Any]) -> tuple[int | None, bool]:
@@ -187,7 +189,7 @@ async def _explain_unknown(
 class SqlResult(BaseModel):
     """A SELECT's answer: ``columns`` and ``rows`` (compact) or ``response`` (raw=True)."""
 
-    columns: list[Column] | None = Field(None, description="Compact results (raw=False) only.")
+    columns: list[Column] | None = Field(default=None, description="Compact results (raw=False) only.")
     rows: list[dict[str, Any]] | list[list[Any]] | None = Field(
         None,
         description="One {column: value} object per row, or with row_format=arrays a list in column order; "
@@ -195,7 +197,9 @@ class SqlResult(BaseModel):
     )
     page: Page
     execution_time_ms: int | float | None = None
-    response: dict[str, Any] | None = Field(None, description="raw=True: the service's envelope, rows cut to the page.")
+    response: dict[str, Any] | None = Field(
+        default=None, description="raw=True: the service's envelope, rows cut to the page."
+    )
 
     def as_text(self) -> str:
         """What the model reads: the rows as a CSV table, then the paging note."""

@@ -54,7 +54,7 @@ def _bucket_lists(value: Any) -> Any:
 
 class Column(BaseModel):
     name: str
-    type: str | None = Field(None, description="The service's data type, e.g. String, Integer, Float.")
+    type: str | None = Field(default=None, description="The service's data type, e.g. String, Integer, Float.")
 
 
 def _is_wrapped(value: Any) -> bool:
@@ -122,15 +122,21 @@ def sql_columns(envelope: dict[str, Any], rows: list[dict[str, Any]]) -> list[Co
 
 class Series(BaseModel):
     metric: dict[str, str] = Field(description="The series' labels.")
-    value: list[float | None] | None = Field(None, description="Instant queries: [unix_seconds, value].")
-    values: list[list[float | None]] | None = Field(None, description="Range queries: [[unix_seconds, value], ...].")
+    value: list[float | None] | None = Field(default=None, description="Instant queries: [unix_seconds, value].")
+    values: list[list[float | None]] | None = Field(
+        default=None, description="Range queries: [[unix_seconds, value], ...]."
+    )
 
 
 class PromqlResult(BaseModel):
     result_type: str = Field(description="vector, matrix, scalar or string.")
     series: list[Series] = Field(default_factory=list)
-    scalar: list[float | str | None] | None = Field(None, description="scalar/string results: [unix_seconds, value].")
-    points_cut: bool = Field(False, description="True when points of some series were left out to fit the budget.")
+    scalar: list[float | str | None] | None = Field(
+        default=None, description="scalar/string results: [unix_seconds, value]."
+    )
+    points_cut: bool = Field(
+        default=False, description="True when points of some series were left out to fit the budget."
+    )
     page: Page
     warnings: list[str] | None = None
 

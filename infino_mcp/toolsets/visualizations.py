@@ -61,7 +61,7 @@ class TimeRange(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    start: Instant | None = Field(None, alias="from")
+    start: Instant | None = Field(default=None, alias="from")
     to: Instant | None = None
 
     @model_validator(mode="after")
@@ -88,7 +88,7 @@ class Filter(BaseModel):
         description="is/is_not/contains: one value; is_one_of/is_not_one_of: a list; "
         'is_between/is_not_between: [low, high] or {"from", "to"}; exists/does_not_exist: omit.',
     )
-    is_time_filter: bool = Field(False, description="True for a time column.")
+    is_time_filter: bool = Field(default=False, description="True for a time column.")
 
     @model_validator(mode="after")
     def _check_value(self) -> Filter:
@@ -267,7 +267,7 @@ class Summary(BaseModel):
     title: str | None = None
     chart_type: str | None = None
     source_kind: str | None = None
-    index: str | None = Field(None, description="The dataset it reads.")
+    index: str | None = Field(default=None, description="The dataset it reads.")
     updated_at: Any = None
 
 
@@ -401,16 +401,16 @@ class ChartSpec(BaseModel):
 
     kind: str = Field(description="'echarts', 'table' or 'metric'.")
     title: str | None = None
-    option: dict[str, Any] | None = Field(None, description="kind=echarts: pass to echarts.setOption as-is.")
-    columns: list[Any] | None = Field(None, description="kind=table: the columns.")
-    rows: list[Any] | None = Field(None, description="kind=table: the rows.")
-    value: Any = Field(None, description="kind=metric: the single value.")
-    formatting: dict[str, Any] | None = Field(None, description="kind=metric: prefix, suffix, decimals...")
-    reason: str | None = Field(None, description="Why a chart fell back to a table.")
+    option: dict[str, Any] | None = Field(default=None, description="kind=echarts: pass to echarts.setOption as-is.")
+    columns: list[Any] | None = Field(default=None, description="kind=table: the columns.")
+    rows: list[Any] | None = Field(default=None, description="kind=table: the rows.")
+    value: Any = Field(default=None, description="kind=metric: the single value.")
+    formatting: dict[str, Any] | None = Field(default=None, description="kind=metric: prefix, suffix, decimals...")
+    reason: str | None = Field(default=None, description="Why a chart fell back to a table.")
     other: dict[str, Any] = Field(default_factory=dict, description="Any further keys of the rendering.")
     rows_used: int = Field(description="Data rows that went into the rendering.")
     rows_total: int = Field(description="Data rows available.")
-    note: str | None = Field(None, description="Set when rows were left out, naming what cut them.")
+    note: str | None = Field(default=None, description="Set when rows were left out, naming what cut them.")
 
 
 def render(
