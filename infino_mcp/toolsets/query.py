@@ -1,3 +1,4 @@
+# Over 400 lines: one module per API category; the tools of four query languages and their result models.
 """Queries: SQL, QueryDSL and PromQL over datasets, and native queries on connected sources.
 
 Results are compact by default (plain SQL rows, search hits as their source
