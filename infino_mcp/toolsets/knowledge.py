@@ -37,7 +37,7 @@ def _check(dataset: str) -> None:
 def _text(value: str, what: str) -> str:
     value = value.strip()
     if not value:
-        raise InputError(f"{what} is empty.")
+        raise InputError(f"{what} is empty: pass the text.")
     if len(value) > _LIMITS[what]:
         raise InputError(f"{what} is {len(value)} characters; the limit is {_LIMITS[what]}. Shorten it.")
     return value
