@@ -66,7 +66,11 @@ async def _measure(endpoint: procs.Endpoint, calls: int, profile: str | None) ->
     from mcp import Client, StdioServerParameters
 
     args = ["-m", "infino_mcp"]
-    env = {**{k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}, **endpoint.env(), "RUST_LOG": "error"}
+    env = {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH")},
+        **endpoint.env(),
+        "RUST_LOG": "error",
+    }
     params = StdioServerParameters(command=procs.PYTHON, args=args, env=env)
     sdk, direct = _sdk_calls(endpoint)
     out: dict[str, dict[str, float | None]] = {}

@@ -36,8 +36,6 @@ GOAL = 1.5
 
 def _serve_delayed(delay: float) -> None:
     """A bare asyncio HTTP/1.1 responder (keep-alive, any request): next to no CPU, so ours is what is measured."""
-    from infino_mcp.sockets import listening_socket
-
     body = b'{"version":"bench"}'
     reply = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
 
@@ -64,9 +62,9 @@ def _serve_delayed(delay: float) -> None:
             writer.close()
 
     async def serve() -> None:
-        sock = listening_socket("127.0.0.1", 0, backlog=1024)
-        server = await asyncio.start_server(handle, sock=sock)
-        print(f"delayed endpoint on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)  # asyncio sets TCP_NODELAY
+        port = server.sockets[0].getsockname()[1]
+        print(f"delayed endpoint on http://127.0.0.1:{port}", file=sys.stderr, flush=True)
         await server.serve_forever()
 
     asyncio.run(serve())

@@ -110,12 +110,12 @@ def registered_callable(spec: ToolSpec, *, ask_first: bool) -> Callable[..., Awa
     ``ask_first`` adds the confirmation parameter (resolved by the SDK, never in
     the input schema); the tool body then runs only after the user said yes.
     """
-    signature = inspect.signature(spec.fn, eval_str=True)
+    signature = inspect.signature(spec.fn)  # annotations evaluated once, by get_type_hints (start-up time)
     hints = typing.get_type_hints(spec.fn, include_extras=True)
     parameters = [p.replace(annotation=hints.get(name, p.annotation)) for name, p in signature.parameters.items()]
     if ask_first:
         parameters.append(confirmation_parameter(spec.name, spec.title, parameters))
-    model = signature.return_annotation
+    model = hints.get("return", signature.return_annotation)
     compact = inspect.isclass(model) and issubclass(model, BaseModel)
     returns = Annotated[CallToolResult, model] if compact else model
 
