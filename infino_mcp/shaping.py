@@ -63,15 +63,23 @@ def page(
     fitting = fit(kept, max_bytes=max_bytes)
     by_bytes = fitting < len(kept)
     kept = kept[:fitting]
+    notes = []
+    if kept and json_size(kept[0]) > max_bytes:
+        kept[0] = shortened(kept[0], max_bytes // 4)
+        notes.append(
+            f"A value larger than the {max_bytes}-byte result budget was cut (marked '{CUT_MARK}'); "
+            "ask for a part of it to read more (in SQL: substr(column, 1, 2000))."
+        )
     end = offset + len(kept)
     truncated = end < total
-    note = None
     if truncated:
         reason = f"the {max_bytes}-byte result budget" if by_bytes else f"limit={limit}"
-        note = (
+        notes.insert(
+            0,
             f"Returned items {offset}..{end - 1} of {total}; cut by {reason}. "
-            f"Call again with offset={end} for more{more_hint}."
+            f"Call again with offset={end} for more{more_hint}.",
         )
+    note = " ".join(notes) or None
     return kept, Page(
         total=total,
         returned=len(kept),
@@ -80,6 +88,25 @@ def page(
         next_offset=end if truncated else None,
         note=note,
     )
+
+
+CUT_MARK = "…[cut]"
+
+
+def shortened(value: Any, max_bytes: int) -> Any:
+    """``value`` with each string and list longer than ``max_bytes`` of JSON cut to about that size."""
+    if isinstance(value, str):
+        if len(value.encode()) <= max_bytes:
+            return value
+        return value.encode()[:max_bytes].decode(errors="ignore") + CUT_MARK
+    if isinstance(value, dict):
+        return {k: shortened(v, max_bytes) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [shortened(v, max_bytes) for v in value]
+        if json_size(items) <= max_bytes:
+            return items
+        return [*items[: fit(items, max_bytes=max_bytes)], CUT_MARK]
+    return value
 
 
 def pruned(value: Any) -> Any:

@@ -94,6 +94,17 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+async def _too_deep(request: Request, exc: Exception) -> Response:
+    # A parser or evaluator ran out of stack on what the request sent: the request's fault, not the server's.
+    return error_response(
+        ApiError(
+            400,
+            "The request nests too deeply to evaluate (expressions, subqueries or documents inside each other); "
+            "flatten or shorten it.",
+        )
+    )
+
+
 def create_app(services: Services) -> Starlette:
     """The endpoint app over already-open ``services`` (the caller closes them)."""
     routes = [
@@ -109,7 +120,7 @@ def create_app(services: Services) -> Starlette:
         *promql_api.dataset_routes,
         *datasets_api.dataset_routes,
     ]
-    app = Starlette(routes=routes, exception_handlers={ApiError: _api_error})
+    app = Starlette(routes=routes, exception_handlers={ApiError: _api_error, RecursionError: _too_deep})
     app.state.services = services
     app.add_middleware(SigV4Middleware)
     return app

@@ -6,6 +6,8 @@ A leaf: every layer may raise it (storage, security, the compilers), and only
 
 from __future__ import annotations
 
+import reprlib
+
 
 class ApiError(Exception):
     """A request the endpoint refuses, with the HTTP status and a message for the caller."""
@@ -26,3 +28,14 @@ _KINDS = {
     413: "payload_too_large",
     501: "not_implemented",
 }
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 60
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 4
+_SHOWN.maxlevel = 2
+
+
+def shown(value: object) -> str:
+    """A short repr of a caller's value for a message: bounded whatever the value's size or depth."""
+    return _SHOWN.repr(value)

@@ -24,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1).")
     parser.add_argument("--data", type=Path, default=None, help="Data directory (default: the user data directory).")
     parser.add_argument("--no-sample-data", action="store_true", help="Do not load the sample dataset.")
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=10_000,
+        help="Most rows one SQL answer carries (default 10000); a cut answer says so (truncated, note).",
+    )
     return parser
 
 
@@ -35,7 +41,7 @@ async def _run(args: argparse.Namespace) -> None:
     from infino_mcp.local.storage.sample import load_sample
 
     data_dir = (args.data or default_data_dir()).expanduser().resolve()
-    services = open_services(data_dir)
+    services = open_services(data_dir, max_rows=args.max_rows)
     try:
         if not args.no_sample_data:
             await load_sample(services.writer)
@@ -60,6 +66,9 @@ async def _run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str]) -> None:
     args = _parser().parse_args(argv)
+    if args.max_rows < 1:
+        print("infino-mcp local-endpoint: --max-rows must be at least 1", file=sys.stderr)
+        raise SystemExit(2)
     if not 0 <= args.port < 65536:
         print("infino-mcp local-endpoint: --port must be between 0 (any free port) and 65535", file=sys.stderr)
         raise SystemExit(2)

@@ -17,6 +17,8 @@ from infino_mcp.local.storage.documents import DocumentWriter
 from infino_mcp.local.storage.engine import Engine
 from infino_mcp.local.storage.jsonstore import JsonCollection
 
+DEFAULT_MAX_ROWS = 10_000
+
 COLLECTIONS = (
     "visualizations",
     "dashboards",
@@ -40,6 +42,8 @@ class Services:
     tasks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     """Background uploads by run id (files_api); cancelled on close."""
     max_upload_bytes: int = 256 * 1024 * 1024
+    max_rows: int = DEFAULT_MAX_ROWS
+    """Most rows one SQL answer (``/sql``, visualizations) carries; the answer says when it was cut."""
 
     def collection(self, name: str) -> JsonCollection:
         return self.collections[name]
@@ -55,7 +59,9 @@ class Services:
         await self.engine.aclose()
 
 
-def open_services(data_dir: Path, *, region: str = "us-east-1", service: str = "es") -> Services:
+def open_services(
+    data_dir: Path, *, region: str = "us-east-1", service: str = "es", max_rows: int = DEFAULT_MAX_ROWS
+) -> Services:
     """Open (or create) the endpoint state under ``data_dir``."""
     # A new data directory is the owner's alone (keys, records and connection settings live in it).
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -71,4 +77,5 @@ def open_services(data_dir: Path, *, region: str = "us-east-1", service: str = "
         writer=DocumentWriter(engine, catalog),
         rbac=Rbac(data_dir / "rbac"),
         collections={name: JsonCollection(objects / f"{name}.json") for name in COLLECTIONS},
+        max_rows=max_rows,
     )

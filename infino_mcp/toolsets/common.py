@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from infino_mcp.errors import InputError
+from infino_mcp.limits import LimitError, check_json_depth, load_yaml
 
 JsonArg = dict[str, Any] | str
 """A JSON document given as an object or as a string of JSON."""
@@ -22,6 +23,10 @@ def parse_json_arg(value: Any, what: str, *, allow_yaml: bool = False) -> Any:
     if not isinstance(value, str):
         return value
     try:
+        check_json_depth(value, what)
+    except LimitError as exc:
+        raise InputError(f"{exc} Nothing was sent.") from None
+    try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         if not allow_yaml:
@@ -31,7 +36,9 @@ def parse_json_arg(value: Any, what: str, *, allow_yaml: bool = False) -> Any:
             ) from None
         json_error = exc
     try:
-        parsed = yaml.safe_load(value)
+        parsed = load_yaml(value)
+    except LimitError as exc:
+        raise InputError(str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -22,6 +21,7 @@ from pydantic import BaseModel, Field
 from infino_mcp.client import dataset_segment, id_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
+from infino_mcp.limits import LimitError, check_promql, sql_with_row_limit
 from infino_mcp.registry import client_of, infino_tool, settings_of
 from infino_mcp.shaping import Page, compact_json
 from infino_mcp.toolsets.common import (
@@ -36,6 +36,7 @@ from infino_mcp.toolsets.query_shapes import (
     SourceResult,
     bound_native,
     fit_page,
+    more_rows,
     plain_row,
     query_fields,
     shape_promql,
@@ -43,14 +44,13 @@ from infino_mcp.toolsets.query_shapes import (
     trim_buckets,
     unknown_fields,
 )
+from infino_mcp.toolsets.sql_checks import check_read_query
 
 RawFlag = Annotated[
     bool, Field(description="Return the service's response unchanged (still bounded) instead of the compact form.")
 ]
 QueryLimit = Annotated[int, Field(ge=1, le=1000, description="Most rows to return.")]
 _FORM = {"content-type": "application/x-www-form-urlencoded"}
-_WRITE_VERBS = {"INSERT", "UPDATE", "DELETE", "UPSERT", "REPLACE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE"}
-_LEADING_NOISE = re.compile(r"^(?:\s+|--[^\n]*\n?|/\*.*?\*/|\()*", re.DOTALL)
 _MAX_RANGE_POINTS = 11_000
 
 
@@ -214,7 +214,9 @@ class SqlResult(BaseModel):
         for row in self.rows or []:
             values = [row.get(n) for n in names] if isinstance(row, dict) else row
             writer.writerow([_cell(v) for v in values])
-        total = self.page.total if self.page.total is not None else self.page.returned
+        total = (
+            self.page.total if self.page.total is not None else "more" if self.page.truncated else self.page.returned
+        )
         head = (
             f"{self.page.returned} of {total} rows (columns: " + ", ".join(f"{c.name} {c.type}" for c in columns) + ")"
         )
@@ -227,12 +229,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool)):
         return str(value)
     return compact_json(value)
-
-
-def _first_keyword(sql: str) -> str:
-    rest = _LEADING_NOISE.sub("", sql, count=1)
-    match = re.match(r"[A-Za-z]+", rest)
-    return match.group(0).upper() if match else ""
 
 
 async def run_select(client: Any, query: str, operation: str = "query_dataset_in_sql") -> dict[str, Any]:
@@ -267,12 +263,11 @@ async def query_dataset_in_sql(
     Read get_dataset_schema first; prefer aggregates and LIMIT over fetching raw rows."""
     if not query.strip():
         raise InputError("query is empty: pass a SELECT statement.")
-    if _first_keyword(query) in _WRITE_VERBS:
-        raise InputError(
-            "query_dataset_in_sql only reads; use upsert_to_dataset for INSERT/UPDATE and delete_records to delete."
-        )
-    answer = await run_select(client_of(ctx), query)
+    wanted = offset + limit + 1  # one more row than the page: it tells whether more exist
+    sent = sql_with_row_limit(query, check_read_query(query), wanted)
+    answer = await run_select(client_of(ctx), sent)
     rows = answer.get("rows") if isinstance(answer.get("rows"), list) else []
+    more = (sent != query and len(rows) >= wanted) or answer.get("truncated") is True
     budget = settings_of(ctx).max_result_bytes
     hint = ", or add LIMIT/OFFSET or a narrower WHERE to the SQL"
     elapsed = answer.get("execution_time")
@@ -281,7 +276,9 @@ async def query_dataset_in_sql(
         kept, info = fit_page(
             rows[offset:], budget=budget, beside=rest, offset=offset, limit=limit, total=len(rows), more_hint=hint
         )
-        return SqlResult(page=info, execution_time_ms=elapsed, response={**answer, "rows": kept})
+        return SqlResult(
+            page=more_rows(info, more, answer, hint), execution_time_ms=elapsed, response={**answer, "rows": kept}
+        )
     plain = [plain_row(r) for r in rows]
     columns = sql_columns(answer, plain)
     shaped: list[Any] = plain
@@ -296,7 +293,7 @@ async def query_dataset_in_sql(
         total=len(plain),
         more_hint=hint,
     )
-    return SqlResult(columns=columns, rows=kept, page=info, execution_time_ms=elapsed)
+    return SqlResult(columns=columns, rows=kept, page=more_rows(info, more, answer, hint), execution_time_ms=elapsed)
 
 
 # ---------------------------------------------------------------- PromQL
@@ -316,6 +313,10 @@ SeriesLimit = Annotated[int, Field(ge=1, le=1000, description="Most series to re
 async def _promql(ctx: Context, path: str, operation: str, form: dict[str, str], dataset: str | None) -> Any:
     if not form["query"].strip():
         raise InputError("query is empty: pass a PromQL expression such as up or rate(x[5m]).")
+    try:
+        check_promql(form["query"])
+    except LimitError as exc:
+        raise InputError(f"{exc} Nothing was sent.") from None
     if dataset:
         dataset_segment(dataset)
         form["index"] = dataset

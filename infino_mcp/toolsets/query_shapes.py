@@ -289,3 +289,17 @@ def query_fields(body: Any) -> set[str]:
 def unknown_fields(referenced: set[str], schema_fields: set[str]) -> list[str]:
     """Referenced names that are not fields (``x.keyword`` counts as ``x``)."""
     return sorted(f for f in referenced if f not in schema_fields and f.removesuffix(".keyword") not in schema_fields)
+
+
+def more_rows(info: Page, more: bool, answer: dict[str, Any], hint: str) -> Page:
+    """Only part of the answer was fetched: the total is unknown, so say that more rows exist."""
+    if not more:
+        return info
+    end = info.offset + info.returned
+    note = info.note or ""
+    value_cut = note[note.find("A value larger") :] if "A value larger" in note else ""
+    service = answer["note"] if isinstance(answer.get("note"), str) else ""
+    info.total, info.truncated, info.next_offset = None, True, end
+    head = f"Returned rows {info.offset}..{end - 1}; more exist. Call again with offset={end} for more{hint}."
+    info.note = " ".join(part for part in (head, value_cut, service) if part)
+    return info

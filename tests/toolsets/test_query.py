@@ -160,7 +160,8 @@ async def test_sql_request_is_a_get_with_a_json_body(mcp, call, sent_requests):
     await call(mcp, "query_dataset_in_sql", {"query": 'SELECT id FROM "web-logs"'})
     (request,) = sent_requests
     assert request.method == "GET" and request.url.path == "/sql"
-    assert json.loads(request.content) == {"query": 'SELECT id FROM "web-logs"'}
+    # The tool's limit (100 by default, plus one to tell whether more exist) goes into the query.
+    assert json.loads(request.content) == {"query": 'SELECT id FROM "web-logs"\nLIMIT 101'}
 
 
 # ---------------------------------------------------------------- QueryDSL

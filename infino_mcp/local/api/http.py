@@ -14,10 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from infino_mcp.limits import MAX_JSON_DEPTH, LimitError, check_json_depth
 from infino_mcp.local.errors import ApiError
 
 if TYPE_CHECKING:
     from infino_mcp.local.services import Services
+
+# Bodies up to this size are checked for nesting before parsing (linear, ~25 ms per MB); larger ones
+# (bulk uploads) rely on the parser's own recursion guard, which stops at the first too-deep level.
+_PRECHECK_BYTES = 4 * 1024 * 1024
 
 ResourceType = Literal["metadata", "dataset", "record"]
 Action = Literal["read", "write", "create", "delete"]
@@ -47,7 +52,13 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
             raise ApiError(400, "The request body is empty; send a JSON document.")
         return None
     try:
+        if len(body) <= _PRECHECK_BYTES:
+            check_json_depth(body, "The body")
         return json.loads(body)
+    except (LimitError, RecursionError):
+        raise ApiError(
+            400, f"The body nests too deeply: the limit is {MAX_JSON_DEPTH} levels. Send a flatter document."
+        ) from None
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from infino_mcp.limits import LimitError, load_yaml
 from infino_mcp.local.api.http import json_response, read_json, services
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.rbac import Principal, Rbac, hash_password
@@ -35,9 +36,11 @@ async def read_document(request: Request) -> Any:
     if not body.strip():
         raise ApiError(400, "The request body is empty; send a YAML document.")
     try:
-        return yaml.safe_load(body.decode("utf-8"))
+        return load_yaml(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise ApiError(400, "The YAML body is not valid UTF-8.") from None
+    except LimitError as exc:
+        raise ApiError(400, str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""

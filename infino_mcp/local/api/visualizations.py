@@ -271,7 +271,8 @@ def _binding(viz: dict[str, Any], columns: list[dict[str, str]], builder: bool) 
 
 
 async def _run(request: Request, sql_text: str) -> SelectResult:
-    return await execute_select(services(request), sql_text, principal=request.state.principal)
+    box = services(request)
+    return await execute_select(box, sql_text, principal=request.state.principal, max_rows=box.max_rows)
 
 
 async def _run_plan(request: Request, plan: vizsql.Plan) -> tuple[SelectResult, str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import promql_parser as pp
 
+from infino_mcp.limits import LimitError, check_promql
 from infino_mcp.local.promql.funcs import SUPPORTED_FUNCTIONS
 from infino_mcp.local.promql.values import PromQLError, compile_regex
 
@@ -185,6 +186,10 @@ def parse(query: str) -> Parsed:
     """Parse and convert ``query``; PromQLError(400) for syntax errors and unsupported features."""
     if not query or not query.strip():
         raise PromQLError("The 'query' parameter is empty; send a PromQL expression such as up or rate(x[5m]).")
+    try:
+        check_promql(query)
+    except LimitError as exc:
+        raise PromQLError(str(exc)) from None
     try:
         expr = pp.parse(query)
     except ValueError as exc:

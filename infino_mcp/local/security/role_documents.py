@@ -15,7 +15,7 @@ import datetime as _dt
 import re
 from typing import Any
 
-from infino_mcp.local.errors import ApiError
+from infino_mcp.local.errors import ApiError, shown
 
 RESOURCE_TYPES = ("metadata", "dataset", "record")
 ACTIONS = ("read", "write", "create", "delete")
@@ -42,7 +42,7 @@ def check_name(kind: str, name: str) -> str:
     if not _NAME_RE.match(name):
         raise ApiError(
             400,
-            f"Invalid {kind} name {name!r}: use 1-64 characters (letters, digits, '_', '.', '@', '+', '-'), "
+            f"Invalid {kind} name {shown(name)}: use 1-64 characters (letters, digits, '_', '.', '@', '+', '-'), "
             "starting with a letter or digit.",
         )
     return name
@@ -55,7 +55,7 @@ def _canonical_keys(doc: Any, allowed: dict[str, str], where: str) -> dict[str, 
     for key, value in doc.items():
         canonical = allowed.get(str(key).replace("_", "").lower())
         if canonical is None:
-            raise ApiError(400, f"Unknown key {key!r} in {where}; allowed keys: {', '.join(allowed.values())}.")
+            raise ApiError(400, f"Unknown key {shown(key)} in {where}; allowed keys: {', '.join(allowed.values())}.")
         out[canonical] = value
     return out
 
@@ -97,7 +97,7 @@ def _fields(value: Any, where: str, effect: str) -> dict[str, Any]:
                 if not isinstance(field, str) or strategy not in MASK_STRATEGIES:
                     raise ApiError(
                         400,
-                        f"{where}.Mask[{field!r}] is {strategy!r}; use one of {', '.join(MASK_STRATEGIES)}.",
+                        f"{where}.Mask[{shown(field)}] is {shown(strategy)}; use one of {', '.join(MASK_STRATEGIES)}.",
                     )
             out["Mask"] = dict(mask)
         else:
@@ -110,7 +110,7 @@ def _choice(value: Any, allowed: tuple[str, ...], where: str, *, fold: bool) -> 
     for option in allowed:
         if text is not None and (text.lower() == option.lower() if fold else text == option):
             return option
-    raise ApiError(400, f"{where} is {value!r}; allowed values: {', '.join(allowed)}.")
+    raise ApiError(400, f"{where} is {shown(value)}; allowed values: {', '.join(allowed)}.")
 
 
 def _permission(doc: Any, where: str) -> dict[str, Any]:

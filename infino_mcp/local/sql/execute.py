@@ -67,7 +67,8 @@ async def execute_statement(services: Services, sql: str, *, principal: Any = No
     elif isinstance(tree, exp.Delete):
         result, kind = await execute_delete(services, sql, principal=principal), "Delete"
     else:
-        result, kind = await execute_select(services, sql, principal=principal), "Select"
+        result = await execute_select(services, sql, principal=principal, max_rows=services.max_rows)
+        kind = "Select"
     return to_sql_envelope(result, kind, int((time.perf_counter() - started) * 1000))
 
 

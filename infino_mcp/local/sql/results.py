@@ -28,6 +28,8 @@ class SelectResult:
     info: dict[str, Any] = field(default_factory=dict)
     affected_rows: int | None = None
     error_message: str | None = None
+    row_cap: int | None = None
+    """Set when the endpoint's row cap cut the answer: the rows kept."""
 
 
 # ----- Arrow -> JSON --------------------------------------------------------------------------
@@ -156,6 +158,16 @@ def to_sql_envelope(result: SelectResult, statement_type: str = "Select", took_m
         "distinct": info.get("distinct", False),
         "group_by_columns": info.get("group_by_columns", []),
         "table_names": info.get("table_names", []),
+    } | _cut(result)
+
+
+def _cut(result: SelectResult) -> dict[str, Any]:
+    if result.row_cap is None:
+        return {}
+    return {
+        "truncated": True,
+        "note": f"Only the first {result.row_cap} rows were returned (the endpoint's row cap, --max-rows); "
+        "add LIMIT/OFFSET or a narrower WHERE to read the rest.",
     }
 
 

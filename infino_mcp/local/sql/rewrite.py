@@ -25,6 +25,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from infino_mcp.limits import LimitError, check_sql
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.field_rules import FieldRules
 from infino_mcp.local.security.secure_view import (
@@ -94,7 +95,17 @@ def _quote_bare_names(sql: str, names: list[str]) -> str:
     return _outside_quotes(sql, transform)
 
 
+def within_limits(sql: str) -> None:
+    """400 before any parsing when ``sql`` is too long or nests or chains too much (see ``infino_mcp.limits``).
+    Checked on what the caller wrote (``normalize``), not on the engine's text with secure views in it."""
+    try:
+        check_sql(sql)
+    except LimitError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
 def normalize(sql: str, catalog: Catalog) -> str:
+    within_limits(sql)
     sql = sql.strip().rstrip(";").strip()
     sql = _outside_quotes(sql, lambda part: part)
     return _quote_bare_names(sql, catalog.names())

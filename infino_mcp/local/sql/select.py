@@ -7,15 +7,17 @@ admins and the in-process client read the tables directly.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlglot import exp
 
+from infino_mcp.limits import sql_with_row_limit
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.sql_field_rules import check_select_fields
 from infino_mcp.local.sql.results import SelectResult, statement_info, table_to_result
-from infino_mcp.local.sql.rewrite import Rewritten, engine_names_to_user, rewrite
+from infino_mcp.local.sql.rewrite import Rewritten, engine_names_to_user, parse, rewrite
 from infino_mcp.local.storage.catalog import DOC_ID, ROW_ID, SOURCE, field_for
 
 if TYPE_CHECKING:
@@ -38,9 +40,12 @@ async def run(services: Services, rewritten: Rewritten) -> pa.Table:
 
 
 async def execute_select(
-    services: Services, sql: str, *, principal: Any = None, masked_as_is: bool = True
+    services: Services, sql: str, *, principal: Any = None, masked_as_is: bool = True, max_rows: int | None = None
 ) -> SelectResult:
     """Run a read query written with dataset names; rows as plain JSON values.
+
+    ``max_rows`` caps the rows the engine produces (pushed into the query's own LIMIT, so a
+    query over millions of rows holds no more than the cap) and marks the result cut.
 
     For a caller with field rules, every protected dataset is read through its secure
     view (``security.secure_view``), after the explicit checks of ``sql_field_rules``;
@@ -56,7 +61,13 @@ async def execute_select(
     authorize(services, principal, names, "read")
     if principal is not None:
         _check_field_references(services, principal, rewritten, masked_as_is)
-    result = table_to_result(await run(services, rewritten))
+    if max_rows is not None and isinstance(rewritten.tree, exp.Query):
+        capped = sql_with_row_limit(rewritten.sql, parse(rewritten.sql), max_rows + 1)
+        rewritten = dataclasses.replace(rewritten, sql=capped)
+    table = await run(services, rewritten)
+    cut = max_rows is not None and table.num_rows > max_rows
+    result = table_to_result(table.slice(0, max_rows) if cut else table)
+    result.row_cap = max_rows if cut else None
     if isinstance(rewritten.tree, exp.Describe):
         result.rows = _described(result.rows)
     result.info = statement_info(rewritten.tree, names)

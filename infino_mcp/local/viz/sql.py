@@ -55,7 +55,7 @@ from sqlglot import exp
 
 from infino_mcp.local.clock import parse_iso
 from infino_mcp.local.errors import ApiError
-from infino_mcp.local.sql.rewrite import syntax_reason
+from infino_mcp.local.sql.rewrite import syntax_reason, within_limits
 
 DIALECT = "postgres"
 CALENDAR_UNITS = ("second", "minute", "hour", "day", "week", "month", "quarter", "year")
@@ -396,6 +396,7 @@ def _targets(
 
 def parse_select(text: str) -> exp.Expression:
     """``text`` as one sqlglot query; Skip with the parser's message when it is not one."""
+    within_limits(text)
     try:
         statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
     except sqlglot.errors.SqlglotError as exc:

@@ -1,0 +1,123 @@
+"""No single request crashes or exhausts `infino-mcp local-endpoint` (a real process, the official SDK over HTTP).
+
+Each attack used to kill the process (SIGSEGV in the engine or the PromQL parser), answer
+500 with "retry", or build a response of hundreds of megabytes. Each must now be a 400
+saying what to shorten, and the same process must answer the next request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from infino_sdk.lib import InfinoError, InfinoSDK
+
+
+@pytest.fixture(scope="module")
+def endpoint_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen, InfinoSDK]]:
+    data = tmp_path_factory.mktemp("limits")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infino_mcp", "local-endpoint", "--port", "0", "--data", str(data), "--no-sample-data"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "RUST_LOG": "error"},
+    )
+    assert process.stderr is not None
+    try:
+        banner = []
+        for line in process.stderr:
+            banner.append(line)
+            if "secret key:" in line:
+                break
+        text = "".join(banner)
+        found = [re.search(p, text) for p in (r"on (http://\S+)", r"access key: (\S+)", r"secret key: (\S+)")]
+        assert all(found), text
+        url, access, secret = (m[1] for m in found if m)
+        client = InfinoSDK(access, secret, url)
+        yield process, client
+        client.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        process.stderr.close()
+
+
+def _refused(call, *args) -> str:
+    with pytest.raises(InfinoError) as caught:
+        call(*args)
+    assert caught.value.status_code() == 400, caught.value.message[:300]
+    return caught.value.message
+
+
+def _still_answers(process: subprocess.Popen, sdk: InfinoSDK) -> None:
+    assert process.poll() is None, f"the endpoint died with status {process.returncode}"
+    rows = sdk.query_dataset_in_sql("SELECT 1 + 1 AS two")["rows"]
+    assert rows[0]["values"]["two"] == {"Integer": 2}
+
+
+def _alias_bomb() -> str:
+    """498 bytes of YAML whose Effect expands to 9**9 strings when walked."""
+    levels = ["&a [" + ",".join(['"lol"'] * 9) + "]"]
+    for i in range(1, 9):
+        name, prev = "abcdefghi"[i], "abcdefghi"[i - 1]
+        levels.append(f"&{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return "Version: '2025-01-01'\nPermissions:\n- ResourceType: record\n  Effect: [" + ", ".join(levels) + "]\n"
+
+
+ATTACKS = {
+    "sql_20000_terms": ("sql", "SELECT " + " + ".join(["1"] * 20_000), "operators"),
+    "sql_5000_parentheses": ("sql", "SELECT " + "(" * 5_000 + "1" + ")" * 5_000, "levels deep"),
+    "sql_too_long": ("sql", "SELECT '" + "a" * 2_000_000 + "'", "characters"),
+    "promql_20000_terms": ("promql", " + ".join(["up"] * 20_000), "characters"),
+    "promql_5000_terms": ("promql", "+".join(["1"] * 5_000), "operators"),
+    "promql_5000_parentheses": ("promql", "(" * 5_000 + "up" + ")" * 5_000, "levels deep"),
+    "json_100000_deep": ("querydsl", '{"query": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests"),
+    "yaml_alias_bomb": ("role", _alias_bomb(), "alias"),
+}
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_one_request_cannot_crash_the_endpoint(endpoint_process, attack: str) -> None:
+    process, sdk = endpoint_process
+    kind, payload, said = ATTACKS[attack]
+    if kind == "sql":
+        message = _refused(sdk.query_dataset_in_sql, payload)
+    elif kind == "promql":
+        message = _refused(sdk.query_dataset_in_promql, payload)
+    elif kind == "querydsl":
+        message = _refused(sdk.query_dataset_in_querydsl, "anything", payload)
+    else:
+        assert len(payload.encode()) < 500
+        message = _refused(sdk.create_role, "bomb", payload)
+    assert said in message
+    assert len(message) < 1_000, "the refusal repeats the input"
+    _still_answers(process, sdk)
+
+
+def test_real_queries_fit_the_limits(endpoint_process) -> None:
+    process, sdk = endpoint_process
+    in_list = ", ".join(str(i) for i in range(5_000))
+    sql = f"SELECT COUNT(*) AS n FROM generate_series(1, 10000) AS t(x) WHERE x IN ({in_list})"
+    assert sdk.query_dataset_in_sql(sql)["rows"][0]["values"]["n"] == {"Integer": 4999}
+    ors = " OR ".join(f"x = {i}" for i in range(300))
+    sql = f"SELECT COUNT(*) AS n FROM generate_series(1, 10000) AS t(x) WHERE {ors}"
+    assert sdk.query_dataset_in_sql(sql)["rows"][0]["values"]["n"] == {"Integer": 299}
+    nested = "SELECT x FROM " + "(SELECT x FROM " * 10 + "generate_series(1, 3) AS t(x)" + ") AS q" * 10
+    assert len(sdk.query_dataset_in_sql(nested)["rows"]) == 3
+    _still_answers(process, sdk)
+
+
+def test_expressions_at_the_limits_are_evaluated(endpoint_process) -> None:
+    process, sdk = endpoint_process
+    terms = "+".join(["1"] * 201)  # 200 operators: the PromQL limit
+    answer = sdk.query_dataset_in_promql(f"({terms})")
+    assert float(answer["data"]["result"][1]) == 201
+    chain = " + ".join(["1"] * 1_001)  # 1,000 operators: the SQL limit
+    assert sdk.query_dataset_in_sql(f"SELECT {chain} AS n")["rows"][0]["values"]["n"] == {"Integer": 1001}
+    _still_answers(process, sdk)
