@@ -249,11 +249,11 @@ async def test_post_and_empty_body(shop: httpx2.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("body", "named"),
     [
-        ({"query": {"fuzzy": {"title": "phnoe"}}}, "'fuzzy'"),
+        ({"query": {"span_term": {"title": "phone"}}}, "'span_term'"),
         ({"query": {"bool": {"must": {"more_like_this": {"like": "x"}}}}}, "'more_like_this'"),
         ({"aggs": {"p": {"geo_bounds": {"field": "price"}}}}, "'geo_bounds'"),
         ({"highlight": {"fields": {"title": {}}}}, "'highlight'"),
-        ({"query": {"match": {"title": {"query": "x", "fuzziness": "AUTO"}}}}, "fuzziness"),
+        ({"query": {"match": {"title": {"query": "x", "fuzziness": "3"}}}}, "fuzziness"),
         ({"query": {"term": {"price": "cheap"}}}, "not a number"),
         ({"query": {"match": {"title": "a"}, "term": {"brand": "b"}}}, "exactly one clause"),
         ({"from": 9995, "size": 10}, "at most 10000"),
@@ -274,8 +274,8 @@ async def test_unsupported_and_invalid_requests_are_400(shop: httpx2.AsyncClient
 
 
 async def test_unsupported_clause_lists_what_is_supported(shop: httpx2.AsyncClient) -> None:
-    reason = (await query(shop, {"query": {"fuzzy": {"title": "x"}}}, status=400))["error"]["reason"]
-    assert reason.startswith("QueryDSL clause 'fuzzy' is not supported by the local endpoint; supported: ")
+    reason = (await query(shop, {"query": {"span_term": {"title": "x"}}}, status=400))["error"]["reason"]
+    assert reason.startswith("QueryDSL clause 'span_term' is not supported by the local endpoint; supported: ")
     assert "match_phrase" in reason and "wildcard" in reason
 
 

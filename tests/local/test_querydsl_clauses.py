@@ -61,7 +61,7 @@ async def test_query_string_fields_booleans_phrases_and_ranges(shop: httpx2.Asyn
 
 
 async def test_query_string_refusals(shop: httpx2.AsyncClient) -> None:
-    for text, named in (("title:(red", "cannot parse"), ("phnoe~1", "fuzzy"), ('"red phone"~2', "proximity")):
+    for text, named in (("title:(red", "cannot parse"), ('"red phone"~2', "proximity")):
         result = await query(shop, {"query": {"query_string": {"query": text}}}, status=400)
         assert named in str(result)
 
@@ -83,7 +83,8 @@ async def test_simple_query_string(shop: httpx2.AsyncClient) -> None:
         lambda d: "tea" in words(d) or {"red", "case"} <= words(d)
     )
     assert await found(shop, sqs('((( "unclosed')) == []  # a slip is text, not an error
-    assert "fuzzy" in str(await query(shop, {"query": sqs("phnoe~1")}, status=400))
+    assert await found(shop, sqs("phnoe~1", fields=["title"])) == where(lambda d: "phone" in words(d, "title"))
+    assert "slop" in str(await query(shop, {"query": sqs('"red phone"~2')}, status=400))
 
 
 async def test_dis_max_and_boosting_rank_as_documented(shop: httpx2.AsyncClient) -> None:
@@ -120,3 +121,47 @@ async def test_prefix_clauses_and_regexp(shop: httpx2.AsyncClient) -> None:
     refused = await query(shop, {"query": {"regexp": {"brand": "A&B"}}}, status=400)
     assert "INTERSECTION" in str(refused)
     assert await found(shop, {"regexp": {"brand": {"value": "A&B", "flags": "NONE"}}}) == []
+
+
+def osa(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+def auto(term: str) -> int:
+    return 0 if len(term) < 3 else 1 if len(term) < 6 else 2
+
+
+async def test_fuzzy_and_match_fuzziness(shop: httpx2.AsyncClient) -> None:
+    for term in ("phnoe", "chargre", "shoez", "tee", "rde"):
+        expected = where(lambda d, t=term: any(osa(t, w) <= auto(t) for w in words(d, "title")))
+        assert await found(shop, {"fuzzy": {"title": {"value": term}}}) == expected, term
+        assert await found(shop, {"match": {"title": {"query": term, "fuzziness": "AUTO"}}}) == expected, term
+    no_swaps = where(lambda d: any(osa("rde", w) <= 1 and sorted(w) != sorted("rde") for w in words(d, "title")))
+    assert (
+        await found(shop, {"fuzzy": {"title": {"value": "rde", "fuzziness": 1, "transpositions": False}}}) == no_swaps
+    )
+    both = {"match": {"title": {"query": "rde phnoe", "fuzziness": 1, "operator": "and"}}}
+    assert await found(shop, both) == where(lambda d: any(osa("rde", w) <= 1 for w in words(d, "title"))
+                                            and any(osa("phnoe", w) <= 1 for w in words(d, "title")))  # fmt: skip
+    assert await found(shop, {"fuzzy": {"brand": {"value": "Acmx", "fuzziness": 1}}}) == where(
+        lambda d: osa("Acmx", d["brand"]) <= 1)  # fmt: skip
+    assert await found(shop, {"query_string": {"query": "title:phnoe~1"}}) == where(
+        lambda d: "phone" in words(d, "title")
+    )
+    kept_prefix = where(lambda d: any(w[:2] == "ch" and osa("argre", w[2:]) <= 2 for w in words(d, "title")))
+    assert await found(shop, {"fuzzy": {"title": {"value": "chargre", "prefix_length": 2}}}) == kept_prefix
+    assert await found(shop, {"fuzzy": {"title": {"value": "xhargre", "prefix_length": 1}}}) == []
+    refused = await query(shop, {"query": {"fuzzy": {"price": {"value": 10}}}}, status=400)
+    assert "text and keyword" in str(refused)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.fields import as_float
+from infino_mcp.local.querydsl.fuzzy import fuzzy_regexes
 from infino_mcp.local.querydsl.lucene import query_string, simple_query_string
 from infino_mcp.local.querydsl.nodes import Compiled, Score, boosted, check_keys, const, field_spec, min_should, obj
 from infino_mcp.local.querydsl.sqltext import FALSE, Pred, ScoreRef, TextLeaf, at_least, lit, regex_escape, tokens
@@ -191,6 +192,37 @@ def _regexp(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
     return const(Pred(f"regexp_like({column}, {lit(pattern)}{mode})"), spec, scoring)
 
 
+def _fuzzy(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
+    name, spec = field_spec(body, "fuzzy", "value")
+    check_keys(spec, {"value", "fuzziness", "prefix_length", "max_expansions", "transpositions", "rewrite", "boost",
+                      "_name"}, "fuzzy")  # fmt: skip
+    if spec.get("value") is None or isinstance(spec["value"], (dict, list)):
+        raise ApiError(400, f"QueryDSL 'fuzzy' on field '{name}' needs a 'value'.")
+    f = qc.fields.get(name)
+    if f is None:
+        return Compiled(FALSE, Score(), [])
+    if f.kind != "string":
+        raise ApiError(400, f"QueryDSL 'fuzzy' works on text and keyword fields; '{name}' is {f.kind}.")
+    flags = ", 'i'" if f.fts else ""
+    patterns = fuzzy_regexes(str(spec["value"]), spec, "'fuzzy'", words=f.fts)
+    preds = [Pred(f"regexp_like({qc.col(f)}, {lit(p)}{flags})") for p in patterns]
+    return const(Pred.join(preds, "OR"), spec, scoring)
+
+
+def fuzzy_match(qc: QueryCompiler, f: Field, spec: dict, scoring: bool) -> Compiled:
+    """``match`` with ``fuzziness``: each word of the query within the edits of some word of the field."""
+    if f.kind != "string":
+        raise ApiError(400, f"QueryDSL 'match' with 'fuzziness' works on text fields; '{f.name}' is {f.kind}.")
+    words = tokens(str(spec.get("query", "")))
+    if not words:
+        return Compiled(FALSE, Score(), [])
+    preds = [Pred.join([_regex_pred(qc, f, p) for p in fuzzy_regexes(w, spec, "'match'", words=True)], "OR")
+             for w in words]  # fmt: skip
+    operator = str(spec.get("operator", "or")).lower()
+    needed = len(preds) if operator == "and" else min_should(spec.get("minimum_should_match"), len(preds), 1)
+    return boosted(const(at_least(preds, needed), {}, scoring), spec)
+
+
 def _text_fields(qc: QueryCompiler) -> list[str]:
     return [f.name for f in qc.fields.matching("*") if f.kind == "string"]
 
@@ -209,6 +241,7 @@ EXTRA_CLAUSES: dict[str, Callable[[QueryCompiler, Any, bool], Compiled]] = {
     "match_phrase_prefix": _match_phrase_prefix,
     "match_bool_prefix": _match_bool_prefix,
     "regexp": _regexp,
+    "fuzzy": _fuzzy,
     "query_string": _query_string,
     "simple_query_string": _simple_query_string,
 }

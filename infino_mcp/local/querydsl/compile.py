@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from infino_mcp.local.errors import ApiError
-from infino_mcp.local.querydsl.clauses import EXTRA_CLAUSES
+from infino_mcp.local.querydsl.clauses import EXTRA_CLAUSES, fuzzy_match
 from infino_mcp.local.querydsl.dates import date_ms, parse_zone
 from infino_mcp.local.querydsl.fields import Field, Fields, as_float
 from infino_mcp.local.querydsl.nodes import (
@@ -52,7 +52,7 @@ from infino_mcp.local.querydsl.sqltext import (
 )
 
 SUPPORTED_QUERIES = (
-    "bool", "boosting", "constant_score", "dis_max", "exists", "ids", "match", "match_all", "match_bool_prefix",
+    "bool", "boosting", "constant_score", "dis_max", "exists", "fuzzy", "ids", "match", "match_all", "match_bool_prefix",
     "match_none", "match_phrase", "match_phrase_prefix", "multi_match", "prefix", "query_string", "range",
     "regexp", "simple_query_string", "term", "terms", "wildcard",
 )  # fmt: skip
@@ -138,13 +138,12 @@ class QueryCompiler:
              "auto_generate_synonyms_phrase_query", "_name", "fuzziness", "prefix_length", "max_expansions"},
             "match",
         )  # fmt: skip
-        if spec.get("fuzziness") not in (None, 0, "0"):
-            raise ApiError(400, "QueryDSL 'match' with 'fuzziness' is not supported by the local endpoint; "
-                           "use 'prefix' or 'wildcard' for partial words.")  # fmt: skip
         f = self.fields.get(name)
         text = spec.get("query")
         if f is None:
             return Compiled(FALSE, Score(), [])
+        if spec.get("fuzziness") not in (None, 0, "0"):
+            return fuzzy_match(self, f, spec, scoring)
         operator = str(spec.get("operator", "or")).lower()
         if str(spec.get("zero_terms_query", "none")).lower() == "all" and text is not None and not tokens(str(text)):
             return const(TRUE, spec, scoring)  # a query of no words matches everything when asked to

@@ -8,7 +8,7 @@ default fields (``default_field``/``fields``, else every text field) as a
 ``regexp``; ``[a TO b]``, ``{a TO b}``, ``>=a`` a ``range``; ``_exists_:f`` an
 ``exists``; ``^2`` a boost; ``AND``/``OR``/``NOT``/``+``/``-`` and groups a
 ``bool`` (AND binds tighter than OR; terms side by side use ``default_operator``).
-Fuzzy terms (``~``) and proximity searches are refused with a 400.
+``word~1`` is a fuzzy ``match`` (``~`` alone allows 2 edits); proximity searches are refused with a 400.
 """
 
 from __future__ import annotations
@@ -91,9 +91,12 @@ class _Translate:
             return self.node(n.a, field)
         if isinstance(n, tree.Boost):
             return {"bool": {"must": [self.node(n.expr, field)], "boost": float(n.force)}}
+        if isinstance(n, tree.Fuzzy) and isinstance(n.term, tree.Word):
+            text, distance = _unescape(n.term.value), 2 if n._implicit_degree else min(2, int(n.degree))
+            return self.each(field, lambda f: {"match": {f: {"query": text, "fuzziness": distance}}})
         if isinstance(n, (tree.Fuzzy, tree.Proximity)):
-            raise ApiError(400, "QueryDSL 'query_string': fuzzy terms (~) and proximity searches are not supported "
-                           "by the local endpoint; use wildcards (qu*ck) or a phrase.")  # fmt: skip
+            raise ApiError(400, "QueryDSL 'query_string': proximity searches (\"a b\"~2) are not supported by the "
+                           "local endpoint; use a phrase or separate terms.")  # fmt: skip
         if isinstance(n, (tree.Range, tree.From, tree.To)):
             return self.ranged(n, field)
         if isinstance(n, tree.Regex):
@@ -170,7 +173,7 @@ _SIMPLE = re.compile(r'\s*(?:(?P<phrase>"(?:[^"\\]|\\.)*"?)|(?P<op>[|+()])|(?P<n
 
 def simple_query_string(spec: Any, text_fields: list[str]) -> dict:
     """The QueryDSL equivalent of a ``simple_query_string`` clause: a syntax slip is read as text, as in
-    Elasticsearch; fuzzy terms (``word~1``) and phrase slop are refused."""
+    Elasticsearch; ``word~1`` is a fuzzy match; phrase slop is refused."""
     text, fields, operator = _options(spec, "simple_query_string", text_fields)
     tokens = [(m.lastgroup, m.group(m.lastgroup or "")) for m in _SIMPLE.finditer(text) if m.lastgroup]
     if len(tokens) > 1_000:
@@ -238,16 +241,19 @@ def _simple_sequence(tokens: list, pos: int, t: _Translate, depth: int) -> tuple
 
 def _no_fuzz(suffix: str) -> None:
     if suffix.strip("~") not in ("", "0"):
-        raise ApiError(400, "QueryDSL 'simple_query_string': fuzzy terms and phrase slop (~N) are not supported by "
-                       "the local endpoint; use a prefix (qu*) or an exact phrase.")  # fmt: skip
+        raise ApiError(400, "QueryDSL 'simple_query_string': phrase slop (\"a b\"~N) is not supported by the local "
+                       "endpoint; use an exact phrase.")  # fmt: skip
 
 
 def _simple_word(value: str, t: _Translate) -> dict | None:
     word, tilde, fuzz = value.partition("~")
-    if tilde:
-        _no_fuzz(fuzz)
     if not word:
         return None
+    if tilde and fuzz.strip() not in ("", "0"):
+        if not fuzz.isdigit():
+            return t.each(None, lambda f: {"match": {f: {"query": value}}})  # not an operator: plain text
+        distance = min(2, int(fuzz))
+        return t.each(None, lambda f: {"match": {f: {"query": word, "fuzziness": distance}}})
     if word.endswith("*") and len(word) > 1:
         stem = word.rstrip("*")
         return t.each(None, lambda f: {"match_phrase_prefix": {f: stem}})
