@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="MCP server for Infino. With no credentials it runs on the embedded local endpoint. "
         "Every flag is also an INFINO_<NAME> environment variable. "
         "Subcommands: 'infino-mcp local-endpoint --port N [--data DIR]' serves the local Infino endpoint over HTTP; "
-        "'infino-mcp identities add|remove|list' manages the --auth oauth identities file.",
+        "'infino-mcp identities add|remove|list' manages the --auth oauth identities file; "
+        "'infino-mcp install claude-desktop|claude-code|cursor|vscode [--dry-run]' adds this server to a client.",
     )
     parser.add_argument("--version", action="version", version=f"infino-mcp {__version__}")
     for name, field in Settings.model_fields.items():
@@ -75,6 +76,11 @@ def check_local(settings: Settings) -> None:
     """Local mode needs the ``[local]`` extra and a writable data directory; say so before starting."""
     import importlib.util
 
+    if importlib.util.find_spec("infino") is None and sys.platform == "win32":
+        raise ConfigError(
+            "local mode is not available on Windows (the embedded engine has no Windows build): set "
+            "INFINO_ENDPOINT, INFINO_ACCESS_KEY and INFINO_SECRET_KEY to use Infino cloud"
+        )
     if importlib.util.find_spec("infino") is None or importlib.util.find_spec("starlette") is None:
         raise ConfigError(
             "local mode needs the embedded engine: pip install 'infino-mcp[local]' "
@@ -108,6 +114,11 @@ def main(argv: list[str] | None = None) -> None:
         from infino_mcp.identities import main as identities_main
 
         identities_main(argv[1:])
+        return
+    if argv[:1] == ["install"]:
+        from infino_mcp.install import main as install_main
+
+        install_main(argv[1:])
         return
     try:
         settings = parse_settings(argv)

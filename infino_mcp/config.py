@@ -154,6 +154,8 @@ class Settings(BaseSettings):
     def _parse_toolsets(cls, value: object) -> object:
         if isinstance(value, str):
             names = [part.strip().lower() for part in value.split(",") if part.strip()]
+            if not names:  # an empty value (a bundle's unanswered option) means the default
+                return list(DEFAULT_TOOLSETS)
             if names == ["all"]:
                 return list(Toolset)
             unknown = sorted(set(names) - {t.value for t in Toolset})

@@ -4,6 +4,7 @@
     python3 scripts/dev.py test [pytest args...]       run the test suite
     python3 scripts/dev.py snapshots                   regenerate tools/*.json and the README tables
     python3 scripts/dev.py check                       the quality gates (lint, format, ...)
+    python3 scripts/dev.py bundle [--out DIR]          server.json, and the MCPB bundle in dist/ (needs npm)
 
 The first call creates ``.venv`` beside this checkout and installs the project
 into it (with the extras each command needs); later calls reuse it and only
@@ -22,7 +23,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-EXTRAS = {"run": "local,charts", "test": "test,charts", "snapshots": "test,charts", "check": "test,charts,gates"}
+EXTRAS = {
+    "run": "local,charts",
+    "test": "test,charts",
+    "snapshots": "test,charts",
+    "check": "test,charts,gates",
+    "bundle": "test",
+}
 GATES = (
     ["ruff", "check", "."],
     ["ruff", "format", "--check", "."],
@@ -79,6 +86,8 @@ def main() -> None:
             sys.exit("gates failed: " + "; ".join(failed))
         print("all gates passed", file=sys.stderr)
         return
+    elif command == "bundle":
+        argv = [str(python), str(ROOT / "scripts" / "packaging.py"), *rest]
     else:
         argv = [str(python), str(ROOT / "scripts" / "catalog.py")]
     os.chdir(ROOT)
