@@ -219,6 +219,40 @@ async def test_tokens_checked_mapped_and_discovered(tmp_path: Path) -> None:
                     refused = await client.call_tool("create_dataset", {"dataset": "oauth-two"})
                     assert refused.is_error and "infino:write" in refused.content[0].text
 
+            # A second person, mapped while the server runs (the file is re-read), whose role reads only "open-*".
+            admin_token = {"authorization": f"Bearer {issuer.token()}"}
+            async with httpx2.AsyncClient(headers=admin_token, timeout=60) as http:
+                async with Client(streamable_http_client(server.url, http_client=http)) as admin_client:
+                    for dataset in ("open-1", "private-1"):
+                        made = await admin_client.call_tool(
+                            "upload_json_to_dataset", {"dataset": dataset, "records": [{"n": 1}, {"n": 2}]}
+                        )
+                        assert not made.is_error, made.content[0].text
+                    permission = {
+                        "Effect": "Allow",
+                        "ResourceType": "record",
+                        "Actions": ["read"],
+                        "Resources": ["open-*"],
+                    }
+                    role = await admin_client.call_tool(
+                        "create_role", {"name": "bob-role", "config": {"Permissions": [permission]}}
+                    )
+                    assert not role.is_error, role.content[0].text
+                    bob_user = await admin_client.call_tool(
+                        "create_user", {"name": "bob", "config": {"Roles": ["bob-role"]}}
+                    )
+                    assert not bob_user.is_error, bob_user.content[0].text
+            bob_keys = (bob_user.structured_content["access_key"], bob_user.structured_content["secret_key"])
+            add_identity(identities, "bob", bob_keys)
+            bob_token = {"authorization": f"Bearer {issuer.token(sub='bob', scope='infino:read')}"}
+            async with httpx2.AsyncClient(headers=bob_token, timeout=60) as http:
+                async with Client(streamable_http_client(server.url, http_client=http)) as bob:
+                    rows = await bob.call_tool("query_dataset_in_sql", {"query": 'SELECT n FROM "open-1" ORDER BY n'})
+                    assert not rows.is_error and [r["n"] for r in rows.structured_content["rows"]] == [1, 2]
+                    denied = await bob.call_tool("query_dataset_in_sql", {"query": 'SELECT n FROM "private-1"'})
+                    text = denied.content[0].text
+                    assert denied.is_error and "HTTP 403" in text and "bob" in text and "private-1" in text
+
             unmapped = ClientCredentialsOAuthProvider(
                 server_url=server.url,
                 storage=MemoryStorage(),
