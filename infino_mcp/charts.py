@@ -27,6 +27,7 @@ from importlib import resources
 from typing import Any
 
 from infino_mcp.errors import InfinoError
+from infino_mcp.shaping import object_at
 
 APP_URI = "ui://infino/chart.html"
 ECHARTS_VERSION = "6.1.0"
@@ -97,7 +98,7 @@ def _number(value: Any) -> float:
 
 def _title(spec: dict[str, Any]) -> str:
     option = spec.get("option") or {}
-    title = option.get("title") if isinstance(option.get("title"), dict) else {}
+    title = object_at(option, "title")
     return str(title.get("text") or spec.get("title") or "")
 
 
@@ -226,7 +227,7 @@ def _table(ax: Any, spec: dict[str, Any]) -> None:
 def metric_text(spec: dict[str, Any]) -> str:
     """A metric's value as displayed: formatting's prefix, suffix, decimals and separators applied."""
     value = spec.get("value")
-    fmt = spec.get("formatting") if isinstance(spec.get("formatting"), dict) else {}
+    fmt = object_at(spec, "formatting")
     if value is None:
         return "–"
     number = _number(value)

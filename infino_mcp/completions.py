@@ -92,7 +92,7 @@ async def _saved_ids(client: Any, collection: str) -> list[tuple[str, str]]:
     for item in items:
         if not isinstance(item, dict):
             continue
-        attributes = item.get("attributes") if isinstance(item.get("attributes"), dict) else item
+        attributes = nested if isinstance(nested := item.get("attributes"), dict) else item
         ident = item.get("id") or attributes.get("id")
         if ident:
             found.append((str(ident), str(attributes.get("title") or "")))

@@ -37,7 +37,7 @@ _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z
 
 def to_echarts_option(viz: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """The drawable form of ``viz`` over ``data`` (see the module docstring)."""
-    attributes = viz.get("attributes") if isinstance(viz.get("attributes"), dict) else viz
+    attributes = nested if isinstance(nested := viz.get("attributes"), dict) else viz
     title = str(attributes.get("title") or "")
     chart = (attributes.get("chart") or {}).get("type") or "bar"
     options = attributes.get("options") or {}

@@ -130,3 +130,15 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             merged[key] = merge_patch(merged.get(key), value)
     return merged
+
+
+def object_at(data: Any, key: str) -> dict[str, Any]:
+    """``data[key]`` when ``data`` is an object holding an object there, else ``{}`` (answers vary in shape)."""
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def list_at(data: Any, key: str) -> list[Any]:
+    """``data[key]`` when ``data`` is an object holding a list there, else ``[]``."""
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, list) else []

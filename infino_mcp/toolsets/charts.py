@@ -20,6 +20,7 @@ from infino_mcp.charts import ChartsUnavailable, render_grid_png, render_png
 from infino_mcp.client import id_segment
 from infino_mcp.config import Toolset
 from infino_mcp.registry import client_of, infino_tool, settings_of
+from infino_mcp.shaping import object_at
 from infino_mcp.toolsets.dashboards import DashboardId, PanelResult, run_panel
 from infino_mcp.toolsets.visualizations import (
     ChartSpec,
@@ -73,7 +74,7 @@ def spec_of(chart: ChartSpec) -> dict[str, Any]:
 def series_count(spec: dict[str, Any]) -> int:
     if spec.get("kind") == "metric":
         return 1
-    option = spec.get("option") if isinstance(spec.get("option"), dict) else {}
+    option = object_at(spec, "option")
     return len(option.get("series") or [])
 
 

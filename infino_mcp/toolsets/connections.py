@@ -20,7 +20,7 @@ from infino_mcp.client import dataset_segment, id_segment, name_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
-from infino_mcp.shaping import Page, page
+from infino_mcp.shaping import Page, list_at, object_at, page
 from infino_mcp.toolsets.common import (
     Acknowledged,
     JsonArg,
@@ -250,12 +250,12 @@ async def upload_file(
         raise InfinoError("upload_file: the service's answer is not an object.")
     if async_mode and wait and answer.get("run_id"):
         answer = {**answer, **await _follow_run(ctx, str(answer["run_id"]))}
-    errors = answer.get("errors") if isinstance(answer.get("errors"), list) else []
+    errors = list_at(answer, "errors")
     return UploadResult(
         run_id=answer.get("run_id"),
         status=answer.get("status"),
         message=answer.get("message"),
-        stats=answer.get("stats") if isinstance(answer.get("stats"), dict) else None,
+        stats=(nested if isinstance(nested := answer.get("stats"), dict) else None),
         errors=errors[:20],
         error_count=len(errors),
         file=str(real),
@@ -284,7 +284,7 @@ async def _follow_run(ctx: Context, run_id: str) -> dict[str, Any]:
         )
         if not isinstance(status, dict):
             raise InfinoError("upload_file: the job status is not an object; call get_connector_job_status.")
-        progress = status.get("progress") if isinstance(status.get("progress"), dict) else {}
+        progress = object_at(status, "progress")
         done = progress.get("documents_processed") or (status.get("stats") or {}).get("documents_processed") or 0
         total = progress.get("total")
         await ctx.report_progress(

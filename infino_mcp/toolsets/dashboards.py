@@ -18,7 +18,7 @@ from infino_mcp.client import id_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError, ServiceError
 from infino_mcp.registry import client_of, infino_tool, settings_of
-from infino_mcp.shaping import Page, compact_json, json_size, pruned
+from infino_mcp.shaping import Page, compact_json, json_size, list_at, object_at, pruned
 from infino_mcp.toolsets.common import (
     Acknowledged,
     JsonArg,
@@ -226,7 +226,7 @@ async def run_panel(
             result.error = _panel_error(exc)
             return result
         result.viz = envelope(viz).attributes
-        rows = data.get("rows") if isinstance(data.get("rows"), list) else []
+        rows = list_at(data, "rows")
         result.data = {**data, "rows": rows}
         result.rows_total = len(rows)
     return result
@@ -259,7 +259,7 @@ def _shrink(panels: list[PanelResult], rows_per_panel: int, max_bytes: int) -> s
     if size() > budget:
         for p in panels:
             if p.viz is not None:
-                source = p.viz.get("source") if isinstance(p.viz.get("source"), dict) else {}
+                source = object_at(p.viz, "source")
                 p.viz = {
                     "title": p.viz.get("title"),
                     "chart": p.viz.get("chart"),

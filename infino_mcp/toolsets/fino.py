@@ -17,7 +17,7 @@ from infino_mcp.client import id_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
-from infino_mcp.shaping import Page, page
+from infino_mcp.shaping import Page, list_at, page
 from infino_mcp.toolsets.common import (
     Acknowledged,
     JsonArg,
@@ -78,7 +78,7 @@ def _summary(thread: dict[str, Any]) -> ThreadSummary:
 
 
 def _thread(ctx: Context, answer: dict[str, Any], limit: int, offset: int) -> Thread:
-    messages = answer.get("messages") if isinstance(answer.get("messages"), list) else []
+    messages = list_at(answer, "messages")
     rest = {k: v for k, v in answer.items() if k != "messages"}
     kept, info = page(
         messages[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(messages)

@@ -23,7 +23,7 @@ from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.limits import LimitError, check_promql, sql_with_row_limit
 from infino_mcp.registry import client_of, infino_tool, settings_of
-from infino_mcp.shaping import Page, compact_json
+from infino_mcp.shaping import Page, compact_json, list_at, object_at
 from infino_mcp.toolsets.common import (
     JsonArg,
     querydsl_body,
@@ -123,11 +123,11 @@ async def query_dataset_in_querydsl(
     )
     if not isinstance(answer, dict):
         raise InfinoError("query_dataset_in_querydsl: the service's answer is not a search response object.")
-    hits_part = answer.get("hits") if isinstance(answer.get("hits"), dict) else {}
+    hits_part = object_at(answer, "hits")
     hits = [h for h in hits_part.get("hits", []) if isinstance(h, dict)]
     total, lower_bound = _total(hits_part)
     budget = settings_of(ctx).max_result_bytes
-    aggregations = answer.get("aggregations") if isinstance(answer.get("aggregations"), dict) else None
+    aggregations = nested if isinstance(nested := answer.get("aggregations"), dict) else None
     buckets_cut = aggregations is not None and trim_buckets(aggregations, budget * 3 // 4)
     hint = " (or narrow the query)"
     size = body["size"]  # the page asked for: the body's size when smaller than limit
@@ -266,7 +266,7 @@ async def query_dataset_in_sql(
     wanted = offset + limit + 1  # one more row than the page: it tells whether more exist
     sent = sql_with_row_limit(query, check_read_query(query), wanted)
     answer = await run_select(client_of(ctx), sent)
-    rows = answer.get("rows") if isinstance(answer.get("rows"), list) else []
+    rows = list_at(answer, "rows")
     more = (sent != query and len(rows) >= wanted) or answer.get("truncated") is True
     budget = settings_of(ctx).max_result_bytes
     hint = ", or add LIMIT/OFFSET or a narrower WHERE to the SQL"

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from infino_mcp.errors import InfinoError
-from infino_mcp.shaping import Page, json_size, page
+from infino_mcp.shaping import Page, json_size, list_at, page
 
 
 def _room(max_bytes: int, *parts: Any) -> int:
@@ -109,7 +109,7 @@ def plain_row(row: Any) -> dict[str, Any]:
 
 def sql_columns(envelope: dict[str, Any], rows: list[dict[str, Any]]) -> list[Column]:
     """The envelope's columns (alias or name, and type), plus any the rows hold that it does not declare."""
-    declared = envelope.get("columns") if isinstance(envelope.get("columns"), list) else []
+    declared = list_at(envelope, "columns")
     columns = [Column(name=name, type=_column_type(c)) for c in declared if (name := _column_name(c))]
     known = {c.name for c in columns}
     for row in rows[:50]:

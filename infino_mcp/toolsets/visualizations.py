@@ -23,7 +23,7 @@ from infino_mcp.echarts import CHART_TYPES
 from infino_mcp.echarts import to_echarts_option as build_option
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
-from infino_mcp.shaping import Page, compact_json, json_size, page, pruned
+from infino_mcp.shaping import Page, compact_json, json_size, list_at, object_at, page, pruned
 from infino_mcp.toolsets.common import (
     Acknowledged,
     JsonArg,
@@ -279,8 +279,8 @@ class VisualizationList(BaseModel):
 def _summary(item: dict[str, Any]) -> dict[str, Any]:
     env = envelope(item)
     attrs = env.attributes
-    chart = attrs.get("chart") if isinstance(attrs.get("chart"), dict) else {}
-    source = attrs.get("source") if isinstance(attrs.get("source"), dict) else {}
+    chart = object_at(attrs, "chart")
+    source = object_at(attrs, "source")
     return Summary(
         id=env.id,
         title=attrs.get("title"),
@@ -370,7 +370,7 @@ def bound_rows(data: dict[str, Any], *, offset: int, limit: int, max_bytes: int)
     """``data`` with its rows cut to ``offset``/``limit`` and what fits in ``max_bytes`` beside columns and metadata."""
     rows = [row for row in data.get("rows") or [] if isinstance(row, dict)]
     columns = [c for c in data.get("columns") or [] if isinstance(c, dict)]
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    metadata = object_at(data, "metadata")
     room = max(max_bytes - json_size(columns) - json_size(metadata), 500)
     kept, info = page(rows[offset:], offset=offset, limit=limit, max_bytes=room, total=len(rows))
     if metadata.get("truncated"):
@@ -419,8 +419,8 @@ def render(
     """Render with ``infino_mcp.echarts``, halving the rows until the result fits ``max_bytes``.
 
     ``cap`` names what ``max_rows`` is in notes (default ``max_rows=N``)."""
-    attributes = viz.get("attributes") if isinstance(viz.get("attributes"), dict) else viz
-    rows = data.get("rows") if isinstance(data.get("rows"), list) else []
+    attributes = nested if isinstance(nested := viz.get("attributes"), dict) else viz
+    rows = list_at(data, "rows")
     used = min(len(rows), max_rows)
     while True:
         spec = build_option(attributes, {**data, "rows": rows[:used]})
@@ -435,7 +435,7 @@ def render(
             f"Rendered {used} of {len(rows)} rows, cut by {cause}; aggregate or LIMIT the "
             "visualization's query (update_visualization) to chart everything."
         )
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    metadata = object_at(data, "metadata")
     if metadata.get("truncated"):
         notes.append("The visualization's own row limit (source.sql.limit) cut the query result.")
     note = " ".join(notes) or None

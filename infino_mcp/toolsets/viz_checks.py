@@ -13,7 +13,7 @@ from typing import Any
 
 from infino_mcp.client import id_segment
 from infino_mcp.errors import BadRequestError, InfinoError, InputError, NotFoundError
-from infino_mcp.shaping import merge_patch
+from infino_mcp.shaping import merge_patch, object_at
 from infino_mcp.toolsets.datasets import fetch_schema
 
 # An empty window: from and to at the epoch.
@@ -42,7 +42,7 @@ async def query_problem(client: Any, viz_id: str) -> str | None:
 
 async def fields_text(client: Any, attributes: dict[str, Any]) -> str:
     """``Fields of 'ds': a, b, ...`` for the visualization's dataset, or a sentence saying it is missing."""
-    source = attributes.get("source") if isinstance(attributes.get("source"), dict) else {}
+    source = object_at(attributes, "source")
     dataset = source.get("index")
     if not isinstance(dataset, str) or not dataset:
         return "Name the dataset in source.index."
@@ -87,7 +87,7 @@ async def checked_create(client: Any, body: dict[str, Any]) -> Any:
     problem = await query_problem(client, str(viz_id)) if viz_id else None
     if problem is None:
         return answer
-    attributes = answer.get("attributes") if isinstance(answer.get("attributes"), dict) else body
+    attributes = nested if isinstance(nested := answer.get("attributes"), dict) else body
     if await delete_quietly(client, str(viz_id)):
         kept = "nothing was saved"
     else:
