@@ -76,10 +76,11 @@ def check_local(settings: Settings) -> None:
     """Local mode needs the ``[local]`` extra and a writable data directory; say so before starting."""
     import importlib.util
 
-    if importlib.util.find_spec("infino") is None and sys.platform == "win32":
+    if sys.platform == "win32":
         raise ConfigError(
-            "local mode is not available on Windows (the embedded engine has no Windows build): set "
-            "INFINO_ENDPOINT, INFINO_ACCESS_KEY and INFINO_SECRET_KEY to use Infino cloud"
+            "local mode is not available on Windows (the embedded engine has no Windows build, and processes share "
+            "a data directory through POSIX locks and Unix sockets): set INFINO_ENDPOINT, INFINO_ACCESS_KEY and "
+            "INFINO_SECRET_KEY to use Infino cloud"
         )
     if importlib.util.find_spec("infino") is None or importlib.util.find_spec("starlette") is None:
         raise ConfigError(
@@ -89,7 +90,7 @@ def check_local(settings: Settings) -> None:
     data_dir = settings.data_dir.expanduser()
     try:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # as open_services makes it: the owner's alone
-        probe = data_dir / ".write-test"
+        probe = data_dir / f".write-test-{os.getpid()}"  # other processes may share the directory
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:

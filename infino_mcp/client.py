@@ -39,6 +39,7 @@ from infino_mcp.errors import (
     ServiceError,
     TransportError,
     error_for_status,
+    may_have_been_applied,
 )
 
 log = logging.getLogger(__name__)
@@ -236,12 +237,13 @@ class InfinoClient:
                 error = RequestTimeoutError(
                     f"{operation} timed out after {self.settings.timeout:g}s. Narrow the request (a smaller limit "
                     "or time range) or retry later."
+                    if idempotent
+                    else f"{operation} timed out after {self.settings.timeout:g}s. {may_have_been_applied(operation)}"
                 )
                 retry_after, retryable = None, idempotent
             except httpx2.TransportError as exc:
-                error = NetworkError(
-                    f"{operation} lost its connection to {self.endpoint}: {type(exc).__name__}. Retry later."
-                )
+                lost = f"{operation} lost its connection to {self.endpoint}: {type(exc).__name__}."
+                error = NetworkError(f"{lost} Retry later." if idempotent else f"{lost} {may_have_been_applied(operation)}")
                 retry_after, retryable = None, idempotent
             else:
                 if response.status_code < 400:

@@ -148,6 +148,11 @@ def _list_tool(operation: str) -> tuple[str, str]:
     return next(((tool, sentence) for word, tool, sentence in _LISTS if word in operation), _DATASETS)
 
 
+def may_have_been_applied(operation: str) -> str:
+    """The next step after a write whose answer was lost: it may have happened, so look before retrying."""
+    return f"It may have been applied: check with {_list_tool(operation)} before retrying."
+
+
 def error_for_status(status: int, operation: str, detail: str) -> ServiceError:
     """Build the error for an HTTP error ``status`` answered to ``operation``."""
     if status >= 500 and status != 501:

@@ -5,8 +5,10 @@ contract double every test runs against. It needs the ``[local]`` extra.
 
 Layers, each a subpackage that imports only the ones below it (``import-linter`` checks this in CI):
 
-* ``app.py`` (``create_app``: routes and the SigV4 middleware), ``serve.py`` (``infino-mcp local-endpoint``),
-  ``embedded.py`` (``embedded_client``: local mode's in-process client)
+* ``serve.py`` (``infino-mcp local-endpoint``), ``embedded.py`` (``embedded_client``: local mode's client)
+* ``owner.py``    one owner per data directory: serve it in-process and on its Unix socket, or attach
+  to the process that does; take over when that process goes
+* ``app.py``      ``create_app``: routes and the SigV4 middleware
 * ``api/``        Starlette handlers only (one module per API category; ``http.py`` has the request helpers)
 * ``viz/``        visualizations and dashboards: stored objects, merge patches, the SQL they run with filters
 * ``querydsl/``, ``promql/``  the two query languages (compiled to engine SQL; parsed and evaluated)
@@ -14,7 +16,8 @@ Layers, each a subpackage that imports only the ones below it (``import-linter``
 * ``services.py`` what one process holds (``Services``), built by ``open_services``
 * ``security/``   SigV4 verification, users / roles / keys, role documents, field rules and the
                   secure views a restricted caller's SQL reads instead of protected tables
-* ``storage/``    the engine connection, catalog, values, documents, bulk fast path, JSON stores, files, sample
+* ``storage/``    the engine connection, catalog, values, documents, bulk fast path, JSON stores, files, sample,
+                  the data directory's lock and owner record (``ownership.py``)
 * ``errors.py``   ``ApiError``, the one error every layer raises (a leaf)
 
 Storage conventions every module relies on (one engine table per dataset):

@@ -2,7 +2,10 @@
 
 Any Infino client (the official SDK included) can use it with the access and
 secret key printed at start; they are created on first start and kept in the
-data directory, readable only by its owner.
+data directory, readable only by its owner. It takes the data directory's lock
+and also serves the directory's Unix socket, so local-mode MCP servers on the
+same directory attach to it; if another process serves the directory already,
+it refuses (exit 2) naming that process.
 """
 
 from __future__ import annotations
@@ -37,29 +40,41 @@ async def _run(args: argparse.Namespace) -> None:
     import uvicorn
 
     from infino_mcp.local.app import create_app
+    from infino_mcp.local.owner import bind_owner_socket
     from infino_mcp.local.services import open_services
+    from infino_mcp.local.storage.ownership import DirectoryOwned, socket_path
     from infino_mcp.local.storage.sample import load_sample
 
     data_dir = (args.data or default_data_dir()).expanduser().resolve()
-    services = open_services(data_dir, max_rows=args.max_rows)
+    try:
+        services = open_services(data_dir, max_rows=args.max_rows)
+    except DirectoryOwned as exc:
+        print(
+            f"infino-mcp local-endpoint: {exc}; stop that process or choose another --data", file=sys.stderr
+        )
+        raise SystemExit(2) from None
     try:
         if not args.no_sample_data:
             await load_sample(services.writer)
         access_key, secret_key = services.rbac.bootstrap_credentials()
+        assert services.lock is not None
+        unix = bind_owner_socket(services.lock)
         # Bind before announcing, so a client may connect as soon as it reads the line.
         sock = listening_socket(args.host, args.port)
         port = sock.getsockname()[1]
+        reclaimed = services.reclaimed.describe()
         print(
             f"infino-mcp local endpoint on http://{args.host}:{port}\n"
-            f"  data:       {data_dir}\n"
+            f"  data:       {data_dir} (this process serves it, pid {os.getpid()})\n"
+            f"  socket:     {socket_path(data_dir)}\n"
             f"  access key: {access_key}\n"
             f"  secret key: {secret_key}\n"
-            "  (SigV4, region us-east-1, service es)",
+            "  (SigV4, region us-east-1, service es)" + (f"\n  {reclaimed}" if reclaimed else ""),
             file=sys.stderr,
             flush=True,
         )
         config = uvicorn.Config(create_app(services), log_level="warning")
-        await uvicorn.Server(config).serve(sockets=[sock])
+        await uvicorn.Server(config).serve(sockets=[sock, unix])
     finally:
         await services.aclose()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
@@ -30,6 +31,16 @@ DatasetName = Annotated[str, Field(description="Dataset name, e.g. 'web-logs' or
 class PingResult(BaseModel):
     version: str | None = Field(description="The service's API version.")
     endpoint: str = Field(description="The endpoint this server talks to.")
+    local: str | None = Field(None, description="Local mode: where the data lives and which process serves it.")
+
+
+def _served_by(answer: Any) -> str | None:
+    local = answer.get("local") if isinstance(answer, dict) else None
+    if not isinstance(local, dict):
+        return None
+    pid = local.get("pid")
+    role = "this process serves it" if pid == os.getpid() else f"served by pid {pid}: other clients share it"
+    return f"data in {local.get('data_dir')} ({role})"
 
 
 @infino_tool(Toolset.DATASETS, title="Check Infino connectivity", read_only=True, destructive=False, idempotent=True)
@@ -37,7 +48,8 @@ async def ping(ctx: Context) -> PingResult:
     """Check that Infino answers and the credentials work. Returns the service version."""
     client = client_of(ctx)
     answer = await client.request("GET", "/")
-    return PingResult(version=answer.get("version") if isinstance(answer, dict) else None, endpoint=client.endpoint)
+    version = answer.get("version") if isinstance(answer, dict) else None
+    return PingResult(version=version, endpoint=client.endpoint, local=_served_by(answer))
 
 
 class DatasetSummary(BaseModel):

@@ -9,6 +9,7 @@ dataset name never shadows a fixed path (the catalog refuses such names).
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import anyio.to_thread
@@ -66,7 +67,9 @@ async def _dataset(svc: Services, name: str) -> DatasetInfo:
 
 
 async def ping(request: Request) -> Response:
-    return json_response({"version": API_VERSION})
+    # Which process serves this data directory: several local-mode processes may share it.
+    served = {"data_dir": str(services(request).data_dir), "pid": os.getpid()}
+    return json_response({"version": API_VERSION, "local": served})
 
 
 async def list_datasets(request: Request) -> Response:

@@ -100,6 +100,16 @@ class _PrivateJson:
         os.replace(tmp, self._path)
 
 
+def read_bootstrap_credentials(path: Path) -> tuple[str, str]:
+    """(access key, secret key) of the bootstrap admin, read from the files the owner of the data
+    directory keeps under ``path`` (read only: a process that is not the owner signs with them)."""
+    user = _PrivateJson(path / "meta.json").data.get("bootstrap_user", BOOTSTRAP_USER)
+    for access, entry in _PrivateJson(path / "keys.json").data.items():
+        if entry.get("user") == user:
+            return access, entry["secret"]
+    raise ApiError(401, f"No key for the bootstrap user {user!r} under {path}: restart the process serving it.")
+
+
 class Rbac:
     """Users, roles, keys and permission checks for one data directory (see module docstring)."""
 

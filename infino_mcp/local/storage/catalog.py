@@ -159,6 +159,10 @@ class Catalog:
     def names(self) -> list[str]:
         return sorted(key for key, _ in self._registry.items())
 
+    def tables(self) -> set[str]:
+        """The engine tables some dataset names."""
+        return {entry["table"] for _, entry in self._registry.items()}
+
     def exists(self, name: str) -> bool:
         return name in self._registry
 
@@ -229,7 +233,7 @@ class Catalog:
     def _free_table(self, table: str) -> str:
         # Engine tables nobody registered (a crash between creating and registering one) are
         # skipped rather than reused or dropped: they may hold data.
-        taken = {entry["table"] for _, entry in self._registry.items()} | set(self._engine.list_tables())
+        taken = self.tables() | set(self._engine.list_tables())
         candidate, n = table, 1
         while candidate in taken:
             n += 1
@@ -247,9 +251,10 @@ class Catalog:
             entry = self._registry.get(name)
             if entry is None:
                 raise ApiError(404, f"Dataset '{name}' not found; get_datasets lists the datasets that exist.")
-            self._engine.drop(entry["table"])
+            folder = self._engine.drop(entry["table"])
             self._registry.delete(name)
             self._cache.pop(name, None)
+        self._engine.reclaim(folder)
 
     def declare_fields(self, name: str, specs: list[dict], json_columns: list[str] = ()) -> DatasetInfo:
         """Add engine columns (schema patch ``specs``) and return the refreshed dataset.

@@ -36,6 +36,8 @@ import infino
 import pyarrow as pa
 
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.storage.arrow_rows import rows_to_arrow
+from infino_mcp.local.storage.folders import ReadTracker, remove_tree, tree_size
 from infino_mcp.local.storage.group_commit import GroupCommit
 
 MAINTAIN_EVERY = 64
@@ -62,34 +64,6 @@ def _api_error(exc: BaseException, what: str) -> ApiError:
 ENGINE_ERRORS = (ValueError, RuntimeError, KeyError, infino.InfinoError)
 
 
-def rows_to_arrow(rows: list[dict], schema: pa.Schema) -> pa.Table | None:
-    """``rows`` as an Arrow table of the table's own column types, or None when a row has a
-    column the table lacks or a value Arrow cannot convert (the caller appends the rows)."""
-    present: set[str] = set()
-    for row in rows:
-        present.update(row)
-    types = {f.name: f for f in schema}
-    if not present <= types.keys():
-        return None
-    fields, arrays = [], []
-    try:
-        for name in present:
-            target = types[name]
-            values = [row.get(name) for row in rows]
-            if pa.types.is_timestamp(target.type):
-                if any(type(v) is not str for v in values if v is not None):
-                    return None
-                utc = pa.array(values, pa.large_string()).cast(pa.timestamp("ns", tz="UTC"))
-                array = utc.cast(target.type, safe=False)
-            else:
-                array = pa.array(values, type=target.type)
-            fields.append(target)
-            arrays.append(array)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
-        return None
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-
-
 @dataclass
 class _TableState:
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -108,11 +82,12 @@ class Engine:
         self._states_lock = threading.Lock()
         self._maintain_every = maintain_every
         self._idle_seconds = idle_seconds
-        self._work: queue.Queue[str | None] = queue.Queue()
+        self._work: queue.Queue[str | tuple[int, Path] | None] = queue.Queue()
         self._closed = False
         self.maintenance_runs = 0
         self._appends: GroupCommit[list[dict], None] = GroupCommit(self._commit_appends)
         self._maintained = threading.Condition()
+        self._reads = ReadTracker()
         self._worker = threading.Thread(target=self._maintenance_loop, name="infino-maintenance", daemon=True)
         self._worker.start()
 
@@ -158,23 +133,51 @@ class Engine:
         except ENGINE_ERRORS as exc:
             raise _api_error(exc, f"Changing the schema of table '{table}'") from exc
 
-    def drop(self, table: str) -> None:
+    def drop(self, table: str) -> Path | None:
+        """Unregister ``table``; returns its folder, which the caller hands to ``reclaim``."""
         with self.locked(table):
+            folder = self._location(table)
             self._tables.pop(table, None)
-            self._conn.drop_table(table)
+            self._conn.drop_table(table, purge=False)
+        return folder
+
+    def reclaim(self, folder: Path | None, *, reader_wait: float = 30.0) -> None:
+        """Delete a dropped table's folder once the reads in flight are done; after ``reader_wait``
+        seconds the maintenance thread finishes the job (a crash leaves it to the next start)."""
+        if folder is None:
+            return
+        cutoff = self._reads.cutoff()
+        if self._reads.wait_before(cutoff, reader_wait):
+            remove_tree(folder)
+        else:
+            self._work.put((cutoff, folder))
+
+    def _location(self, table: str) -> Path | None:
+        location = self.locations().get(table)
+        return self.path / location if location else None
+
+    def locations(self) -> dict[str, str]:
+        """Engine table -> its folder name, from the engine's catalog document."""
+        try:
+            tables = json.loads((self.path / "_catalog" / "current").read_text())["tables"]
+            return {name: entry["location"] for name, entry in tables.items()}
+        except (OSError, KeyError, ValueError, TypeError):
+            return {}
 
     # ----- blocking calls (worker thread, table lock held for writes) ----------------------
 
     def query_now(self, sql: str) -> pa.Table:
         try:
-            return self._conn.query_sql(sql)
+            with self._reads.reading():
+                return self._conn.query_sql(sql)
         except ENGINE_ERRORS as exc:
             raise _api_error(exc, "") from exc
 
     def exact_match_now(self, table: str, column: str, value: str, projection: list[str]) -> pa.Table:
         """Rows whose full-text-indexed ``column`` equals ``value`` exactly (an index lookup)."""
         try:
-            return self._table(table).exact_match(column, value, projection=projection)
+            with self._reads.reading():
+                return self._table(table).exact_match(column, value, projection=projection)
         except ENGINE_ERRORS as exc:
             raise _api_error(exc, f"Looking up {column} in table '{table}'") from exc
 
@@ -185,7 +188,8 @@ class Engine:
 
         def run() -> pa.Table:
             try:
-                return self._table(table).bm25_search(column, query, k, mode=mode, projection=projection)
+                with self._reads.reading():
+                    return self._table(table).bm25_search(column, query, k, mode=mode, projection=projection)
             except ENGINE_ERRORS as exc:
                 raise _api_error(exc, f"Searching {column} in table '{table}'") from exc
 
@@ -198,10 +202,11 @@ class Engine:
 
         def run() -> tuple[pa.Table, int]:
             try:
-                handle = self._table(table)
-                return handle.bm25_search(column, query, k, mode=mode, projection=projection), int(
-                    handle.count(column, query, mode=mode)
-                )
+                with self._reads.reading():
+                    handle = self._table(table)
+                    return handle.bm25_search(column, query, k, mode=mode, projection=projection), int(
+                        handle.count(column, query, mode=mode)
+                    )
             except ENGINE_ERRORS as exc:
                 raise _api_error(exc, f"Searching {column} in table '{table}'") from exc
 
@@ -212,7 +217,8 @@ class Engine:
 
         def run() -> int:
             try:
-                return int(self._table(table).count(column, query, mode=mode))
+                with self._reads.reading():
+                    return int(self._table(table).count(column, query, mode=mode))
             except ENGINE_ERRORS as exc:
                 raise _api_error(exc, f"Counting matches in {column} of table '{table}'") from exc
 
@@ -332,6 +338,10 @@ class Engine:
                 table = ""
             if table is None:
                 return
+            if isinstance(table, tuple):  # a dropped table's folder, once its readers are done
+                self._reads.wait_before(table[0], None)
+                remove_tree(table[1])
+                continue
             if table:
                 dirty.discard(table)
                 self._maintain_quietly(table)
@@ -353,17 +363,17 @@ class Engine:
 
     def store_size(self, table: str) -> int:
         """Bytes on disk under the table's directory (from the catalog's ``location``)."""
-        try:
-            catalog = json.loads((self.path / "_catalog" / "current").read_text())
-            location = catalog["tables"][table]["location"]
-        except (OSError, KeyError, ValueError):
-            return 0
-        root = self.path / location
-        return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.exists() else 0
+        root = self._location(table)
+        return tree_size(root) if root is not None else 0
 
-    async def aclose(self) -> None:
+    def close_now(self) -> None:
+        """Stop the maintenance thread (after the work it was given)."""
         if self._closed:
             return
         self._closed = True
         self._work.put(None)
-        await anyio.to_thread.run_sync(self._worker.join)
+        self._worker.join()
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self.close_now)
+
