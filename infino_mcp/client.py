@@ -243,7 +243,9 @@ class InfinoClient:
                 retry_after, retryable = None, idempotent
             except httpx2.TransportError as exc:
                 lost = f"{operation} lost its connection to {self.endpoint}: {type(exc).__name__}."
-                error = NetworkError(f"{lost} Retry later." if idempotent else f"{lost} {may_have_been_applied(operation)}")
+                error = NetworkError(
+                    f"{lost} Retry later." if idempotent else f"{lost} {may_have_been_applied(operation)}"
+                )
                 retry_after, retryable = None, idempotent
             else:
                 if response.status_code < 400:

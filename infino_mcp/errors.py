@@ -150,7 +150,7 @@ def _list_tool(operation: str) -> tuple[str, str]:
 
 def may_have_been_applied(operation: str) -> str:
     """The next step after a write whose answer was lost: it may have happened, so look before retrying."""
-    return f"It may have been applied: check with {_list_tool(operation)} before retrying."
+    return f"It may have been applied: check with {_list_tool(operation)[0]} before retrying."
 
 
 def error_for_status(status: int, operation: str, detail: str) -> ServiceError:

@@ -8,8 +8,10 @@
 
 The first call creates ``.venv`` beside this checkout and installs the project
 into it (with the extras each command needs); later calls reuse it and only
-reinstall when pyproject.toml changed. Installer output goes to stderr, so
-``run`` is safe as an MCP client's stdio command.
+reinstall when pyproject.toml changed. Progress lines go to stderr, never
+stdout, so ``run`` is safe as an MCP client's stdio command. ``run`` starts the
+server in the caller's working directory, so relative paths (``--local ./mydata``)
+mean what the caller meant.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -51,16 +54,40 @@ def ensure_env(extras: str) -> Path:
     stamp = VENV / f".installed-{extras.replace(',', '-')}"
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if not stamp.exists() or stamp.read_text() != digest:
-        print(f"installing infino-mcp[{extras}] into .venv ...", file=sys.stderr)
+        print(f"installing infino-mcp[{extras}] into .venv (the first time takes a minute or two) ...", file=sys.stderr)
         quiet = ["--quiet", "--disable-pip-version-check"]
         subprocess.run(
             [str(_python()), "-m", "pip", "install", *quiet, "--upgrade", "pip"], check=True, stdout=sys.stderr
         )
-        subprocess.run(
-            [str(_python()), "-m", "pip", "install", *quiet, "-e", f"{ROOT}[{extras}]"], check=True, stdout=sys.stderr
+        _pip_with_progress(
+            ["install", "--disable-pip-version-check", "--progress-bar", "off", "-e", f"{ROOT}[{extras}]"]
         )
         stamp.write_text(digest)
+        print("installed", file=sys.stderr)
     return _python()
+
+
+def _pip_with_progress(args: list[str]) -> None:
+    """Run pip, turning its output into one short stderr line per package fetched or step taken."""
+    start = time.monotonic()
+    process = subprocess.Popen(
+        [str(_python()), "-m", "pip", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    for line in process.stdout:
+        output.append(line)
+        words = line.split()
+        if line.startswith("Collecting ") and len(words) > 1:
+            step = f"fetching {words[1]}"
+        elif line.startswith(("Building ", "Installing collected")):
+            step = line.strip().rstrip(".")[:100]
+        else:
+            continue
+        print(f"  [{time.monotonic() - start:4.0f}s] {step}", file=sys.stderr, flush=True)
+    if process.wait() != 0:
+        sys.stderr.write("".join(output[-40:]))
+        sys.exit(f"pip install failed (exit {process.returncode}); its last lines are above")
 
 
 def _runnable(gate: list[str]) -> list[str]:
@@ -76,7 +103,10 @@ def main() -> None:
     command, rest = sys.argv[1], sys.argv[2:]
     python = ensure_env(EXTRAS[command])
     if command == "run":
-        argv = [str(python), "-m", "infino_mcp", *rest]
+        # The installed command, run where the caller is: relative paths are the caller's, and the
+        # caller's directory is not put on the import path (python -m would).
+        script = python.parent / ("infino-mcp.exe" if os.name == "nt" else "infino-mcp")
+        sys.exit(subprocess.call([str(script), *rest]))
     elif command == "test":
         argv = [str(python), "-m", "pytest", *rest]
     elif command == "check":

@@ -70,8 +70,19 @@ class SocketServer(uvicorn.Server):
         yield
 
 
+# Idle connections are closed by the client (httpx keeps them 5 s) well before the server would:
+# a server closing one as the client reuses it would cut off a request that may not be resent.
+KEEP_ALIVE = 60
+
+
 def socket_server(services: Services) -> SocketServer:
-    config = uvicorn.Config(create_app(services), log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        create_app(services),
+        log_level="warning",
+        lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE,
+        timeout_graceful_shutdown=5,
+    )
     return SocketServer(config)
 
 

@@ -40,7 +40,7 @@ async def _run(args: argparse.Namespace) -> None:
     import uvicorn
 
     from infino_mcp.local.app import create_app
-    from infino_mcp.local.owner import bind_owner_socket
+    from infino_mcp.local.owner import KEEP_ALIVE, bind_owner_socket
     from infino_mcp.local.services import open_services
     from infino_mcp.local.storage.ownership import DirectoryOwned, socket_path
     from infino_mcp.local.storage.sample import load_sample
@@ -49,9 +49,7 @@ async def _run(args: argparse.Namespace) -> None:
     try:
         services = open_services(data_dir, max_rows=args.max_rows)
     except DirectoryOwned as exc:
-        print(
-            f"infino-mcp local-endpoint: {exc}; stop that process or choose another --data", file=sys.stderr
-        )
+        print(f"infino-mcp local-endpoint: {exc}; stop that process or choose another --data", file=sys.stderr)
         raise SystemExit(2) from None
     try:
         if not args.no_sample_data:
@@ -73,7 +71,7 @@ async def _run(args: argparse.Namespace) -> None:
             file=sys.stderr,
             flush=True,
         )
-        config = uvicorn.Config(create_app(services), log_level="warning")
+        config = uvicorn.Config(create_app(services), log_level="warning", timeout_keep_alive=KEEP_ALIVE)
         await uvicorn.Server(config).serve(sockets=[sock, unix])
     finally:
         await services.aclose()

@@ -140,7 +140,12 @@ def reclaim_orphans(engine: Engine, catalog: Catalog) -> Reclaimed:
             kept.append(table)
         else:
             engine.drop(table)
-    used = set(engine.locations().values())
+    try:
+        used = set(engine.locations().values())
+    except (OSError, KeyError, ValueError, TypeError):
+        return Reclaimed(kept=tuple(kept))  # the engine's catalog is not what we know: remove nothing
+    if not set(engine.list_tables()) <= engine.locations().keys() or any(Path(u).name != u for u in used):
+        return Reclaimed(kept=tuple(kept))
     folders = freed = 0
     for entry in engine.path.iterdir():
         if entry.name.startswith(("_", ".")) or entry.name in used or not entry.is_dir():

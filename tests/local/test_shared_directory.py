@@ -117,7 +117,10 @@ async def test_three_processes_write_at_once_and_a_fourth_sees_everything(tmp_pa
         async with _http_client(url) as http, _stdio(data_dir) as one, _stdio(data_dir) as two:
             assert await _served_by(http) == f"data in {data_dir} (this process serves it)"
             for attached in (one, two):
-                assert await _served_by(attached) == f"data in {data_dir} (served by pid {owner.pid}: other clients share it)"
+                assert (
+                    await _served_by(attached)
+                    == f"data in {data_dir} (served by pid {owner.pid}: other clients share it)"
+                )
             async with anyio.create_task_group() as group:
                 for client, name in ((http, "http"), (one, "one"), (two, "two")):
                     group.start_soon(writer, client, name)

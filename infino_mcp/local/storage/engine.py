@@ -153,16 +153,17 @@ class Engine:
             self._work.put((cutoff, folder))
 
     def _location(self, table: str) -> Path | None:
-        location = self.locations().get(table)
+        try:
+            location = self.locations().get(table)
+        except (OSError, KeyError, ValueError, TypeError):
+            return None
         return self.path / location if location else None
 
     def locations(self) -> dict[str, str]:
-        """Engine table -> its folder name, from the engine's catalog document."""
-        try:
-            tables = json.loads((self.path / "_catalog" / "current").read_text())["tables"]
-            return {name: entry["location"] for name, entry in tables.items()}
-        except (OSError, KeyError, ValueError, TypeError):
-            return {}
+        """Engine table -> its folder (relative to ``path``), from the engine's catalog document;
+        raises when that document cannot be read as expected."""
+        tables = json.loads((self.path / "_catalog" / "current").read_text())["tables"]
+        return {name: str(entry["location"]) for name, entry in tables.items()}
 
     # ----- blocking calls (worker thread, table lock held for writes) ----------------------
 
@@ -376,4 +377,3 @@ class Engine:
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self.close_now)
-
