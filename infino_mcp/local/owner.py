@@ -182,7 +182,7 @@ class LocalEndpoint:
             self._retired.append(self.current)
         self.owner = owner
         self.current = httpx2.AsyncHTTPTransport(
-            uds=socket_address(self.data_dir), limits=httpx2.Limits(max_connections=100, max_keepalive_connections=33)
+            uds=socket_address(self.data_dir), limits=httpx2.Limits(max_connections=100, max_keepalive_connections=100)
         )
         _say(f"local mode{', no Infino account needed' if first else ''}: {self.describe()}")
 
