@@ -3,7 +3,11 @@
 PNG: ``render_png(spec)`` draws one ``infino_mcp.echarts.to_echarts_option``
 result (``kind`` echarts, table or metric) with matplotlib's Agg canvas (no
 browser, no display, no pyplot state); ``render_grid_png(panels)`` draws a dashboard's panels
-in a two-column grid. matplotlib is the optional extra ``infino-mcp[charts]``:
+in a two-column grid, under its title and a subtitle naming the filters and time range it shows;
+markdown panels are drawn as text (headings bold, bullets, markup removed).
+``chart_figure`` and ``grid_figure`` return the laid-out matplotlib figure
+itself. Axis drawing and label placement live in ``infino_mcp.chart_axes``.
+matplotlib is the optional extra ``infino-mcp[charts]``:
 without it ``ChartsUnavailable`` says how to install it, and the render tools
 still return the chart data for the App.
 
@@ -26,6 +30,8 @@ import textwrap
 from importlib import resources
 from typing import Any
 
+from infino_mcp.chart_axes import Fitter, draw_axes, draw_heatmap, draw_scatter, short
+from infino_mcp.chart_axes import number as as_number
 from infino_mcp.errors import InfinoError
 from infino_mcp.shaping import object_at
 
@@ -36,8 +42,6 @@ ECHARTS_URL = f"{ECHARTS_CDN}/npm/echarts@{ECHARTS_VERSION}/dist/echarts.min.js"
 RENDER_TOOLS = ("render_visualization", "render_dashboard")
 WIDTH, HEIGHT, DPI = 8.0, 4.5, 100
 _MAX_TABLE_ROWS = 15
-_MAX_LABEL = 18
-_MIDNIGHT = re.compile(r"(?<=\d{4}-\d{2}-\d{2})[T ]00:00(:00(\.0+)?)?(Z|[+-]00:?00)?$")
 
 
 class ChartsUnavailable(InfinoError):
@@ -77,23 +81,15 @@ def ui_meta(tool_name: str) -> dict[str, Any] | None:
 def _figure(width: float, height: float) -> Any:
     """A matplotlib ``Figure`` on the Agg canvas; no pyplot, so no global figure registry and no display."""
     try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise ChartsUnavailable(
             "PNG charts need matplotlib: install infino-mcp[charts] (pip install 'infino-mcp[charts]')."
         ) from None
-    return Figure(figsize=(width, height), dpi=DPI)
-
-
-def _short(text: Any) -> str:
-    label = _MIDNIGHT.sub("", "" if text is None else str(text))
-    return label if len(label) <= _MAX_LABEL else label[: _MAX_LABEL - 1] + "…"
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return math.nan
-    return float(value)
+    figure = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(figure)  # attaches itself: text can be measured before saving
+    return figure
 
 
 def _title(spec: dict[str, Any]) -> str:
@@ -102,109 +98,19 @@ def _title(spec: dict[str, Any]) -> str:
     return str(title.get("text") or spec.get("title") or "")
 
 
-def _axes_chart(ax: Any, option: dict[str, Any], series: list[dict[str, Any]]) -> None:
-    x_axis, y_axis = option.get("xAxis") or {}, option.get("yAxis") or {}
-    horizontal = y_axis.get("type") == "category" and x_axis.get("type") != "category"
-    category_axis = y_axis if horizontal else x_axis
-    categories = [_short(c) for c in category_axis.get("data") or []]
-    positions = list(range(len(categories)))
-    bars = [s for s in series if s.get("type") == "bar"]
-    stacked = any(s.get("stack") for s in bars)
-    width = 0.8 if stacked or not bars else 0.8 / len(bars)
-    base = [0.0] * len(categories)
-    line_base = [0.0] * len(categories)
-    for _index, item in enumerate(series):
-        values = [_number(v) for v in item.get("data") or []][: len(categories)]
-        values += [math.nan] * (len(categories) - len(values))
-        name = str(item.get("name") or "")
-        if item.get("type") == "bar":
-            bar_index = bars.index(item)
-            shift = 0.0 if stacked else (bar_index - (len(bars) - 1) / 2) * width
-            where = [p + shift for p in positions]
-            bottom = base if stacked else None
-            clean = [0.0 if math.isnan(v) else v for v in values]
-            if horizontal:
-                ax.barh(where, clean, height=width, left=bottom, label=name)
-            else:
-                ax.bar(where, clean, width=width, bottom=bottom, label=name)
-            if stacked:
-                base = [b + v for b, v in zip(base, clean, strict=True)]
-        else:
-            lower = list(line_base) if item.get("stack") else [0.0] * len(values)
-            if item.get("stack"):
-                values = [b + (0.0 if math.isnan(v) else v) for b, v in zip(lower, values, strict=True)]
-                line_base = values
-            ax.plot(positions, values, marker="o" if len(values) <= 40 else None, label=name)
-            if "areaStyle" in item:
-                ax.fill_between(positions, lower, values, alpha=0.25)
-    ticks = positions if len(positions) <= 30 else positions[:: math.ceil(len(positions) / 30)]
-    if horizontal:
-        ax.set_yticks(ticks, [categories[t] for t in ticks])
-    else:
-        crowded = sum(len(categories[t]) for t in ticks) > 40
-        labels = [categories[t] for t in ticks]
-        ax.set_xticks(ticks, labels, rotation=30 if crowded else 0, ha="right" if crowded else "center")
-    if category_axis.get("name"):
-        (ax.set_ylabel if horizontal else ax.set_xlabel)(str(category_axis["name"]))
-    value_axis = x_axis if horizontal else y_axis
-    if value_axis.get("name"):
-        (ax.set_xlabel if horizontal else ax.set_ylabel)(str(value_axis["name"]))
-    ax.grid(axis="x" if horizontal else "y", alpha=0.3)
-    if len(series) > 1:
-        ax.legend(fontsize="small")
-
-
 def _pie(ax: Any, item: dict[str, Any]) -> None:
-    slices = [d for d in item.get("data") or [] if isinstance(d, dict) and _number(d.get("value")) > 0]
+    slices = [d for d in item.get("data") or [] if isinstance(d, dict) and as_number(d.get("value")) > 0]
     radius = item.get("radius")
     ring = {"width": 0.4} if isinstance(radius, list) else None
     ax.pie(
-        [_number(d["value"]) for d in slices],
-        labels=[_short(d.get("name")) for d in slices],
+        [as_number(d["value"]) for d in slices],
+        labels=[short(d.get("name")) for d in slices],
         autopct="%1.0f%%",
         wedgeprops=ring,
         startangle=90,
         counterclock=False,
     )
     ax.axis("equal")
-
-
-def _scatter(ax: Any, option: dict[str, Any], series: list[dict[str, Any]]) -> None:
-    x_axis = option.get("xAxis") or {}
-    categories = x_axis.get("data") if x_axis.get("type") == "category" else None
-    for item in series:
-        points = [p for p in item.get("data") or [] if isinstance(p, list) and len(p) >= 2]
-        if categories:
-            xs = [categories.index(str(p[0])) if str(p[0]) in categories else math.nan for p in points]
-        else:
-            xs = [_number(p[0]) for p in points]
-        ax.scatter(xs, [_number(p[1]) for p in points], label=str(item.get("name") or ""), s=18)
-    if categories:
-        ax.set_xticks(range(len(categories)), [_short(c) for c in categories], rotation=45, ha="right")
-    for axis, setter in ((x_axis, ax.set_xlabel), (option.get("yAxis") or {}, ax.set_ylabel)):
-        if axis.get("name"):
-            setter(str(axis["name"]))
-    ax.grid(alpha=0.3)
-    if len(series) > 1:
-        ax.legend(fontsize="small")
-
-
-def _heatmap(ax: Any, option: dict[str, Any], item: dict[str, Any]) -> None:
-    xs = [_short(v) for v in (option.get("xAxis") or {}).get("data") or []]
-    ys = [_short(v) for v in (option.get("yAxis") or {}).get("data") or []]
-    grid = [[math.nan] * len(xs) for _ in ys]
-    for cell in item.get("data") or []:
-        if isinstance(cell, list) and len(cell) >= 3 and 0 <= cell[1] < len(ys) and 0 <= cell[0] < len(xs):
-            grid[cell[1]][cell[0]] = _number(cell[2])
-    image = ax.imshow(grid, aspect="auto", cmap="viridis", origin="lower")
-    if len(xs) * len(ys) <= 150:
-        for row, line in enumerate(grid):
-            for column, amount in enumerate(line):
-                if not math.isnan(amount):
-                    ax.text(column, row, f"{amount:g}", ha="center", va="center", fontsize=8, color="white")
-    ax.set_xticks(range(len(xs)), xs, rotation=45 if len(xs) > 6 else 0)
-    ax.set_yticks(range(len(ys)), ys)
-    ax.figure.colorbar(image, ax=ax)
 
 
 def _table(ax: Any, spec: dict[str, Any]) -> None:
@@ -216,8 +122,8 @@ def _table(ax: Any, spec: dict[str, Any]) -> None:
     if not rows:
         ax.text(0.5, 0.5, spec.get("reason") or "No rows", ha="center", va="center", fontsize=12, color="#666")
         return
-    cells = [[_short(row.get(c)) for c in columns] for row in rows[:_MAX_TABLE_ROWS]]
-    table = ax.table(cellText=cells, colLabels=[_short(c) for c in columns], loc="upper center", cellLoc="left")
+    cells = [[short(row.get(c)) for c in columns] for row in rows[:_MAX_TABLE_ROWS]]
+    table = ax.table(cellText=cells, colLabels=[short(c) for c in columns], loc="upper center", cellLoc="left")
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     if len(rows) > _MAX_TABLE_ROWS:
@@ -230,7 +136,7 @@ def metric_text(spec: dict[str, Any]) -> str:
     fmt = object_at(spec, "formatting")
     if value is None:
         return "–"
-    number = _number(value)
+    number = as_number(value)
     if math.isnan(number):
         text = str(value)
     else:
@@ -240,62 +146,148 @@ def metric_text(spec: dict[str, Any]) -> str:
     return f"{fmt.get('prefix') or ''}{text}{fmt.get('suffix') or ''}"
 
 
-def draw(ax: Any, spec: dict[str, Any], title: str | None = None) -> None:
-    """Draw one rendering (echarts, table or metric) into matplotlib axes."""
+def draw(ax: Any, spec: dict[str, Any], title: str | None = None) -> Fitter | None:
+    """Draw one rendering (echarts, table or metric) into matplotlib axes; returns its label-placing step."""
     ax.set_title(title if title is not None else _title(spec), fontsize=11)
     kind = spec.get("kind")
     if kind == "metric":
         ax.axis("off")
         ax.text(0.5, 0.5, metric_text(spec), ha="center", va="center", fontsize=36, weight="bold")
-        return
+        return None
     if kind != "echarts":
         _table(ax, spec)
-        return
+        return None
     option = spec.get("option") or {}
     series = [s for s in option.get("series") or [] if isinstance(s, dict)]
     types = {s.get("type") for s in series}
     if "pie" in types:
         _pie(ax, next(s for s in series if s.get("type") == "pie"))
-    elif "heatmap" in types:
-        _heatmap(ax, option, next(s for s in series if s.get("type") == "heatmap"))
-    elif "scatter" in types:
-        _scatter(ax, option, series)
-    else:
-        _axes_chart(ax, option, series)
+        return None
+    if "heatmap" in types:
+        return draw_heatmap(ax, option, next(s for s in series if s.get("type") == "heatmap"))
+    if "scatter" in types:
+        return draw_scatter(ax, option, series)
+    return draw_axes(ax, option, series)
+
+
+def laid_out(figure: Any, fitters: list[Fitter | None], *, top: float = 0.0) -> Any:
+    """Lay the figure out below ``top`` (a fraction kept for the header), place the tick labels, lay out again."""
+    steps = [f for f in fitters if f is not None]
+    rect = (0.0, 0.0, 1.0, 1.0 - top)
+    figure.tight_layout(rect=rect)
+    for _ in range(2):
+        for step in steps:
+            step()
+        figure.tight_layout(rect=rect)
+    return figure
+
+
+def _header(figure: Any, title: str, subtitle: str) -> float:
+    """A figure title and a grey subtitle line (filters, time range) at the top; returns the fraction they take."""
+    inches = figure.get_figheight()
+    used = 0.06
+    if title:
+        figure.suptitle(title, y=1 - used / inches, va="top", fontsize=14, weight="bold")
+        used += 0.27
+    if subtitle:
+        text = _wrapped(subtitle, int(figure.get_figwidth() * 15), 2)
+        figure.text(0.5, 1 - used / inches, text, ha="center", va="top", fontsize=8.5, color="#555")
+        used += 0.15 * (text.count("\n") + 1)
+    return used / inches if title or subtitle else 0.0
 
 
 def _png(figure: Any) -> bytes:
     buffer = io.BytesIO()
-    figure.tight_layout()
     figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
 
 
-def render_png(spec: dict[str, Any], *, width: float = WIDTH, height: float = HEIGHT) -> bytes:
-    """One chart as PNG bytes (``width`` x ``height`` inches at 100 dpi). CPU-bound: run it in a worker thread."""
+def chart_figure(spec: dict[str, Any], *, width: float = WIDTH, height: float = HEIGHT, subtitle: str = "") -> Any:
+    """One chart as a laid-out matplotlib ``Figure`` (what ``render_png`` saves)."""
     figure = _figure(width, height)
-    draw(figure.subplots(), spec)
-    return _png(figure)
+    fitter = draw(figure.subplots(), spec)
+    return laid_out(figure, [fitter], top=_header(figure, "", subtitle))
 
 
-def render_grid_png(panels: list[tuple[str, dict[str, Any] | None, str | None]], *, title: str = "") -> bytes:
-    """A dashboard as PNG: ``(title, spec, text)`` per panel; ``text`` replaces a chart (markdown, errors)."""
+def render_png(spec: dict[str, Any], *, width: float = WIDTH, height: float = HEIGHT, subtitle: str = "") -> bytes:
+    """One chart as PNG bytes (``width`` x ``height`` inches at 100 dpi). CPU-bound: run it in a worker thread."""
+    return _png(chart_figure(spec, width=width, height=height, subtitle=subtitle))
+
+
+def _wrapped(text: str, width: int, lines: int) -> str:
+    cut = textwrap.wrap(text, width)
+    return "\n".join(cut[:lines]) + ("…" if len(cut) > lines else "")
+
+
+def grid_figure(
+    panels: list[tuple[str, dict[str, Any] | None, str | None]], *, title: str = "", subtitle: str = ""
+) -> Any:
+    """A dashboard as a laid-out ``Figure``: ``(title, spec, text)`` per panel; ``text`` (markdown, errors) replaces a chart."""
     columns = 1 if len(panels) <= 1 else 2
     lines = max(1, math.ceil(len(panels) / columns))
-    figure = _figure(WIDTH * columns * 0.75, HEIGHT * lines * 0.8)
+    figure = _figure(WIDTH * columns * 0.75, HEIGHT * lines * 0.8 + (0.3 if subtitle else 0))
     grid = figure.subplots(lines, columns, squeeze=False)
-    if title:
-        figure.suptitle(title, fontsize=14, weight="bold")
+    top = _header(figure, title, subtitle)
     cells = [ax for line in grid for ax in line]
+    fitters = []
     for ax, (panel_title, spec, text) in zip(cells, panels, strict=False):
         if spec is not None:
-            draw(ax, spec, panel_title)
+            fitters.append(draw(ax, spec, panel_title))
         else:
             ax.axis("off")
             ax.set_title(panel_title, fontsize=11)
-            wrapped = "\n".join(textwrap.wrap((text or "")[:600], 70)[:12])
-            note = ax.text(0.02, 0.95, wrapped, ha="left", va="top", fontsize=9, transform=ax.transAxes, clip_on=True)
-            note.set_in_layout(False)
+            _markdown(ax, text or "")
     for ax in cells[len(panels) :]:
         ax.axis("off")
-    return _png(figure)
+    return laid_out(figure, fitters, top=top)
+
+
+def render_grid_png(
+    panels: list[tuple[str, dict[str, Any] | None, str | None]], *, title: str = "", subtitle: str = ""
+) -> bytes:
+    """A dashboard as PNG bytes (see ``grid_figure``). CPU-bound: run it in a worker thread."""
+    return _png(grid_figure(panels, title=title, subtitle=subtitle))
+
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+_BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(.*)$")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_EMPHASIS = re.compile(r"(\*\*|__|\*|_|~~|`)(?=\S)(.+?)(?<=\S)\1")
+
+
+def markdown_lines(text: str) -> list[tuple[str, str]]:
+    """Markdown as ``(kind, plain text)`` lines: ``heading``, ``bullet`` or ``text``; markup removed."""
+    out: list[tuple[str, str]] = []
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line.strip() or re.fullmatch(r"\s*([-*_])(\s*\1){2,}\s*", line) or line.strip().startswith("```"):
+            continue
+        kind = "text"
+        if heading := _HEADING.match(line.strip()):
+            kind, line = "heading", heading.group(2).rstrip("#").strip()
+        elif bullet := _BULLET.match(line):
+            kind, line = "bullet", bullet.group(1)
+        line = line.lstrip("> ").strip() if line.lstrip().startswith(">") else line.strip()
+        line = _LINK.sub(r"\1", line)
+        for _ in range(3):
+            line = _EMPHASIS.sub(r"\2", line)
+        out.append((kind, line.replace("\\", "")))
+    return out
+
+
+def _markdown(ax: Any, text: str) -> None:
+    """A markdown panel as text: headings bold, bullets as bullets, lines wrapped to the panel."""
+    y = 0.95
+    height = max(ax.get_position().height * ax.figure.get_figheight(), 0.5)  # inches
+    for kind, line in markdown_lines(text[:2000]):
+        size = 11 if kind == "heading" else 9
+        width = 60 if kind == "heading" else 75
+        body = _wrapped(("• " if kind == "bullet" else "") + line, width, 3)
+        step = (body.count("\n") + 1) * size * 1.5 / 72 / height
+        if y - step < 0:
+            ax.text(0.02, max(y, 0.0), "…", ha="left", va="top", fontsize=9, transform=ax.transAxes)
+            break
+        weight = "bold" if kind == "heading" else "normal"
+        note = ax.text(0.02, y, body, ha="left", va="top", fontsize=size, weight=weight, transform=ax.transAxes)
+        note.set_in_layout(False)
+        y -= step

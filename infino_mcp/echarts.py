@@ -15,11 +15,16 @@ returned (``{columns, rows, metadata}``). The result is one of:
 Which columns play which role comes from ``data.metadata.binding`` (``x``,
 ``y``, ``series``, ``value``); without it the first column is x and the
 second y. With a ``series`` column the rows are pivoted into one series per
-distinct value. Category axes made only of numbers are sorted numerically
-(``"9"`` before ``"10"``), time-like ones chronologically; other categories
-keep the order of the rows (the query's ORDER BY). Styling stays minimal:
-``options.stacked`` stacks bar/line/area series, ``options.donut`` makes a
-pie a ring; themes are the renderer's business.
+distinct value. A temporal x (a ``date`` column, or values that are all ISO
+times) gives bar, line and area charts a ``time`` axis with ``[time, value]``
+points, so ECharts spaces the labels itself. Category axes made only of numbers
+are sorted numerically (``"9"`` before ``"10"``); other categories keep the
+order of the rows (the query's ORDER BY). Category labels hide when they would
+overlap, rotate when there are many, and are cut to a width (the tooltip
+shows the whole value). Axis and series names say what they measure: a
+builder-mode ``count_request_id`` is shown as ``count of request_id``.
+Styling stays minimal: ``options.stacked`` stacks bar/line/area series,
+``options.donut`` makes a pie a ring; themes are the renderer's business.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ from typing import Any
 # Every chart type a visualization may name: tool descriptions, prompts and the local endpoint read this one list.
 CHART_TYPES = ("bar", "horizontalBar", "line", "area", "pie", "heatmap", "scatter", "table", "metric", "gauge")
 AXIS_CHARTS = ("bar", "horizontalBar", "line", "area")
+TIME_CHARTS = ("bar", "line", "area")
+_AGGREGATION_WORDS = {"avg": "average", "cardinality": "distinct count"}
+LABEL_WIDTH = 110  # pixels a category label may take before ECharts cuts it with an ellipsis
+ROTATE_AFTER = 12  # more categories than this on a horizontal axis: labels are rotated
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
@@ -62,14 +71,17 @@ def to_echarts_option(viz: dict[str, Any], data: dict[str, Any]) -> dict[str, An
     if missing:
         return _table(title, columns, rows, f"columns {missing} named by the binding are not in the data")
 
+    labels = _measure_labels(attributes, ys)
     if chart == "pie":
         option = _pie(title, rows, x, ys, options)
     elif chart == "heatmap":
         option = _heatmap(title, rows, x, ys, series)
     elif chart == "scatter":
         option = _scatter(title, rows, x, ys, series)
+    elif chart in TIME_CHARTS and _is_temporal(columns, rows, x):
+        option = _time_chart(chart, title, rows, x, ys, series, options, labels)
     elif chart in AXIS_CHARTS:
-        option = _axis_chart(chart, title, rows, x, ys, series, options)
+        option = _axis_chart(chart, title, rows, x, ys, series, options, labels)
     else:
         return _table(title, columns, rows, f"chart type {chart!r} has no ECharts mapping")
     if isinstance(option, str):
@@ -89,6 +101,53 @@ def _binding(data: dict[str, Any], columns: list[dict[str, Any]]) -> tuple[Any, 
         ys = [n for n in names if n != x][:1]
     series = binding.get("series") or binding.get("series_split_by")
     return x, ys, series, binding.get("value")
+
+
+def _measure(entry: dict[str, Any]) -> tuple[str, str]:
+    """One builder-mode ``mapping.y`` entry: the column the service names it, and what it measures in words."""
+    column, aggregation = entry.get("column"), entry.get("aggregation") or "none"
+    if aggregation == "count" and column in (None, "*", "count"):
+        return "count", "count"
+    if aggregation == "none":
+        return str(column), str(column)
+    return f"{aggregation}_{column}", f"{_AGGREGATION_WORDS.get(aggregation, aggregation)} of {column}"
+
+
+def _measure_labels(attributes: dict[str, Any], ys: list[str]) -> dict[str, str]:
+    """Display names for y columns: the measure in words for builder aliases, the column's own name otherwise."""
+    mapping = attributes.get("mapping") if isinstance(attributes.get("mapping"), dict) else {}
+    named = dict(_measure(e) for e in mapping.get("y") or [] if isinstance(e, dict) and not e.get("alias"))
+    return {y: named.get(y, y) for y in ys}
+
+
+def _is_temporal(columns: list[dict[str, Any]], rows: list[dict[str, Any]], x: Any) -> bool:
+    kind = next((c.get("type") for c in columns if c.get("name") == x), None)
+    values = [r.get(x) for r in rows if r.get(x) is not None]
+    if not values:
+        return False
+    if all(isinstance(v, str) and _ISO_TIME.match(v) for v in values):
+        return True
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    return kind == "date" and numeric
+
+
+def _category_axis(name: str, categories: list[str], *, horizontal: bool) -> dict[str, Any]:
+    """A category axis whose labels never overlap (ECharts hides the ones that would) and are cut to a width."""
+    label: dict[str, Any] = {"hideOverlap": True, "overflow": "truncate", "width": LABEL_WIDTH}
+    axis = {"type": "category", "name": name, "data": categories, "axisLabel": label}
+    if horizontal:
+        return axis
+    label_height = 14
+    if len(categories) > ROTATE_AFTER:
+        label["rotate"] = 45
+        longest = min(max((len(c) for c in categories), default=0) * 7, LABEL_WIDTH)
+        label_height = int(longest * 0.71) + 10
+    return axis | _below(label_height)
+
+
+def _below(label_height: int = 14) -> dict[str, Any]:
+    """A horizontal axis's name centred under its tick labels (vertical axes keep ECharts' place, above the axis)."""
+    return {"nameLocation": "middle", "nameGap": label_height + 12}
 
 
 def _table(title: str, columns: list, rows: list, reason: str | None = None) -> dict[str, Any]:
@@ -153,8 +212,77 @@ def _series_style(chart: str, options: dict[str, Any]) -> dict[str, Any]:
     return style
 
 
+def _series_name(group: str | None, y: str, ys: list[str], labels: dict[str, str]) -> str:
+    if group is None:
+        return labels.get(y, y)
+    return group if len(ys) == 1 else f"{group} · {labels.get(y, y)}"
+
+
+def _value_axis(ys: list[str], labels: dict[str, str], *, horizontal: bool) -> dict[str, Any]:
+    axis: dict[str, Any] = {"type": "value"}
+    if len(ys) == 1:
+        axis["name"] = labels.get(ys[0], ys[0])
+        if horizontal:
+            axis |= _below()
+    return axis
+
+
+def _frame(title: str, series: list[dict[str, Any]], x_axis: dict[str, Any], y_axis: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "title": {"text": title, "left": "center"},
+        "tooltip": {"trigger": "axis"},
+        "legend": {"show": len(series) > 1, "top": 28},
+        "grid": {"left": 16, "right": 40, "bottom": 28, "top": 72 if len(series) > 1 else 56, "containLabel": True},
+        "xAxis": x_axis,
+        "yAxis": y_axis,
+        "series": series,
+    }
+
+
+def _time_chart(
+    chart: str,
+    title: str,
+    rows: list[dict[str, Any]],
+    x: Any,
+    ys: list[str],
+    split: Any,
+    options: dict[str, Any],
+    labels: dict[str, str],
+) -> dict[str, Any] | str:
+    """Bar, line or area over a ``time`` axis: each series a list of ``[time, value]`` points in time order."""
+    if not ys:
+        return f"a {chart} chart needs a value column (binding.y)"
+    style = _series_style(chart, options)
+    if chart != "bar" and len(rows) > 60:
+        style["showSymbol"] = False
+    ordered = sorted(rows, key=lambda r: _time_key(r.get(x)))
+    groups: list[str | None] = list(dict.fromkeys(_label(r.get(split)) for r in ordered)) if split else [None]
+    series = []
+    for group in groups:
+        members = [r for r in ordered if group is None or _label(r.get(split)) == group]
+        for y in ys:
+            points = [[r.get(x), r.get(y)] for r in members]
+            series.append({**style, "name": _series_name(group, y, ys, labels), "data": points})
+    time_axis = {"type": "time", "name": str(x), **_below()}
+    return _frame(title, series, time_axis, _value_axis(ys, labels, horizontal=False))
+
+
+def _time_key(value: Any) -> tuple[int, Any]:
+    """Sorts ISO strings (all in one offset, as the service returns them) and epoch numbers."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, value)
+    return (1, str(value))
+
+
 def _axis_chart(
-    chart: str, title: str, rows: list[dict[str, Any]], x: Any, ys: list[str], split: Any, options: dict[str, Any]
+    chart: str,
+    title: str,
+    rows: list[dict[str, Any]],
+    x: Any,
+    ys: list[str],
+    split: Any,
+    options: dict[str, Any],
+    labels: dict[str, str],
 ) -> dict[str, Any] | str:
     if not ys:
         return f"a {chart} chart needs a value column (binding.y)"
@@ -169,7 +297,7 @@ def _axis_chart(
         series = [
             {
                 **style,
-                "name": group if len(ys) == 1 else f"{group} · {y}",
+                "name": _series_name(group, y, ys, labels),
                 "data": [cells.get((group, y, c)) for c in categories],
             }
             for group in groups
@@ -177,21 +305,13 @@ def _axis_chart(
         ]
     else:
         categories = [_label(r.get(x)) for r in rows]
-        series = [{**style, "name": y, "data": [r.get(y) for r in rows]} for y in ys]
-    category_axis = {"type": "category", "name": str(x), "data": categories}
-    value_axis: dict[str, Any] = {"type": "value"}
-    if len(ys) == 1 and not split:
-        value_axis["name"] = ys[0]
+        series = [{**style, "name": _series_name(None, y, ys, labels), "data": [r.get(y) for r in rows]} for y in ys]
     horizontal = chart == "horizontalBar"
-    return {
-        "title": {"text": title, "left": "center"},
-        "tooltip": {"trigger": "axis"},
-        "legend": {"show": len(series) > 1, "top": 28},
-        "grid": {"left": "3%", "right": "6%", "bottom": "6%", "containLabel": True},
-        "xAxis": value_axis if horizontal else category_axis,
-        "yAxis": category_axis if horizontal else value_axis,
-        "series": series,
-    }
+    category_axis = _category_axis(str(x), categories, horizontal=horizontal)
+    value_axis = _value_axis(ys, labels, horizontal=horizontal)
+    if horizontal:
+        return _frame(title, series, value_axis, category_axis)
+    return _frame(title, series, category_axis, value_axis)
 
 
 def _pie(

@@ -37,7 +37,13 @@ def test_bar():
     assert result["kind"] == "echarts" and result["title"] == "Orders"
     option = result["option"]
     assert option["title"]["text"] == "Orders"
-    assert option["xAxis"] == {"type": "category", "name": "currency", "data": ["EUR", "USD"]}
+    x_axis = option["xAxis"]
+    assert {k: x_axis[k] for k in ("type", "name", "data")} == {
+        "type": "category",
+        "name": "currency",
+        "data": ["EUR", "USD"],
+    }
+    assert x_axis["axisLabel"] == {"hideOverlap": True, "overflow": "truncate", "width": 110}
     assert option["yAxis"] == {"type": "value", "name": "count"}
     assert option["series"] == [{"type": "bar", "name": "count", "data": [1, 3]}]
     assert option["legend"]["show"] is False
@@ -186,3 +192,78 @@ def test_category_labels():
     rows = [{"b": 0.0, "n": 1}, {"b": 5.0, "n": 2}, {"b": None, "n": 3}, {"b": True, "n": 4}]
     option = to_echarts_option(_viz("bar"), _data(rows, {"x": "b", "y": ["n"]}))["option"]
     assert option["xAxis"]["data"] == ["0", "5", "(none)", "true"]
+
+
+def test_temporal_x_gets_a_time_axis_with_points_in_time_order():
+    rows = [
+        {"t": "2026-11-25T09:00:00.000Z", "n": 3},
+        {"t": "2026-11-25T07:00:00.000Z", "n": 1},
+        {"t": "2026-11-25T08:00:00.000Z", "n": 2},
+    ]
+    for chart in ("line", "area", "bar"):
+        option = to_echarts_option(_viz(chart), _data(rows, {"x": "t", "y": ["n"]}))["option"]
+        assert option["xAxis"]["type"] == "time" and option["xAxis"]["name"] == "t"
+        assert "data" not in option["xAxis"]
+        assert option["series"][0]["data"] == [
+            ["2026-11-25T07:00:00.000Z", 1],
+            ["2026-11-25T08:00:00.000Z", 2],
+            ["2026-11-25T09:00:00.000Z", 3],
+        ]
+    epoch = [{"t": 1764054000000 + i * 3600000, "n": i} for i in range(3)]
+    dated = to_echarts_option(_viz("line"), _data(epoch, {"x": "t", "y": ["n"]}, types={"t": "date"}))["option"]
+    assert dated["xAxis"]["type"] == "time"
+    plain = to_echarts_option(_viz("line"), _data(epoch, {"x": "t", "y": ["n"]}))["option"]
+    assert plain["xAxis"]["type"] == "category"  # numbers without a date type stay categories
+    horizontal = to_echarts_option(_viz("horizontalBar"), _data(rows, {"x": "t", "y": ["n"]}))["option"]
+    assert horizontal["yAxis"]["type"] == "category"
+
+
+def test_time_axis_splits_series():
+    rows = [
+        {"t": "2026-01-02", "s": "b", "n": 4},
+        {"t": "2026-01-01", "s": "a", "n": 1},
+        {"t": "2026-01-02", "s": "a", "n": 2},
+    ]
+    option = to_echarts_option(_viz("line"), _data(rows, {"x": "t", "y": ["n"], "series": "s"}))["option"]
+    assert {s["name"]: s["data"] for s in option["series"]} == {
+        "a": [["2026-01-01", 1], ["2026-01-02", 2]],
+        "b": [["2026-01-02", 4]],
+    }
+    assert option["yAxis"]["name"] == "n" and option["legend"]["show"] is True
+
+
+def test_builder_measures_are_named_in_words():
+    viz = _viz("bar")
+    viz["attributes"]["mapping"] = {
+        "x": {"column": "host"},
+        "y": [
+            {"column": "request_id", "aggregation": "count"},
+            {"column": "bytes", "aggregation": "avg"},
+            {"column": "*", "aggregation": "count"},
+            {"column": "user", "aggregation": "cardinality"},
+            {"column": "bytes", "aggregation": "sum", "alias": "traffic"},
+        ],
+    }
+    ys = ["count_request_id", "avg_bytes", "count", "cardinality_user", "traffic"]
+    rows = [dict({"host": "a"}, **dict.fromkeys(ys, 1))]
+    option = to_echarts_option(viz, _data(rows, {"x": "host", "y": ys}))["option"]
+    assert [s["name"] for s in option["series"]] == [
+        "count of request_id",
+        "average of bytes",
+        "count",
+        "distinct count of user",
+        "traffic",
+    ]
+    single = to_echarts_option(viz, _data(rows, {"x": "host", "y": ["count_request_id"]}))["option"]
+    assert single["yAxis"]["name"] == "count of request_id"
+
+
+def test_many_categories_are_rotated_and_long_ones_cut_with_the_whole_text_kept():
+    long_name = "A category name far longer than any axis has room for"
+    rows = [{"c": f"{long_name} {i}", "n": i} for i in range(40)]
+    option = to_echarts_option(_viz("bar"), _data(rows, {"x": "c", "y": ["n"]}))["option"]
+    label = option["xAxis"]["axisLabel"]
+    assert label["rotate"] == 45 and label["overflow"] == "truncate" and label["hideOverlap"] is True
+    assert option["xAxis"]["data"][0] == f"{long_name} 0" and option["tooltip"]["trigger"] == "axis"
+    few = to_echarts_option(_viz("bar"), _data(rows[:5], {"x": "c", "y": ["n"]}))["option"]
+    assert "rotate" not in few["xAxis"]["axisLabel"]

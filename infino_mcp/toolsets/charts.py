@@ -9,6 +9,7 @@ line for the model, and structured content the MCP App
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
@@ -24,7 +25,9 @@ from infino_mcp.shaping import object_at
 from infino_mcp.toolsets.dashboards import DashboardId, PanelResult, run_panel
 from infino_mcp.toolsets.visualizations import (
     ChartSpec,
+    Filter,
     FiltersArg,
+    TimeRange,
     TimeRangeArg,
     VizId,
     concurrently,
@@ -41,6 +44,7 @@ CAP = f"the render tools' {MAX_ROWS}-row cap"
 class ChartView(BaseModel):
     viz_id: str
     title: str
+    subtitle: str | None = Field(None, description="The runtime filters and time range shown.")
     kind: str = Field(description="echarts, table or metric.")
     series: int = Field(description="Series drawn (1 for a metric, 0 for a table).")
     spec: dict[str, Any] = Field(description="What the App draws: the ECharts option, table or metric.")
@@ -60,9 +64,40 @@ class PanelView(BaseModel):
 class DashboardView(BaseModel):
     dashboard_id: str
     title: str
+    subtitle: str | None = Field(None, description="The runtime filters and time range shown.")
     panels: list[PanelView]
     image: bool = Field(description="True when a PNG image of the dashboard is attached.")
     note: str | None = None
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return f"{value.get('from', '…')} to {value.get('to', '…')}"
+    return str(value)
+
+
+def subtitle_of(filters: list[Filter] | None, time_range: TimeRange | None) -> str | None:
+    """What a rendering was narrowed to, in words: ``Filters: status is 500 · Time: 2026-01-01 to 2026-01-08``."""
+    parts = []
+    if filters:
+        said = [
+            f"{f.field} {f.operator.replace('_', ' ')}" + ("" if f.value is None else f" {_value_text(f.value)}")
+            for f in filters
+        ]
+        parts.append("Filters: " + "; ".join(said))
+    if time_range is not None:
+        parts.append(f"Time (UTC): {_moment_text(time_range.start)} to {_moment_text(time_range.to)}")
+    return " · ".join(parts) or None
+
+
+def _moment_text(value: Any) -> str:
+    if value is None:
+        return "any"
+    if isinstance(value, int):
+        return datetime.fromtimestamp(value / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return str(value)
 
 
 def spec_of(chart: ChartSpec) -> dict[str, Any]:
@@ -105,11 +140,13 @@ async def render_visualization(
     attributes = envelope(viz).attributes
     chart = render(attributes, data, max_rows=MAX_ROWS, max_bytes=settings_of(ctx).max_result_bytes, cap=CAP)
     spec = spec_of(chart)
-    png, missing = await _png(render_png, spec)
+    subtitle = subtitle_of(filters, time_range)
+    png, missing = await _png(render_png, spec, subtitle=subtitle or "")
     title = str(attributes.get("title") or viz_id)
     view = ChartView(
         viz_id=viz_id,
         title=title,
+        subtitle=subtitle,
         kind=chart.kind,
         series=series_count(spec),
         spec=spec,
@@ -164,9 +201,15 @@ async def render_dashboard(
     views = [_panel_view(p, share) for p in results if p is not None and p.kind != "divider"]
     title = str(dashboard.attributes.get("title") or dashboard_id)
     drawn = [(v.title, v.spec, v.text if v.error is None else f"Error: {v.error}") for v in views]
-    png, missing = await _png(render_grid_png, drawn, title=title) if views else (None, "the dashboard has no panels")
+    subtitle = subtitle_of(filters, time_range)
+    if views:
+        png, missing = await _png(render_grid_png, drawn, title=title, subtitle=subtitle or "")
+    else:
+        png, missing = None, "the dashboard has no panels"
     failed = sum(1 for v in views if v.error)
-    view = DashboardView(dashboard_id=dashboard_id, title=title, panels=views, image=png is not None, note=missing)
+    view = DashboardView(
+        dashboard_id=dashboard_id, title=title, subtitle=subtitle, panels=views, image=png is not None, note=missing
+    )
     summary = f"Rendered dashboard '{title}': {len(views)} panels" + (f", {failed} failed" if failed else "") + "."
     summary += " PNG attached." if png else f" No image: {missing}"
     return _result(view, summary, png)
