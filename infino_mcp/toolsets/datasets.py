@@ -15,6 +15,7 @@ from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, settings_of
 from infino_mcp.shaping import Page, page
+from infino_mcp.toolsets.bulk_results import BulkResult, bulk_result
 from infino_mcp.toolsets.common import (
     Acknowledged,
     JsonArg,
@@ -172,14 +173,6 @@ async def get_dataset_schema(ctx: Context, dataset: DatasetName) -> DatasetSchem
     return await fetch_schema(client_of(ctx), dataset)
 
 
-class BulkResult(BaseModel):
-    errors: bool = Field(description="True when at least one item failed.")
-    succeeded: int
-    failed: int
-    failures: list[dict[str, Any]] = Field(description="The first failed items, with their error.")
-    took_ms: int | None = None
-
-
 def _bulk_payload(records: list[dict[str, Any]] | str, id_field: str | None) -> str:
     if isinstance(records, str):
         lines = [line for line in records.splitlines() if line.strip()]
@@ -219,7 +212,7 @@ async def upload_json_to_dataset(
 ) -> BulkResult:
     """Add records to a dataset (created if missing). Records with an existing id replace it.
 
-    Returns counts and the first failures; nothing is dropped silently."""
+    Returns each record's id and result (created, updated or its error) and the counts."""
     if not records:
         raise InputError("records is empty: pass at least one JSON object.")
     payload = _bulk_payload(records, id_field)
@@ -229,19 +222,7 @@ async def upload_json_to_dataset(
         content=payload.encode(),
         headers={"content-type": "application/x-ndjson"},
     )
-    items = answer.get("items", []) if isinstance(answer, dict) else []
-    failures = []
-    for item in items:
-        result = next(iter(item.values()), {}) if isinstance(item, dict) and item else {}
-        if isinstance(result, dict) and result.get("error"):
-            failures.append(result)
-    return BulkResult(
-        errors=bool(answer.get("errors")) if isinstance(answer, dict) else bool(failures),
-        succeeded=len(items) - len(failures),
-        failed=len(failures),
-        failures=failures[:20],
-        took_ms=answer.get("took") if isinstance(answer, dict) else None,
-    )
+    return bulk_result(answer, settings_of(ctx).max_result_bytes)
 
 
 class SqlWriteResult(BaseModel):

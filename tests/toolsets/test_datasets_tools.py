@@ -19,7 +19,13 @@ PRODUCTS = [
 
 async def load_products(client, call, dataset: str = "products") -> None:
     answer = await call(client, "upload_json_to_dataset", {"dataset": dataset, "records": PRODUCTS, "id_field": "sku"})
-    assert answer == {"errors": False, "succeeded": 3, "failed": 0, "failures": [], "took_ms": answer["took_ms"]}
+    assert {k: answer[k] for k in ("errors", "succeeded", "failed", "results")} == {
+        "errors": False,
+        "succeeded": 3,
+        "failed": 0,
+        "results": {"created": 3},
+    }
+    assert answer["items"] == [{"record": n, "id": f"p{n}", "result": "created", "error": None} for n in (1, 2, 3)]
 
 
 async def test_ping(mcp, call):
@@ -223,3 +229,49 @@ async def test_an_id_field_missing_from_a_record_is_refused(mcp, call_error, sen
     )
     assert "id_field 'id' is missing from record 2" in message
     assert sent_requests == []
+
+
+async def test_upload_keeps_each_records_id_and_result(mcp, call):
+    await load_products(mcp, call)
+    payload = "\n".join(
+        [
+            '{"index": {"_id": "p1"}}',
+            '{"sku": "p1", "name": "Laptop", "price": 999.0}',
+            '{"create": {"_id": "p2"}}',
+            '{"sku": "p2"}',
+            '{"index": {}}',
+            '{"sku": "p9", "name": "Cable"}',
+        ]
+    )
+    result = await mcp.call_tool("upload_json_to_dataset", {"dataset": "products", "records": payload})
+    answer = result.structured_content
+    assert answer["errors"] is True and (answer["succeeded"], answer["failed"]) == (2, 1)
+    assert answer["results"] == {"updated": 1, "error": 1, "created": 1}
+    first, second, third = answer["items"]
+    assert first == {"record": 1, "id": "p1", "result": "updated", "error": None}
+    assert second["record"] == 2 and second["id"] == "p2" and second["result"] == "error"
+    assert second["error"]["type"] == "version_conflict_engine_exception"
+    assert third["record"] == 3 and third["result"] == "created" and len(third["id"]) >= 8
+    record = await call(mcp, "get_record", {"dataset": "products", "record_id": third["id"]})
+    assert record["found"] is True and record["source"]["name"] == "Cable"
+    text = result.content[0].text.splitlines()
+    assert text[0] == "2 succeeded, 1 failed (1 updated, 1 error, 1 created)."
+    assert text[1:5] == ["record,id,result", "1,p1,updated", "2,p2,error", f"3,{third['id']},created"]
+    assert text[5].startswith("record 2 error: ") and "version_conflict" in text[5]
+
+
+async def test_upload_results_cut_to_the_budget_keep_failures_and_counts(make_mcp, call):
+    client = await make_mcp(max_result_bytes=2000)
+    lines = []
+    for n in range(300):
+        lines += ['{"create": {"_id": "dup"}}' if n == 250 else '{"index": {"_id": "r%d"}}' % n, '{"n": %d}' % n]
+    lines[0] = '{"index": {"_id": "dup"}}'
+    answer = await call(client, "upload_json_to_dataset", {"dataset": "many", "records": "\n".join(lines)})
+    assert (answer["succeeded"], answer["failed"]) == (299, 1)
+    assert answer["results"] == {"created": 299, "error": 1}
+    assert 10 < len(answer["items"]) < 300
+    assert answer["items"][0]["record"] == 251 and answer["items"][0]["result"] == "error"
+    assert [i["record"] for i in answer["items"][1:4]] == [1, 2, 3]
+    assert answer["page"]["truncated"] is True and answer["page"]["total"] == 300
+    note = answer["page"]["note"]
+    assert f"Listed {len(answer['items'])} of 300 items (failures first)" in note and "2000-byte result budget" in note
