@@ -32,14 +32,9 @@ class Toolset(enum.StrEnum):
     KNOWLEDGE = "knowledge"
 
 
-DEFAULT_TOOLSETS = (
-    Toolset.DATASETS,
-    Toolset.QUERY,
-    Toolset.VISUALIZATIONS,
-    Toolset.DASHBOARDS,
-    Toolset.FINO,
-    Toolset.KNOWLEDGE,
-)
+# Explore, query, load (files too), chart and share, with the datasets' knowledge; connections, fino and rbac are
+# opt-in (instructions.py tells the model what is not loaded and why).
+DEFAULT_TOOLSETS = (Toolset.DATASETS, Toolset.QUERY, Toolset.VISUALIZATIONS, Toolset.DASHBOARDS, Toolset.KNOWLEDGE)
 
 
 def default_data_dir() -> Path:

@@ -16,18 +16,38 @@ Work like this:
    something and how to get the rest (offset, a narrower query, a filter). Prefer aggregates over raw rows."""
 
 
+# Toolsets outside the default selection: what they hold, and what of it needs Infino cloud in local mode.
+_OPT_IN = {
+    Toolset.CONNECTIONS: (
+        "connections (external sources, import jobs, query_source",
+        "querying a source needs Infino cloud",
+    ),
+    Toolset.FINO: ("fino (the Fino assistant and its threads", "its answers need Infino cloud"),
+    Toolset.RBAC: ("rbac (users, roles, access keys", ""),
+}
+_CLOUD_TOOLS = {Toolset.FINO: "ask_fino, send_message", Toolset.CONNECTIONS: "query_source, get_source_metadata"}
+
+
 def instructions_for(settings: Settings) -> str:
     lines = [_BASE]
+    step = 5
     if Toolset.KNOWLEDGE in settings.toolsets:
         saving = "" if settings.read_only else " When the user confirms an answer, save it with save_verified_query."
         lines.append(
-            "5. Before the first query on a dataset, read its context (get_dataset_context or "
+            f"{step}. Before the first query on a dataset, read its context (get_dataset_context or "
             "infino://datasets/{name}/context) and follow its instructions; find_verified_queries finds saved "
             "queries for similar questions." + saving
         )
+        step += 1
+    if Toolset.DATASETS in settings.toolsets and not settings.read_only:
+        lines.append(
+            f"{step}. Load data with upload_json_to_dataset (records in the call) or, for files and large loads, "
+            "upload_file (a CSV, JSON or JSONL file under a directory the operator allowed with --file-root)."
+        )
+        step += 1
     if Toolset.VISUALIZATIONS in settings.toolsets:
         lines.append(
-            f"{len(lines) + 4}. To chart results, create_visualization with SQL, then execute_visualization or render it; "
+            f"{step}. To chart results, create_visualization with SQL, then execute_visualization or render it; "
             "dashboards group visualizations (execute_dashboard runs all panels)."
         )
     if settings.read_only:
@@ -35,8 +55,14 @@ def instructions_for(settings: Settings) -> str:
     elif not settings.allow_destructive:
         lines.append("Deleting tools ask the user to confirm before they run.")
     if settings.uses_local:
-        lines.append(
-            "Backend: the embedded local endpoint (no Infino account). Fino answers and external source queries "
-            "need Infino cloud and report that clearly."
-        )
+        cloud = [tools for toolset, tools in _CLOUD_TOOLS.items() if toolset in settings.toolsets]
+        needs = f": {', '.join(cloud)} need Infino cloud and say so" if cloud else ""
+        lines.append(f"Backend: the embedded local endpoint (no Infino account){needs}.")
+    missing = [
+        text + (f"; {cloud})" if cloud and settings.uses_local else ")")
+        for toolset, (text, cloud) in _OPT_IN.items()
+        if toolset not in settings.toolsets
+    ]
+    if missing:
+        lines.append(f"Not loaded (the operator adds them with --toolsets): {', '.join(missing)}.")
     return "\n".join(lines)

@@ -63,6 +63,7 @@ class ToolSpec:
     open_world: bool
     confirm: bool
     fn: Callable[..., Awaitable[Any]]
+    cloud_only: bool = False
 
 
 def infino_tool(
@@ -74,12 +75,15 @@ def infino_tool(
     idempotent: bool,
     open_world: bool = True,
     confirm: bool = False,
+    cloud_only: bool = False,
 ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Mark an ``async def`` as an MCP tool of ``toolset``. All hints are required.
 
     ``confirm=True`` marks a tool that must ask the user before it runs
     (deletes, clears, key rotation); ``--allow-destructive`` lifts that.
     ``idempotent`` is also the default for every request the tool sends.
+    ``cloud_only=True`` marks a tool the local endpoint cannot answer; in local
+    mode its description says so.
     """
     if read_only and destructive:
         raise ValueError("a read-only tool cannot be destructive")
@@ -97,6 +101,7 @@ def infino_tool(
             open_world=open_world,
             confirm=confirm,
             fn=fn,
+            cloud_only=cloud_only,
         )
         setattr(fn, SPEC_ATTR, spec)
         return fn

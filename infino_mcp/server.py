@@ -123,12 +123,16 @@ async def compact_tool_list(ctx: Any, call_next: Any) -> Any:
     return result
 
 
+LOCAL_CLOUD_NOTE = " Needs Infino cloud: this local server answers that it cannot."
+
+
 def _register(server: MCPServer, spec: ToolSpec, settings: Settings) -> None:
     server.add_tool(
         registered_callable(spec, ask_first=spec.confirm and not settings.allow_destructive),
         name=spec.name,
         title=spec.title,
-        description=inspect.cleandoc(spec.fn.__doc__ or ""),
+        description=inspect.cleandoc(spec.fn.__doc__ or "")
+        + (LOCAL_CLOUD_NOTE if spec.cloud_only and settings.uses_local else ""),
         meta=ui_meta(spec.name),
         annotations=ToolAnnotations(
             read_only_hint=spec.read_only,

@@ -77,19 +77,26 @@ def tool_table() -> str:
     return "\n".join(rows)
 
 
+def model_visible_bytes(entries: list[dict[str, Any]]) -> int:
+    """What a model reads of the tool list: each tool's name, description and input schema (compact JSON).
+
+    Many clients never show a model the output schemas, titles or annotations, so this is the cost a model pays.
+    """
+    keys = ("name", "description", "inputSchema")
+    return sum(len(json.dumps({k: e[k] for k in keys if k in e}, separators=(",", ":")).encode()) for e in entries)
+
+
 async def size_table() -> str:
-    default = tools_list_bytes(await tools_list(catalog_settings(toolsets=",".join(t.value for t in _defaults()))))
-    everything = tools_list_bytes(await tools_list(catalog_settings()))
-    read_only = tools_list_bytes(await tools_list(catalog_settings(read_only=True)))
-    return "\n".join(
-        [
-            "| selection | tools/list bytes |",
-            "|---|---|",
-            f"| default toolsets | {default} |",
-            f"| `--toolsets all` | {everything} |",
-            f"| `--toolsets all --read-only` | {read_only} |",
-        ]
-    )
+    selections = [
+        ("default toolsets", catalog_settings(toolsets=",".join(t.value for t in _defaults()))),
+        ("`--toolsets all`", catalog_settings()),
+        ("`--toolsets all --read-only`", catalog_settings(read_only=True)),
+    ]
+    rows = ["| selection | tools | model-visible bytes | tools/list bytes |", "|---|---|---|---|"]
+    for name, settings in selections:
+        entries = await tools_list(settings)
+        rows.append(f"| {name} | {len(entries)} | {model_visible_bytes(entries)} | {tools_list_bytes(entries)} |")
+    return "\n".join(rows)
 
 
 def _defaults() -> list[Toolset]:

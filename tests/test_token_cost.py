@@ -22,11 +22,15 @@ from infino_mcp.server import build_server
 pytestmark = pytest.mark.anyio
 
 BUDGETS = {
-    "default": 61_500,  # measured 56,114 bytes, 47 tools
-    "all": 82_000,  # measured 74,392 bytes, 70 tools
-    "read_only": 40_000,  # measured 36,226 bytes, 24 tools (default toolsets)
+    "default": 54_000,  # measured 48,889 bytes, 39 tools (56,114 and 47 tools before fino left the default)
+    "all": 83_000,  # measured 75,435 bytes, 70 tools
+    "read_only": 37_000,  # measured 33,444 bytes, 22 tools (default toolsets)
 }
 PER_TOOL_BUDGET = 3_600  # measured at most 3,241 (execute_dashboard)
+# Name, description and input schema: what a model reads. The default selection may not grow past what it cost
+# before it could load files (26,786 bytes, 41 tools); it measured 26,015 bytes (39 tools, 3,024 of them the
+# knowledge toolset).
+MODEL_VISIBLE_BUDGET = 26_786
 
 
 async def _tools(tmp_path: Path, **overrides: Any) -> list[dict[str, Any]]:
@@ -61,3 +65,27 @@ async def test_confirmation_does_not_change_the_cost(tmp_path: Path) -> None:
     guarded = await _tools(tmp_path, toolsets="all", allow_destructive=False)
     unguarded = await _tools(tmp_path, toolsets="all", allow_destructive=True)
     assert _size(guarded) == _size(unguarded)
+
+
+def _model_visible(tools: list[dict[str, Any]]) -> int:
+    return sum(_size({k: t[k] for k in ("name", "description", "inputSchema") if k in t}) for t in tools)
+
+
+async def test_default_selection_costs_a_model_no_more_than_before(tmp_path: Path) -> None:
+    tools = await _tools(tmp_path)
+    names = {t["name"] for t in tools}
+    cost = _model_visible(tools)
+    print(f"\nmodel-visible [default]: {cost} bytes, {len(tools)} tools")
+    assert cost <= MODEL_VISIBLE_BUDGET, (
+        f"the default selection costs a model {cost} bytes, over {MODEL_VISIBLE_BUDGET}"
+    )
+    # The whole job: explore, query, load (files too), chart, share.
+    assert {
+        "get_datasets",
+        "get_dataset_schema",
+        "query_dataset_in_sql",
+        "upload_json_to_dataset",
+        "upload_file",
+    } <= names
+    assert {"create_visualization", "render_visualization", "create_dashboard", "render_dashboard"} <= names
+    assert not names & {"ask_fino", "send_message", "query_source"}, "cloud-only tools are opt-in"

@@ -119,7 +119,12 @@ async def delete_connection(ctx: Context, connection_id: ConnectionId) -> Acknow
 
 
 @infino_tool(
-    Toolset.CONNECTIONS, title="Get a source dataset's metadata", read_only=True, destructive=False, idempotent=True
+    Toolset.CONNECTIONS,
+    title="Get a source dataset's metadata",
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+    cloud_only=True,
 )
 async def get_source_metadata(
     ctx: Context,
@@ -216,7 +221,7 @@ def _read_under_roots(real: Path, roots: list[Path]) -> bytes:
 
 
 @infino_tool(
-    Toolset.CONNECTIONS, title="Upload a file into a dataset", read_only=False, destructive=False, idempotent=False
+    Toolset.DATASETS, title="Upload a file into a dataset", read_only=False, destructive=False, idempotent=False
 )
 async def upload_file(
     ctx: Context,
@@ -295,9 +300,7 @@ async def _follow_run(ctx: Context, run_id: str) -> dict[str, Any]:
         await anyio.sleep(max(0.0, POLL_SECONDS - (anyio.current_time() - started)))
 
 
-@infino_tool(
-    Toolset.CONNECTIONS, title="Get an import run's status", read_only=True, destructive=False, idempotent=True
-)
+@infino_tool(Toolset.DATASETS, title="Get an import run's status", read_only=True, destructive=False, idempotent=True)
 async def get_connector_job_status(
     ctx: Context, run_id: Annotated[str, Field(description="The run_id upload_file returned.")]
 ) -> Raw:

@@ -212,7 +212,9 @@ async def clear_thread_messages(ctx: Context, thread_id: ThreadId) -> Acknowledg
     return Acknowledged.of(answer)
 
 
-@infino_tool(Toolset.FINO, title="Ask Fino a question", read_only=False, destructive=False, idempotent=False)
+@infino_tool(
+    Toolset.FINO, title="Ask Fino a question", read_only=False, destructive=False, idempotent=False, cloud_only=True
+)
 async def send_message(
     ctx: Context,
     thread_id: ThreadId,

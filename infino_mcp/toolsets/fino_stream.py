@@ -30,7 +30,7 @@ class FinoAnswer(BaseModel):
     message_id: str | None = None
 
 
-@infino_tool(Toolset.FINO, title="Ask Fino", read_only=False, destructive=False, idempotent=False)
+@infino_tool(Toolset.FINO, title="Ask Fino", read_only=False, destructive=False, idempotent=False, cloud_only=True)
 async def ask_fino(
     ctx: Context,
     question: Annotated[str, Field(min_length=1, description="The question, in plain language.")],

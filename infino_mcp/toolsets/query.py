@@ -376,7 +376,12 @@ async def query_dataset_in_promql_range(
 
 
 @infino_tool(
-    Toolset.QUERY, title="Query a connected source natively", read_only=True, destructive=False, idempotent=True
+    Toolset.CONNECTIONS,
+    title="Query a connected source natively",
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+    cloud_only=True,
 )
 async def query_source(
     ctx: Context,

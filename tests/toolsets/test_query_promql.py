@@ -120,9 +120,9 @@ async def test_promql_syntax_error_reaches_the_model(mcp, call_error):
 
 
 async def test_promql_tools_are_read_only(make_mcp):
-    client = await make_mcp(read_only=True, toolsets="query")
+    client = await make_mcp(read_only=True, toolsets="query,connections")
     names = {t.name for t in (await client.list_tools()).tools}
-    assert {"query_dataset_in_promql", "query_dataset_in_promql_range", "query_source"} <= names
+    assert {"query_dataset_in_promql", "query_dataset_in_promql_range", "query_source", "get_connections"} <= names
 
 
 # ---------------------------------------------------------------- query_source
