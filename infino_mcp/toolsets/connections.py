@@ -1,4 +1,4 @@
-"""Data sources: source types, connections, file uploads and import jobs.
+"""Data sources: source types, connections and native queries on them, file uploads and import jobs.
 
 ``upload_file`` reads local files, so it only reads under the directories
 ``Settings.file_root`` names (none by default): the path is resolved (symlinks
@@ -7,6 +7,7 @@ and ``..`` included) before the check, so nothing outside can be reached.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -29,6 +30,7 @@ from infino_mcp.toolsets.common import (
     Raw,
     require_object,
 )
+from infino_mcp.toolsets.query_shapes import SourceResult, bound_native
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 """Largest file upload_file sends in one request."""
@@ -344,3 +346,39 @@ async def delete_import_job(
     """Delete an import job; data already imported stays."""
     path = f"/import/jobs/{id_segment(job_id, 'Job id')}"
     return Acknowledged.of(await client_of(ctx).request("DELETE", path))
+
+
+# ---------------------------------------------------------------- connected sources
+
+
+@infino_tool(
+    Toolset.CONNECTIONS,
+    title="Query a connected source natively",
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+    cloud_only=True,
+)
+async def query_source(
+    ctx: Context,
+    connection_id: Annotated[str, Field(description="The connection's id (get_connections lists them).")],
+    dataset: Annotated[str, Field(description="Table, index or collection in the source.")],
+    query: Annotated[
+        str | dict[str, Any],
+        Field(
+            description="The query in the source's language: SQL text, or a QueryDSL object for Elasticsearch/OpenSearch."
+        ),
+    ],
+) -> SourceResult:
+    """Run a query on an external source through its connection, in the source's own language."""
+    text = query if isinstance(query, str) else json.dumps(query, ensure_ascii=False)
+    if not text.strip():
+        raise InputError("query is empty: pass the query text in the source's language.")
+    conn = id_segment(connection_id, "Connection id")
+    answer = await client_of(ctx).request(
+        "POST",
+        f"/source/{conn}/{id_segment(dataset, 'Source dataset')}/dsl",
+        json_body={"query": text},
+        headers={"x-infino-connection-id": connection_id},
+    )
+    return bound_native(answer, settings_of(ctx).max_result_bytes)

@@ -1,5 +1,4 @@
-# Over 400 lines: one module per API category; the tools of four query languages and their result models.
-"""Queries: SQL, QueryDSL and PromQL over datasets, and native queries on connected sources.
+"""Queries: SQL, QueryDSL and PromQL over datasets (query_source, for connected sources, is in connections).
 
 Results are compact by default (plain SQL rows, search hits as their source
 plus id and score, PromQL numbers as floats) and always bounded by ``limit``
@@ -11,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
-from infino_mcp.client import dataset_segment, id_segment
+from infino_mcp.client import dataset_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.limits import LimitError, check_promql, sql_with_row_limit
@@ -33,8 +31,6 @@ from infino_mcp.toolsets.datasets import fetch_schema
 from infino_mcp.toolsets.query_shapes import (
     Column,
     PromqlResult,
-    SourceResult,
-    bound_native,
     fit_page,
     more_rows,
     plain_row,
@@ -370,39 +366,3 @@ async def query_dataset_in_promql_range(
     form = {"query": query, "start": _seconds(start), "end": _seconds(end), "step": _seconds(step)}
     answer = await _promql(ctx, "/promql/query_range", "query_dataset_in_promql_range", form, dataset)
     return shape_promql(answer, "query_dataset_in_promql_range", limit, settings_of(ctx).max_result_bytes)
-
-
-# ---------------------------------------------------------------- connected sources
-
-
-@infino_tool(
-    Toolset.CONNECTIONS,
-    title="Query a connected source natively",
-    read_only=True,
-    destructive=False,
-    idempotent=True,
-    cloud_only=True,
-)
-async def query_source(
-    ctx: Context,
-    connection_id: Annotated[str, Field(description="The connection's id (get_connections lists them).")],
-    dataset: Annotated[str, Field(description="Table, index or collection in the source.")],
-    query: Annotated[
-        str | dict[str, Any],
-        Field(
-            description="The query in the source's language: SQL text, or a QueryDSL object for Elasticsearch/OpenSearch."
-        ),
-    ],
-) -> SourceResult:
-    """Run a query on an external source through its connection, in the source's own language (needs Infino cloud)."""
-    text = query if isinstance(query, str) else json.dumps(query, ensure_ascii=False)
-    if not text.strip():
-        raise InputError("query is empty: pass the query text in the source's language.")
-    conn = id_segment(connection_id, "Connection id")
-    answer = await client_of(ctx).request(
-        "POST",
-        f"/source/{conn}/{id_segment(dataset, 'Source dataset')}/dsl",
-        json_body={"query": text},
-        headers={"x-infino-connection-id": connection_id},
-    )
-    return bound_native(answer, settings_of(ctx).max_result_bytes)
