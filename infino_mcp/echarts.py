@@ -136,13 +136,16 @@ def _category_axis(name: str, categories: list[str], *, horizontal: bool) -> dic
     label: dict[str, Any] = {"hideOverlap": True, "overflow": "truncate", "width": LABEL_WIDTH}
     axis = {"type": "category", "name": name, "data": categories, "axisLabel": label}
     if horizontal:
-        return axis
+        return axis | _ABOVE
     label_height = 14
     if len(categories) > ROTATE_AFTER:
-        label["rotate"] = 45
-        longest = min(max((len(c) for c in categories), default=0) * 7, LABEL_WIDTH)
-        label_height = int(longest * 0.71) + 10
+        # Upright labels: ECharts measures a turned label by its bounding box, exact only at 90 degrees.
+        label["rotate"] = 90
+        label_height = min(max((len(c) for c in categories), default=0) * 7, LABEL_WIDTH) + 8
     return axis | _below(label_height)
+
+
+_ABOVE = {"nameTextStyle": {"align": "left"}}  # a vertical axis's name starts at the axis, never cut off at the edge
 
 
 def _below(label_height: int = 14) -> dict[str, Any]:
@@ -222,8 +225,7 @@ def _value_axis(ys: list[str], labels: dict[str, str], *, horizontal: bool) -> d
     axis: dict[str, Any] = {"type": "value"}
     if len(ys) == 1:
         axis["name"] = labels.get(ys[0], ys[0])
-        if horizontal:
-            axis |= _below()
+        axis |= _below() if horizontal else _ABOVE
     return axis
 
 
@@ -263,7 +265,7 @@ def _time_chart(
         for y in ys:
             points = [[r.get(x), r.get(y)] for r in members]
             series.append({**style, "name": _series_name(group, y, ys, labels), "data": points})
-    time_axis = {"type": "time", "name": str(x), **_below()}
+    time_axis = {"type": "time", "name": str(x), "axisLabel": {"hideOverlap": True}, **_below()}
     return _frame(title, series, time_axis, _value_axis(ys, labels, horizontal=False))
 
 

@@ -98,7 +98,7 @@ async def test_axes_say_what_they_show(mcp: Client, call: Any) -> None:
     assert axis["type"] == "category" and len(axis["data"]) == 40
     assert f"{LONG} #0" in axis["data"]  # the whole text stays in the data, so the axis tooltip shows it
     assert axis["axisLabel"]["overflow"] == "truncate" and axis["axisLabel"]["hideOverlap"] is True
-    assert axis["axisLabel"]["rotate"] == 45 and bars["tooltip"]["trigger"] == "axis"
+    assert axis["axisLabel"]["rotate"] == 90 and bars["tooltip"]["trigger"] == "axis"
 
 
 def _rectangles_apart(a: tuple[float, float, float, float, float], b: tuple[float, float, float, float, float]) -> bool:

@@ -44,7 +44,7 @@ def test_bar():
         "data": ["EUR", "USD"],
     }
     assert x_axis["axisLabel"] == {"hideOverlap": True, "overflow": "truncate", "width": 110}
-    assert option["yAxis"] == {"type": "value", "name": "count"}
+    assert option["yAxis"] == {"type": "value", "name": "count", "nameTextStyle": {"align": "left"}}
     assert option["series"] == [{"type": "bar", "name": "count", "data": [1, 3]}]
     assert option["legend"]["show"] is False
     json.dumps(result)  # plain JSON, ready for echarts.setOption
@@ -263,7 +263,7 @@ def test_many_categories_are_rotated_and_long_ones_cut_with_the_whole_text_kept(
     rows = [{"c": f"{long_name} {i}", "n": i} for i in range(40)]
     option = to_echarts_option(_viz("bar"), _data(rows, {"x": "c", "y": ["n"]}))["option"]
     label = option["xAxis"]["axisLabel"]
-    assert label["rotate"] == 45 and label["overflow"] == "truncate" and label["hideOverlap"] is True
+    assert label["rotate"] == 90 and label["overflow"] == "truncate" and label["hideOverlap"] is True
     assert option["xAxis"]["data"][0] == f"{long_name} 0" and option["tooltip"]["trigger"] == "axis"
     few = to_echarts_option(_viz("bar"), _data(rows[:5], {"x": "c", "y": ["n"]}))["option"]
     assert "rotate" not in few["xAxis"]["axisLabel"]

@@ -65,7 +65,7 @@ class SearchResult(BaseModel):
 
     total: int | None = Field(default=None, description="Records matching the query.")
     total_is_lower_bound: bool = Field(default=False, description="True when the service counted only up to `total`.")
-    hits: list[Hit] = Field(default_factory=list)
+    hits: list[Hit] | None = Field(default=None, description="Compact results (raw=False) only.")
     aggregations: dict[str, Any] | None = None
     page: Page
     response: dict[str, Any] | None = Field(

@@ -1,9 +1,9 @@
 """Catching a broken visualization when it is saved, not when it is drawn.
 
-``check_saved`` runs a saved visualization over an empty time window (zero
-rows where the dataset has the time column; the visualization's own row limit
-otherwise) through the ordinary execute call, so it works the same against
-Infino cloud and the local endpoint. A query the engine rejects becomes an
+``checked_create`` and ``check_patched`` run the visualization over an empty
+time window (zero rows where the dataset has the time column; the
+visualization's own row limit otherwise) through the ordinary execute call, so
+it works the same against Infino cloud and the local endpoint. A query the engine rejects becomes an
 ``InputError`` carrying the engine's message and the dataset's fields.
 """
 
@@ -25,19 +25,21 @@ _MAX_FIELDS = 60
 
 
 async def query_problem(client: Any, viz_id: str) -> str | None:
-    """The engine's message when the saved visualization's query fails, or None when it runs."""
+    """The engine's message when the saved visualization's query fails, or None when it runs.
+
+    Tried over an empty time window first (no rows to read); when that fails it is tried once without the
+    window, so a dataset without the time column is not mistaken for a broken query.
+    """
     path = f"/visualizations/{id_segment(viz_id, 'Visualization id')}/data"
-    try:
-        await client.request(
-            "POST",
-            path,
-            operation="execute_visualization",
-            idempotent=True,
-            json_body={"time_range": EMPTY_WINDOW},
-        )
-    except (BadRequestError, NotFoundError) as exc:
-        return (exc.detail or exc.message).strip().rstrip(".")
-    return None
+    problem = None
+    for body in ({"time_range": EMPTY_WINDOW}, {}):
+        try:
+            await client.request("POST", path, operation="execute_visualization", idempotent=True, json_body=body)
+        except (BadRequestError, NotFoundError) as exc:
+            problem = (exc.detail or exc.message).strip().rstrip(".")
+            continue
+        return None
+    return problem
 
 
 async def fields_text(client: Any, attributes: dict[str, Any]) -> str:

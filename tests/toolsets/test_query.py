@@ -234,6 +234,12 @@ async def test_querydsl_aggregations_and_raw(mcp, call):
     )
     assert len(raw["response"]["hits"]["hits"]) == 2
     assert "_source" in raw["response"]["hits"]["hits"][0]
+    assert raw["hits"] is None and raw["page"]["returned"] == 2 and raw["total"] == 9
+    compact_page = await call(
+        mcp, "query_dataset_in_querydsl", {"dataset": "web-logs", "query": {"query": {"match_all": {}}}, "limit": 2}
+    )
+    assert len(compact_page["hits"]) == compact_page["page"]["returned"] == 2
+    assert compact_page["page"] == raw["page"]
 
 
 async def test_querydsl_bad_size_is_refused(mcp, call_error, sent_requests):
