@@ -11,9 +11,9 @@ from infino_mcp.shaping import Page, compact_json, page
 
 class BulkItem(BaseModel):
     record: int = Field(description="1-based position of the record in the request.")
-    id: str | None = Field(None, description="The id the record has (given or assigned by the service).")
+    id: str | None = Field(default=None, description="The id the record has (given or assigned by the service).")
     result: str = Field(description="created, updated, ... or error.")
-    error: Any = Field(None, description="For result=error: what the service said.")
+    error: Any = Field(default=None, description="For result=error: what the service said.")
 
 
 class BulkResult(BaseModel):

@@ -44,7 +44,7 @@ CAP = f"the render tools' {MAX_ROWS}-row cap"
 class ChartView(BaseModel):
     viz_id: str
     title: str
-    subtitle: str | None = Field(None, description="The runtime filters and time range shown.")
+    subtitle: str | None = Field(default=None, description="The runtime filters and time range shown.")
     kind: str = Field(description="echarts, table or metric.")
     series: int = Field(description="Series drawn (1 for a metric, 0 for a table).")
     spec: dict[str, Any] = Field(description="What the App draws: the ECharts option, table or metric.")
@@ -64,7 +64,7 @@ class PanelView(BaseModel):
 class DashboardView(BaseModel):
     dashboard_id: str
     title: str
-    subtitle: str | None = Field(None, description="The runtime filters and time range shown.")
+    subtitle: str | None = Field(default=None, description="The runtime filters and time range shown.")
     panels: list[PanelView]
     image: bool = Field(description="True when a PNG image of the dashboard is attached.")
     note: str | None = None
