@@ -220,7 +220,14 @@ async def test_invalid_json_answer_is_reported(make_mcp, call_error):
 async def test_read_only_hides_writers(make_mcp):
     client = await make_mcp(read_only=True, toolsets="datasets")
     names = {t.name for t in (await client.list_tools()).tools}
-    assert names == {"ping", "get_datasets", "get_dataset_metadata", "get_dataset_schema", "get_record"}
+    assert names == {
+        "ping",
+        "get_datasets",
+        "get_dataset_metadata",
+        "get_dataset_schema",
+        "get_record",
+        "get_connector_job_status",
+    }
 
 
 async def test_an_id_field_missing_from_a_record_is_refused(mcp, call_error, sent_requests):
