@@ -2,6 +2,8 @@
 
 * Unknown argument names are refused (a misspelled optional argument would
   otherwise be dropped without a word), listing the tool's arguments.
+* Arguments nesting deeper than ``limits.MAX_JSON_DEPTH`` are refused (``nesting.py`` cuts such
+  messages before the SDK's parser, which would drop them).
 * The SDK's validation errors (pydantic's report, with its class names and
   documentation links) are rewritten as one line per argument.
 """
@@ -13,6 +15,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server import MCPServer
+
+from infino_mcp.limits import MAX_JSON_DEPTH, value_depth
+from infino_mcp.nesting import TOO_DEEP
 
 _HEADER = re.compile(r"^Error executing tool (?P<tool>\S+): \d+ validation errors? for \S+Arguments$")
 Middleware = Callable[[Any, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]
@@ -65,6 +70,14 @@ def argument_guard(server: MCPServer) -> Middleware:
             known.update({t.name: list(t.input_schema.get("properties", {})) for t in await server.list_tools()})
         params = ctx.params or {}
         name, given = params.get("name"), params.get("arguments") or {}
+        marked = given.get(TOO_DEEP) if isinstance(given, dict) else None
+        depth = marked if isinstance(marked, int) else value_depth(given)
+        if depth > MAX_JSON_DEPTH:
+            return _error_result(
+                ctx,
+                f"Error executing tool {name}: the arguments nest {depth} levels deep; the limit is {MAX_JSON_DEPTH}. "
+                "Nothing was done: send flatter arguments.",
+            )
         allowed = known.get(name)
         if allowed is not None and isinstance(given, dict):
             unknown = sorted(set(given) - set(allowed))

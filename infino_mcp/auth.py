@@ -215,6 +215,10 @@ class SigV4Auth(httpx2.Auth):
         """The access key id requests are signed with (public: every signed request carries it)."""
         return self._keys()[0]
 
+    def secret_values(self) -> tuple[str, str]:
+        """The access and secret key in use, for scrubbing them out of text a service sent back."""
+        return self._keys()
+
     def _keys(self) -> tuple[str, str]:
         if self._credentials is not None:
             return self._credentials()

@@ -67,7 +67,7 @@ def parse_settings(argv: list[str]) -> Settings:
         overrides["local"] = True
         if isinstance(local, str):
             overrides["data_dir"] = Path(local)
-    if "mcp_token" not in overrides and os.environ.get("INFINO_MCP_TOKEN"):
+    if "mcp_token" not in overrides and os.environ.get("INFINO_MCP_TOKEN") is not None:
         overrides["mcp_token"] = SecretStr(os.environ["INFINO_MCP_TOKEN"])
     return load_settings(**overrides)
 

@@ -7,7 +7,11 @@ endpoint, fault tests an ``httpx2.MockTransport``.
 Retries live here and only here: idempotent requests (by operation, not by
 HTTP verb) are retried on 5xx, 429 and transport errors with exponential
 backoff and full jitter, honouring ``Retry-After``, within a total deadline.
-A non-idempotent request is retried only when the connection was never made.
+A non-idempotent request is retried only when the connection was never made;
+when it was sent and then failed (5xx, timeout, reset, a garbled answer) the
+error says the change may have been applied and names the tool to check with.
+A read answered 200 with invalid JSON is retried like a 5xx. Error bodies are
+scrubbed of signatures, credentials and key-like values before anyone sees them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -40,6 +44,7 @@ from infino_mcp.errors import (
     TransportError,
     error_for_status,
     may_have_been_applied,
+    scrub,
 )
 
 log = logging.getLogger(__name__)
@@ -81,13 +86,17 @@ def id_segment(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
-def _detail(response: httpx2.Response) -> str:
-    """The service's error message, from an ES-style JSON body or plain text."""
+def _detail(response: httpx2.Response, known: Iterable[str] = ()) -> str:
+    """The service's error message, from an ES-style JSON body or plain text, scrubbed of secrets."""
+    return scrub(_message(response), known)[:_MAX_DETAIL]
+
+
+def _message(response: httpx2.Response) -> str:
     text = response.text.strip()
     try:
         body = json.loads(text)
-    except ValueError:
-        return text[:_MAX_DETAIL]
+    except (ValueError, RecursionError):
+        return text
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):
@@ -96,7 +105,7 @@ def _detail(response: httpx2.Response) -> str:
             text = str(error)
         elif body.get("message"):
             text = str(body["message"])
-    return text[:_MAX_DETAIL]
+    return text
 
 
 def _retry_after(response: httpx2.Response) -> float | None:
@@ -210,6 +219,12 @@ class InfinoClient:
             operation = operation or declared.name
             idempotent = declared.idempotent if idempotent is None else idempotent
         send_headers = dict(headers or {})
+        for name, value in send_headers.items():
+            if not (value.isascii() and value.isprintable()):
+                raise InputError(
+                    f"{operation}: the value for the {name} header must be printable ASCII; {value[:80]!r} is not. "
+                    "Pass the id exactly as the service returned it. Nothing was sent."
+                )
         body: bytes | str | None = content
         if json_body is not None:
             body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
@@ -249,11 +264,21 @@ class InfinoClient:
                 retry_after, retryable = None, idempotent
             else:
                 if response.status_code < 400:
-                    self.startup_problem = None
-                    return self._decode(response, operation)
-                error = error_for_status(response.status_code, operation, _detail(response))
-                retry_after = _retry_after(response)
-                retryable = idempotent and response.status_code in _RETRY_STATUSES
+                    try:
+                        self.startup_problem = None
+                        return self._decode(response, operation, idempotent)
+                    except InvalidResponseError as exc:
+                        # A garbled answer to a read is retried like a 5xx; to a change, it is reported.
+                        error, retry_after, retryable = exc, None, idempotent
+                else:
+                    error = error_for_status(
+                        response.status_code,
+                        operation,
+                        _detail(response, self.auth.secret_values()),
+                        unconfirmed=not idempotent,
+                    )
+                    retry_after = _retry_after(response)
+                    retryable = idempotent and response.status_code in _RETRY_STATUSES
             if not retryable or attempt > self.settings.max_retries:
                 raise self._failed(error)
             delay = random.uniform(0, self.settings.retry_backoff * 2 ** (attempt - 1))
@@ -265,18 +290,19 @@ class InfinoClient:
             await self._sleep(delay)
 
     @staticmethod
-    def _decode(response: httpx2.Response, operation: str) -> Any:
+    def _decode(response: httpx2.Response, operation: str, idempotent: bool) -> Any:
         if not response.content.strip():
             return {}
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             content_type = response.headers.get("content-type", "")
             if "json" in content_type:
                 raise InvalidResponseError(
-                    f"{operation} returned a body that is not valid JSON; the service may be misbehaving, retry later."
+                    f"{operation} returned a body that is not valid JSON; the service may be misbehaving. "
+                    + ("Retry later." if idempotent else may_have_been_applied(operation))
                 ) from None
-            return {"text": response.text[:100_000]}
+            return {"text": scrub(response.text, span=100_000)}
 
 
 def is_service_error(exc: BaseException, status: int) -> bool:

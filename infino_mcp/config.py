@@ -8,6 +8,7 @@ The README's environment table is generated from this model.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -180,6 +181,13 @@ class Settings(BaseSettings):
             return [Path(part.strip()) for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("mcp_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty or blank: set a real token (e.g. secrets.token_urlsafe(32)) or unset it")
+        return value
+
     @field_validator("endpoint")
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
@@ -253,7 +261,13 @@ def _check_http_modes(settings: Settings) -> None:
 
 
 def _is_loopback(host: str) -> bool:
-    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    """By address, never by spelling: ``127.0.0.1.nip.io`` is a name anyone's DNS may point anywhere."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: object) -> Settings:

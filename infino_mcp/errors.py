@@ -18,10 +18,48 @@
     │   └── NetworkError             connection refused, reset, DNS
     └── InvalidResponseError         a 2xx answer whose body is not the JSON promised
 
-Messages never contain keys, signatures or signed headers.
+Messages never contain keys, signatures or signed headers: text that came from a service
+(an error body may echo the request's headers) goes through ``scrub`` first.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_REDACTED = "[redacted]"
+_SECRETS = (
+    # A SigV4 Authorization value: credential scope, signed headers and signature, to the end of the value.
+    (re.compile(r"AWS4-HMAC-SHA256\s+[^\"'\r\n}]*", re.IGNORECASE), f"AWS4-HMAC-SHA256 {_REDACTED}"),
+    (re.compile(r"\b(Bearer|Basic)\s+[\w.~+/=-]{6,}", re.IGNORECASE), rf"\1 {_REDACTED}"),
+    # name=value or "name": "value" for names that carry secrets (headers, presigned URL parameters, fields).
+    (
+        re.compile(
+            r"\b(x-amz-signature|x-amz-credential|x-amz-security-token|signature|credential|authorization|"
+            r"x-api-key|api[_-]?key|secret[_-]?(?:access[_-]?)?key|access[_-]?key(?:[_-]?id)?|session[_-]?token|"
+            r"password|passwd)(\\?[\"']?\s*[:=]\s*\\?[\"']?)(?!\[redacted\])[^\s\"'&,;}\\]+",
+            re.IGNORECASE,
+        ),
+        rf"\1\2{_REDACTED}",
+    ),
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), _REDACTED),  # AWS access key ids
+    # Anything shaped like a generated key: 32+ characters mixing upper case, lower case and digits.
+    (re.compile(r"(?<![\w+/])(?=[\w+/-]*\d)(?=[\w+/-]*[a-z])(?=[\w+/-]*[A-Z])[\w+/-]{32,}={0,2}"), _REDACTED),
+)
+_SCRUB_SPAN = 4_000
+
+
+def scrub(text: str, known: Iterable[str] = (), *, span: int = _SCRUB_SPAN) -> str:
+    """``text`` (from a service: an error body, a non-JSON answer) without secrets: signatures,
+    credentials, Authorization values, key-like strings, and the ``known`` secret values themselves.
+    Only the first ``span`` characters are kept (error messages show a few hundred)."""
+    text = text[:span]
+    for value in known:
+        if value and len(value) >= 4:
+            text = text.replace(value, _REDACTED)
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class InfinoError(Exception):
@@ -153,15 +191,24 @@ def may_have_been_applied(operation: str) -> str:
     return f"It may have been applied: check with {_list_tool(operation)[0]} before retrying."
 
 
-def error_for_status(status: int, operation: str, detail: str) -> ServiceError:
-    """Build the error for an HTTP error ``status`` answered to ``operation``."""
+def error_for_status(status: int, operation: str, detail: str, *, unconfirmed: bool = False) -> ServiceError:
+    """Build the error for an HTTP error ``status`` answered to ``operation``.
+
+    ``unconfirmed``: the request changes something and is not safe to repeat, so a 5xx leaves its
+    outcome unknown (it was not retried)."""
     if status >= 500 and status != 501:
-        cls, hint = ServerError, "Infino had an internal error and retries did not help; try again later."
+        hint = (
+            may_have_been_applied(operation)
+            if unconfirmed
+            else "Infino had an internal error and retries did not help; try again later."
+        )
+        cls = ServerError
     elif status == 404:
         tool, sentence = _list_tool(operation)
         cls, hint = NotFoundError, "" if tool in detail else f"It does not exist; {sentence}."
     else:
         cls, hint = _NEXT_STEP.get(status, (BadRequestError, "The request was refused; fix it as the message says."))
+    detail = scrub(detail)
     shown = detail.strip().rstrip(".") or "(no details)"
     message = f"{operation} failed with HTTP {status}: {shown}. {hint}".rstrip()
     return cls(message, status=status, operation=operation, detail=detail)

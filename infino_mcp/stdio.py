@@ -10,7 +10,8 @@ file, Windows) keeps the SDK's own path.
 As in the SDK, while serving fd 0 reads the null device and fd 1 goes to
 stderr, so stray output from libraries cannot corrupt the wire; both are
 restored afterwards. A line longer than ``MAX_LINE`` is dropped with a
-message on stderr instead of growing memory without bound.
+message on stderr instead of growing memory without bound; one nesting deeper
+than the SDK's parser allows is cut first (``nesting.shallower``) so it gets an answer.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import AsyncIterator
 
 from mcp.server import MCPServer
 from mcp.server.stdio import stdio_server
+
+from infino_mcp.nesting import shallower, stdin_through_guard
 
 MAX_LINE = 64 * 1024 * 1024
 
@@ -40,10 +43,10 @@ class _Lines:
     async def __anext__(self) -> str:
         while True:
             try:
-                return (await self._reader.readuntil(b"\n")).decode("utf-8", errors="replace")
+                return _guarded(await self._reader.readuntil(b"\n"))
             except asyncio.IncompleteReadError as exc:
                 if exc.partial:
-                    return exc.partial.decode("utf-8", errors="replace")
+                    return _guarded(exc.partial)
                 raise StopAsyncIteration from None
             except asyncio.LimitOverrunError:
                 await self._skip_line()
@@ -58,6 +61,12 @@ class _Lines:
                 await self._reader.readexactly(exc.consumed)
             except asyncio.IncompleteReadError:
                 return
+
+
+def _guarded(line: bytes) -> str:
+    """A line as the SDK reads it; one nesting too deep for its parser arrives cut (see ``nesting``)."""
+    cut = shallower(line.rstrip(b"\r\n"))
+    return (line if cut is None else cut + b"\n").decode("utf-8", errors="replace")
 
 
 class _Writer:
@@ -108,6 +117,8 @@ async def _claimed_std_fds() -> AsyncIterator[tuple[int, int]]:
 async def run_stdio(server: MCPServer) -> None:
     """Serve ``server`` on stdin/stdout until stdin closes."""
     if sys.platform == "win32" or not (_pollable(0) and _pollable(1)):
+        if sys.platform != "win32":
+            stdin_through_guard()
         await server.run_stdio_async()
         return
     loop = asyncio.get_running_loop()

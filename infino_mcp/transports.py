@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from infino_mcp.config import Settings
 from infino_mcp.http_auth import BearerTokenMiddleware, InfinoKeysMiddleware
+from infino_mcp.nesting import NestingMiddleware
 from infino_mcp.server import build_server, open_client
 from infino_mcp.sockets import listening_socket
 
@@ -53,7 +54,7 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
         app = OAuthIdentityMiddleware(app, settings)
     elif settings.mcp_token is not None:
         app = BearerTokenMiddleware(app, settings.mcp_token.get_secret_value())
-    return app
+    return NestingMiddleware(app)
 
 
 def _who(settings: Settings) -> str:

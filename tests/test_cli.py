@@ -32,6 +32,10 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
         ([], {"INFINO_ENDPOINT": "https://infino.example"}, "INFINO_ACCESS_KEY, INFINO_SECRET_KEY missing"),
         (["--toolsets", "datasets,bogus"], {}, "unknown toolset(s) bogus"),
         (["--transport", "streamable-http", "--host", "0.0.0.0"], {}, "needs INFINO_MCP_TOKEN"),
+        (["--transport", "streamable-http", "--host", "0.0.0.0"], {"INFINO_MCP_TOKEN": ""}, "empty or blank"),
+        (["--transport", "streamable-http", "--host", "0.0.0.0"], {"INFINO_MCP_TOKEN": "  "}, "empty or blank"),
+        (["--transport", "sse", "--host", "127.0.0.1.nip.io"], {}, "needs INFINO_MCP_TOKEN"),
+        (["--transport", "streamable-http", "--host", "127.evil.example"], {}, "needs INFINO_MCP_TOKEN"),
         (["--endpoint", "ftp://x"], {"INFINO_ACCESS_KEY": "a", "INFINO_SECRET_KEY": "b"}, "must start with https://"),
         (["--port", "99999"], {}, "--port / INFINO_PORT"),
         (["--local", "/proc/no-such-dir"], {}, "INFINO_DATA_DIR: cannot write to /proc/no-such-dir"),
@@ -85,3 +89,12 @@ def test_a_new_local_data_directory_is_the_owners_alone(tmp_path: Path) -> None:
     data = tmp_path / "fresh" / "data"
     check_local(parse_settings(["--local", str(data)]))
     assert data.is_dir() and (data.stat().st_mode & 0o777) == 0o700
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost"])
+def test_loopback_is_decided_by_address(host: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("INFINO_"):
+            monkeypatch.delenv(name)
+    settings = parse_settings(["--transport", "streamable-http", "--host", host, "--local"])
+    assert settings.mcp_token is None and settings.host == host
