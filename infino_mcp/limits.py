@@ -36,6 +36,7 @@ MAX_PROMQL_CHARS = 20_000
 MAX_PROMQL_DEPTH = 40
 MAX_PROMQL_OPERATORS = 200
 MAX_JSON_DEPTH = 100
+MAX_SQL_VALUE_CHARS = 100_000_000
 
 
 class LimitError(ValueError):
@@ -165,6 +166,64 @@ def sql_with_row_limit(sql: str, tree: Any, rows: int) -> str:
     if tail is None or int(tail[1]) != int(amount.this):
         return sql
     return f"{text[: tail.start(1)]}{rows}{text[tail.end(1) :]}"
+
+
+_UNKNOWN_TEXT = 1_000  # what a column or expression of unknown length is assumed to hold
+_NAMES = {"Repeat": "repeat", "Pad": "lpad/rpad", "Space": "space"}
+
+
+def check_sql_values(tree: Any) -> None:
+    """LimitError when a function in the parsed SQL ``tree`` would build one value of more than
+    ``MAX_SQL_VALUE_CHARS`` (``repeat('a', 1500000000)`` takes the engine 6 GB): ``repeat``, ``lpad``,
+    ``rpad``, ``space``, ``array_repeat`` with a constant count. Counts read from data are not known here."""
+    from sqlglot import exp
+
+    for node in tree.find_all(exp.Repeat, exp.Pad, exp.Space, exp.Anonymous):
+        size = _built_size(node)
+        if size is not None and size > MAX_SQL_VALUE_CHARS:
+            raise LimitError(
+                f"{_NAMES.get(type(node).__name__, node.name)}(...) would build a value of "
+                f"about {size:,} characters; the limit is {MAX_SQL_VALUE_CHARS:,}. Use a smaller count."
+            )
+
+
+def _built_size(node: Any) -> int | None:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Repeat):
+        count, unit = _constant(node.args.get("times")), node.this
+    elif isinstance(node, exp.Pad):
+        return _constant(node.expression)
+    elif isinstance(node, exp.Space):
+        return _constant(node.this)
+    elif isinstance(node, exp.Anonymous) and node.name.lower() == "array_repeat" and len(node.expressions) == 2:
+        count, unit = _constant(node.expressions[1]), node.expressions[0]
+    else:
+        return None
+    if count is None:
+        return None
+    if isinstance(unit, exp.Literal) and unit.is_string:
+        return count * max(1, len(unit.this))
+    inner = _built_size(unit) if isinstance(unit, exp.Expression) else None
+    return count * (inner if inner is not None else _UNKNOWN_TEXT if unit.find(exp.Column) else 1)
+
+
+def _constant(node: Any) -> int | None:
+    """The integer a constant expression evaluates to (``10 * 1000``), or None when it reads data or is not one."""
+    from sqlglot import exp
+    from sqlglot.optimizer.simplify import simplify
+
+    if node is None or node.find(exp.Column, exp.Query) is not None:
+        return None
+    folded = simplify(node.copy())
+    if isinstance(folded, exp.Cast):
+        folded = folded.this
+    if isinstance(folded, exp.Literal):
+        try:
+            return int(float(folded.this))
+        except ValueError:
+            return None
+    return None
 
 
 def json_depth(text: str | bytes) -> int:

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from infino_mcp.limits import MAX_JSON_DEPTH
@@ -110,3 +111,45 @@ async def test_non_ascii_header_values_are_refused_clearly(mcp, call_error, sent
     assert "printable ASCII" in message and "x-infino-connection-id" in message
     assert "Error executing tool" in message and "UnicodeEncodeError" not in message
     assert sent_requests == []
+
+
+def _answer(response: httpx2.Response) -> dict:
+    """The JSON-RPC answer of a streamable HTTP POST (a JSON body or one SSE data line)."""
+    if response.headers.get("content-type", "").startswith("application/json"):
+        return response.json()
+    data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
+    return json.loads(data[-1])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("levels", [200, 100_000])
+async def test_deep_arguments_get_an_answer_over_streamable_http(tmp_path: Path, levels: int) -> None:
+    from tests.test_transports import _start_http
+
+    process, url = await _start_http(tmp_path, None)
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    try:
+        async with httpx2.AsyncClient(timeout=60, headers=headers) as http:
+            init = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+            started = await http.post(url, json=init)
+            assert started.status_code == 200, started.text
+            session = {"mcp-session-id": started.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+            await http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
+            deep = await http.post(url, content=_deep_call_line(levels, 2).encode(), headers=session)
+            assert deep.status_code == 200, deep.text[:300]
+            result = _answer(deep)["result"]
+            assert result["isError"] is True and "levels deep" in result["content"][0]["text"]
+            ping = await http.post(url, json={"jsonrpc": "2.0", "id": 3, "method": "ping"}, headers=session)
+            assert _answer(ping)["result"] == {}
+    finally:
+        process.terminate()
+        await process.wait()

@@ -13,7 +13,7 @@ import sqlglot
 from sqlglot import exp
 
 from infino_mcp.errors import InputError
-from infino_mcp.limits import LimitError, check_sql
+from infino_mcp.limits import LimitError, check_sql, check_sql_values
 
 _WRITES: tuple[type[exp.Expression], ...] = tuple(
     getattr(exp, name)
@@ -48,6 +48,10 @@ def check_read_query(sql: str) -> exp.Expression:
     if len(statements) != 1:
         raise InputError(f"query must be exactly one statement (got {len(statements)}); send each in its own call.")
     tree = statements[0]
+    try:
+        check_sql_values(tree)
+    except LimitError as exc:
+        raise InputError(f"{exc} Nothing was sent.") from None
     if _is_show(tree):
         return tree
     if not isinstance(tree, exp.Query | exp.Values | exp.Describe):

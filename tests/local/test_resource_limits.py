@@ -121,3 +121,13 @@ def test_expressions_at_the_limits_are_evaluated(endpoint_process) -> None:
     chain = " + ".join(["1"] * 1_001)  # 1,000 operators: the SQL limit
     assert sdk.query_dataset_in_sql(f"SELECT {chain} AS n")["rows"][0]["values"]["n"] == {"Integer": 1001}
     _still_answers(process, sdk)
+
+
+def test_a_function_building_a_huge_value_is_refused(endpoint_process) -> None:
+    process, sdk = endpoint_process
+    for sql in ("SELECT length(repeat('a', 1500000000)) AS n", "SELECT repeat(repeat('ab', 100000), 100000) AS s"):
+        assert "would build a value" in _refused(sdk.query_dataset_in_sql, sql)
+    assert sdk.query_dataset_in_sql("SELECT length(repeat('ab', 1000)) AS n")["rows"][0]["values"]["n"] == {
+        "Integer": 2000
+    }
+    _still_answers(process, sdk)

@@ -25,7 +25,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from infino_mcp.limits import LimitError, check_sql
+from infino_mcp.limits import LimitError, check_sql, check_sql_values
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.field_rules import FieldRules
 from infino_mcp.local.security.secure_view import (
@@ -118,6 +118,10 @@ def parse(sql: str) -> exp.Expression:
         raise ApiError(400, f"SQL syntax error: {syntax_reason(exc)}; check the statement.") from None
     if len(statements) != 1:
         raise ApiError(400, f"Send exactly one SQL statement (got {len(statements)}).")
+    try:
+        check_sql_values(statements[0])
+    except LimitError as exc:
+        raise ApiError(400, str(exc)) from None
     return statements[0]
 
 
