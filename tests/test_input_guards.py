@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -76,22 +77,25 @@ def test_deep_arguments_get_an_answer_over_stdio(tmp_path: Path, levels: int) ->
     )
     assert process.stdin is not None and process.stdout is not None
     answers: dict[int, dict] = {}
+    lines_out: queue.Queue[bytes] = queue.Queue()
+    # A thread reads: select() on a buffered pipe misses lines already read ahead into the buffer.
+    reader = threading.Thread(target=lambda: [lines_out.put(line) for line in process.stdout], daemon=True)
+    reader.start()
     try:
         process.stdin.write(("\n".join(lines) + "\n").encode())
         process.stdin.flush()
         deadline = time.monotonic() + 120
         while 3 not in answers and time.monotonic() < deadline:
-            ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                break
-            line = process.stdout.readline()
-            if not line:
+            try:
+                line = lines_out.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
                 break
             message = json.loads(line)
             answers[message.get("id")] = message
     finally:
         process.stdin.close()
         process.wait(timeout=60)
+        reader.join(timeout=60)
         process.stdout.close()
     assert set(answers) >= {1, 2, 3}, answers.keys()
     result = answers[2]["result"]
