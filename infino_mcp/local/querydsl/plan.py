@@ -13,7 +13,8 @@ Row sources, cheapest first:
 * the table itself.
 
 Other scored full-text clauses are BM25 sources LEFT JOINed on ``_id``;
-filter-context ones are ``_id IN (SELECT _id FROM token_match(...))``. Hits
+filter-context ones are match flags from ``token_match`` rows LEFT JOINed on
+``_id`` (``Plan.flagged``), so they nest under OR/NOT/CASE at any depth. Hits
 are ranked on ``_id``, ``_doc_id`` and the sort keys first; only the page's
 ``_source`` is fetched afterwards (late materialization), through the
 ``_doc_id`` full-text index when the ids are single words.
@@ -21,7 +22,7 @@ are ranked on ``_id``, ``_doc_id`` and the sort keys first; only the page's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from infino_mcp.local.querydsl.compile import Compiled
@@ -44,6 +45,7 @@ class Plan:
     driver: TextLeaf | None
     joined: list[TextLeaf]
     candidates: list[TextLeaf] | None = None
+    flags: list[TextLeaf] = field(default_factory=list)
 
     def raw_driver_score(self) -> bool:
         """Whether the score is exactly the driver's BM25 score (no boost, no other terms)."""
@@ -56,7 +58,20 @@ class Plan:
             return f"(t.m{self.candidates.index(leaf)} IS NOT NULL)"
         if hits and leaf in self.joined:
             return f"(s{self.joined.index(leaf)}._id IS NOT NULL)"
-        return f"(t._id IN (SELECT _id FROM {leaf.tvf('token_match', self.table)}))"
+        return f"t.__f{self.flags.index(leaf)}"
+
+    def flagged(self, source: str) -> str:
+        """``source`` (rows ``t``) with a match flag ``__f<i>`` per filtering leaf, from LEFT JOINs on
+        ``token_match``: a flag works under OR, NOT and CASE at any depth, where the engine refuses an
+        ``IN (subquery)``."""
+        if not self.flags:
+            return source
+        joins = "".join(
+            f" LEFT JOIN (SELECT _id FROM {leaf.tvf('token_match', self.table)}) AS f{i} ON f{i}._id = t._id"
+            for i, leaf in enumerate(self.flags)
+        )
+        columns = ", ".join(f"(f{i}._id IS NOT NULL) AS __f{i}" for i in range(len(self.flags)))
+        return f"(SELECT t.*, {columns} FROM {source}{joins}) AS t"
 
     def score_sql(self, leaf: TextLeaf) -> str:
         if leaf == self.driver:
@@ -70,10 +85,10 @@ class Plan:
 
     def count_from(self) -> str:
         if self.driver is not None:
-            return self.driver.tvf("token_match", self.table) + " AS t"
+            return self.flagged(self.driver.tvf("token_match", self.table) + " AS t")
         if self.candidates:
-            return self.candidate_rows(scored=False)
-        return ident(self.table) + " AS t"
+            return self.flagged(self.candidate_rows(scored=False))
+        return self.flagged(ident(self.table) + " AS t")
 
     def candidate_rows(self, *, scored: bool) -> str:
         """Rows matching any candidate: ``_id``, match flags ``m<i>`` and (scored) BM25 scores ``sc<i>``."""
@@ -119,7 +134,9 @@ def build_plan(table: str, compiled: Compiled, post: Compiled | None, *, scored:
     if driver is None and compiled.any_of and not needs_columns:
         candidates = list(dict.fromkeys(compiled.any_of))
     joined = [leaf for leaf in refs if leaf != driver and leaf not in (candidates or ())]
-    return Plan(table, pred, score_expr, compiled.score.const, driver, joined, candidates)
+    parts = pred.parts + (score_expr.parts if score_expr is not None else ())
+    flags = [p for p in parts if isinstance(p, TextLeaf) and p != driver and p not in (candidates or ())]
+    return Plan(table, pred, score_expr, compiled.score.const, driver, joined, candidates, list(dict.fromkeys(flags)))
 
 
 def is_plain_top_k(plan: Plan, sort: list[SortSpec], min_score: Any) -> bool:
@@ -151,9 +168,9 @@ def hits_sql(
     if direct:
         assert plan.driver is not None
         k = offset + size if is_plain_top_k(plan, sort, min_score) else ALL_MATCHES_K
-        source = plan.driver.tvf("bm25_search", plan.table, k) + " AS t"
+        source = plan.flagged(plan.driver.tvf("bm25_search", plan.table, k) + " AS t")
     elif plan.candidates:
-        source = plan.candidate_rows(scored=True)
+        source = plan.flagged(plan.candidate_rows(scored=True))
     else:
         source = plan.count_from()
     joins = "".join(

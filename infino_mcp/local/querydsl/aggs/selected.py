@@ -26,7 +26,10 @@ OTHER = "_other_"
 def query_predicate(query: Any, fields: Fields, table: str) -> str:
     """``query`` (filter context) as an SQL predicate over the rows ``t`` of ``table``."""
     compiled = QueryCompiler(fields).compile(query, scoring=False)
-    sql = compiled.pred.render(lambda leaf: f"(t._id IN (SELECT _id FROM {leaf.tvf('token_match', table)}))")
+    # The matches as one uncorrelated array: unlike IN (subquery), it is allowed under CASE, OR and NOT.
+    sql = compiled.pred.render(
+        lambda leaf: f"array_has((SELECT array_agg(_id) FROM {leaf.tvf('token_match', table)}), t._id)"
+    )
     return f"COALESCE({sql}, FALSE)"
 
 
