@@ -55,6 +55,15 @@ async def test_field_rules_apply_to_hits(reader: httpx2.AsyncClient) -> None:
         ({"query": {"exists": {"field": "price"}}}, "'price' is hidden"),
         ({"sort": ["price"]}, "'price' is hidden"),
         ({"size": 0, "aggs": {"p": {"max": {"field": "price"}}}}, "'price' is hidden"),
+        ({"size": 0, "aggs": {"p": {"median_absolute_deviation": {"field": "price"}}}}, "'price' is hidden"),
+        (
+            {"size": 0, "aggs": {"p": {"top_metrics": {"metrics": {"field": "user.name"}, "sort": "ts"}}}},
+            "'user.name' is masked",
+        ),
+        (
+            {"size": 0, "aggs": {"p": {"top_metrics": {"metrics": [{"field": "title"}], "sort": {"price": "desc"}}}}},
+            "'price' is hidden",
+        ),
     ],
 )
 async def test_hidden_and_masked_fields_are_refused_with_the_sql_wording(

@@ -1,5 +1,6 @@
 """Metric aggregations (avg, sum, min, max, value_count, cardinality, stats,
-extended_stats, weighted_avg, percentiles, percentile_ranks): their SQL columns
+extended_stats, weighted_avg, percentiles, percentile_ranks; median_absolute_deviation and
+top_metrics live in ``top_metrics``): their SQL columns
 inside a GROUP BY query and their Elasticsearch-shaped results. Dates are
 aggregated as epoch milliseconds and reported with ``*_as_string``.
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.aggs.buckets import shape_key
+from infino_mcp.local.querydsl.aggs.top_metrics import top_columns, top_result
 from infino_mcp.local.querydsl.dates import date_ms
 from infino_mcp.local.querydsl.fields import Field, as_float
 from infino_mcp.local.querydsl.sqltext import ident, num
@@ -98,6 +100,13 @@ def _empty_columns(agg: Agg) -> list[str]:
 
 def metric_columns(agg: Agg) -> list[str]:
     a = agg.alias
+    if agg.kind == "top_metrics":
+        return top_columns(agg)
+    if agg.kind == "median_absolute_deviation":  # exact: every value of the bucket, in order, for top_result
+        if agg.field is None:
+            return [f"NULL AS {a}"]
+        v = f"CAST({value_sql(agg)} AS DOUBLE)"
+        return [f"array_agg({v} ORDER BY {v}) FILTER (WHERE {v} IS NOT NULL) AS {a}"]
     if agg.kind in ("extended_stats", "weighted_avg", "percentiles", "percentile_ranks"):
         present = agg.field is not None and (agg.kind != "weighted_avg" or agg.weight is not None)
         return _more_columns(agg) if present else _empty_columns(agg)
@@ -179,6 +188,8 @@ def _extended(agg: Agg, row: dict) -> dict:
 
 def metric_result(agg: Agg, row: dict) -> dict:
     a = agg.alias
+    if agg.kind in ("median_absolute_deviation", "top_metrics"):
+        return top_result(agg, row)
     if agg.kind in ("extended_stats", "weighted_avg", "percentiles", "percentile_ranks"):
         return _more_result(agg, row)
     is_date = agg.field is not None and agg.field.kind == "date"

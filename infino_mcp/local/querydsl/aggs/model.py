@@ -13,12 +13,12 @@ BUCKET_AGGS = (
 SINGLE_BUCKET_AGGS = ("filter", "missing")
 METRIC_AGGS = (
     "avg", "sum", "min", "max", "value_count", "cardinality", "stats", "extended_stats", "weighted_avg",
-    "percentiles", "percentile_ranks",
+    "percentiles", "percentile_ranks", "median_absolute_deviation", "top_metrics",
 )  # fmt: skip
 PARENT_PIPELINES = ("cumulative_sum", "derivative", "bucket_selector", "bucket_sort")
 SIBLING_PIPELINES = ("avg_bucket", "sum_bucket", "min_bucket", "max_bucket")
 PIPELINE_AGGS = PARENT_PIPELINES + SIBLING_PIPELINES
-FIELDLESS_AGGS = ("filter", "filters", "weighted_avg", "top_hits", "composite") + PIPELINE_AGGS
+FIELDLESS_AGGS = ("filter", "filters", "weighted_avg", "top_hits", "composite", "top_metrics") + PIPELINE_AGGS
 SUPPORTED_AGGS = BUCKET_AGGS + METRIC_AGGS + ("top_hits",) + PIPELINE_AGGS
 
 
@@ -38,6 +38,8 @@ class Agg:
     weight: Field | None = None  # weighted_avg's weight field
     sort: list = field(default_factory=list)  # top_hits' SortSpecs
     sources: list[Agg] = field(default_factory=list)  # composite's value sources
+    metric_fields: list[tuple[str, Field | None]] = field(default_factory=list)  # top_metrics' metrics
+    top_sort: tuple = ()  # top_metrics' (sort field, descending, size)
 
     @property
     def pipeline(self) -> bool:

@@ -12,12 +12,15 @@ from infino_mcp.local.querydsl.aggs.intervals import DateInterval
 from infino_mcp.local.querydsl.aggs.model import FIELDLESS_AGGS, SUPPORTED_AGGS, Agg
 from infino_mcp.local.querydsl.aggs.pipelines import check_pipeline
 from infino_mcp.local.querydsl.aggs.selected import parse_filters
+from infino_mcp.local.querydsl.aggs.top_metrics import parse_top_metrics
 from infino_mcp.local.querydsl.nodes import unsupported
 
 if TYPE_CHECKING:
     from infino_mcp.local.querydsl.fields import Field, Fields
 
-NUMERIC_AGGS = ("avg", "sum", "histogram", "range", "extended_stats", "percentiles", "percentile_ranks")
+NUMERIC_AGGS = (
+    "avg", "sum", "histogram", "range", "extended_stats", "percentiles", "percentile_ranks", "median_absolute_deviation",
+)  # fmt: skip
 
 
 def parse_aggs(
@@ -54,6 +57,8 @@ def parse_aggs(
             check_pipeline(agg)
         elif kind == "top_hits":
             check_top_hits(agg, fields)
+        elif kind == "top_metrics":
+            parse_top_metrics(agg, fields)
         elif kind == "composite":
             agg.sources = [_source_agg(agg, i, *spec, fields) for i, spec in enumerate(source_specs(agg))]
         if sub:
