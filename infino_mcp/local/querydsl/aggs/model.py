@@ -9,6 +9,7 @@ from infino_mcp.local.querydsl.fields import Field
 
 BUCKET_AGGS = (
     "terms", "histogram", "date_histogram", "range", "date_range", "filter", "filters", "missing", "composite",
+    "auto_date_histogram",
 )  # fmt: skip
 SINGLE_BUCKET_AGGS = ("filter", "missing")
 METRIC_AGGS = (
@@ -40,6 +41,7 @@ class Agg:
     sources: list[Agg] = field(default_factory=list)  # composite's value sources
     metric_fields: list[tuple[str, Field | None]] = field(default_factory=list)  # top_metrics' metrics
     top_sort: tuple = ()  # top_metrics' (sort field, descending, size)
+    auto: tuple = ()  # auto_date_histogram's (interval text, bucket starts), chosen when it runs
 
     @property
     def pipeline(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.querydsl.aggs.auto_dates import check_auto
 from infino_mcp.local.querydsl.aggs.composite import source_specs
 from infino_mcp.local.querydsl.aggs.hits import check_top_hits
 from infino_mcp.local.querydsl.aggs.intervals import DateInterval
@@ -57,6 +58,8 @@ def parse_aggs(
             check_pipeline(agg)
         elif kind == "top_hits":
             check_top_hits(agg, fields)
+        elif kind == "auto_date_histogram":
+            check_auto(agg)
         elif kind == "top_metrics":
             parse_top_metrics(agg, fields)
         elif kind == "composite":
@@ -100,6 +103,6 @@ def _agg_field(name: str, kind: str, options: dict, fields: Fields) -> Field | N
     numeric = f.kind in ("int", "float", "date")
     if kind in NUMERIC_AGGS and not numeric:
         raise ApiError(400, f"Aggregation '{name}' ({kind}) needs a numeric or date field; '{field_name}' is {f.kind}.")
-    if kind in ("date_histogram", "date_range") and f.kind != "date":
+    if kind in ("date_histogram", "date_range", "auto_date_histogram") and f.kind != "date":
         raise ApiError(400, f"Aggregation '{name}' ({kind}) needs a date field; '{field_name}' is {f.kind}.")
     return f

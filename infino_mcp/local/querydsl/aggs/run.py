@@ -22,6 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.querydsl.aggs.auto_dates import auto_key_sql, choose, shape_auto
 from infino_mcp.local.querydsl.aggs.buckets import (
     MAX_BUCKETS,
     fill_histogram,
@@ -76,6 +77,8 @@ def _key_sql(agg: Agg) -> str:
     if agg.kind == "date_histogram":
         assert agg.date_interval is not None
         return agg.date_interval.key_sql(column)
+    if agg.kind == "auto_date_histogram":
+        return auto_key_sql(agg)
     return f"r_{agg.alias}.idx"
 
 
@@ -149,6 +152,11 @@ async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, sta
         for container in parent_containers.values():
             container[agg.name] = _empty(agg)
         return
+    if agg.kind == "auto_date_histogram":  # the interval depends on the first and last date
+        assert agg.field is not None
+        value = f"CAST(t.{ident(agg.field.column)} AS BIGINT)"
+        span = await engine.query(f"SELECT min({value}) AS lo, max({value}) AS hi FROM {source} WHERE {where}")
+        choose(agg, span.column("lo")[0].as_py(), span.column("hi")[0].as_py())
     rows = (await engine.query(_bucket_sql(agg, source, where, state))).to_pylist()
     if len(rows) > MAX_BUCKETS:
         raise ApiError(400, f"Aggregation '{agg.name}' would make more than {MAX_BUCKETS} buckets; use a larger "
@@ -291,7 +299,7 @@ def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
 def _empty(agg: Agg) -> dict:
     if agg.kind == "terms":
         return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": []}
-    if agg.kind in ("range", "date_range"):
+    if agg.kind in ("range", "date_range", "auto_date_histogram"):
         return _shape(agg, [])
     return {"buckets": []}
 
@@ -316,6 +324,8 @@ def _shape(agg: Agg, rows: list[dict]) -> dict:
             buckets.append({**r.describe(kind == "date", fmt, zone), "doc_count": counts.get(i, 0), "__k": i})
         return _keyed(agg, buckets)
     found = {r[f"g{own}"]: int(r["__c"]) for r in rows}
+    if agg.kind == "auto_date_histogram":
+        return shape_auto(agg, found)
     key_kind = "date" if agg.kind == "date_histogram" else "histogram"
     keys = fill_histogram(agg.name, agg.kind, agg.spec, agg.date_interval, found)
     zone = agg.date_interval.zone if agg.date_interval is not None else None
