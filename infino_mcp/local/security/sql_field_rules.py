@@ -58,7 +58,7 @@ def check_select_fields(
             if isinstance(column.this, exp.Star):
                 continue
             path = _field_path(column, relations)
-            if path in defined:
+            if path in defined and not _names_itself(column, path):
                 continue
             check_reference(path, rules, user, bare=allow_bare and _is_bare_projection(column, path))
         for func in part.find_all(exp.Anonymous):
@@ -77,6 +77,12 @@ def _defined_names(tree: exp.Expression) -> set[str]:
     for alias in tree.find_all(exp.TableAlias):
         names |= {_engine_name(c) for c in alias.columns}
     return names
+
+
+def _names_itself(column: exp.Column, path: str) -> bool:
+    """``x AS x``: the alias defines the name from the column, so the column is no use of that name."""
+    alias = column.parent.args.get("alias") if isinstance(column.parent, exp.Alias) else None
+    return alias is not None and _engine_name(alias) == path
 
 
 def _engine_name(ident: exp.Expression) -> str:

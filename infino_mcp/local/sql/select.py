@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from infino_mcp.limits import sql_with_row_limit
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.security.masked_lineage import check_masked_lineage
 from infino_mcp.local.security.sql_field_rules import check_select_fields
 from infino_mcp.local.sql.results import SelectResult, statement_info, table_to_result
 from infino_mcp.local.sql.rewrite import Rewritten, engine_names_to_user, parse, rewrite
@@ -99,8 +100,14 @@ def _described(rows: list[dict]) -> list[dict]:
 
 def _check_field_references(services: Services, principal: Any, rewritten: Rewritten, masked_as_is: bool) -> None:
     """403 when the query uses fields the caller's rules hide or mask other than as a bare output
-    column (see ``sql_field_rules``); the secure views already keep their values out of reach."""
+    column (see ``sql_field_rules``), however renamed on the way (``masked_lineage``); the secure views
+    already keep their values out of reach."""
+    masked = {}
     for name, info in rewritten.datasets.items():
         rules = services.rbac.field_rules(principal, name)
         if not rules.identity:
             check_select_fields(rewritten.tree, rules, info.fields, user=principal.user, allow_bare=masked_as_is)
+            if rules.mask:
+                masked[info.table] = (rules, principal.user)
+    if masked:
+        check_masked_lineage(parse(rewritten.sql), masked, allow_bare=masked_as_is)
