@@ -56,6 +56,8 @@ LINEAGE_ATTACKS = [
     "WHERE x LIKE '{g}%'",
     "WITH RECURSIVE r(v, k) AS (SELECT {col}, 0 FROM dsa UNION ALL SELECT v, k + 1 FROM r WHERE k < 1) "
     "SELECT count(*) AS n FROM r WHERE v LIKE '{g}%'",
+    "SELECT v FROM (SELECT {col} FROM dsa WHERE name <> '{g}') AS s(v) GROUP BY ALL",
+    "(SELECT {col}, name FROM dsa WHERE name <> '{g}') ORDER BY 1",
     f"SELECT count(*) AS n FROM (SELECT c1, c2, c3, c4, c5, c6 FROM {T}) AS u(x1, x2, x3, x4, x5, x6) "
     "WHERE u.x{i} LIKE '{g}%'",
 ]

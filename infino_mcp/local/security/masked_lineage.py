@@ -74,11 +74,14 @@ def check_masked_lineage(
         check_reference(name, rules, user, bare=False)
         raise ApiError(403, f"Permission denied: field {name!r} is masked for you; it cannot be used here.")
 
-    tracer = _Tracer(masked, refuse)
-    query = tree.args.get("expression") if isinstance(tree, (exp.Insert, exp.Create)) else tree
-    if not isinstance(query, exp.Query):
+    if not isinstance(tree, exp.Query):
         return
-    columns = tracer.query(query, _Env({}))
+    try:
+        columns = _Tracer(masked, refuse).query(tree, _Env({}))
+    except (AttributeError, TypeError, ValueError, IndexError, KeyError):
+        raise ApiError(
+            400, "Field rules apply to you and this statement's use of masked fields could not be traced; simplify it."
+        ) from None
     if not allow_bare:
         for _, taint in columns:
             if taint:
@@ -132,7 +135,9 @@ class _Tracer:
 
     def trace(self, node: exp.Expression, env: _Env) -> list[tuple[str, Taint]]:
         if isinstance(node, exp.Subquery):
-            return _renamed(self.query(node.this, env), node.args.get("alias"))
+            columns = self.query(node.this, env)
+            self.uses(node, _Env({}, env), skip=("this", "alias"), projection=columns)  # (SELECT ...) ORDER BY 1
+            return _renamed(columns, node.args.get("alias"))
         if isinstance(node, exp.SetOperation):
             return self.set_operation(node, env)
         if isinstance(node, exp.Select):
@@ -221,7 +226,8 @@ class _Tracer:
                 columns += source.columns if source and source.columns else [("*", self.everything(env))]
             else:
                 columns.append((_name(item.alias_or_name), self.whole_expression(item, env, use=False)))
-        if select.args.get("distinct"):
+        group = select.args.get("group")
+        if select.args.get("distinct") or (isinstance(group, exp.Group) and group.args.get("all")):
             for _, taint in columns:
                 if taint:
                     self.refuse(taint)
