@@ -140,7 +140,7 @@ async def test_exists_ids_prefix_wildcard(shop: httpx2.AsyncClient) -> None:
 async def test_like_metacharacters_are_literal(shop: httpx2.AsyncClient) -> None:
     assert ids(await query(shop, {"query": {"prefix": {"code": "50%_"}}})) == ["5"]
     assert ids(await query(shop, {"query": {"prefix": {"code": "5_%"}}})) == []
-    assert ids(await query(shop, {"query": {"wildcard": {"code": "*\\now"}}})) == ["5"]
+    assert ids(await query(shop, {"query": {"wildcard": {"code.keyword": "*\\now"}}})) == ["5"]
     assert ids(await query(shop, {"query": {"wildcard": {"code": "50_*"}}})) == []
 
 

@@ -60,6 +60,20 @@ async def test_query_string_fields_booleans_phrases_and_ranges(shop: httpx2.Asyn
     assert await found(shop, qs("user.city:rome")) == where(lambda d: d.get("user", {}).get("city") == "Rome")
 
 
+async def test_wildcards_match_words_of_text_and_whole_keyword_values(shop: httpx2.AsyncClient) -> None:
+    def word_like(pattern: str, field: str) -> list[str]:
+        regex = pattern.lower().replace("*", ".*").replace("?", ".")
+        return where(lambda d: any(re.fullmatch(regex, w) for w in words(d, field)))
+
+    for pattern in ("ph*e", "Sho?s", "*ar*", "r*"):
+        assert await found(shop, {"wildcard": {"title": pattern}}) == word_like(pattern, "title"), pattern
+    assert await found(shop, {"wildcard": {"title": "red*case"}}) == []  # no single word spans two
+    assert await found(shop, {"wildcard": {"title.keyword": "Red*case"}}) == ["1"]  # the whole value
+    assert await found(shop, {"query_string": {"query": "title:ch*r"}}) == word_like("ch*r", "title")
+    assert await found(shop, {"query_string": {"query": "title:/sh.es/"}}) == where(
+        lambda d: "shoes" in words(d, "title"))  # fmt: skip
+
+
 async def test_query_string_refusals(shop: httpx2.AsyncClient) -> None:
     for text, named in (("title:(red", "cannot parse"), ('"red phone"~2', "proximity")):
         result = await query(shop, {"query": {"query_string": {"query": text}}}, status=400)
@@ -112,12 +126,22 @@ async def test_prefix_clauses_and_regexp(shop: httpx2.AsyncClient) -> None:
         lambda d: "green" in words(d, "title") or any(w.startswith("ch") for w in words(d, "title")))  # fmt: skip
     both = {"match_bool_prefix": {"title": {"query": "blue ch", "operator": "and"}}}
     assert await found(shop, both) == ["2"]
-    assert await found(shop, {"regexp": {"brand": "A.m[a-z]"}}) == where(
+    # whole values of name.keyword (case-sensitive, as on a keyword field)
+    assert await found(shop, {"regexp": {"brand.keyword": "A.m[a-z]"}}) == where(
         lambda d: re.fullmatch(r"A.m[a-z]", d["brand"])
     )
+    assert await found(shop, {"regexp": {"brand.keyword": "O'B@"}}) == ["5"]  # @: any string
+    assert await found(shop, {"regexp": {"code.keyword": {"value": "50%_off\\\\now"}}}) == ["5"]
+    # words of a full-text field: lower-cased terms, the pattern as given
     assert await found(shop, {"regexp": {"brand": {"value": "acm.*", "case_insensitive": True}}}) == ["1", "2"]
-    assert await found(shop, {"regexp": {"brand": "O'B@"}}) == ["5"]  # @: any string
-    assert await found(shop, {"regexp": {"code": {"value": "50%_off\\\\now"}}}) == ["5"]
+    assert await found(shop, {"regexp": {"title": "ph.n[a-z]"}}) == where(
+        lambda d: any(re.fullmatch(r"ph.n[a-z]", w) for w in words(d, "title")))  # fmt: skip
+    assert await found(shop, {"regexp": {"title": "r.d.*"}}) == where(
+        lambda d: any(re.fullmatch(r"r.d.*", w) for w in words(d, "title")))  # fmt: skip
+    assert await found(shop, {"regexp": {"title": "red.*case"}}) == []  # no single word spans two
+    assert await found(shop, {"regexp": {"title": "Red"}}) == []  # the terms are lower-case
+    assert await found(shop, {"regexp": {"title": "[^ ]+ing"}}) == where(
+        lambda d: any(re.fullmatch(r"[^ ]+ing", w) for w in words(d, "title")))  # fmt: skip
     refused = await query(shop, {"query": {"regexp": {"brand": "A&B"}}}, status=400)
     assert "INTERSECTION" in str(refused)
     assert await found(shop, {"regexp": {"brand": {"value": "A&B", "flags": "NONE"}}}) == []

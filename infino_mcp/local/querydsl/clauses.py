@@ -6,8 +6,11 @@ Scores: ``dis_max`` takes the best clause plus ``tie_breaker`` times the others;
 ``boosting`` multiplies the positive clause's score by ``negative_boost`` where
 the negative clause matches. The prefix clauses match words of the field's text
 (case-insensitive, like the analyzed terms Elasticsearch compares), the last
-word as a prefix; ``regexp`` matches the whole value with Lucene's syntax
-(``@`` is any string; ``& ~ < > #`` are refused unless ``flags`` turns them off).
+word as a prefix; ``regexp`` uses Lucene's syntax (``@`` is any string; ``& ~ < > #``
+are refused unless ``flags`` turns them off). ``regexp`` and ``wildcard`` match one
+whole word of a full-text field's lower-cased text, as Elasticsearch matches the terms
+of an analyzed ``text`` field (``wildcard`` lower-cases its pattern too, ``regexp`` does
+not), and the whole value of other fields or of ``name.keyword`` (``word_wise``).
 """
 
 from __future__ import annotations
@@ -136,8 +139,9 @@ _LUCENE_OPTIONAL = {"#": "EMPTY", "@": "ANYSTRING", "&": "INTERSECTION", "~": "C
                     ">": "INTERVAL"}  # fmt: skip
 
 
-def lucene_regex(pattern: str, flags: str) -> str:
-    """A Lucene regular expression as the engine's (Rust) syntax, anchored to the whole value."""
+def lucene_regex(pattern: str, flags: str, *, words: bool = False) -> str:
+    """A Lucene regular expression as the engine's (Rust) syntax, anchored to the whole value, or with ``words``
+    to one whole word of the text (``.``, ``@`` and classes then match word characters only)."""
     enabled = {"EMPTY", "ANYSTRING", "INTERSECTION", "COMPLEMENT", "INTERVAL"} if flags.upper() == "ALL" else {
         part.strip().upper() for part in flags.split("|") if part.strip() and part.strip().upper() != "NONE"}  # fmt: skip
     out, i, in_class = [], 0, False
@@ -150,10 +154,12 @@ def lucene_regex(pattern: str, flags: str) -> str:
             continue
         if in_class:
             in_class = ch != "]"
-            out.append(ch if ch not in "&~" else "\\" + ch)
+            out.append("]]" if words and ch == "]" else ch if ch not in "&~" else "\\" + ch)
         elif ch == "[":
             in_class = True
-            out.append(ch)
+            out.append(r"[\w&&[" if words else ch)
+        elif words and ch == ".":
+            out.append(r"\w")
         elif ch == '"':
             end = pattern.find('"', i + 1)
             if end < 0:
@@ -165,13 +171,24 @@ def lucene_regex(pattern: str, flags: str) -> str:
                 raise ApiError(400, f"QueryDSL 'regexp': the Lucene operator {ch!r} ({_LUCENE_OPTIONAL[ch]}) is not "
                                "supported by the local endpoint; escape it (\\\\" + ch + ") or set \"flags\": "
                                "\"NONE\".")  # fmt: skip
-            out.append("(?s:.*)")
+            out.append(r"\w*" if words else "(?s:.*)")
         elif ch in "^$#&~<>@-":
             out.append("\\" + ch)
         else:
             out.append(ch)
         i += 1
+    if words:
+        return WORD_START + "(?:" + "".join(out) + ")" + WORD_END
     return "^(?s:" + "".join(out) + ")$"
+
+
+WORD_START, WORD_END = r"(?:^|\W)", r"(?:\W|$)"
+
+
+def word_wise(f: Field, name: str) -> bool:
+    """Whether a term-level pattern clause matches words of ``f``'s text (full-text fields, as Elasticsearch's
+    analyzed ``text``) rather than the whole value (other fields, and ``name.keyword``)."""
+    return f.kind == "string" and f.fts and not name.endswith(".keyword")
 
 
 def _regexp(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
@@ -180,12 +197,15 @@ def _regexp(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
                "regexp")  # fmt: skip
     if not isinstance(spec.get("value"), str):
         raise ApiError(400, f"QueryDSL 'regexp' on field '{name}' needs a 'value' string.")
-    pattern = lucene_regex(spec["value"], str(spec.get("flags", "ALL")))
     f = qc.fields.get(name) if name not in ("_id", "_doc_id") else None
+    words = f is not None and word_wise(f, name)
+    pattern = lucene_regex(spec["value"], str(spec.get("flags", "ALL")), words=words)
     if name in ("_id", "_doc_id"):
         column = qc.prefix + '"_doc_id"'
     elif f is None or f.kind in ("object", "array"):
         return Compiled(FALSE, Score(), [])
+    elif words:  # the words are lower-cased, as analyzed terms are; the pattern is not
+        column = f"lower({qc.col(f)})"
     else:
         column = qc.col(f) if f.kind == "string" else f"CAST({qc.col(f)} AS VARCHAR)"
     mode = ", 'i'" if spec.get("case_insensitive") else ""

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from infino_mcp.local.errors import ApiError
-from infino_mcp.local.querydsl.clauses import EXTRA_CLAUSES, fuzzy_match
+from infino_mcp.local.querydsl.clauses import EXTRA_CLAUSES, WORD_END, WORD_START, fuzzy_match, word_wise
 from infino_mcp.local.querydsl.dates import date_ms, parse_zone
 from infino_mcp.local.querydsl.fields import Field, Fields, as_float
 from infino_mcp.local.querydsl.nodes import (
@@ -338,6 +338,13 @@ class QueryCompiler:
         value = spec.get("value", spec.get("wildcard"))
         if value is None:
             raise ApiError(400, f"QueryDSL 'wildcard' on field '{name}' needs a 'value'.")
+        f = self.fields.get(name) if name not in ("_id", "_doc_id") else None
+        if f is not None and word_wise(f, name):  # one whole word of the text matches the pattern
+            pattern = "".join(
+                r"\w*" if c == "*" else r"\w" if c == "?" else regex_escape(c) for c in str(value).lower()
+            )
+            regex = lit(WORD_START + "(?:" + pattern + ")" + WORD_END)
+            return const(Pred(f"regexp_like(lower({self.col(f)}), {regex})"), spec, scoring)
         pattern = like_pattern(str(value), wildcard=True)
         return const(self._like(name, pattern, bool(spec.get("case_insensitive"))), spec, scoring)
 
