@@ -189,3 +189,31 @@ async def test_fuzzy_and_match_fuzziness(shop: httpx2.AsyncClient) -> None:
     assert await found(shop, {"fuzzy": {"title": {"value": "xhargre", "prefix_length": 1}}}) == []
     refused = await query(shop, {"query": {"fuzzy": {"price": {"value": 10}}}}, status=400)
     assert "text and keyword" in str(refused)
+
+
+async def test_terms_set(endpoint: httpx2.AsyncClient) -> None:
+    docs = [
+        {"skills": ["python", "sql", "go"], "need": 2},
+        {"skills": ["python"], "need": 1},
+        {"skills": ["sql", "rust"], "need": 2},
+        {"skills": ["go", "rust", "sql"]},
+        {"skills": ["python", "go"], "need": 3},
+    ]
+    await ingest(endpoint, "jobs", docs)
+    wanted = ["python", "sql", "go"]
+
+    async def run(spec: dict) -> list[str]:
+        body = {"query": {"terms_set": {"skills": {"terms": wanted, **spec}}}, "size": 20}
+        return sorted(ids(await query(endpoint, body, dataset="jobs")))
+
+    def expect(need) -> list[str]:
+        return sorted(
+            str(i)
+            for i, d in enumerate(docs, 1)
+            if need(d) is not None and len(set(d["skills"]) & set(wanted)) >= need(d)
+        )
+
+    assert await run({"minimum_should_match_field": "need"}) == expect(lambda d: d.get("need"))
+    assert await run({"minimum_should_match": 2}) == expect(lambda d: 2)
+    refused = await query(endpoint, {"query": {"terms_set": {"skills": {"terms": wanted}}}}, dataset="jobs", status=400)
+    assert "minimum_should_match_field" in str(refused)

@@ -57,6 +57,14 @@ async def test_field_rules_apply_to_hits(reader: httpx2.AsyncClient) -> None:
         ({"size": 0, "aggs": {"p": {"max": {"field": "price"}}}}, "'price' is hidden"),
         ({"size": 0, "aggs": {"p": {"median_absolute_deviation": {"field": "price"}}}}, "'price' is hidden"),
         (
+            {"query": {"terms_set": {"title": {"terms": ["x"], "minimum_should_match_field": "price"}}}},
+            "'price' is hidden",
+        ),
+        (
+            {"query": {"terms_set": {"user.name": {"terms": ["alice"], "minimum_should_match": 1}}}},
+            "'user.name' is masked",
+        ),
+        (
             {"size": 0, "aggs": {"p": {"top_metrics": {"metrics": {"field": "user.name"}, "sort": "ts"}}}},
             "'user.name' is masked",
         ),

@@ -255,6 +255,39 @@ def _simple_query_string(qc: QueryCompiler, body: Any, scoring: bool) -> Compile
     return qc.compile(simple_query_string(body, _text_fields(qc)), scoring)
 
 
+def _terms_set(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
+    """Documents whose values include at least as many of ``terms`` as their ``minimum_should_match_field``
+    says (or the fixed ``minimum_should_match``); a document without that number matches nothing."""
+    name, spec = field_spec(body, "terms_set", None)
+    check_keys(spec, {"terms", "minimum_should_match_field", "minimum_should_match", "boost", "_name"}, "terms_set")
+    terms = spec.get("terms")
+    if not isinstance(terms, list) or not terms:
+        raise ApiError(400, f"QueryDSL 'terms_set' on field '{name}' needs \"terms\": [values].")
+    by_field, fixed = spec.get("minimum_should_match_field"), spec.get("minimum_should_match")
+    if (by_field is None) == (fixed is None):
+        raise ApiError(400, "QueryDSL 'terms_set' needs one of minimum_should_match_field (a numeric field) or "
+                       "minimum_should_match (a number); scripts are not supported by the local endpoint.")  # fmt: skip
+    f = qc.fields.get(name)
+    if f is None or f.kind == "object":
+        return Compiled(FALSE, Score(), [])
+    literals = list(dict.fromkeys(x for x in (f.literal(v, "terms_set") for v in terms) if x is not None))
+    column = qc.col(f)
+    hits = [Pred(f"array_has({column}, {x})" if f.kind == "array" else f"({column} = {x})") for x in literals]
+    if fixed is not None:
+        required = repr(as_float(fixed, "terms_set minimum_should_match"))
+    else:
+        g = qc.fields.get(str(by_field))
+        if g is None or g.kind not in ("int", "float"):
+            return Compiled(FALSE, Score(), [])
+        required = qc.col(g)
+    if not hits:
+        return const(FALSE, spec, scoring)
+    count: list = ["(COALESCE((0"]
+    for h in hits:
+        count += [" + ", *h.as_int().parts]
+    return const(Pred(*count, f") >= {required}, FALSE))"), spec, scoring)
+
+
 EXTRA_CLAUSES: dict[str, Callable[[QueryCompiler, Any, bool], Compiled]] = {
     "dis_max": _dis_max,
     "boosting": _boosting,
@@ -264,4 +297,5 @@ EXTRA_CLAUSES: dict[str, Callable[[QueryCompiler, Any, bool], Compiled]] = {
     "fuzzy": _fuzzy,
     "query_string": _query_string,
     "simple_query_string": _simple_query_string,
+    "terms_set": _terms_set,
 }

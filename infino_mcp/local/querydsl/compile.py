@@ -54,7 +54,7 @@ from infino_mcp.local.querydsl.sqltext import (
 SUPPORTED_QUERIES = (
     "bool", "boosting", "constant_score", "dis_max", "exists", "fuzzy", "ids", "match", "match_all", "match_bool_prefix",
     "match_none", "match_phrase", "match_phrase_prefix", "multi_match", "prefix", "query_string", "range",
-    "regexp", "simple_query_string", "term", "terms", "wildcard",
+    "regexp", "simple_query_string", "term", "terms", "terms_set", "wildcard",
 )  # fmt: skip
 
 
