@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default_factory=default_data_dir, description="Local mode: where the data lives.")
     sample_data: bool = Field(default=True, description="Local mode: load the sample dataset on first start.")
+    memory_budget: int = Field(
+        default=2048,
+        ge=0,
+        description="Local mode: MiB of memory the engine may hold for queries and ingest (0: no cap); "
+        "a query over it is refused with a 400.",
+    )
     toolsets: Annotated[list[Toolset], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_TOOLSETS),
         description="Comma-separated toolsets to expose (datasets, query, connections, visualizations, dashboards, "

@@ -17,6 +17,10 @@ The limits are generous for real queries:
   a 1,000-term arithmetic chain already takes the engine 2 s to plan).
 * PromQL: 20,000 characters, 40 levels of nesting, 200 binary operators (dashboards'
   expressions use a handful; the parser crashes near 5,000).
+* SQL values: ``repeat`` / ``lpad`` / ``rpad`` / ``space`` / ``array_repeat`` with a constant
+  count building at most 100M characters (a data-driven count is refused: it could build
+  anything); ``generate_series`` / ``range`` with constant bounds spanning at most 100M rows
+  (10M rows count in about a second; 1e12 would run for hours).
 * JSON (request bodies, tool arguments): 100 levels of nesting (stored documents may nest
   20; a QueryDSL ``bool`` tree rarely passes 30; the MCP SDK's own parser stops at 200).
 """
@@ -172,24 +176,70 @@ def sql_with_row_limit(sql: str, tree: Any, rows: int) -> str:
 
 _UNKNOWN_TEXT = 1_000  # what a column or expression of unknown length is assumed to hold
 _NAMES = {"Repeat": "repeat", "Pad": "lpad/rpad", "Space": "space"}
+MAX_SERIES_ROWS = 100_000_000
 
 
 def check_sql_values(tree: Any) -> None:
-    """LimitError when a function in the parsed SQL ``tree`` would build one value of more than
-    ``MAX_SQL_VALUE_CHARS`` (``repeat('a', 1500000000)`` takes the engine 6 GB): ``repeat``, ``lpad``,
-    ``rpad``, ``space``, ``array_repeat`` with a constant count. Counts read from data are not known here."""
+    """LimitError when the parsed SQL ``tree`` builds one value of more than ``MAX_SQL_VALUE_CHARS``
+    (``repeat('a', 1500000000)`` takes the engine 6 GB) or a series of more than ``MAX_SERIES_ROWS``.
+
+    ``repeat``, ``lpad``, ``rpad``, ``space`` and ``array_repeat`` need a constant count (one read
+    from data or a subquery cannot be bounded before it runs); ``generate_series`` and ``range``
+    with constant bounds may span at most ``MAX_SERIES_ROWS`` rows."""
     from sqlglot import exp
 
-    for node in tree.find_all(exp.Repeat, exp.Pad, exp.Space, exp.Anonymous):
+    for node in tree.find_all(exp.Repeat, exp.Pad, exp.Space, exp.GenerateSeries, exp.Anonymous):
+        if isinstance(node, exp.GenerateSeries) or (isinstance(node, exp.Anonymous) and node.name.lower() == "range"):
+            _check_series(node)
+            continue
+        if not _builds_value(node):
+            continue
+        name = _NAMES.get(type(node).__name__, node.name)
         size = _built_size(node)
-        if size is not None and size > MAX_SQL_VALUE_CHARS:
+        if size is None:
             raise LimitError(
-                f"{_NAMES.get(type(node).__name__, node.name)}(...) would build a value of "
-                f"about {size:,} characters; the limit is {MAX_SQL_VALUE_CHARS:,}. Use a smaller count."
+                f"{name}(...) needs a constant count (a number written in the query): a count read from "
+                "data or a subquery could build a value of any size. Write the count as a number."
+            )
+        if size > MAX_SQL_VALUE_CHARS:
+            raise LimitError(
+                f"{name}(...) would build a value of about {size:,} characters; the limit is "
+                f"{MAX_SQL_VALUE_CHARS:,}. Use a smaller count."
             )
 
 
+def _builds_value(node: Any) -> bool:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower() == "array_repeat" and len(node.expressions) == 2
+    return True
+
+
+def _check_series(node: Any) -> None:
+    from sqlglot import exp
+
+    if isinstance(node, exp.GenerateSeries):
+        bounds = [node.args.get("start"), node.args.get("end"), node.args.get("step")]
+    else:
+        args = list(node.expressions)
+        bounds = [exp.Literal.number(0), *args] if len(args) == 1 else args
+        bounds += [None] * (3 - len(bounds))
+    start, end = (_constant(b) for b in bounds[:2])
+    step = _constant(bounds[2]) if bounds[2] is not None else 1
+    if start is None or end is None or not step:
+        return
+    series = isinstance(node, exp.GenerateSeries)  # generate_series includes its end, range does not
+    rows = abs(end - start) // abs(step) + series
+    if rows > MAX_SERIES_ROWS:
+        raise LimitError(
+            f"{'generate_series' if series else 'range'}(...) would make "
+            f"{rows:,} rows; the limit is {MAX_SERIES_ROWS:,}. Use a narrower range or a larger step."
+        )
+
+
 def _built_size(node: Any) -> int | None:
+    """Characters (or items) ``node`` builds; None when a count in it is not a constant."""
     from sqlglot import exp
 
     if isinstance(node, exp.Repeat):
@@ -206,7 +256,9 @@ def _built_size(node: Any) -> int | None:
         return None
     if isinstance(unit, exp.Literal) and unit.is_string:
         return count * max(1, len(unit.this))
-    inner = _built_size(unit) if isinstance(unit, exp.Expression) else None
+    inner = _built_size(unit) if isinstance(unit, exp.Repeat | exp.Pad | exp.Space | exp.Anonymous) else None
+    if inner is None and isinstance(unit, exp.Repeat | exp.Pad | exp.Space):
+        return None
     return count * (inner if inner is not None else _UNKNOWN_TEXT if unit.find(exp.Column) else 1)
 
 
@@ -217,12 +269,14 @@ def _constant(node: Any) -> int | None:
 
     if node is None or node.find(exp.Column, exp.Query) is not None:
         return None
-    folded = simplify(node.copy())
+    folded, sign = simplify(node.copy()), 1
+    if isinstance(folded, exp.Neg):
+        folded, sign = folded.this, -1
     if isinstance(folded, exp.Cast):
         folded = folded.this
     if isinstance(folded, exp.Literal):
         try:
-            return int(float(folded.this))
+            return sign * int(float(folded.this))
         except ValueError:
             return None
     return None

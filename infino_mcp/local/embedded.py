@@ -29,6 +29,7 @@ async def embedded_client(settings: Settings) -> AsyncIterator[InfinoClient]:
         service=settings.service,
         sample_data=settings.sample_data,
         attach_timeout=settings.connect_timeout,
+        memory_budget_mib=settings.memory_budget,
     ) as local:
         # Keys are read at every request: rotating the admin's keys must not lock this client out.
         # Per-user HTTP modes sign with each caller's keys instead, and never with the admin's.

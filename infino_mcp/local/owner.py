@@ -31,6 +31,7 @@ import uvicorn
 from infino_mcp.local.app import create_app
 from infino_mcp.local.security.rbac import read_bootstrap_credentials
 from infino_mcp.local.services import Services, open_services
+from infino_mcp.local.storage.engine import DEFAULT_MEMORY_BUDGET_MIB
 from infino_mcp.local.storage.ownership import (
     DirectoryOwned,
     OwnerInfo,
@@ -94,9 +95,17 @@ class LocalEndpoint:
     """The local endpoint as one process sees it: owned here, or reached over the owner's socket."""
 
     def __init__(
-        self, data_dir: Path, group: anyio.abc.TaskGroup, *, region: str, service: str, attach_timeout: float
+        self,
+        data_dir: Path,
+        group: anyio.abc.TaskGroup,
+        *,
+        region: str,
+        service: str,
+        attach_timeout: float,
+        memory_budget_mib: int = DEFAULT_MEMORY_BUDGET_MIB,
     ) -> None:
         self.data_dir = data_dir
+        self.memory_budget_mib = memory_budget_mib
         self.region = region
         self.service = service
         self.services: Services | None = None
@@ -153,7 +162,12 @@ class LocalEndpoint:
                 # Shielded: a cancelled caller must not leave services (and the lock) open in a thread.
                 with anyio.CancelScope(shield=True):
                     services = await anyio.to_thread.run_sync(
-                        lambda: open_services(self.data_dir, region=self.region, service=self.service)
+                        lambda: open_services(
+                            self.data_dir,
+                            region=self.region,
+                            service=self.service,
+                            memory_budget_mib=self.memory_budget_mib,
+                        )
                     )
             except DirectoryOwned as exc:
                 if exc.owner is not None and await self._reachable():
@@ -252,10 +266,18 @@ async def local_endpoint(
     service: str = "es",
     sample_data: bool = False,
     attach_timeout: float = 10.0,
+    memory_budget_mib: int = DEFAULT_MEMORY_BUDGET_MIB,
 ) -> AsyncIterator[LocalEndpoint]:
     """Serve ``data_dir`` from this process, or attach to the process that does; closed on exit."""
     async with anyio.create_task_group() as group:
-        endpoint = LocalEndpoint(data_dir, group, region=region, service=service, attach_timeout=attach_timeout)
+        endpoint = LocalEndpoint(
+            data_dir,
+            group,
+            region=region,
+            service=service,
+            attach_timeout=attach_timeout,
+            memory_budget_mib=memory_budget_mib,
+        )
         try:
             await endpoint.start(sample_data=sample_data)
             yield endpoint

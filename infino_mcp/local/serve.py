@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
         default=10_000,
         help="Most rows one SQL answer carries (default 10000); a cut answer says so (truncated, note).",
     )
+    parser.add_argument(
+        "--memory-budget",
+        type=int,
+        default=2048,
+        help="MiB of memory the engine may hold for queries and ingest (default 2048; 0: no cap); "
+        "a query over it is refused with a 400.",
+    )
     return parser
 
 
@@ -47,7 +54,7 @@ async def _run(args: argparse.Namespace) -> None:
 
     data_dir = (args.data or default_data_dir()).expanduser().resolve()
     try:
-        services = open_services(data_dir, max_rows=args.max_rows)
+        services = open_services(data_dir, max_rows=args.max_rows, memory_budget_mib=args.memory_budget)
     except DirectoryOwned as exc:
         print(f"infino-mcp local-endpoint: {exc}; stop that process or choose another --data", file=sys.stderr)
         raise SystemExit(2) from None
@@ -81,6 +88,9 @@ def main(argv: list[str]) -> None:
     args = _parser().parse_args(argv)
     if args.max_rows < 1:
         print("infino-mcp local-endpoint: --max-rows must be at least 1", file=sys.stderr)
+        raise SystemExit(2)
+    if args.memory_budget < 0:
+        print("infino-mcp local-endpoint: --memory-budget must be 0 (no cap) or more MiB", file=sys.stderr)
         raise SystemExit(2)
     if not 0 <= args.port < 65536:
         print("infino-mcp local-endpoint: --port must be between 0 (any free port) and 65535", file=sys.stderr)

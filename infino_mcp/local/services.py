@@ -15,7 +15,7 @@ from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.rbac import Rbac
 from infino_mcp.local.storage.catalog import Catalog
 from infino_mcp.local.storage.documents import DocumentWriter
-from infino_mcp.local.storage.engine import Engine
+from infino_mcp.local.storage.engine import DEFAULT_MEMORY_BUDGET_MIB, Engine
 from infino_mcp.local.storage.folders import remove_tree, tree_size
 from infino_mcp.local.storage.jsonstore import JsonCollection
 from infino_mcp.local.storage.ownership import OwnerLock
@@ -88,7 +88,12 @@ class Services:
 
 
 def open_services(
-    data_dir: Path, *, region: str = "us-east-1", service: str = "es", max_rows: int = DEFAULT_MAX_ROWS
+    data_dir: Path,
+    *,
+    region: str = "us-east-1",
+    service: str = "es",
+    max_rows: int = DEFAULT_MAX_ROWS,
+    memory_budget_mib: int = DEFAULT_MEMORY_BUDGET_MIB,
 ) -> Services:
     """Open (or create) the endpoint state under ``data_dir``, taking its lock first.
 
@@ -97,7 +102,7 @@ def open_services(
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = OwnerLock.acquire(data_dir)
     try:
-        engine = Engine(data_dir / "engine")
+        engine = Engine(data_dir / "engine", memory_budget_mib=memory_budget_mib)
     except BaseException:
         lock.release()
         raise

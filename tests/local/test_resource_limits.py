@@ -7,6 +7,7 @@ saying what to shorten, and the same process must answer the next request.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -19,9 +20,21 @@ from infino_sdk.lib import InfinoError, InfinoSDK
 
 @pytest.fixture(scope="module")
 def endpoint_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen, InfinoSDK]]:
-    data = tmp_path_factory.mktemp("limits")
+    yield from _endpoint(tmp_path_factory.mktemp("limits"))
+
+
+@pytest.fixture(scope="module")
+def small_budget_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen, InfinoSDK]]:
+    """An endpoint whose engine may hold 64 MiB, so over-budget queries fail fast and small."""
+    yield from _endpoint(tmp_path_factory.mktemp("budget"), "--memory-budget", "64")
+
+
+def _endpoint(data, *flags: str) -> Iterator[tuple[subprocess.Popen, InfinoSDK]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "infino_mcp", "local-endpoint", "--port", "0", "--data", str(data), "--no-sample-data"],
+        [
+            *(sys.executable, "-m", "infino_mcp", "local-endpoint", "--port", "0"),
+            *("--data", str(data), "--no-sample-data", *flags),
+        ],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
@@ -130,4 +143,71 @@ def test_a_function_building_a_huge_value_is_refused(endpoint_process) -> None:
     assert sdk.query_dataset_in_sql("SELECT length(repeat('ab', 1000)) AS n")["rows"][0]["values"]["n"] == {
         "Integer": 2000
     }
+    _still_answers(process, sdk)
+
+
+def test_a_count_that_is_not_a_constant_is_refused(endpoint_process) -> None:
+    process, sdk = endpoint_process
+    for sql in (
+        "SELECT length(repeat('a', (SELECT 1500000000))) AS n",
+        "SELECT length(repeat('a', x)) AS n FROM (SELECT 1500000000 AS x) AS t",
+        "SELECT length(lpad('a', x)) AS n FROM (SELECT 1500000000 AS x) AS t",
+        "SELECT cardinality(array_repeat(1, x)) AS n FROM (SELECT 1500000000 AS x) AS t",
+    ):
+        assert "needs a constant count" in _refused(sdk.query_dataset_in_sql, sql), sql
+    assert "would build a value" in _refused(
+        sdk.query_dataset_in_sql, "SELECT length(repeat('a', CAST('1500000000' AS BIGINT))) AS n"
+    )
+    sql = "SELECT length(repeat('ab', CAST('1000' AS BIGINT))) AS n, length(lpad('a', 10 * 3)) AS m"
+    assert sdk.query_dataset_in_sql(sql)["rows"][0]["values"] == {"n": {"Integer": 2000}, "m": {"Integer": 30}}
+    _still_answers(process, sdk)
+
+
+def test_an_enormous_series_is_refused(endpoint_process) -> None:
+    process, sdk = endpoint_process
+    for sql in (
+        "SELECT count(*) AS n FROM generate_series(1, 1000000000000)",
+        "SELECT count(*) AS n FROM generate_series(0, 100000000000, 1000)",  # 100,000,001 rows
+        "SELECT count(*) AS n FROM range(200000000)",
+        "SELECT count(*) AS n FROM (SELECT unnest(generate_series(-1000000000, 1000000000)) AS x) AS t",
+    ):
+        message = _refused(sdk.query_dataset_in_sql, sql)
+        assert "rows; the limit is 100,000,000" in message, sql
+    sql = "SELECT count(*) AS n FROM generate_series(1, 1000000000000, 100000000)"  # 10,000 rows
+    assert sdk.query_dataset_in_sql(sql)["rows"][0]["values"]["n"] == {"Integer": 10_000}
+    assert sdk.query_dataset_in_sql("SELECT count(*) AS n FROM range(10, 0, -2)")["rows"][0]["values"]["n"] == {
+        "Integer": 5
+    }
+    _still_answers(process, sdk)
+
+
+OVER_BUDGET = {
+    "string_agg": "SELECT length(string_agg(repeat('x', 1000), '')) AS n FROM generate_series(1, 1000000)",
+    "array_agg": "SELECT cardinality(array_agg(x)) AS n FROM generate_series(1, 20000000) AS t(x)",
+    "cross_join_grouped": (
+        "SELECT a.x, array_agg(b.y) AS ys FROM generate_series(1, 5000) AS a(x), "
+        "generate_series(1, 5000) AS b(y) GROUP BY a.x ORDER BY a.x"
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", OVER_BUDGET)
+def test_a_query_over_the_memory_budget_is_a_400(small_budget_process, attack: str) -> None:
+    process, sdk = small_budget_process
+    message = _refused(sdk.query_dataset_in_sql, OVER_BUDGET[attack])
+    assert "needs more memory than the local endpoint allows" in message
+    assert "add LIMIT, aggregate, or narrow the WHERE" in message
+    assert "retry" not in message.lower()
+    _still_answers(process, sdk)
+
+
+def test_writes_and_reads_work_within_a_small_budget(small_budget_process) -> None:
+    process, sdk = small_budget_process
+    sdk.create_dataset("within_budget")
+    lines = [
+        json.dumps(line) for i in range(2_000) for line in ({"index": {"_id": f"r{i}"}}, {"n": i, "text": f"row {i}"})
+    ]
+    sdk.upload_json_to_dataset("within_budget", "\n".join(lines))
+    rows = sdk.query_dataset_in_sql("SELECT count(*) AS c, sum(n) AS s FROM within_budget")["rows"]
+    assert rows[0]["values"] == {"c": {"Integer": 2_000}, "s": {"Integer": sum(range(2_000))}}
     _still_answers(process, sdk)

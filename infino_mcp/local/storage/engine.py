@@ -55,8 +55,17 @@ def engine_message(exc: BaseException) -> str:
     return text.strip()
 
 
+DEFAULT_MEMORY_BUDGET_MIB = 2048
+
+
 def _api_error(exc: BaseException, what: str) -> ApiError:
     if isinstance(exc, infino.ConnectionMemoryBudgetError):
+        if not what:  # a query: the same query would need the same memory again
+            return ApiError(
+                400,
+                "This query needs more memory than the local endpoint allows (its --memory-budget): "
+                "add LIMIT, aggregate, or narrow the WHERE.",
+            )
         return ApiError(503, f"{what} needs more memory than the engine's budget allows: {engine_message(exc)}")
     return ApiError(400, f"{what} failed: {engine_message(exc)}" if what else engine_message(exc))
 
@@ -73,10 +82,18 @@ class _TableState:
 class Engine:
     """The process's engine connection, with per-table write locks and group commit."""
 
-    def __init__(self, path: Path, *, maintain_every: int = MAINTAIN_EVERY, idle_seconds: float = IDLE_SECONDS) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        maintain_every: int = MAINTAIN_EVERY,
+        idle_seconds: float = IDLE_SECONDS,
+        memory_budget_mib: int = DEFAULT_MEMORY_BUDGET_MIB,
+    ) -> None:
+        """``memory_budget_mib`` caps the connection's heap (queries and ingest together); 0: no cap."""
         self.path = path
         path.mkdir(parents=True, exist_ok=True)
-        self._conn = infino.connect(str(path))
+        self._conn = infino.connect(str(path), connection_memory_budget_bytes=memory_budget_mib * 1024 * 1024)
         self._tables: dict[str, Any] = {}
         self._states: dict[str, _TableState] = {}
         self._states_lock = threading.Lock()
