@@ -56,6 +56,7 @@ class Rewritten:
     tree: exp.Expression
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)  # dataset name -> info
     explicit_id: bool = False  # the user selected ``_id`` by name
+    engine_tree: exp.Expression | None = None  # ``sql`` parsed, when secure views were checked on it
 
 
 def _outside_quotes(sql: str, transform) -> str:
@@ -284,9 +285,10 @@ def rewrite(sql: str, catalog: Catalog, rules_for: Callable[[str], FieldRules] |
         no_nested_edits(edits)
     text = _splice(text, edits)
     _check_engine_tables(text, catalog, datasets)
-    if views:
-        check_views(parse(text), views)
-    return Rewritten(sql=text, tree=tree, datasets=datasets, explicit_id=explicit_id)
+    engine_tree = parse(text) if views else None
+    if engine_tree is not None:
+        check_views(engine_tree, views)
+    return Rewritten(sql=text, tree=tree, datasets=datasets, explicit_id=explicit_id, engine_tree=engine_tree)
 
 
 def _search_dataset(func: exp.Anonymous, catalog: Catalog) -> str:

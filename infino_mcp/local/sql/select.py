@@ -110,4 +110,4 @@ def _check_field_references(services: Services, principal: Any, rewritten: Rewri
             if rules.mask:
                 masked[info.table] = (rules, principal.user)
     if masked:
-        check_masked_lineage(parse(rewritten.sql), masked, allow_bare=masked_as_is)
+        check_masked_lineage(rewritten.engine_tree or parse(rewritten.sql), masked, allow_bare=masked_as_is)
