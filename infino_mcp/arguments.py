@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server import MCPServer
+from mcp.server.context import ServerMiddleware
 
 from infino_mcp.limits import MAX_JSON_DEPTH, value_depth
 from infino_mcp.nesting import TOO_DEEP
 
 _HEADER = re.compile(r"^Error executing tool (?P<tool>\S+): \d+ validation errors? for \S+Arguments$")
-Middleware = Callable[[Any, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]
 
 
 def _error_result(ctx: Any, text: str) -> dict[str, Any]:
@@ -59,7 +59,7 @@ def _argument_path(location: str) -> str:
     return ".".join(step for step in location.split(".") if not _TYPE_STEP.match(step)) or location
 
 
-def argument_guard(server: MCPServer) -> Middleware:
+def argument_guard(server: MCPServer) -> ServerMiddleware[Any]:
     """The middleware for ``server`` (it reads the tools' input schemas once, on first use)."""
     known: dict[str, list[str]] = {}
 
@@ -78,7 +78,7 @@ def argument_guard(server: MCPServer) -> Middleware:
                 f"Error executing tool {name}: the arguments nest {depth} levels deep; the limit is {MAX_JSON_DEPTH}. "
                 "Nothing was done: send flatter arguments.",
             )
-        allowed = known.get(name)
+        allowed = known.get(name) if isinstance(name, str) else None
         if allowed is not None and isinstance(given, dict):
             unknown = sorted(set(given) - set(allowed))
             if unknown:

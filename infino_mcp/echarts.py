@@ -92,7 +92,7 @@ def to_echarts_option(viz: dict[str, Any], data: dict[str, Any]) -> dict[str, An
 # ---- helpers ---------------------------------------------------------------------------------------
 
 
-def _binding(data: dict[str, Any], columns: list[dict[str, Any]]) -> tuple[Any, list[str], Any, Any]:
+def _binding(data: dict[str, Any], columns: list[dict[str, Any]]) -> tuple[Any, list[Any], Any, Any]:
     binding = (data.get("metadata") or {}).get("binding") or {}
     names = [c.get("name") for c in columns]
     x = binding.get("x") or (names[0] if names else None)
@@ -167,7 +167,7 @@ def _metric_value(rows: list[dict[str, Any]], columns: list[dict[str, Any]], val
         return rows[0][value]
     for column in columns:
         if column.get("type") == "number":
-            return rows[0].get(column.get("name"))
+            return rows[0].get(column.get("name", ""))
     return next(iter(rows[0].values()), None)
 
 

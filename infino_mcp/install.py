@@ -95,8 +95,8 @@ def _hidden(config: dict[str, Any], client: str) -> dict[str, Any]:
     shown = json.loads(json.dumps(config))
     for entry in (shown.get("servers" if client == "vscode" else "mcpServers") or {}).values():
         for part in ("env", "headers"):
-            values = entry.get(part) if isinstance(entry, dict) else None
-            for key, value in (values or {}).items():
+            values = (entry.get(part) if isinstance(entry, dict) else None) or {}
+            for key, value in values.items():
                 secret = any(word in key.upper() for word in ("KEY", "SECRET", "TOKEN", "PASSWORD", "AUTHORIZATION"))
                 if secret and isinstance(value, str) and not value.startswith("${input:"):
                     values[key] = _HIDDEN
@@ -131,7 +131,7 @@ def _write(path: Path, config: dict[str, Any]) -> None:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="infino-mcp install",
-        description=__doc__.splitlines()[0],
+        description=__doc__.splitlines()[0] if __doc__ else None,
         epilog="Flags after -- go to infino-mcp itself: infino-mcp install cursor -- --toolsets all",
     )
     parser.add_argument("client", choices=CLIENTS)

@@ -34,6 +34,7 @@ from itertools import accumulate
 from typing import Any
 
 import yaml
+from yaml.composer import ComposerError
 
 MAX_SQL_CHARS = 100_000
 MAX_SQL_DEPTH = 40
@@ -316,9 +317,7 @@ class _NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not accepted; write the value out", event.start_mark
-            )
+            raise ComposerError(None, None, "aliases (*name) are not accepted; write the value out", event.start_mark)
         return super().compose_node(parent, index)
 
 

@@ -29,6 +29,7 @@ import jwt
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.context import ServerMiddleware
 from pydantic import AnyHttpUrl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -185,8 +186,9 @@ class JwtVerifier:
 def auth_settings(settings: Settings) -> AuthSettings:
     assert settings.oauth_issuer
     return AuthSettings(
-        issuer_url=settings.oauth_issuer,  # a string keeps a path-less issuer without a trailing slash
-        resource_server_url=resource_url(settings),
+        # Strings (pydantic validates them into URLs): a path-less issuer keeps no trailing slash.
+        issuer_url=settings.oauth_issuer,  # pyright: ignore[reportArgumentType]
+        resource_server_url=resource_url(settings),  # pyright: ignore[reportArgumentType]
         required_scopes=list(settings.oauth_required_scopes),
         validate_token_resource=False,  # JwtVerifier checks the audience itself
     )
@@ -248,7 +250,7 @@ class OAuthIdentityMiddleware:
             await self.app(scope, receive, send)
 
 
-def read_only_guard(read_only_tools: set[str]) -> Callable[[Any, Callable[[Any], Awaitable[Any]]], Awaitable[Any]]:
+def read_only_guard(read_only_tools: set[str]) -> ServerMiddleware[Any]:
     """MCP middleware: a token without ``infino:write`` lists and calls only read-only tools."""
 
     async def guard(ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:

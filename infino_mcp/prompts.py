@@ -124,6 +124,7 @@ def register_prompts(server: MCPServer) -> None:
                 title=prompt.title,
                 description=prompt.description,
                 fn=render,
+                context_kwarg=None,
                 arguments=[
                     PromptArgument(name=a["name"], description=a.get("description"), required=bool(a.get("required")))
                     for a in prompt.arguments

@@ -25,7 +25,7 @@ from types import ModuleType
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, ContentBlock, TextContent
 from pydantic import BaseModel
 
 from infino_mcp.client import Operation, current_operation
@@ -167,10 +167,11 @@ def as_tool_result(result: BaseModel) -> CallToolResult:
     data = result.model_dump(mode="json")
     render = getattr(result, "as_text", None)
     if callable(render):
-        text = render()
+        text = str(render())
     else:  # empty fields say nothing to a model: leave them out of its text
         text = compact_json(result.model_dump(mode="json", exclude_none=True))
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+    content: list[ContentBlock] = [TextContent(type="text", text=text)]
+    return CallToolResult(content=content, structured_content=data)
 
 
 def specs_in(module: ModuleType) -> Iterator[ToolSpec]:

@@ -86,8 +86,8 @@ async def dataset_list() -> list[dict[str, Any]]:
         raise ResourceError(f"Listing datasets failed: {exc}") from exc
     found = []
     for row in rows:
-        count = row.get("docs.count")
-        found.append({"name": str(row.get("index", "")), "docs_count": int(count) if str(count).isdigit() else None})
+        count = str(row.get("docs.count"))
+        found.append({"name": str(row.get("index", "")), "docs_count": int(count) if count.isdigit() else None})
     return sorted(found, key=lambda item: item["name"])
 
 
@@ -114,7 +114,7 @@ async def dataset_schema(name: str, ctx: Context) -> dict[str, Any]:
         result["samples"] = []
         result["samples_error"] = str(exc)
     else:
-        result["samples"] = [_short(row) for row in sample.rows]
+        result["samples"] = [_short(row) for row in sample.rows or []]
     return result
 
 

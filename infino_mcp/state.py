@@ -6,7 +6,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from mcp.server.mcpserver import Context
 
@@ -43,16 +43,16 @@ class AppState:
     """profile_dataset's cache: the only knowledge kept in the server process."""
 
 
-ToolContext = Context[AppState, Any]
-"""A tool's context: ``ctx.request_context.lifespan_context`` is the ``AppState``."""
+def app_state(ctx: Context) -> AppState:
+    """The ``AppState`` the lifespan yielded (tools take a plain ``Context``, whose lifespan type the SDK
+    leaves as a dict)."""
+    return cast(AppState, ctx.request_context.lifespan_context)
 
 
 def client_of(ctx: Context) -> InfinoClient:
     """The server's ``InfinoClient`` (held by the lifespan)."""
-    state: AppState = ctx.request_context.lifespan_context
-    return state.client
+    return app_state(ctx).client
 
 
 def settings_of(ctx: Context) -> Settings:
-    state: AppState = ctx.request_context.lifespan_context
-    return state.settings
+    return app_state(ctx).settings

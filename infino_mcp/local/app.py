@@ -44,7 +44,7 @@ class SigV4Middleware:
         raw_path = scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?")[0]
         try:
             # Presigned URLs sign no body, so they are accepted only for the WebSocket handshake.
-            if scope["type"] == "websocket":
+            if not isinstance(request, Request):  # the WebSocket handshake
                 caller = verify_presigned(
                     raw_path=raw_path,
                     query=query,

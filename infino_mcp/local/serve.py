@@ -22,7 +22,9 @@ from infino_mcp.sockets import listening_socket
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="infino-mcp local-endpoint", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="infino-mcp local-endpoint", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     parser.add_argument("--port", type=int, default=9200, help="Port (default 9200; 0 picks a free one).")
     parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default 127.0.0.1).")
     parser.add_argument("--data", type=Path, default=None, help="Data directory (default: the user data directory).")

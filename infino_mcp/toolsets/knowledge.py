@@ -17,6 +17,7 @@ from infino_mcp.client import dataset_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, running, settings_of
+from infino_mcp.state import app_state
 from infino_mcp.toolsets import knowledge_store as store
 from infino_mcp.toolsets.datasets import fetch_schema
 from infino_mcp.toolsets.profiling import DatasetProfile, compute_profile
@@ -52,7 +53,7 @@ async def profile_of(ctx: Context, dataset: str, fields: list[str] | None = None
     client = client_of(ctx)
     key = (client.auth.access_key_id, dataset, tuple(fields or ()))
     max_age = settings_of(ctx).profile_cache_seconds
-    cache = ctx.request_context.lifespan_context.profiles
+    cache = app_state(ctx).profiles
     found = cache.get(key, max_age) if max_age else None
     if found is not None:
         return found.model_copy(update={"cached": True})

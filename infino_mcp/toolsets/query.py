@@ -188,7 +188,7 @@ class SqlResult(BaseModel):
 
     columns: list[Column] | None = Field(default=None, description="Compact results (raw=False) only.")
     rows: list[dict[str, Any]] | list[list[Any]] | None = Field(
-        None,
+        default=None,
         description="One {column: value} object per row, or with row_format=arrays a list in column order; "
         "raw=True puts the rows in response.rows instead.",
     )

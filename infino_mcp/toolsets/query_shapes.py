@@ -168,7 +168,9 @@ def shape_promql(answer: Any, operation: str, limit: int, budget: int) -> Promql
     warnings = answer.get("warnings") or None
     if kind in ("scalar", "string"):
         pair = result if isinstance(result, list) else [None, None]
-        shown = _point(pair) if kind == "scalar" else [_number(pair[0]), pair[1] if len(pair) > 1 else None]
+        shown: list[float | str | None] = (
+            list(_point(pair)) if kind == "scalar" else [_number(pair[0]), pair[1] if len(pair) > 1 else None]
+        )
         return PromqlResult(
             result_type=kind, scalar=shown, page=Page(returned=1, total=1, truncated=False), warnings=warnings
         )

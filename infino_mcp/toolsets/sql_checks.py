@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from infino_mcp.errors import InputError
 from infino_mcp.limits import LimitError, check_sql, check_sql_values
 
-_WRITES: tuple[type[exp.Expression], ...] = tuple(
+_WRITES: tuple[type[exp.Expr], ...] = tuple(
     getattr(exp, name)
     for name in (
         "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "TruncateTable", "Copy", "Into",
@@ -32,7 +33,7 @@ _WRITE_HINT = (
 )
 
 
-def check_read_query(sql: str) -> exp.Expression:
+def check_read_query(sql: str) -> exp.Expr:
     """The parsed statement; InputError unless ``sql`` is one statement, within the size limits, that writes nothing."""
     try:
         check_sql(sql)
@@ -40,7 +41,7 @@ def check_read_query(sql: str) -> exp.Expression:
         raise InputError(f"{exc} Nothing was sent.") from None
     try:
         statements = [s for s in sqlglot.parse(sql, read="postgres") if s is not None]
-    except sqlglot.errors.SqlglotError as exc:
+    except SqlglotError as exc:
         reason = str(exc).splitlines()[0][:200]
         raise InputError(f"query is not SQL this tool can check ({reason}); fix the syntax and retry.") from None
     except RecursionError:
@@ -66,7 +67,7 @@ def check_read_query(sql: str) -> exp.Expression:
     return tree
 
 
-def _is_show(tree: exp.Expression) -> bool:
+def _is_show(tree: exp.Expr) -> bool:
     show = getattr(exp, "Show", None)
     return (isinstance(tree, exp.Command) and str(tree.this).upper() == "SHOW") or (
         show is not None and isinstance(tree, show)

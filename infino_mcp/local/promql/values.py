@@ -14,7 +14,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import re2
 
@@ -40,7 +40,8 @@ class PromQLError(ApiError):
 
 def make_labels(items: Mapping[str, str] | Iterable[tuple[str, str]]) -> Labels:
     """A canonical label set: sorted by name, empty values dropped."""
-    pairs = items.items() if isinstance(items, Mapping) else items
+    # cast: pyright cannot rule out a Mapping keyed by tuples on the Iterable side
+    pairs = cast("Iterable[tuple[str, str]]", items.items() if isinstance(items, Mapping) else items)
     return tuple(sorted((k, v) for k, v in pairs if v != ""))
 
 

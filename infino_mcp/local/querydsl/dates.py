@@ -153,7 +153,8 @@ def _round(moment: datetime, unit: str, up: bool) -> datetime:
         end = start + timedelta(days=1)
     else:
         step = _UNIT_SECONDS[unit]
-        offset = int(moment.utcoffset().total_seconds()) if moment.utcoffset() else 0
+        shift = moment.utcoffset()
+        offset = int(shift.total_seconds()) if shift else 0
         epoch = int(moment.timestamp()) + offset
         start = datetime.fromtimestamp(epoch - epoch % step - offset, UTC).astimezone(moment.tzinfo)
         end = start + timedelta(seconds=step)

@@ -14,6 +14,7 @@ default fields (``default_field``/``fields``, else every text field) as a
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from luqum import tree
@@ -107,7 +108,7 @@ class _Translate:
             return self.word(n.value, field)
         raise ApiError(400, f"QueryDSL 'query_string': {type(n).__name__} is not supported by the local endpoint.")
 
-    def implicit(self, children: list[Any], field: str | None) -> dict:
+    def implicit(self, children: Sequence[Any], field: str | None) -> dict:
         """Clauses side by side: + is required, - excluded, the rest follow default_operator."""
         must, must_not, rest = [], [], []
         for c in children:

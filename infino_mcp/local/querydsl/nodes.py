@@ -4,7 +4,7 @@ and the option parsing every clause shares (``boost``, ``minimum_should_match``,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,7 +169,7 @@ def short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-async def run_concurrently(jobs: list[Callable[[], Awaitable[None]]]) -> None:
+async def run_concurrently(jobs: Sequence[Callable[[], Coroutine[Any, Any, None]]]) -> None:
     """Run ``jobs`` in one task group; a single failure surfaces as itself, not as an exception group."""
     if len(jobs) == 1:
         await jobs[0]()

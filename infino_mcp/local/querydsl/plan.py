@@ -49,7 +49,9 @@ class Plan:
 
     def raw_driver_score(self) -> bool:
         """Whether the score is exactly the driver's BM25 score (no boost, no other terms)."""
-        return self.score is not None and self.score.parts == ("(", ScoreRef(self.driver), ")")
+        if self.driver is None or self.score is None:
+            return False
+        return self.score.parts == ("(", ScoreRef(self.driver), ")")
 
     def leaf_sql(self, leaf: TextLeaf, *, hits: bool) -> str:
         if leaf == self.driver:
@@ -92,11 +94,12 @@ class Plan:
 
     def candidate_rows(self, *, scored: bool) -> str:
         """Rows matching any candidate: ``_id``, match flags ``m<i>`` and (scored) BM25 scores ``sc<i>``."""
-        assert self.candidates
+        candidates = self.candidates
+        assert candidates
         refs = set(self.score.score_refs()) if scored and self.score is not None else set()
         sources, columns = "", []
         doc = f", {ident('_doc_id')}" if scored else ""
-        for i, leaf in enumerate(self.candidates):
+        for i, leaf in enumerate(candidates):
             if leaf in refs:
                 sub = f"(SELECT _id, score{doc} FROM {leaf.tvf('bm25_search', self.table, ALL_MATCHES_K)})"
                 columns.append(f"c{i}.score AS sc{i}")
@@ -111,8 +114,8 @@ class Plan:
                 sources += f" FULL JOIN {sub} AS c{i} ON c{i}._id = " + (f"COALESCE({earlier})" if i > 1 else "c0._id")
 
         def first(column: str) -> str:
-            values = ", ".join(f"c{i}.{column}" for i in range(len(self.candidates)))
-            return f"COALESCE({values})" if len(self.candidates) > 1 else f"c0.{column}"
+            values = ", ".join(f"c{i}.{column}" for i in range(len(candidates)))
+            return f"COALESCE({values})" if len(candidates) > 1 else f"c0.{column}"
 
         if scored:
             columns.append(f"{first(ident('_doc_id'))} AS {ident('_doc_id')}")

@@ -92,7 +92,7 @@ def canonical(sql: str) -> str:
     return sqlglot.parse_one(sql, read="postgres").sql(dialect="postgres")
 
 
-def check_views(tree: exp.Expression, protected: dict[str, set[str]]) -> None:
+def check_views(tree: exp.Expr, protected: dict[str, set[str]]) -> None:
     """ApiError(400) unless every read of a protected engine table in ``tree`` (the statement as the engine
     will run it) is the body of one of the views allowed for it: ``protected`` maps a table to the
     canonical SQL of those views."""
@@ -112,7 +112,7 @@ def check_views(tree: exp.Expression, protected: dict[str, set[str]]) -> None:
             raise ApiError(400, "The statement reads a dataset in a way field rules cannot be applied to; simplify it.")
 
 
-def _protected_table(node: exp.Expression, protected: dict[str, set[str]]) -> str | None:
+def _protected_table(node: exp.Expr, protected: dict[str, set[str]]) -> str | None:
     if isinstance(node, exp.Table):
         ident = node.this
         if isinstance(ident, exp.Identifier):

@@ -33,12 +33,12 @@ SOURCE_COLUMN = "_source"
 
 
 def check_select_fields(
-    tree: exp.Expression,
+    tree: exp.Expr,
     rules: FieldRules,
     fields: Collection[str],
     *,
     user: str = "",
-    parts: Collection[exp.Expression] | None = None,
+    parts: Collection[exp.Expr] | None = None,
     allow_bare: bool = True,
 ) -> None:
     """ApiError(403) when ``tree`` (a parsed query over one dataset) reads fields ``rules`` hide or mask.
@@ -71,7 +71,7 @@ def check_select_fields(
                         check_reference(name, rules.lowered(), user, bare=False)
 
 
-def _defined_names(tree: exp.Expression) -> set[str]:
+def _defined_names(tree: exp.Expr) -> set[str]:
     """Names the query gives to values itself: select aliases, CTE and derived-table column lists."""
     names = {_engine_name(a.args["alias"]) for a in tree.find_all(exp.Alias) if a.args.get("alias") is not None}
     for alias in tree.find_all(exp.TableAlias):
@@ -85,12 +85,12 @@ def _names_itself(column: exp.Column, path: str) -> bool:
     return alias is not None and _engine_name(alias) == path
 
 
-def _engine_name(ident: exp.Expression) -> str:
+def _engine_name(ident: exp.Expr) -> str:
     """An identifier as the engine reads it: unquoted names are lower-cased."""
     return ident.name if isinstance(ident, exp.Identifier) and ident.args.get("quoted") else ident.name.lower()
 
 
-def _relation_names(tree: exp.Expression) -> set[str]:
+def _relation_names(tree: exp.Expr) -> set[str]:
     names = {t.alias_or_name for t in tree.find_all(exp.Table)}
     names |= {t.name for t in tree.find_all(exp.Table)}
     names |= {s.alias for s in tree.find_all(exp.Subquery) if s.alias}
@@ -111,7 +111,7 @@ def _field_path(column: exp.Column, relations: set[str]) -> str:
 
 def _is_bare_projection(column: exp.Column, path: str) -> bool:
     """Selected as itself: a projection item, unaliased or aliased to its own name."""
-    node: exp.Expression = column
+    node: exp.Expr = column
     parent = column.parent
     if isinstance(parent, exp.Alias):
         alias = parent.args.get("alias")

@@ -73,14 +73,14 @@ async def execute_statement(services: Services, sql: str, *, principal: Any = No
 
 
 def _check_write_reads(
-    services: Services, principal: Any, rewritten: Rewritten, parts: list[exp.Expression], *, target: str
+    services: Services, principal: Any, rewritten: Rewritten, given: list[Any], *, target: str
 ) -> None:
     """An UPDATE or DELETE reads what its SET values and WHERE reference: 403 unless the caller may read every
-    dataset it names (the target too when ``parts`` reference it) and no part touches a hidden or masked field.
+    dataset it names (the target too when ``given`` reference it) and no part touches a hidden or masked field.
     Nothing counts as a bare projection here: the values are written or counted, never filtered on output."""
     if principal is None:
         return
-    parts = [p for p in parts if isinstance(p, exp.Expression)]
+    parts = [p for p in given if isinstance(p, exp.Expr)]
     reads_data = any(p.find(exp.Column, exp.Table, exp.Anonymous, exp.Star) is not None for p in parts)
     names = [n for n in rewritten.datasets if n != target or reads_data]
     authorize(services, principal, names, "read")
@@ -91,7 +91,7 @@ def _check_write_reads(
             check_select_fields(rewritten.tree, rules, info.fields, user=principal.user, parts=parts, allow_bare=False)
 
 
-def _target(rewritten: Rewritten, node: exp.Expression) -> str:
+def _target(rewritten: Rewritten, node: exp.Expr) -> str:
     table = node if isinstance(node, exp.Table) else node.find(exp.Table)
     name = table.name if table is not None else ""
     for dataset in rewritten.datasets:
@@ -139,7 +139,7 @@ async def execute_insert(services: Services, sql: str, *, principal: Any = None)
     return _write_result(dataset, await services.writer.write(dataset, ops))
 
 
-async def _literal_row(services: Services, columns: list[str], row: exp.Expression) -> dict[str, Any]:
+async def _literal_row(services: Services, columns: list[str], row: exp.Expr) -> dict[str, Any]:
     values = row.expressions if isinstance(row, exp.Tuple) else [row]
     if len(values) != len(columns):
         raise ApiError(400, f"A VALUES row has {len(values)} values for {len(columns)} columns.")
@@ -149,7 +149,7 @@ async def _literal_row(services: Services, columns: list[str], row: exp.Expressi
     return out
 
 
-async def _literal(services: Services, value: exp.Expression) -> Any:
+async def _literal(services: Services, value: exp.Expr) -> Any:
     if isinstance(value, exp.Null):
         return None
     if isinstance(value, exp.Boolean):
@@ -210,7 +210,7 @@ def _restricted(services: Services, principal: Any, rewritten: Rewritten) -> boo
     return False
 
 
-def _read_back_sql(tree: exp.Expression, projection: list[str], what: str) -> str:
+def _read_back_sql(tree: exp.Expr, projection: list[str], what: str) -> str:
     """The SELECT an UPDATE or DELETE of a restricted caller runs (as the caller) to find its rows."""
     table = tree.this
     if not isinstance(table, exp.Table) or tree.args.get("from_") or tree.args.get("using"):

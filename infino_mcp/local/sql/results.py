@@ -58,10 +58,10 @@ def _data_type(arrow_type: pa.DataType) -> str:
 def _column_values(column: pa.ChunkedArray) -> list[Any]:
     kind = column.type
     if pa.types.is_timestamp(kind):
-        text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
+        text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")  # pyright: ignore[reportAttributeAccessIssue]  # generated at import, not in stubs
         return [None if v is None else v + "Z" for v in text.to_pylist()]
     if pa.types.is_date(kind):
-        return pc.strftime(column, format="%Y-%m-%d").to_pylist()
+        return pc.strftime(column, format="%Y-%m-%d").to_pylist()  # pyright: ignore[reportAttributeAccessIssue]
     if pa.types.is_time(kind) or pa.types.is_duration(kind) or pa.types.is_interval(kind):
         try:
             return [None if v is None else str(v) for v in column.to_pylist()]
@@ -109,7 +109,7 @@ def table_to_result(table: pa.Table, *, keep_row_id: bool = False) -> SelectResu
 # ----- statement facts for the envelope -------------------------------------------------------
 
 
-def statement_info(tree: exp.Expression, datasets: list[str]) -> dict[str, Any]:
+def statement_info(tree: exp.Expr, datasets: list[str]) -> dict[str, Any]:
     select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
     info: dict[str, Any] = {
         "has_joins": tree.find(exp.Join) is not None,

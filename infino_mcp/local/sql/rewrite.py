@@ -53,7 +53,7 @@ class Rewritten:
     """A statement ready for the engine, and what it touches."""
 
     sql: str
-    tree: exp.Expression
+    tree: exp.Expr
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)  # dataset name -> info
     explicit_id: bool = False  # the user selected ``_id`` by name
     engine_tree: exp.Expression | None = None  # ``sql`` parsed, when secure views were checked on it
@@ -112,7 +112,7 @@ def normalize(sql: str, catalog: Catalog) -> str:
     return _quote_bare_names(sql, catalog.names())
 
 
-def parse(sql: str) -> exp.Expression:
+def parse(sql: str) -> exp.Expr:
     try:
         statements = [s for s in sqlglot.parse(sql, read="postgres") if s is not None]
     except (ParseError, TokenError) as exc:
@@ -299,7 +299,7 @@ def _search_dataset(func: exp.Anonymous, catalog: Catalog) -> str:
 _DEFAULT_SCHEMAS = ([], ["public"], ["datafusion", "public"])
 
 
-def _engine_ident(ident: exp.Expression) -> str:
+def _engine_ident(ident: exp.Expr) -> str:
     """An identifier as the engine reads it: unquoted names are lower-cased."""
     name = ident.name
     return name if isinstance(ident, exp.Identifier) and ident.args.get("quoted") else name.lower()
@@ -313,7 +313,7 @@ def _cte_ident(cte: exp.CTE) -> exp.Identifier | None:
 
 def qualified_start(table: exp.Table) -> int | None:
     """Where the table reference starts (its catalog or schema when written); ApiError(400) for another schema."""
-    parts = [table.args.get(k) for k in ("catalog", "db") if table.args.get(k) is not None]
+    parts: list[exp.Expr] = [table.args[k] for k in ("catalog", "db") if table.args.get(k) is not None]
     if (
         any(not isinstance(p, exp.Identifier) for p in parts)
         or [_engine_ident(p) for p in parts] not in _DEFAULT_SCHEMAS
@@ -387,7 +387,7 @@ def _column_target(name: str, datasets: dict[str, DatasetInfo], has_search: bool
     return None
 
 
-def _qualifier_edits(tree: exp.Expression, datasets: dict[str, DatasetInfo]) -> list[tuple[int, int, str]]:
+def _qualifier_edits(tree: exp.Expr, datasets: dict[str, DatasetInfo]) -> list[tuple[int, int, str]]:
     """Column qualifiers written as a bare dataset name that is not a valid alias as written."""
     edits = []
     for column in tree.find_all(exp.Column):

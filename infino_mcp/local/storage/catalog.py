@@ -24,6 +24,7 @@ import hashlib
 import re
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,7 +89,7 @@ def field_for(column: str) -> str:
 
 
 def infino_type(engine_type: dict) -> str:
-    kind = engine_type.get("type", "")
+    kind: str = engine_type.get("type", "")
     if kind.startswith("timestamp"):
         return "ISO8601Date"
     return _TYPE_NAMES.get(kind, kind)
@@ -256,7 +257,7 @@ class Catalog:
             self._cache.pop(name, None)
         self._engine.reclaim(folder)
 
-    def declare_fields(self, name: str, specs: list[dict], json_columns: list[str] = ()) -> DatasetInfo:
+    def declare_fields(self, name: str, specs: list[dict], json_columns: Sequence[str] = ()) -> DatasetInfo:
         """Add engine columns (schema patch ``specs``) and return the refreshed dataset.
         Called by the writer with the table's write lock held."""
         with self._lock:

@@ -211,7 +211,7 @@ class DocumentWriter:
         base = {"_index": dataset, "_id": op.id}
         present = state.get(op.id, ABSENT) is not ABSENT if op.id is not None else False
         if op.action == "delete":
-            if not present:
+            if not present or op.id is None:
                 return {op.action: {**base, "result": "not_found", "status": 404, "_version": 1}}
             del state[op.id]
             rows[op.id] = None
@@ -250,7 +250,8 @@ class DocumentWriter:
         if present:
             if not isinstance(patch, dict):
                 return {}, _item_error(400, "action_request_validation_exception", "an update needs a 'doc' object")
-            current = state[op.id] if isinstance(state[op.id], dict) else {}
+            stored = state.get(op.id) if op.id is not None else None
+            current = stored if isinstance(stored, dict) else {}
             merged = clean_json(_merge(current, patch))
             result = "noop" if merged == current else "updated"
             return merged, {"result": result, "status": 200, "_version": 2}
@@ -266,7 +267,7 @@ class DocumentWriter:
 
 
 async def ingest_documents(
-    writer: DocumentWriter, dataset: str, docs: list[tuple[str | None, dict]], op: str = "index"
+    writer: DocumentWriter, dataset: str, docs: Iterable[tuple[str | None, dict]], op: str = "index"
 ) -> list[dict]:
     """Write ``(id or None, document)`` pairs with one action; ES-style result items."""
     return await writer.write(dataset, [Op(op, doc_id, doc) for doc_id, doc in docs])

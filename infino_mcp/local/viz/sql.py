@@ -52,6 +52,7 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from infino_mcp.local.clock import parse_iso
 from infino_mcp.local.errors import ApiError
@@ -117,14 +118,14 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(exp.to_identifier(name, quoted=True), table=qualifier)
 
 
-def _bucket_expr(column: str, bucket: Any, types: FieldTypes) -> exp.Expression:
+def _bucket_expr(column: str, bucket: Any, types: FieldTypes) -> exp.Expr:
     if isinstance(bucket, dict):
         bucket = bucket.get("histogram", bucket.get("interval"))
     col = _col(column)
     if isinstance(bucket, int | float):
         width = exp.Literal.number(bucket)
         return exp.Mul(this=exp.Floor(this=exp.Div(this=col, expression=width)), expression=width.copy())
-    as_time: exp.Expression = col if types.get(column) == "ISO8601Date" else exp.cast(col, "TIMESTAMP")
+    as_time: exp.Expr = col if types.get(column) == "ISO8601Date" else exp.cast(col, "TIMESTAMP")
     unit = str(bucket).lower()
     if unit in CALENDAR_UNITS:
         return exp.func("DATE_TRUNC", exp.Literal.string(unit), as_time)
@@ -147,7 +148,7 @@ def y_alias(y: Mapping[str, Any]) -> str:
     return f"{aggregation}_{column}"
 
 
-def _agg_expr(y: Mapping[str, Any]) -> exp.Expression:
+def _agg_expr(y: Mapping[str, Any]) -> exp.Expr:
     column, aggregation = y.get("column"), y.get("aggregation", "none")
     if aggregation == "count":
         return exp.Count(this=exp.Star() if column in (None, "*", "count") else _col(column))
@@ -164,7 +165,7 @@ def builder_query(index: str, mapping: Mapping[str, Any], sql: Mapping[str, Any]
     x, series = mapping.get("x"), mapping.get("series")
     ys = list(mapping.get("y") or []) or [{"column": None, "aggregation": "count"}]
     aggregated = any(y.get("aggregation", "none") != "none" for y in ys)
-    items: list[exp.Expression] = []
+    items: list[exp.Expr] = []
     if x:
         expr = _bucket_expr(x["column"], x["bucket"], types) if x.get("bucket") is not None else _col(x["column"])
         items.append(exp.alias_(expr, exp.to_identifier(x["column"], quoted=True)))
@@ -243,7 +244,7 @@ def time_range_filter(time_range: Any, time_column: str) -> dict[str, Any]:
     }
 
 
-def _literal(value: Any, kind: str | None, temporal: bool, field_name: str) -> exp.Expression:
+def _literal(value: Any, kind: str | None, temporal: bool, field_name: str) -> exp.Expr:
     if value is None or isinstance(value, list | dict):
         raise Skip(f"value {value!r} is not a single value")
     if temporal:
@@ -282,13 +283,13 @@ def _bounds(value: Any) -> tuple[Any, Any]:
     raise Skip('is_between needs [low, high] or {"from": ..., "to": ...}')
 
 
-def _or_missing(condition: exp.Expression, col: exp.Expression) -> exp.Expression:
+def _or_missing(condition: exp.Expr, col: exp.Expr) -> exp.Expr:
     return exp.paren(exp.or_(condition, exp.Is(this=col.copy(), expression=exp.Null())))
 
 
 def filter_condition(
     flt: Mapping[str, Any], types: FieldTypes | None, time_column: str, table: str | None = None
-) -> exp.Expression:
+) -> exp.Expr:
     """One enabled filter as a SQL condition; Skip(reason) when it cannot be expressed."""
     name, op, value = flt.get("field"), flt.get("operator"), flt.get("value")
     if not isinstance(name, str) or not name:
@@ -343,7 +344,7 @@ def filter_condition(
     return between if op == "is_between" else _or_missing(exp.not_(exp.paren(between)), col)
 
 
-def _array_condition(op: str, value: Any, col: exp.Column, name: str) -> exp.Expression:
+def _array_condition(op: str, value: Any, col: exp.Column, name: str) -> exp.Expr:
     """Operators on an array field test its elements: ``is`` means "has this element"."""
     if op not in ("is", "is_not", "is_one_of", "is_not_one_of"):
         raise Skip(f"'{op}' is not supported on the array field '{name}'; use is, is_one_of or their negations")
@@ -358,15 +359,15 @@ def _array_condition(op: str, value: Any, col: exp.Column, name: str) -> exp.Exp
 # ---- injection -----------------------------------------------------------------------------------
 
 
-def _ctes(root: exp.Expression) -> dict[str, exp.Expression]:
-    found: dict[str, exp.Expression] = {}
+def _ctes(root: exp.Expr) -> dict[str, exp.Expr]:
+    found: dict[str, exp.Expr] = {}
     for cte in root.find_all(exp.CTE):
         found[cte.alias_or_name.lower()] = cte.this
     return found
 
 
 def _targets(
-    node: exp.Expression, index: str, ctes: dict[str, exp.Expression], depth: int = 0
+    node: exp.Expr, index: str, ctes: dict[str, exp.Expr], depth: int = 0
 ) -> list[tuple[exp.Select, str | None]]:
     """The SELECTs reading the dataset, each with the table alias to qualify columns (JOINs only)."""
     if depth > 16:
@@ -394,19 +395,19 @@ def _targets(
     return [(node, None)]
 
 
-def parse_select(text: str) -> exp.Expression:
+def parse_select(text: str) -> exp.Query:
     """``text`` as one sqlglot query; Skip with the parser's message when it is not one."""
     within_limits(text)
     try:
         statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
-    except sqlglot.errors.SqlglotError as exc:
+    except SqlglotError as exc:
         raise Skip(f"the SQL could not be parsed for filtering: {syntax_reason(exc)}") from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise Skip("the SQL is not a single SELECT query")
     return statements[0]
 
 
-def _apply_limit(query: exp.Expression, limit: int) -> exp.Expression:
+def _apply_limit(query: exp.Query, limit: int) -> exp.Query:
     """Cap the rows at ``limit + 1`` (one extra row tells truncation) unless the query asks for fewer."""
     current = query.args.get("limit")
     if current is not None:
@@ -419,7 +420,7 @@ def _apply_limit(query: exp.Expression, limit: int) -> exp.Expression:
 
 
 def plan(
-    query: exp.Expression | str,
+    query: exp.Query | str,
     *,
     index: str,
     filters: list[dict[str, Any]],

@@ -198,7 +198,8 @@ def metric_result(agg: Agg, row: dict) -> dict:
         out["count"] = int(out["count"] or 0)
         out["sum"] = float(out["sum"] or 0)
         for s in ("min", "max", "avg"):
-            out[s] = float(out[s]) if out[s] is not None else None
+            value = out[s]
+            out[s] = float(value) if value is not None else None
             if is_date and out[s] is not None:
                 out[f"{s}_as_string"] = shape_key(out[s], "date")["key_as_string"]
         return out

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 
 from infino_mcp.local.querydsl.aggs.intervals import DateInterval
 from infino_mcp.local.querydsl.fields import Field
@@ -32,14 +33,14 @@ class Agg:
     spec: dict
     field: Field | None
     alias: str
-    children: list[Agg] = field(default_factory=list)
+    children: list[Agg] = dataclasses.field(default_factory=list)
     parent: Agg | None = None
     date_interval: DateInterval | None = None
-    filters: list[tuple[str, str]] = field(default_factory=list)  # (bucket key, SQL predicate): filter(s)
+    filters: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (bucket key, SQL predicate): filter(s)
     weight: Field | None = None  # weighted_avg's weight field
-    sort: list = field(default_factory=list)  # top_hits' SortSpecs
-    sources: list[Agg] = field(default_factory=list)  # composite's value sources
-    metric_fields: list[tuple[str, Field | None]] = field(default_factory=list)  # top_metrics' metrics
+    sort: list = dataclasses.field(default_factory=list)  # top_hits' SortSpecs
+    sources: list[Agg] = dataclasses.field(default_factory=list)  # composite's value sources
+    metric_fields: list[tuple[str, Field | None]] = dataclasses.field(default_factory=list)  # top_metrics' metrics
     top_sort: tuple = ()  # top_metrics' (sort field, descending, size)
     auto: tuple = ()  # auto_date_histogram's (interval text, bucket starts), chosen when it runs
 
