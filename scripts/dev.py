@@ -39,6 +39,8 @@ GATES = (
     ["lint-imports", "--no-cache"],
     ["scripts/import_cycles.py"],
     ["scripts/module_sizes.py"],
+    ["pyright", "--pythonpath", "{python}"],
+    ["vulture"],
 )
 
 
@@ -92,9 +94,10 @@ def _pip_with_progress(args: list[str]) -> None:
 
 def _runnable(gate: list[str]) -> list[str]:
     """A gate is a script of this checkout (run with the venv's Python) or a command installed in the venv."""
+    args = [arg.replace("{python}", str(_python())) for arg in gate[1:]]
     if gate[0].endswith(".py"):
-        return [str(_python()), *gate]
-    return [str(_python().parent / gate[0]), *gate[1:]]
+        return [str(_python()), gate[0], *args]
+    return [str(_python().parent / gate[0]), *args]
 
 
 def main() -> None:
