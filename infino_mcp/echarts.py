@@ -115,7 +115,8 @@ def _measure(entry: dict[str, Any]) -> tuple[str, str]:
 
 def _measure_labels(attributes: dict[str, Any], ys: list[str]) -> dict[str, str]:
     """Display names for y columns: the measure in words for builder aliases, the column's own name otherwise."""
-    mapping = attributes.get("mapping") if isinstance(attributes.get("mapping"), dict) else {}
+    found = attributes.get("mapping")
+    mapping = found if isinstance(found, dict) else {}
     named = dict(_measure(e) for e in mapping.get("y") or [] if isinstance(e, dict) and not e.get("alias"))
     return {y: named.get(y, y) for y in ys}
 

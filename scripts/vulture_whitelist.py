@@ -10,6 +10,8 @@ _._normalize_url_path
 _.requires_request_body
 _.auth_flow
 _.verify_token
+_.capture_signals  # uvicorn.Server's, overridden so the owner socket leaves signals to its process
+_.should_exit  # uvicorn.Server reads it to stop
 
 # Options of library objects, read by the library: reprlib.Repr limits and re2.Options.
 _.maxother

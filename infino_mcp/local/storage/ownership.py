@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -108,10 +107,6 @@ class OwnerLock:
             raise
         return cls(data_dir, fd)
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def publish(self) -> None:
         """Say who serves the directory (``owner.json``, replaced atomically)."""
         record = {"pid": os.getpid(), "socket": str(socket_path(self.data_dir)), "since": time.time()}
@@ -132,8 +127,3 @@ class OwnerLock:
                 (self.data_dir / name).unlink()
         os.close(self._fd)
         self._fd = None
-
-
-def local_mode_supported() -> bool:
-    """Local mode needs POSIX file locks and Unix sockets (Linux, macOS)."""
-    return sys.platform != "win32"
