@@ -61,9 +61,7 @@ class _Env:
         return None
 
 
-def check_masked_lineage(
-    tree: exp.Expression, masked: dict[str, tuple[FieldRules, str]], *, allow_bare: bool = True
-) -> None:
+def check_masked_lineage(tree: exp.Expr, masked: dict[str, tuple[FieldRules, str]], *, allow_bare: bool = True) -> None:
     """ApiError(403) when a masked value of a secure view in ``tree`` (the engine's statement) is used other than
     as a bare projection item. ``masked`` maps each view's engine table to the caller's rules on it and a
     refusal callback's user; ``allow_bare=False``: the statement's own output may not carry one either."""
@@ -88,7 +86,7 @@ def check_masked_lineage(
                 refuse(taint)
 
 
-def _name(ident: exp.Expression | str | None) -> str:
+def _name(ident: exp.Expr | str | None) -> str:
     if ident is None:
         return ""
     if isinstance(ident, str):
@@ -96,7 +94,7 @@ def _name(ident: exp.Expression | str | None) -> str:
     return ident.name if isinstance(ident, exp.Identifier) and ident.args.get("quoted") else ident.name.lower()
 
 
-def _renamed(columns: list[tuple[str, Taint]], alias: exp.Expression | None) -> list[tuple[str, Taint]]:
+def _renamed(columns: list[tuple[str, Taint]], alias: exp.Expr | None) -> list[tuple[str, Taint]]:
     names = [_name(c) for c in alias.columns] if isinstance(alias, exp.TableAlias) else []
     out = [(names[i] if i < len(names) else n, t) for i, (n, t) in enumerate(columns)]
     if len(names) > len(columns):  # more names than traced columns: each could be any of them
@@ -105,7 +103,7 @@ def _renamed(columns: list[tuple[str, Taint]], alias: exp.Expression | None) -> 
     return out
 
 
-def _local(node: exp.Expression) -> Iterator[exp.Expression]:
+def _local(node: exp.Expr) -> Iterator[exp.Expr]:
     """The nodes below ``node`` that belong to its own query level (nested queries yielded, not entered)."""
     for child in node.iter_expressions():
         yield child
@@ -113,7 +111,7 @@ def _local(node: exp.Expression) -> Iterator[exp.Expression]:
             yield from _local(child)
 
 
-def _bare(node: exp.Expression) -> bool:
+def _bare(node: exp.Expr) -> bool:
     """A projection item: ``node`` itself, or aliased, in a SELECT's list (a scalar subquery counts too)."""
     if isinstance(node.parent, exp.Subquery) and not node.parent.alias:
         node = node.parent
@@ -128,12 +126,12 @@ class _Tracer:
         self.refuse = refuse
         self.traced: dict[int, list[tuple[str, Taint]]] = {}  # a query met twice (projection, uses) traced once
 
-    def query(self, node: exp.Expression, env: _Env) -> list[tuple[str, Taint]]:
+    def query(self, node: exp.Expr, env: _Env) -> list[tuple[str, Taint]]:
         if id(node) not in self.traced:
             self.traced[id(node)] = self.trace(node, env)
         return self.traced[id(node)]
 
-    def trace(self, node: exp.Expression, env: _Env) -> list[tuple[str, Taint]]:
+    def trace(self, node: exp.Expr, env: _Env) -> list[tuple[str, Taint]]:
         if isinstance(node, exp.Subquery):
             columns = self.query(node.this, env)
             self.uses(node, _Env({}, env), skip=("this", "alias"), projection=columns)  # (SELECT ...) ORDER BY 1
@@ -168,7 +166,7 @@ class _Tracer:
                 taints[i] |= self.whole_expression(item, env)
         return _renamed([(f"column{i + 1}", t) for i, t in enumerate(taints)], node.args.get("alias"))
 
-    def with_ctes(self, node: exp.Expression, env: _Env) -> _Env:
+    def with_ctes(self, node: exp.Expr, env: _Env) -> _Env:
         with_ = node.args.get("with_") or node.args.get("with")
         if not isinstance(with_, exp.With):
             return env
@@ -236,7 +234,7 @@ class _Tracer:
             self.uses(join, env, skip=("this",))
         return columns
 
-    def add_source(self, relation: exp.Expression, env: _Env) -> None:
+    def add_source(self, relation: exp.Expr, env: _Env) -> None:
         alias = _name(relation.alias) if relation.alias else ""
         if isinstance(relation, exp.Table) and isinstance(relation.this, exp.Identifier):
             cte = env.cte(_name(relation.this))
@@ -295,7 +293,7 @@ class _Tracer:
             scope = scope.outer
         return self.everything(env)  # not traceable: anything it could be
 
-    def whole_expression(self, node: exp.Expression, env: _Env, *, use: bool = True) -> Taint:
+    def whole_expression(self, node: exp.Expr, env: _Env, *, use: bool = True) -> Taint:
         """Every value ``node`` may carry (columns and nested queries), refusing the uses inside it when ``use``."""
         out = CLEAN
         if isinstance(node, exp.Column):
@@ -311,7 +309,7 @@ class _Tracer:
 
     def uses(
         self,
-        node: exp.Expression,
+        node: exp.Expr,
         env: _Env,
         *,
         skip: tuple[str, ...] = (),
@@ -322,10 +320,10 @@ class _Tracer:
             if key in skip:
                 continue
             for part in value if isinstance(value, list) else [value]:
-                if isinstance(part, exp.Expression):
+                if isinstance(part, exp.Expr):
                     self.check_part(part, env, projection)
 
-    def check_part(self, part: exp.Expression, env: _Env, projection: list[tuple[str, Taint]] | None) -> None:
+    def check_part(self, part: exp.Expr, env: _Env, projection: list[tuple[str, Taint]] | None) -> None:
         nodes = [part, *_local(part)] if not isinstance(part, (exp.Select, exp.SetOperation)) else [part]
         for node in nodes:
             if isinstance(node, (exp.Select, exp.SetOperation)):
