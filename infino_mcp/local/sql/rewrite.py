@@ -56,7 +56,7 @@ class Rewritten:
     tree: exp.Expr
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)  # dataset name -> info
     explicit_id: bool = False  # the user selected ``_id`` by name
-    engine_tree: exp.Expression | None = None  # ``sql`` parsed, when secure views were checked on it
+    engine_tree: exp.Expr | None = None  # ``sql`` parsed, when secure views were checked on it
 
 
 def _outside_quotes(sql: str, transform) -> str:
