@@ -9,12 +9,12 @@ statements. This holds with and without ``--read-only``: the tool is declared re
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from infino_mcp.errors import InputError
 from infino_mcp.limits import LimitError, check_sql, check_sql_values
+from infino_mcp.sql_dialect import parse_statements
 
 _WRITES: tuple[type[exp.Expr], ...] = tuple(
     getattr(exp, name)
@@ -40,7 +40,7 @@ def check_read_query(sql: str) -> exp.Expr:
     except LimitError as exc:
         raise InputError(f"{exc} Nothing was sent.") from None
     try:
-        statements = [s for s in sqlglot.parse(sql, read="postgres") if s is not None]
+        statements = parse_statements(sql)
     except SqlglotError as exc:
         reason = str(exc).splitlines()[0][:200]
         raise InputError(f"query is not SQL this tool can check ({reason}); fix the syntax and retry.") from None

@@ -28,6 +28,7 @@ from sqlglot import exp
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.field_rules import MASK_TEXT, FieldRules, matches
 from infino_mcp.local.storage.catalog import DOC_ID, DatasetInfo
+from infino_mcp.sql_dialect import DIALECT, parse_statements, render
 
 SEARCH_SCORE = "score"
 SEARCH_FUNCTIONS = ("bm25_search_prefix", "bm25_search", "exact_match", "token_match", "vector_search", "hybrid_search")
@@ -89,7 +90,7 @@ def view_sql(info: DatasetInfo, rules: FieldRules, source: str | None = None) ->
 
 
 def canonical(sql: str) -> str:
-    return sqlglot.parse_one(sql, read="postgres").sql(dialect="postgres")
+    return render(parse_statements(sql)[0])
 
 
 def check_views(tree: exp.Expr, protected: dict[str, set[str]]) -> None:
@@ -107,7 +108,7 @@ def check_views(tree: exp.Expr, protected: dict[str, set[str]]) -> None:
             not isinstance(holder, exp.Table)
             or not isinstance(select, exp.Select)
             or not isinstance(select.parent, exp.Subquery)
-            or select.sql(dialect="postgres") not in protected[table]
+            or render(select) not in protected[table]
         ):
             raise ApiError(400, "The statement reads a dataset in a way field rules cannot be applied to; simplify it.")
 
@@ -149,7 +150,7 @@ def secured_search(
 
 def _call_span(text: str, literal_start: int) -> tuple[int, int]:
     """Where the function call whose first argument starts at ``literal_start`` starts and ends."""
-    tokens = sqlglot.tokenize(text, read="postgres")
+    tokens = sqlglot.tokenize(text, read=DIALECT)
     at = next((i for i, t in enumerate(tokens) if t.start == literal_start), None)
     if at is None or at < 2 or tokens[at - 1].text != "(":
         raise ApiError(400, "Could not read the search function call; write it as bm25_search('dataset', ...).")

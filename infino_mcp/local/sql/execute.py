@@ -44,6 +44,7 @@ from infino_mcp.local.sql.rewrite import (
 from infino_mcp.local.sql.select import authorize, execute_select, run
 from infino_mcp.local.storage.catalog import DOC_ID, SOURCE, field_for
 from infino_mcp.local.storage.documents import Op, sql_string
+from infino_mcp.sql_dialect import render
 
 if TYPE_CHECKING:
     from infino_mcp.local.services import Services
@@ -128,9 +129,7 @@ async def execute_insert(services: Services, sql: str, *, principal: Any = None)
     if isinstance(source, exp.Values):
         rows = [await _literal_row(services, columns, row) for row in source.expressions]
     else:
-        selected = await execute_select(
-            services, source.sql(dialect="postgres"), principal=principal, masked_as_is=False
-        )
+        selected = await execute_select(services, render(source), principal=principal, masked_as_is=False)
         rows = [dict(zip(columns, row.values(), strict=False)) for row in selected.rows]
     ops = []
     for row in rows:
@@ -172,7 +171,7 @@ async def _literal(services: Services, value: exp.Expr) -> Any:
             "VALUES takes constants and expressions over them only; to copy data from a dataset use "
             "INSERT INTO dataset (col1, ...) SELECT ...",
         )
-    table = await services.engine.query(f"SELECT {value.sql(dialect='postgres')} AS v")
+    table = await services.engine.query(f"SELECT {render(value)} AS v")
     return table_to_result(table).rows[0]["v"]
 
 
@@ -218,8 +217,8 @@ def _read_back_sql(tree: exp.Expr, projection: list[str], what: str) -> str:
             400, f"{what} with FROM or USING is not supported when field rules apply to you; use a subquery in WHERE."
         )
     where = tree.args.get("where")
-    condition = f" WHERE {where.this.sql(dialect='postgres')}" if where is not None else ""
-    return f"SELECT {', '.join(projection)} FROM {table.sql(dialect='postgres')}{condition}"
+    condition = f" WHERE {render(where.this)}" if where is not None else ""
+    return f"SELECT {', '.join(projection)} FROM {render(table)}{condition}"
 
 
 async def _sources_by_id(services: Services, info: Any, ids: list[str]) -> dict[str, str]:
@@ -269,7 +268,7 @@ async def _restricted_update(services: Services, sql: str, principal: Any, datas
                 f"Permission denied: field {path!r} is hidden or masked for user {principal.user!r}; it cannot be set.",
             )
         paths.append(path)
-        projection.append(f'{assignment.expression.sql(dialect="postgres")} AS "__set_{i}"')
+        projection.append(f'{render(assignment.expression)} AS "__set_{i}"')
     selected = await execute_select(
         services, _read_back_sql(tree, projection, "UPDATE"), principal=principal, masked_as_is=False
     )
@@ -307,11 +306,9 @@ async def execute_update(services: Services, sql: str, *, principal: Any = None)
     for i, assignment in enumerate(tree.expressions):
         if not isinstance(assignment, exp.EQ) or not isinstance(assignment.this, exp.Column):
             raise ApiError(400, "UPDATE needs assignments like SET field = expression.")
-        sets.append(
-            (field_for(assignment.this.name), f'{assignment.expression.sql(dialect="postgres")} AS "__set_{i}"')
-        )
+        sets.append((field_for(assignment.this.name), f'{render(assignment.expression)} AS "__set_{i}"'))
     where = tree.args.get("where")
-    condition = f" WHERE {where.this.sql(dialect='postgres')}" if where is not None else ""
+    condition = f" WHERE {render(where.this)}" if where is not None else ""
     projection = ", ".join([f'"{DOC_ID}"', f'"{SOURCE}"', *(expr for _, expr in sets)])
     selected = await run(
         services,
@@ -348,7 +345,7 @@ async def execute_delete(services: Services, sql: str, *, principal: Any = None)
     reads = [user_tree.args.get(k) for k in ("using", "where")]
     _check_write_reads(services, principal, rewritten, reads, target=dataset)
     where = tree.args.get("where")
-    predicate = where.this.sql(dialect="postgres") if where is not None else "TRUE"
+    predicate = render(where.this) if where is not None else "TRUE"
     try:
         count = await services.writer.delete_where(dataset, predicate)
     except ApiError as exc:

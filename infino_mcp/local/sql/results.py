@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from infino_mcp.local.storage.catalog import DOC_ID, ROW_ID, SOURCE, field_for
+from infino_mcp.sql_dialect import render
 
 HIDDEN = (SOURCE, DOC_ID)
 
@@ -123,16 +124,14 @@ def statement_info(tree: exp.Expr, datasets: list[str]) -> dict[str, Any]:
         return info
     order = select.args.get("order") or (tree.args.get("order") if tree is not select else None)
     if order:
-        info["order_by"] = [
-            {"column": o.this.sql(dialect="postgres"), "ascending": not o.args.get("desc")} for o in order.expressions
-        ]
+        info["order_by"] = [{"column": render(o.this), "ascending": not o.args.get("desc")} for o in order.expressions]
     limit = tree.args.get("limit") or select.args.get("limit")
     if limit is not None and isinstance(limit.expression, exp.Literal):
         info["limit"] = int(limit.expression.this)
     info["distinct"] = bool(select.args.get("distinct"))
     group = select.args.get("group")
     if group:
-        info["group_by_columns"] = [g.sql(dialect="postgres") for g in group.expressions]
+        info["group_by_columns"] = [render(g) for g in group.expressions]
     return info
 
 

@@ -21,7 +21,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
@@ -44,6 +43,7 @@ from infino_mcp.local.storage.catalog import (
     column_for,
     field_for,
 )
+from infino_mcp.sql_dialect import parse_statements, render
 
 _QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`")
 
@@ -114,7 +114,7 @@ def normalize(sql: str, catalog: Catalog) -> str:
 
 def parse(sql: str) -> exp.Expr:
     try:
-        statements = [s for s in sqlglot.parse(sql, read="postgres") if s is not None]
+        statements = parse_statements(sql)
     except (ParseError, TokenError) as exc:
         raise ApiError(400, f"SQL syntax error: {syntax_reason(exc)}; check the statement.") from None
     if len(statements) != 1:
@@ -171,7 +171,7 @@ def _incomplete(node: str, near: str) -> str:
     cls = getattr(exp, node, None)
     if isinstance(cls, type) and issubclass(cls, exp.Binary):
         try:
-            operator = cls(this=exp.column("a"), expression=exp.column("b")).sql(dialect="postgres")[2:-2]
+            operator = render(cls(this=exp.column("a"), expression=exp.column("b")))[2:-2]
         except Exception:
             operator = ""
         if operator:
@@ -318,7 +318,7 @@ def qualified_start(table: exp.Table) -> int | None:
         any(not isinstance(p, exp.Identifier) for p in parts)
         or [_engine_ident(p) for p in parts] not in _DEFAULT_SCHEMAS
     ):
-        written = ".".join(p.sql(dialect="postgres") for p in parts)
+        written = ".".join(render(p) for p in parts)
         raise ApiError(
             400, f"Schema '{written}' is not available here; name datasets without a schema (or with public.)."
         )
@@ -465,12 +465,13 @@ def _qualifiers(sql: str, datasets: dict[str, DatasetInfo]) -> set[str]:
     """Names a column may be qualified with: dataset and table names and aliases in ``sql``."""
     names = set(datasets) | {info.table for info in datasets.values()}
     try:
-        tree = sqlglot.parse_one(sql, read="postgres")
+        trees = parse_statements(sql)
     except Exception:
         return names
-    for node in tree.find_all(exp.Table, exp.Subquery, exp.CTE):
-        if node.alias_or_name:
-            names.add(node.alias_or_name)
+    for tree in trees:
+        for node in tree.find_all(exp.Table, exp.Subquery, exp.CTE):
+            if node.alias_or_name:
+                names.add(node.alias_or_name)
     return names
 
 

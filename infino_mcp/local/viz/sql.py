@@ -50,15 +50,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from infino_mcp.local.clock import parse_iso
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.sql.rewrite import syntax_reason, within_limits
+from infino_mcp.sql_dialect import parse_statements, render
 
-DIALECT = "postgres"
 CALENDAR_UNITS = ("second", "minute", "hour", "day", "week", "month", "quarter", "year")
 AGGREGATIONS = ("count", "sum", "avg", "min", "max", "cardinality", "none")
 OPERATORS = (
@@ -399,7 +398,7 @@ def parse_select(text: str) -> exp.Query:
     """``text`` as one sqlglot query; Skip with the parser's message when it is not one."""
     within_limits(text)
     try:
-        statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
+        statements = parse_statements(text)
     except SqlglotError as exc:
         raise Skip(f"the SQL could not be parsed for filtering: {syntax_reason(exc)}") from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
@@ -434,14 +433,14 @@ def plan(
     if the engine rejects the rewritten text: the query with the limit but no
     filters, then the original text as written.
     """
-    original = query if isinstance(query, str) else query.sql(dialect=DIALECT)
+    original = query if isinstance(query, str) else render(query)
     active = [f for f in filters if f.get("enabled", True) is not False]
     try:
         tree = parse_select(query) if isinstance(query, str) else query.copy()
     except Skip as exc:
         return Plan(sql=original, skipped=[_skip(f, str(exc)) for f in active])
     result = Plan(sql="")
-    unfiltered = _apply_limit(tree.copy(), limit).sql(dialect=DIALECT)
+    unfiltered = render(_apply_limit(tree.copy(), limit))
     if active:
         try:
             targets = _targets(tree, index, _ctes(tree))
@@ -461,7 +460,7 @@ def plan(
             for (select, _), condition in zip(targets, conditions, strict=True):
                 select.where(condition, append=True, copy=False)
             result.applied.append(str(flt.get("field")))
-    result.sql = _apply_limit(tree, limit).sql(dialect=DIALECT)
+    result.sql = render(_apply_limit(tree, limit))
     result.fallbacks = [text for text in dict.fromkeys((unfiltered, original)) if text != result.sql]
     return result
 

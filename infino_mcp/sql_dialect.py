@@ -1,0 +1,27 @@
+"""The one SQL dialect infino-mcp reads and writes, and the one parse and render step.
+
+Infino's SQL is PostgreSQL-flavoured, so sqlglot's ``postgres`` dialect parses what
+callers send and renders every tree we build or rewrite (the MCP tools' checks, the
+local endpoint's rewriting, field security, visualizations and QueryDSL). Identifiers and
+literals are always sqlglot nodes (``exp.to_identifier(..., quoted=True)``,
+``exp.Literal.string``): the dialect does the quoting, nobody escapes by hand. Errors
+are sqlglot's (``SqlglotError``); each caller words them for its own side of the wire.
+This module imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+DIALECT = "postgres"
+
+
+def parse_statements(sql: str) -> list[exp.Expr]:
+    """Every statement of ``sql`` (empty ones dropped); raises ``SqlglotError`` when it is not SQL."""
+    return [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
+
+
+def render(node: exp.Expr) -> str:
+    """``node`` as SQL text in the one dialect."""
+    return node.sql(dialect=DIALECT)
