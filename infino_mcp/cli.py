@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 from infino_mcp import __version__
 from infino_mcp.config import Settings, env_var, load_settings
 from infino_mcp.errors import ConfigError
@@ -67,8 +65,6 @@ def parse_settings(argv: list[str]) -> Settings:
         overrides["local"] = True
         if isinstance(local, str):
             overrides["data_dir"] = Path(local)
-    if "mcp_token" not in overrides and os.environ.get("INFINO_MCP_TOKEN") is not None:
-        overrides["mcp_token"] = SecretStr(os.environ["INFINO_MCP_TOKEN"])
     return load_settings(**overrides)
 
 

@@ -74,6 +74,24 @@ def test_flags_and_environment_share_names(monkeypatch: pytest.MonkeyPatch, tmp_
     assert settings.uses_local and settings.data_dir == tmp_path
 
 
+def test_the_token_and_transport_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("INFINO_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("INFINO_MCP_TOKEN", "from-the-environment")
+    monkeypatch.setenv("INFINO_TRANSPORT", "streamable-http")
+    monkeypatch.setenv("INFINO_HOST", "0.0.0.0")
+    monkeypatch.setenv("INFINO_PORT", "8123")
+    monkeypatch.setenv("INFINO_ALLOWED_HOSTS", "mcp.example, other.example")
+    settings = parse_settings([])
+    assert settings.mcp_token is not None and settings.mcp_token.get_secret_value() == "from-the-environment"
+    assert (settings.transport, settings.host, settings.port) == ("streamable-http", "0.0.0.0", 8123)
+    assert settings.allowed_hosts == ["mcp.example", "other.example"]
+    flagged = parse_settings(["--mcp-token", "from-the-flag", "--port", "9000"])
+    assert flagged.mcp_token is not None and flagged.mcp_token.get_secret_value() == "from-the-flag"
+    assert flagged.port == 9000 and flagged.host == "0.0.0.0"
+
+
 def test_defaults_are_local_with_the_default_toolsets(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("INFINO_"):
