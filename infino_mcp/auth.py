@@ -98,6 +98,7 @@ def _signer_class() -> Any:
     botocore (with urllib3) is imported at the first signature, not at start-up,
     where it was about a tenth of the time to the initialize reply.
     """
+    # Cold start: botocore (with urllib3) loads at the first signature (see above).
     from botocore.auth import SigV4Auth as BotocoreSigV4
 
     class Signer(BotocoreSigV4):
@@ -134,6 +135,7 @@ def _sign(
     ``path`` is the decoded path; ``query`` the decoded query pairs; ``headers``
     only the headers to sign (lower-case names).
     """
+    # Cold start: botocore loads at the first signature (see _signer_class).
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 

@@ -107,6 +107,7 @@ def _moment(value: Any) -> datetime | None:
 
 def _time_chart(ax: Any, series: list[dict[str, Any]]) -> None:
     """Series of ``[time, value]`` points on a date axis: ticks chosen by AutoDateLocator, concise labels."""
+    # Optional: matplotlib is the [charts] extra, and charts.py imports this module without it.
     from matplotlib import dates
 
     points = []

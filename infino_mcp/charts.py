@@ -56,6 +56,7 @@ def app_html() -> str:
 
 def apps_extension() -> Any:
     """The MCP Apps extension serving the chart App (pass it to ``MCPServer(extensions=[...])``)."""
+    # Cold start: the Apps extension (about 8 ms) loads only when a render tool is selected.
     from mcp.server.apps import Apps, ResourceCsp
 
     apps = Apps()
@@ -81,6 +82,7 @@ def ui_meta(tool_name: str) -> dict[str, Any] | None:
 def _figure(width: float, height: float) -> Any:
     """A matplotlib ``Figure`` on the Agg canvas; no pyplot, so no global figure registry and no display."""
     try:
+        # Optional: matplotlib is the [charts] extra; without it the error says how to install it.
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:

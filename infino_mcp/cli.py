@@ -9,13 +9,14 @@ naming what is wrong, before anything starts.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from infino_mcp import __version__
+from infino_mcp import __version__, identities, install
 from infino_mcp.config import Settings, env_var, load_settings
 from infino_mcp.errors import ConfigError
 
@@ -70,8 +71,6 @@ def parse_settings(argv: list[str]) -> Settings:
 
 def check_local(settings: Settings) -> None:
     """Local mode needs the ``[local]`` extra and a writable data directory; say so before starting."""
-    import importlib.util
-
     if sys.platform == "win32":
         raise ConfigError(
             "local mode is not available on Windows (the embedded engine has no Windows build, and processes share "
@@ -103,32 +102,28 @@ def _configure_logging(level: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["local-endpoint"]:
+        # Cold start: the engine, Starlette and uvicorn load only for this subcommand.
         from infino_mcp.local.serve import main as local_main
 
         local_main(argv[1:])
         return
     if argv[:1] == ["identities"]:
-        from infino_mcp.identities import main as identities_main
-
-        identities_main(argv[1:])
+        identities.main(argv[1:])
         return
     if argv[:1] == ["install"]:
-        from infino_mcp.install import main as install_main
-
-        install_main(argv[1:])
+        install.main(argv[1:])
         return
     try:
         settings = parse_settings(argv)
         if settings.uses_local:
             check_local(settings)
         if settings.identities is not None:
-            from infino_mcp.identities import check_file
-
-            check_file(settings.identities)
+            identities.check_file(settings.identities)
     except ConfigError as exc:
         print(f"infino-mcp: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     _configure_logging(settings.log_level)
+    # Cold start: --help and configuration errors answer before the server and its toolsets load.
     from infino_mcp.transports import serve
 
     serve(settings)

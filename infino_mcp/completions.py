@@ -32,6 +32,7 @@ from mcp.types import (
 )
 
 from infino_mcp.errors import InfinoError
+from infino_mcp.toolsets.datasets import list_dataset_rows
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,6 @@ def _matching(candidates: list[tuple[str, str]], typed: str) -> Completion:
 
 
 async def _dataset_names(client: Any) -> list[tuple[str, str]]:
-    from infino_mcp.toolsets.datasets import list_dataset_rows
-
     names = [str(row["index"]) for row in await list_dataset_rows(client) if row.get("index")]
     return [(name, name) for name in names]
 

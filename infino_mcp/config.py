@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from infino_mcp.errors import ConfigError
@@ -278,8 +278,6 @@ def _is_loopback(host: str) -> bool:
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment plus ``overrides``; ConfigError with one clear line when invalid."""
-    from pydantic import ValidationError
-
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -31,7 +31,7 @@ from mcp.server.mcpserver.exceptions import (
 )
 from mcp.types import Annotations
 
-from infino_mcp.client import is_service_error
+from infino_mcp.client import id_segment, is_service_error
 from infino_mcp.completions import (
     bind_request_state,
     current_state,
@@ -42,6 +42,10 @@ from infino_mcp.errors import InfinoError
 from infino_mcp.registry import running
 from infino_mcp.shaping import compact_json
 from infino_mcp.state import client_of
+from infino_mcp.toolsets.datasets import fetch_schema, list_dataset_rows
+from infino_mcp.toolsets.knowledge import context_of, get_dataset_context, profile_dataset, profile_of
+from infino_mcp.toolsets.query import query_dataset_in_sql
+from infino_mcp.toolsets.visualizations import envelope, fetch_visualization
 
 MIME = "application/json"
 DATASETS_URI = "infino://datasets"
@@ -78,8 +82,6 @@ def _failure(exc: InfinoError, what: str, listing: str) -> ResourceError:
 
 async def dataset_list() -> list[dict[str, Any]]:
     """The ``infino://datasets`` body: ``[{name, docs_count}]`` sorted by name."""
-    from infino_mcp.toolsets.datasets import list_dataset_rows
-
     try:
         rows = await list_dataset_rows(current_state().client)
     except InfinoError as exc:
@@ -92,9 +94,6 @@ async def dataset_list() -> list[dict[str, Any]]:
 
 
 async def dataset_schema(name: str, ctx: Context) -> dict[str, Any]:
-    from infino_mcp.toolsets.datasets import fetch_schema
-    from infino_mcp.toolsets.query import query_dataset_in_sql
-
     try:
         schema = await fetch_schema(client_of(ctx), name)
     except InfinoError as exc:
@@ -119,8 +118,6 @@ async def dataset_schema(name: str, ctx: Context) -> dict[str, Any]:
 
 
 async def dataset_profile(name: str, ctx: Context) -> dict[str, Any]:
-    from infino_mcp.toolsets.knowledge import profile_dataset, profile_of
-
     try:
         with running(profile_dataset):
             return (await profile_of(ctx, name)).model_dump(mode="json", exclude_none=True)
@@ -129,8 +126,6 @@ async def dataset_profile(name: str, ctx: Context) -> dict[str, Any]:
 
 
 async def dataset_context(name: str, ctx: Context) -> dict[str, Any]:
-    from infino_mcp.toolsets.knowledge import context_of, get_dataset_context
-
     try:
         with running(get_dataset_context):
             return (await context_of(ctx, name)).model_dump(mode="json", exclude_none=True)
@@ -139,8 +134,6 @@ async def dataset_context(name: str, ctx: Context) -> dict[str, Any]:
 
 
 async def visualization(id: str, ctx: Context) -> dict[str, Any]:
-    from infino_mcp.toolsets.visualizations import envelope, fetch_visualization
-
     try:
         answer = await fetch_visualization(client_of(ctx), id)
     except InfinoError as exc:
@@ -149,9 +142,6 @@ async def visualization(id: str, ctx: Context) -> dict[str, Any]:
 
 
 async def dashboard(id: str, ctx: Context) -> dict[str, Any]:
-    from infino_mcp.client import id_segment
-    from infino_mcp.toolsets.visualizations import envelope
-
     client = client_of(ctx)
     try:
         path = f"/dashboards/{id_segment(id, 'Dashboard id')}"

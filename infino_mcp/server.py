@@ -23,7 +23,11 @@ from infino_mcp.charts import apps_extension, ui_meta
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
 from infino_mcp.http_options import install_state_guard, server_options
+from infino_mcp.instructions import instructions_for
+from infino_mcp.probe import startup_check
+from infino_mcp.prompts import register_prompts
 from infino_mcp.registry import ToolSpec, registered_callable, specs_in
+from infino_mcp.resources import register_resources
 from infino_mcp.schemas import compact_schema
 from infino_mcp.state import AppState
 from infino_mcp.toolsets import TOOLSET_MODULES
@@ -47,6 +51,7 @@ def selected_specs(settings: Settings) -> list[ToolSpec]:
 async def open_client(settings: Settings) -> AsyncIterator[InfinoClient]:
     """The client for ``settings``: the cloud endpoint, or the embedded local one."""
     if settings.uses_local:
+        # Cold start: the engine, pyarrow and Starlette load only in local mode.
         from infino_mcp.local.embedded import embedded_client
 
         async with embedded_client(settings) as client:
@@ -60,8 +65,6 @@ async def open_client(settings: Settings) -> AsyncIterator[InfinoClient]:
         client = InfinoClient(settings.endpoint, settings.access_key, settings.secret_key, settings=settings)
     async with client:
         if not settings.per_user:
-            from infino_mcp.probe import startup_check
-
             await startup_check(client)
         yield client
 
@@ -76,8 +79,6 @@ def build_server(settings: Settings, *, client: InfinoClient | None = None) -> M
             return
         async with open_client(settings) as own:
             yield AppState(client=own, settings=settings)
-
-    from infino_mcp.instructions import instructions_for
 
     specs = selected_specs(settings)
     server = MCPServer(
@@ -96,12 +97,10 @@ def build_server(settings: Settings, *, client: InfinoClient | None = None) -> M
     server.middleware.append(argument_guard(server))
     install_state_guard(server)
     if settings.auth == "oauth":
+        # Cold start: PyJWT and its crypto load only for --auth oauth.
         from infino_mcp.oauth import read_only_guard
 
         server.middleware.append(read_only_guard({s.name for s in specs if s.read_only}))
-    from infino_mcp.prompts import register_prompts
-    from infino_mcp.resources import register_resources
-
     register_resources(server, settings)
     register_prompts(server)
     return server

@@ -93,7 +93,7 @@ def _pollable(fd: int) -> bool:
 @contextlib.asynccontextmanager
 async def _claimed_std_fds() -> AsyncIterator[tuple[int, int]]:
     """Private duplicates of fd 0 and 1 for the wire; meanwhile fd 0 reads /dev/null and fd 1 writes to stderr."""
-    import fcntl
+    import fcntl  # POSIX only: on Windows run_stdio never gets here
 
     wire_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
     wire_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 import anyio
+import uvicorn
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
@@ -20,6 +21,7 @@ from infino_mcp.http_auth import BearerTokenMiddleware, InfinoKeysMiddleware
 from infino_mcp.nesting import NestingMiddleware
 from infino_mcp.server import build_server, open_client
 from infino_mcp.sockets import listening_socket
+from infino_mcp.stdio import run_stdio
 
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
@@ -49,6 +51,7 @@ def http_app(server: MCPServer, settings: Settings) -> ASGIApp:
     if settings.auth == "infino-keys":
         app = InfinoKeysMiddleware(app)
     elif settings.auth == "oauth":
+        # Cold start: PyJWT and its crypto load only for --auth oauth.
         from infino_mcp.oauth import OAuthIdentityMiddleware
 
         app = OAuthIdentityMiddleware(app, settings)
@@ -69,8 +72,6 @@ def _who(settings: Settings) -> str:
 
 
 async def _serve_http(settings: Settings) -> None:
-    import uvicorn
-
     # One client (and, in local mode, one engine connection) for the whole process:
     # the SDK would otherwise run the lifespan once per SSE session.
     async with open_client(settings) as client:
@@ -92,8 +93,6 @@ async def _serve_http(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     if settings.transport == "stdio":
-        from infino_mcp.stdio import run_stdio
-
         anyio.run(run_stdio, build_server(settings))
     else:
         anyio.run(_serve_http, settings)

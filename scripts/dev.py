@@ -39,6 +39,7 @@ GATES = (
     ["lint-imports", "--no-cache"],
     ["scripts/import_cycles.py"],
     ["scripts/module_sizes.py"],
+    ["scripts/function_imports.py"],
     ["pyright", "--pythonpath", "{python}"],
     ["vulture"],
 )

@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> None:
+    # Loaded once the flags are checked, after RUST_LOG is set: --help and a bad flag answer without
+    # loading the engine, Starlette and uvicorn.
     import uvicorn
 
     from infino_mcp.local.app import create_app

@@ -19,6 +19,9 @@ from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.registry import client_of, infino_tool, running, settings_of
 from infino_mcp.state import app_state
 from infino_mcp.toolsets import knowledge_store as store
+from infino_mcp.toolsets import (
+    query as query_tools,  # the module: so that specs_in(knowledge) does not list the query tools
+)
 from infino_mcp.toolsets.datasets import fetch_schema
 from infino_mcp.toolsets.profiling import DatasetProfile, compute_profile
 
@@ -244,22 +247,20 @@ async def remove_dataset_context(
 
 async def _run_once(ctx: Context, dataset: str, query: str, language: str) -> None:
     """Run ``query`` once with its language's tool; InputError with the service's message when it fails."""
-    from infino_mcp.toolsets.query import (
-        query_dataset_in_promql,
-        query_dataset_in_querydsl,
-        query_dataset_in_sql,
-    )
-
     try:
         if language == "sql":
-            with running(query_dataset_in_sql):
-                await query_dataset_in_sql(ctx, query=query, limit=1, offset=0, raw=False, row_format="objects")
+            with running(query_tools.query_dataset_in_sql):
+                await query_tools.query_dataset_in_sql(
+                    ctx, query=query, limit=1, offset=0, raw=False, row_format="objects"
+                )
         elif language == "querydsl":
-            with running(query_dataset_in_querydsl):
-                await query_dataset_in_querydsl(ctx, dataset=dataset, query=query, limit=1, offset=0, raw=False)
+            with running(query_tools.query_dataset_in_querydsl):
+                await query_tools.query_dataset_in_querydsl(
+                    ctx, dataset=dataset, query=query, limit=1, offset=0, raw=False
+                )
         else:
-            with running(query_dataset_in_promql):
-                await query_dataset_in_promql(ctx, query=query, dataset=dataset, time=None, limit=1)
+            with running(query_tools.query_dataset_in_promql):
+                await query_tools.query_dataset_in_promql(ctx, query=query, dataset=dataset, time=None, limit=1)
     except InfinoError as exc:
         raise InputError(f"Not saved: the query failed when run: {exc}") from None
 

@@ -19,9 +19,10 @@ from pydantic import BaseModel, Field
 from infino_mcp.client import dataset_segment
 from infino_mcp.config import Toolset
 from infino_mcp.errors import InfinoError, InputError
-from infino_mcp.limits import LimitError, check_promql, sql_with_row_limit
+from infino_mcp.limits import LimitError, check_promql
 from infino_mcp.registry import client_of, infino_tool, settings_of
 from infino_mcp.shaping import Page, compact_json, list_at, object_at
+from infino_mcp.sql_limits import sql_with_row_limit
 from infino_mcp.toolsets.common import (
     JsonArg,
     querydsl_body,

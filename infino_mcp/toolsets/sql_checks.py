@@ -13,8 +13,9 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from infino_mcp.errors import InputError
-from infino_mcp.limits import LimitError, check_sql, check_sql_values
+from infino_mcp.limits import LimitError, check_sql
 from infino_mcp.sql_dialect import parse_statements
+from infino_mcp.sql_limits import check_sql_values
 
 _WRITES: tuple[type[exp.Expr], ...] = tuple(
     getattr(exp, name)

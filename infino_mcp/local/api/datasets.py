@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from infino_mcp.local.api.bulk import bulk
 from infino_mcp.local.api.http import json_response, read_json, require, services
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.querydsl import search as querydsl
 from infino_mcp.local.services import Services
 from infino_mcp.local.sql.execute import delete_matching
 from infino_mcp.local.storage.catalog import DatasetInfo
@@ -151,8 +152,6 @@ async def get_record(request: Request) -> Response:
 
 
 async def delete_by_query(request: Request) -> Response:
-    from infino_mcp.local.querydsl import search as querydsl
-
     name = request.path_params["ds"]
     require(request, "record", "delete", name)
     svc = services(request)

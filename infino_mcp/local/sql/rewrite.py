@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from infino_mcp.limits import LimitError, check_sql, check_sql_values
+from infino_mcp.limits import LimitError, check_sql
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.field_rules import FieldRules
 from infino_mcp.local.security.secure_view import (
@@ -44,6 +44,7 @@ from infino_mcp.local.storage.catalog import (
     field_for,
 )
 from infino_mcp.sql_dialect import parse_statements, render
+from infino_mcp.sql_limits import check_sql_values
 
 _QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`")
 

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlglot import exp
 
-from infino_mcp.limits import sql_with_row_limit
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.masked_lineage import check_masked_lineage
 from infino_mcp.local.security.sql_field_rules import check_select_fields
 from infino_mcp.local.sql.results import SelectResult, statement_info, table_to_result
 from infino_mcp.local.sql.rewrite import Rewritten, engine_names_to_user, parse, rewrite
 from infino_mcp.local.storage.catalog import DOC_ID, ROW_ID, SOURCE, field_for
+from infino_mcp.sql_limits import sql_with_row_limit
 
 if TYPE_CHECKING:
     from infino_mcp.local.services import Services

@@ -14,6 +14,7 @@ The socket itself always lives in the data directory.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -94,8 +95,6 @@ class OwnerLock:
     @classmethod
     def acquire(cls, data_dir: Path) -> OwnerLock:
         """Take the lock now or raise ``DirectoryOwned`` (never waits)."""
-        import fcntl
-
         fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

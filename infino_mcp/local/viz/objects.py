@@ -46,6 +46,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sqlglot import exp
+
 from infino_mcp.echarts import CHART_TYPES
 from infino_mcp.local.clock import now_iso
 from infino_mcp.local.errors import ApiError
@@ -211,8 +213,6 @@ def _normalize_order(value: Any) -> list[dict[str, str]]:
 
 
 def _first_table(raw_query: str) -> str | None:
-    from sqlglot import exp
-
     try:
         tree = parse_select(raw_query)
     except Skip:
