@@ -210,7 +210,7 @@ async def _fast_uniform(request: Request, svc: Services, uniform: Uniform, start
     if len(uniform.sources) < FAST_MIN_DOCS or not svc.catalog.exists(uniform.dataset):
         return None
     require(request, "record", "write", uniform.dataset)
-    info = await anyio.to_thread.run_sync(svc.catalog.get, uniform.dataset)
+    info = svc.catalog.get(uniform.dataset)
     if uniform.ids is None:
         new_id = id_generator()
         ids, given = [new_id() for _ in uniform.sources], []
@@ -244,7 +244,7 @@ async def _fast_ops(request: Request, svc: Services, ops: list[tuple[str, Op]]) 
     if not svc.catalog.exists(dataset):
         return None
     require(request, "record", "write", dataset)
-    info = await anyio.to_thread.run_sync(svc.catalog.get, dataset)
+    info = svc.catalog.get(dataset)
     new_id = id_generator()
     ids = [op.id if op.id is not None else new_id() for _, op in ops]
     given = [op.id for _, op in ops if op.id is not None]

@@ -220,12 +220,19 @@ async def get_connection(request: Request) -> Response:
 
 async def update_connection(request: Request) -> Response:
     services(request).rbac.require_admin(request.state.principal, "change connections")
-    conn = _connection(request, request.path_params["name"])
-    conn["config"] = _merge_config(conn["config"], _config_from(await read_json(request)))
-    conn["name"] = conn["config"].get("name", conn["name"])
-    conn["updated_at"] = now_iso()
-    await services(request).collection("connections").aput(conn["id"], conn)
-    return json_response(_view(conn))
+    conn_id = request.path_params["name"]
+    _connection(request, conn_id)
+    changes = _config_from(await read_json(request))
+
+    def change(conn: dict[str, Any] | None) -> dict[str, Any]:
+        if conn is None:
+            raise ApiError(404, f"Connection {conn_id!r} not found; get_connections lists them.")
+        conn["config"] = _merge_config(conn["config"], changes)
+        conn["name"] = conn["config"].get("name", conn["name"])
+        conn["updated_at"] = now_iso()
+        return conn
+
+    return json_response(_view(await services(request).collection("connections").aupdate(conn_id, change)))
 
 
 async def delete_connection(request: Request) -> Response:

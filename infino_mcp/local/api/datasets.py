@@ -60,10 +60,6 @@ async def dataset_row(svc: Services, info: DatasetInfo) -> dict[str, Any]:
     }
 
 
-async def _dataset(svc: Services, name: str) -> DatasetInfo:
-    return await anyio.to_thread.run_sync(svc.catalog.get, name)
-
-
 # ----- fixed paths -----------------------------------------------------------------------------
 
 
@@ -83,7 +79,7 @@ async def list_datasets(request: Request) -> Response:
             if exc.status == 403:
                 continue
             raise
-        rows.append(await dataset_row(svc, await _dataset(svc, name)))
+        rows.append(await dataset_row(svc, svc.catalog.get(name)))
     return json_response(rows)
 
 
@@ -93,14 +89,14 @@ async def list_datasets(request: Request) -> Response:
 async def create_dataset(request: Request) -> Response:
     name = request.path_params["ds"]
     require(request, "dataset", "create", name)
-    await anyio.to_thread.run_sync(services(request).catalog.create, name)
+    await services(request).catalog.acreate(name)
     return json_response({"acknowledged": True, "shards_acknowledged": True, "index": name})
 
 
 async def delete_dataset(request: Request) -> Response:
     name = request.path_params["ds"]
     require(request, "dataset", "delete", name)
-    await anyio.to_thread.run_sync(services(request).catalog.drop, name)
+    await services(request).catalog.adrop(name)
     return json_response({"acknowledged": True})
 
 
@@ -108,7 +104,7 @@ async def dataset_metadata(request: Request) -> Response:
     name = request.path_params["ds"]
     require(request, "metadata", "read", name)
     svc = services(request)
-    info = await _dataset(svc, name)
+    info = svc.catalog.get(name)
     row = await dataset_row(svc, info)
     row["creation_date"] = info.created_at
     row["enrich_policy"] = info.enrich_policy
@@ -118,7 +114,7 @@ async def dataset_metadata(request: Request) -> Response:
 async def dataset_schema(request: Request) -> Response:
     name = request.path_params["ds"]
     require(request, "metadata", "read", name)
-    info = await _dataset(services(request), name)
+    info = services(request).catalog.get(name)
     rules = services(request).rbac.field_rules(request.state.principal, name)
     return json_response(
         {
@@ -133,7 +129,7 @@ async def get_record(request: Request) -> Response:
     name, doc_id = request.path_params["ds"], request.path_params["id"]
     require(request, "record", "read", name)
     svc = services(request)
-    await _dataset(svc, name)
+    svc.catalog.get(name)
     source = await get_document(svc.writer, name, doc_id)
     if source is None:
         return json_response({"_index": name, "_id": doc_id, "found": False}, 404)
@@ -155,7 +151,7 @@ async def delete_by_query(request: Request) -> Response:
     name = request.path_params["ds"]
     require(request, "record", "delete", name)
     svc = services(request)
-    info = await _dataset(svc, name)
+    info = svc.catalog.get(name)
     body = await read_json(request, required=False) or {"query": {"match_all": {}}}
     if not isinstance(body, dict):
         raise ApiError(400, 'The body must be a QueryDSL object such as {"query": {"term": {...}}}.')
@@ -177,7 +173,7 @@ async def enrich_dataset(request: Request) -> Response:
             raise ApiError(400, "The enrichment policy must be a JSON object.") from None
     if not isinstance(policy, dict):
         raise ApiError(400, "The enrichment policy must be a JSON object.")
-    await anyio.to_thread.run_sync(services(request).catalog.set_enrich_policy, name, policy)
+    await services(request).catalog.aset_enrich_policy(name, policy)
     return json_response({"acknowledged": True, "index": name, "enrich_policy": policy})
 
 

@@ -97,7 +97,7 @@ async def ingest_exposition(services: Services, dataset: str, text: str) -> int:
     docs = exposition_documents(text, now_ms())
     if not docs:
         return 0
-    info = await anyio.to_thread.run_sync(services.catalog.ensure, dataset)
+    info = await services.catalog.aensure(dataset)
     if _missing_specs(info, docs):
 
         def declare() -> None:

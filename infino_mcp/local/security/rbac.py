@@ -6,6 +6,11 @@ be stored in clear because SigV4 verification recomputes the HMAC) and
 ``meta.json`` (account id, bootstrap user). Passwords are stored only as
 salted PBKDF2 hashes and are never returned.
 
+Reads (key lookups, principals, permission checks) see a snapshot of each file that
+a change replaces whole once it is on disk: they take no lock and never wait for a
+write, so they are safe on the event loop. Changes are serialised by one lock and
+fsync their file: async code runs them on a worker thread.
+
 On first start a bootstrap user ``admin`` is created with the built-in role
 ``admin`` and a fresh key pair; ``bootstrap_credentials()`` returns it so the
 local client can sign its own requests.
@@ -83,21 +88,27 @@ def hash_password(password: str) -> str:
 
 
 class _PrivateJson:
-    """One JSON object in a file only the owner can read (0600), replaced atomically."""
+    """One JSON object in a file only the owner can read (0600), replaced atomically.
+
+    ``data`` is a snapshot: never changed in place, ``replace`` swaps in the next one once it is durable."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self.data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
-    def save(self) -> None:
+    def replace(self, data: dict[str, Any]) -> None:
         tmp = self._path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self.data, fh, ensure_ascii=False, indent=1)
+            json.dump(data, fh, ensure_ascii=False, indent=1)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, self._path)
+        self.data = data
+
+    def put(self, key: str, value: Any) -> None:
+        self.replace({**self.data, key: value})
 
 
 def read_bootstrap_credentials(path: Path) -> tuple[str, str]:
@@ -126,23 +137,23 @@ class Rbac:
 
     def _bootstrap(self) -> None:
         if "account_id" not in self._meta.data:
-            self._meta.data["account_id"] = "".join(secrets.choice(string.digits) for _ in range(12))
-            self._meta.data["bootstrap_user"] = BOOTSTRAP_USER
-            self._meta.save()
+            account = "".join(secrets.choice(string.digits) for _ in range(12))
+            self._meta.replace({**self._meta.data, "account_id": account, "bootstrap_user": BOOTSTRAP_USER})
         if ADMIN_ROLE not in self._roles.data:
-            self._roles.data[ADMIN_ROLE] = {**admin_role_document(), "created_at": now_iso(), "builtin": True}
-            self._roles.save()
+            self._roles.put(ADMIN_ROLE, {**admin_role_document(), "created_at": now_iso(), "builtin": True})
         user = self._meta.data["bootstrap_user"]
         if user not in self._users.data:
             now = now_iso()
-            self._users.data[user] = {
-                "Version": DEFAULT_VERSION,
-                "Roles": [ADMIN_ROLE],
-                "password_hash": None,
-                "created_at": now,
-                "updated_at": now,
-            }
-            self._users.save()
+            self._users.put(
+                user,
+                {
+                    "Version": DEFAULT_VERSION,
+                    "Roles": [ADMIN_ROLE],
+                    "password_hash": None,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
         if self._key_of(user) is None:
             self._issue_key(user)
 
@@ -165,24 +176,23 @@ class Rbac:
     def _issue_key(self, user: str) -> tuple[str, str]:
         """Replace the user's key pair with a new one (the old one stops working at once)."""
         access, secret = _new_key_pair()
-        self._keys.data = {k: v for k, v in self._keys.data.items() if v["user"] != user}
-        self._keys.data[access] = {"secret": secret, "user": user, "created_at": now_iso()}
-        self._keys.save()
+        keys = {k: v for k, v in self._keys.data.items() if v["user"] != user}
+        keys[access] = {"secret": secret, "user": user, "created_at": now_iso()}
+        self._keys.replace(keys)
         return access, secret
 
     def lookup_key(self, access_key: str) -> tuple[str, str] | None:
         """(secret key, user name) for an access key, or None when it is unknown."""
-        with self._lock:
-            entry = self._keys.data.get(access_key)
-            return None if entry is None else (entry["secret"], entry["user"])
+        entry = self._keys.data.get(access_key)
+        return None if entry is None else (entry["secret"], entry["user"])
 
     def bootstrap_credentials(self) -> tuple[str, str]:
         """(access key, secret key) of the bootstrap admin user."""
-        with self._lock:
-            found = self._key_of(self.bootstrap_user)
-            if found is None:
-                return self._issue_key(self.bootstrap_user)
+        found = self._key_of(self.bootstrap_user)
+        if found is not None:
             return found
+        with self._lock:
+            return self._key_of(self.bootstrap_user) or self._issue_key(self.bootstrap_user)
 
     def rotate_keys(self, user: str) -> tuple[str, str]:
         with self._lock:
@@ -193,22 +203,18 @@ class Rbac:
     # -- users and roles (documents are validated by rbac_docs) ---------------
 
     def user(self, name: str) -> dict[str, Any] | None:
-        with self._lock:
-            found = self._users.data.get(name)
-            return None if found is None else dict(found)
+        found = self._users.data.get(name)
+        return None if found is None else dict(found)
 
     def users(self) -> dict[str, dict[str, Any]]:
-        with self._lock:
-            return {name: dict(doc) for name, doc in self._users.data.items()}
+        return {name: dict(doc) for name, doc in self._users.data.items()}
 
     def role(self, name: str) -> dict[str, Any] | None:
-        with self._lock:
-            found = self._roles.data.get(name)
-            return None if found is None else json.loads(json.dumps(found))
+        found = self._roles.data.get(name)
+        return None if found is None else json.loads(json.dumps(found))
 
     def roles(self) -> dict[str, dict[str, Any]]:
-        with self._lock:
-            return json.loads(json.dumps(self._roles.data))
+        return json.loads(json.dumps(self._roles.data))
 
     def _check_roles_exist(self, roles: list[str]) -> None:
         missing = [r for r in roles if r not in self._roles.data]
@@ -222,21 +228,24 @@ class Rbac:
                 raise ApiError(409, f"User {name!r} already exists; change it with update_user.")
             self._check_roles_exist(doc["Roles"])
             now = now_iso()
-            self._users.data[name] = {
-                "Version": doc["Version"],
-                "Roles": doc["Roles"],
-                "password_hash": _password_hash(doc),
-                "created_at": now,
-                "updated_at": now,
-            }
-            self._users.save()
+            self._users.put(
+                name,
+                {
+                    "Version": doc["Version"],
+                    "Roles": doc["Roles"],
+                    "password_hash": _password_hash(doc),
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
             return self._issue_key(name)
 
     def update_user(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            current = self._users.data.get(name)
-            if current is None:
+            stored = self._users.data.get(name)
+            if stored is None:
                 raise ApiError(404, f"User {name!r} not found.")
+            current = dict(stored)
             if "Roles" in doc:
                 self._check_roles_exist(doc["Roles"])
                 if name == self.bootstrap_user and ADMIN_ROLE not in doc["Roles"]:
@@ -247,7 +256,7 @@ class Rbac:
             if doc.get("Password") or doc.get("password_hash"):
                 current["password_hash"] = _password_hash(doc)
             current["updated_at"] = now_iso()
-            self._users.save()
+            self._users.put(name, current)
             return dict(current)
 
     def delete_user(self, name: str) -> None:
@@ -258,10 +267,8 @@ class Rbac:
                 raise ApiError(
                     400, f"The bootstrap user {name!r} cannot be deleted: the local client signs its requests with it."
                 )
-            del self._users.data[name]
-            self._users.save()
-            self._keys.data = {k: v for k, v in self._keys.data.items() if v["user"] != name}
-            self._keys.save()
+            self._users.replace({k: v for k, v in self._users.data.items() if k != name})
+            self._keys.replace({k: v for k, v in self._keys.data.items() if v["user"] != name})
 
     def put_role(self, name: str, doc: dict[str, Any], *, create: bool) -> dict[str, Any]:
         """Create (``create=True``, 409 if it exists) or replace a role's document."""
@@ -275,8 +282,7 @@ class Rbac:
                 raise ApiError(400, f"The built-in role {name!r} cannot be changed.")
             now = now_iso()
             stored = {**doc, "created_at": current["created_at"] if current else now, "updated_at": now}
-            self._roles.data[name] = stored
-            self._roles.save()
+            self._roles.put(name, stored)
             return json.loads(json.dumps(stored))
 
     def delete_role(self, name: str) -> None:
@@ -291,26 +297,23 @@ class Rbac:
                 raise ApiError(
                     409, f"Role {name!r} is assigned to user(s) {', '.join(holders)}; remove it from them first."
                 )
-            del self._roles.data[name]
-            self._roles.save()
+            self._roles.replace({k: v for k, v in self._roles.data.items() if k != name})
 
     # -- authorization ------------------------------------------------------------
 
     def principal(self, user: str) -> Principal:
         """The caller object stored on each request (roles as they are now)."""
-        with self._lock:
-            doc = self._users.data.get(user)
-            roles = tuple(doc["Roles"]) if doc else ()
-            return Principal(user=user, roles=roles, is_admin=ADMIN_ROLE in roles)
+        doc = self._users.data.get(user)
+        roles = tuple(doc["Roles"]) if doc else ()
+        return Principal(user=user, roles=roles, is_admin=ADMIN_ROLE in roles)
 
     def _statements(self, principal: Principal) -> list[tuple[str, dict[str, Any]]]:
-        with self._lock:
-            out = []
-            for role in principal.roles:
-                doc = self._roles.data.get(role)
-                for statement in (doc or {}).get("Permissions", []):
-                    out.append((role, statement))
-            return out
+        roles = self._roles.data
+        return [
+            (role, statement)
+            for role in principal.roles
+            for statement in (roles.get(role) or {}).get("Permissions", [])
+        ]
 
     def authorize(self, principal: Principal, resource_type: str, action: str, dataset: str | None) -> None:
         """Return when allowed; raise ApiError(403) naming the user, action, resource type and dataset.

@@ -122,7 +122,7 @@ async def execute_insert(services: Services, sql: str, *, principal: Any = None)
     if not services.catalog.exists(dataset):
         if principal is not None:
             services.rbac.authorize(principal, "dataset", "create", dataset)
-        services.catalog.ensure(dataset)
+        await services.catalog.aensure(dataset)
     authorize(services, principal, [dataset], "write")
     columns = [c.name for c in schema.expressions]
     source = tree.expression

@@ -11,6 +11,13 @@ columns hold JSON text) is a small JSON file written atomically. The fields
 themselves come from the engine's schema document, the source of truth, so a
 crash between a schema change and a registry write cannot make them disagree.
 
+Reads (``get``, ``names``, ``exists``, ``tables``, ``is_engine_table``) come from an
+immutable snapshot built at open and replaced whole after each change, so they never
+touch the engine, the disk or a lock: they are safe on the event loop. Changes read
+the engine and write the registry (fsync); they are serialised by the catalog's lock
+and run on a worker thread: async code calls ``acreate`` / ``aensure`` / ``adrop`` /
+``aset_enrich_policy``, never ``create`` / ``ensure`` / ``drop`` / ``set_enrich_policy``.
+
 Field names: nested objects are flattened to dotted paths ("geo.city"), one
 column each. A path that would clash with the engine's own names (``_id``,
 ``score``) or ours (``_doc_id``, ``_source``), i.e. ``score`` or anything
@@ -28,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
 
 from infino_mcp.api_facts import RESERVED_DATASET_NAMES
 from infino_mcp.local.clock import now_iso
@@ -146,42 +155,61 @@ def derive_table(name: str) -> str:
     return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """What readers see; never changed in place (a change builds the next one)."""
+
+    datasets: dict[str, DatasetInfo]
+    names: tuple[str, ...]
+    tables: frozenset[str]
+    engine_tables: frozenset[str]
+
+
+def _snapshot(datasets: dict[str, DatasetInfo], engine_tables: list[str]) -> _Snapshot:
+    return _Snapshot(
+        datasets=datasets,
+        names=tuple(sorted(datasets)),
+        tables=frozenset(info.table for info in datasets.values()),
+        engine_tables=frozenset(engine_tables),
+    )
+
+
+def _not_found(name: str) -> ApiError:
+    return ApiError(404, f"Dataset '{name}' not found; get_datasets lists the datasets that exist.")
+
+
 class Catalog:
-    """The dataset registry of one endpoint process (thread-safe)."""
+    """The dataset registry of one endpoint process (thread-safe; see the module docstring)."""
 
     def __init__(self, engine: Engine, path: Path) -> None:
+        """Reads every dataset's schema from the engine: open it off the event loop."""
         self._engine = engine
         self._registry = JsonCollection(path)
         self._lock = threading.RLock()
-        self._cache: dict[str, DatasetInfo] = {}
+        datasets = {name: self._load(name, entry) for name, entry in self._registry.items()}
+        self._view = _snapshot(datasets, engine.list_tables())
 
-    # ----- lookups -------------------------------------------------------------------------
+    # ----- lookups (the snapshot: no engine, no disk, no lock) ------------------------------
 
     def names(self) -> list[str]:
-        return sorted(key for key, _ in self._registry.items())
+        return list(self._view.names)
 
     def tables(self) -> set[str]:
         """The engine tables some dataset names."""
-        return {entry["table"] for _, entry in self._registry.items()}
+        return set(self._view.tables)
 
     def exists(self, name: str) -> bool:
-        return name in self._registry
+        return name in self._view.datasets
 
     def is_engine_table(self, table: str) -> bool:
         """Whether the engine holds a table named ``table`` (a dataset's or any other)."""
-        return self._engine.has_table(table)
+        return table in self._view.engine_tables
 
     def get(self, name: str) -> DatasetInfo:
-        with self._lock:
-            cached = self._cache.get(name)
-            if cached is not None:
-                return cached
-            entry = self._registry.get(name)
-            if entry is None:
-                raise ApiError(404, f"Dataset '{name}' not found; get_datasets lists the datasets that exist.")
-            info = self._load(name, entry)
-            self._cache[name] = info
-            return info
+        info = self._view.datasets.get(name)
+        if info is None:
+            raise _not_found(name)
+        return info
 
     def _load(self, name: str, entry: dict) -> DatasetInfo:
         table = entry["table"]
@@ -208,7 +236,15 @@ class Catalog:
             uuid=entry.get("uuid", ""),
         )
 
-    # ----- changes -------------------------------------------------------------------------
+    def _publish(self, name: str, entry: dict | None) -> None:
+        """Make ``name``'s registry ``entry`` (None: gone) what readers see, its schema read afresh
+        (catalog lock held)."""
+        datasets = {key: value for key, value in self._view.datasets.items() if key != name}
+        if entry is not None:
+            datasets[name] = self._load(name, entry)
+        self._view = _snapshot(datasets, self._engine.list_tables())
+
+    # ----- changes (blocking: worker threads only) ------------------------------------------
 
     def create(self, name: str) -> DatasetInfo:
         """Create an empty dataset; ApiError(409) when it exists, 400 for a bad name."""
@@ -218,17 +254,15 @@ class Catalog:
                 raise ApiError(409, f"Dataset '{name}' already exists.")
             table = self._free_table(derive_table(name))
             self._engine.apply_schema(table, BASE_SCHEMA)
-            self._registry.put(
-                name,
-                {
-                    "table": table,
-                    "created_at": now_iso(),
-                    "uuid": uuid.uuid4().hex,
-                    "enrich_policy": None,
-                    "json_columns": [],
-                },
-            )
-            self._cache.pop(name, None)
+            entry = {
+                "table": table,
+                "created_at": now_iso(),
+                "uuid": uuid.uuid4().hex,
+                "enrich_policy": None,
+                "json_columns": [],
+            }
+            self._registry.put(name, entry)
+            self._publish(name, entry)
             return self.get(name)
 
     def _free_table(self, table: str) -> str:
@@ -251,10 +285,10 @@ class Catalog:
         with self._lock:
             entry = self._registry.get(name)
             if entry is None:
-                raise ApiError(404, f"Dataset '{name}' not found; get_datasets lists the datasets that exist.")
+                raise _not_found(name)
             folder = self._engine.drop(entry["table"])
             self._registry.delete(name)
-            self._cache.pop(name, None)
+            self._publish(name, None)
         self._engine.reclaim(folder)
 
     def declare_fields(self, name: str, specs: list[dict], json_columns: Sequence[str] = ()) -> DatasetInfo:
@@ -269,15 +303,31 @@ class Catalog:
                 self._registry.put(name, entry)
             if specs:
                 self._engine.apply_schema(entry["table"], {"fields": specs})
-            self._cache.pop(name, None)
+            self._publish(name, entry)
             return self.get(name)
 
     def set_enrich_policy(self, name: str, policy: dict[str, Any]) -> DatasetInfo:
         with self._lock:
             entry = self._registry.get(name)
             if entry is None:
-                raise ApiError(404, f"Dataset '{name}' not found; get_datasets lists the datasets that exist.")
+                raise _not_found(name)
             entry["enrich_policy"] = policy
             self._registry.put(name, entry)
-            self._cache.pop(name, None)
+            self._publish(name, entry)
             return self.get(name)
+
+    # ----- the async front: changes on a worker thread ---------------------------------------
+
+    async def acreate(self, name: str) -> DatasetInfo:
+        return await anyio.to_thread.run_sync(self.create, name)
+
+    async def aensure(self, name: str) -> DatasetInfo:
+        """The dataset, created when missing (a dataset that exists costs no trip to a thread)."""
+        info = self._view.datasets.get(name)
+        return info if info is not None else await anyio.to_thread.run_sync(self.ensure, name)
+
+    async def adrop(self, name: str) -> None:
+        await anyio.to_thread.run_sync(self.drop, name)
+
+    async def aset_enrich_policy(self, name: str, policy: dict[str, Any]) -> DatasetInfo:
+        return await anyio.to_thread.run_sync(self.set_enrich_policy, name, policy)

@@ -131,7 +131,7 @@ class DocumentWriter:
 
     async def write(self, dataset: str, ops: list[Op]) -> list[dict]:
         """Apply ``ops`` to ``dataset`` (created when missing); one result item per op."""
-        await anyio.to_thread.run_sync(self.catalog.ensure, dataset)
+        await self.catalog.aensure(dataset)
         return await self._commits.submit(dataset, ops)
 
     async def delete_where(self, dataset: str, predicate_sql: str) -> int:

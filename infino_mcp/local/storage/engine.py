@@ -13,8 +13,11 @@ Engine facts this module exists for (see the engine notes):
   the table being compacted wait for it).
 
 Two ways in: the ``async`` methods (run the blocking call in a worker thread),
-and the ``*_now`` methods, blocking, for code already in a worker thread that
-holds ``locked(table)`` (the documents writer runs a whole write plan that way).
+the async front every coroutine uses; and the blocking methods (``*_now``,
+``schema``, ``apply_schema``, ``list_tables``, ``drop``...) for code already in a
+worker thread, holding ``locked(table)`` for writes (the documents writer runs a
+whole write plan that way; the catalog reads schemas that way). Every call into
+the engine goes through ``native.Native`` (an audit event first).
 Engine errors caused by the request (bad SQL, bad predicate, refused values)
 become ``ApiError(400)`` with the engine's message.
 """
@@ -28,7 +31,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -39,6 +41,7 @@ from infino_mcp.local.errors import ApiError
 from infino_mcp.local.storage.arrow_rows import rows_to_arrow
 from infino_mcp.local.storage.folders import ReadTracker, remove_tree, tree_size
 from infino_mcp.local.storage.group_commit import GroupCommit
+from infino_mcp.local.storage.native import Native, audit_engine
 
 MAINTAIN_EVERY = 64
 IDLE_SECONDS = 5.0
@@ -93,8 +96,9 @@ class Engine:
         """``memory_budget_mib`` caps the connection's heap (queries and ingest together); 0: no cap."""
         self.path = path
         path.mkdir(parents=True, exist_ok=True)
-        self._conn = infino.connect(str(path), connection_memory_budget_bytes=memory_budget_mib * 1024 * 1024)
-        self._tables: dict[str, Any] = {}
+        audit_engine("connect")
+        self._conn = Native(infino.connect(str(path), connection_memory_budget_bytes=memory_budget_mib * 1024 * 1024))
+        self._tables: dict[str, Native] = {}
         self._states: dict[str, _TableState] = {}
         self._states_lock = threading.Lock()
         self._maintain_every = maintain_every
@@ -123,17 +127,14 @@ class Engine:
         with self._state(table).lock:
             yield
 
-    def _table(self, table: str) -> Any:
+    def _table(self, table: str) -> Native:
         handle = self._tables.get(table)
         if handle is None:
-            handle = self._tables[table] = self._conn.open_table(table)
+            handle = self._tables[table] = Native(self._conn.open_table(table))
         return handle
 
     def list_tables(self) -> list[str]:
         return list(self._conn.list_tables())
-
-    def has_table(self, table: str) -> bool:
-        return table in self.list_tables()
 
     def schema(self, table: str) -> dict:
         """The engine's schema document of ``table`` (KeyError when missing)."""

@@ -6,10 +6,14 @@ file atomically (write, fsync, rename), so an acknowledged write survives a
 crash and a torn write is never read. Files are private to the owner (0600, in a
 0700 directory): connections hold credentials, the rest is private data too.
 
-Reads come from memory. Async code writes through ``aput`` / ``aupdate`` /
-``adelete``, which run the write (and its fsync) on a worker thread so the
-event loop never waits on the disk; a read-modify-write goes through
-``aupdate`` so no other write can come between the read and the write.
+Reads come from an in-memory snapshot that writers replace whole once the file
+is written, so a read never waits for a write (nor its fsync) and never sees a
+change before it is durable: reads are safe on the event loop. Writes are
+serialised by the store's lock; async code writes through ``aput`` /
+``aupdate`` / ``adelete``, which run the write (and its fsync) on a worker
+thread, never through ``put`` / ``update`` / ``delete``. A read-modify-write
+goes through ``aupdate`` so no other write can come between the read and the
+write.
 """
 
 from __future__ import annotations
@@ -28,50 +32,52 @@ import anyio.to_thread
 class JsonCollection:
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._items: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        """The current snapshot: replaced whole by writers, never changed in place."""
 
     def get(self, key: str) -> Any | None:
-        with self._lock:
-            item = self._items.get(key)
-            return copy.deepcopy(item)
+        return copy.deepcopy(self._items.get(key))
 
     def values(self) -> list[Any]:
-        with self._lock:
-            return copy.deepcopy(list(self._items.values()))
+        return copy.deepcopy(list(self._items.values()))
 
     def items(self) -> list[tuple[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._items.items()))
+        return copy.deepcopy(list(self._items.items()))
+
+    def keys(self) -> list[str]:
+        return list(self._items)
 
     def __contains__(self, key: str) -> bool:
-        with self._lock:
-            return key in self._items
+        return key in self._items
 
     def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._items[key] = copy.deepcopy(value)
-            self._flush()
+        with self._write_lock:
+            self._replace({**self._items, key: copy.deepcopy(value)})
 
     def update(self, key: str, change: Callable[[Any], Any]) -> Any:
         """Atomically replace the item at ``key`` with ``change(current)`` (current is None when missing).
 
         An exception raised by ``change`` leaves the item as it was.
         """
-        with self._lock:
+        with self._write_lock:
             new = change(copy.deepcopy(self._items.get(key)))
-            self._items[key] = copy.deepcopy(new)
-            self._flush()
+            self._replace({**self._items, key: copy.deepcopy(new)})
             return copy.deepcopy(new)
 
     def delete(self, key: str) -> bool:
-        with self._lock:
-            if self._items.pop(key, None) is None:
+        with self._write_lock:
+            if key not in self._items:
                 return False
-            self._flush()
+            self._replace({k: v for k, v in self._items.items() if k != key})
             return True
 
-    def _flush(self) -> None:
+    def _replace(self, items: dict[str, Any]) -> None:
+        """Write ``items`` durably, then make them the snapshot readers see (write lock held)."""
+        self._flush(items)
+        self._items = items
+
+    def _flush(self, items: dict[str, Any]) -> None:
         directory = self._path.parent
         if not directory.is_dir():
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -81,7 +87,7 @@ class JsonCollection:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode through O_CREAT
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self._items, fh, ensure_ascii=False, default=str)
+            json.dump(items, fh, ensure_ascii=False, default=str)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self._path)
