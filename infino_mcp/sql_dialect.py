@@ -23,5 +23,10 @@ def parse_statements(sql: str) -> list[exp.Expr]:
 
 
 def render(node: exp.Expr) -> str:
-    """``node`` as SQL text in the one dialect."""
-    return node.sql(dialect=DIALECT)
+    """``node`` as SQL text in the one dialect.
+
+    Function names sqlglot does not know stay as written: the engine's table functions
+    (``bm25_search``, ``token_match``) are case-sensitive, and upper-casing them (sqlglot's
+    default) makes the engine answer "table function 'BM25_SEARCH' not found".
+    """
+    return node.sql(dialect=DIALECT, normalize_functions=False)

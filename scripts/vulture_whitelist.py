@@ -51,3 +51,10 @@ _.is_time_filter
 _.chart_type
 _.source_kind
 _.formatting
+
+# QueryDSL's SQL trees (querydsl/sqltree.py): sqlglot reads arg_types; the query side's conversion to trees
+# (landing next) uses these Pred methods.
+_.arg_types
+_.score_of
+_.text_leaves
+_.reads_columns

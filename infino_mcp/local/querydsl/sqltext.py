@@ -10,11 +10,13 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.querydsl.patterns import like_pattern, regex_escape, tokens, word_regex
+
+__all__ = ["like_pattern", "regex_escape", "tokens"]
 
 # ----- quoting ---------------------------------------------------------------------------
 
@@ -31,51 +33,12 @@ def lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def like_pattern(text: str, *, wildcard: bool = False) -> str:
-    """``text`` escaped for LIKE (backslash is the engine's only escape character).
-
-    With ``wildcard`` the Elasticsearch wildcard characters ``*`` and ``?``
-    become ``%`` and ``_``; every other character is matched literally.
-    """
-    out = []
-    for ch in text:
-        if ch in "\\%_":
-            out.append("\\" + ch)
-        elif wildcard and ch == "*":
-            out.append("%")
-        elif wildcard and ch == "?":
-            out.append("_")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-_BOUNDARY = r"\b"
-_REGEX_META = set("\\.+*?()|[]{}^$#&-~")
-
-
-def regex_escape(text: str) -> str:
-    return "".join("\\" + ch if ch in _REGEX_META else ch for ch in text)
-
-
 def num(value: float | int) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and not math.isfinite(value):
         raise ApiError(400, f"QueryDSL number {value!r} is not finite.")
     return repr(value) if isinstance(value, float) else str(int(value))
-
-
-# ----- tokens ----------------------------------------------------------------------------
-
-# Approximates the engine's Unicode word segmentation: letters/digits, joined by
-# the in-word punctuation that keeps a word whole (it's, 3.14, foo.bar).
-_WORD = re.compile(r"\w+(?:[.'’:]\w+)*")
-
-
-def tokens(text: str) -> list[str]:
-    """The words of a full-text query, without any operator syntax (+, -, quotes)."""
-    return _WORD.findall(text)
 
 
 # ----- predicates ------------------------------------------------------------------------
@@ -101,7 +64,7 @@ class TextLeaf:
         """A regex approximation usable where TVFs and subqueries are not (delete predicates)."""
         words = self.query.split()
         column = ident(self.column)
-        parts = [f"regexp_like({column}, {lit(_BOUNDARY + regex_escape(w) + _BOUNDARY)}, 'i')" for w in words]
+        parts = [f"regexp_like({column}, {lit(word_regex(w))}, 'i')" for w in words]
         glue = " AND " if self.mode == "and" else " OR "
         return "(" + glue.join(parts) + ")" if parts else "FALSE"
 
