@@ -52,9 +52,5 @@ _.chart_type
 _.source_kind
 _.formatting
 
-# QueryDSL's SQL trees (querydsl/sqltree.py): sqlglot reads arg_types; the query side's conversion to trees
-# (landing next) uses these Pred methods.
+# sqlglot reads arg_types off the expression classes we define (querydsl/sqltree.py placeholders).
 _.arg_types
-_.score_of
-_.text_leaves
-_.reads_columns

@@ -10,10 +10,12 @@ import pytest
 
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.dates import date_ms
+from infino_mcp.local.querydsl.patterns import like_pattern, tokens
 from infino_mcp.local.querydsl.search import where_sql
 from infino_mcp.local.querydsl.source import SourceFilter
-from infino_mcp.local.querydsl.sqltext import ident, like_pattern, lit, tokens
+from infino_mcp.local.querydsl.sqltree import column, number, string
 from infino_mcp.local.storage.catalog import DatasetInfo, FieldInfo
+from infino_mcp.sql_dialect import render
 from tests.local.test_querydsl import ingest, query
 
 
@@ -29,11 +31,14 @@ def _info() -> DatasetInfo:
 
 
 def test_quoting() -> None:
-    assert ident('we"ird') == '"we""ird"'
-    assert lit("it's") == "'it''s'"
-    assert lit("a\\b") == "'a\\b'"
-    with pytest.raises(ApiError):
-        lit("nul\x00")
+    assert render(column('we"ird', None)) == '"we""ird"'
+    assert render(column("x")) == 't."x"'
+    assert render(string("it's")) == "'it''s'"
+    assert render(string("a\\b")) == "'a\\b'"
+    with pytest.raises(ApiError, match="NUL"):
+        string("nul\x00")
+    with pytest.raises(ApiError, match="not finite"):
+        number(float("inf"))
     assert like_pattern("50%_a\\b") == "50\\%\\_a\\\\b"
     assert like_pattern("a*b?c%", wildcard=True) == "a%b_c\\%"
 
@@ -80,16 +85,16 @@ def test_source_filter() -> None:
 def test_where_sql_predicates() -> None:
     info = _info()
     assert where_sql({"match_all": {}}, info) == "TRUE"
-    assert where_sql({"ids": {"values": ["a'b", "c"]}}, info) == "(\"_doc_id\" IN ('a''b', 'c'))"
-    assert where_sql({"term": {"brand": "O'Brien"}}, info) == "(\"brand\" = 'O''Brien')"
-    assert where_sql({"term": {"_hidden": "x"}}, info) == "(\"~_hidden\" = 'x')"
+    assert where_sql({"ids": {"values": ["a'b", "c"]}}, info) == "\"_doc_id\" IN ('a''b', 'c')"
+    assert where_sql({"term": {"brand": "O'Brien"}}, info) == "\"brand\" = 'O''Brien'"
+    assert where_sql({"term": {"_hidden": "x"}}, info) == "\"~_hidden\" = 'x'"
     assert where_sql({"term": {"missing": "x"}}, info) == "FALSE"
     ranged = where_sql({"range": {"ts": {"gte": "2024-01-01T00:00:00Z"}}}, info)
-    assert ranged == '(("ts" IS NOT NULL) AND ("ts" >= to_timestamp_millis(1704067200000)))'
+    assert ranged == '((NOT "ts" IS NULL) AND ("ts" >= to_timestamp_millis(1704067200000)))'
     matched = where_sql({"match": {"title": {"query": "red phone", "operator": "and"}}}, info)
-    assert matched == "(regexp_like(\"title\", '\\bred\\b', 'i') AND regexp_like(\"title\", '\\bphone\\b', 'i'))"
+    assert matched == "((\"title\" ~* '\\bred\\b') AND (\"title\" ~* '\\bphone\\b'))"
     negated = where_sql({"bool": {"must_not": {"term": {"price": 5}}}}, info)
-    assert negated == '(NOT COALESCE(("price" = 5), FALSE))'
+    assert negated == '(NOT COALESCE("price" = 5, FALSE))'
     assert "_id IN" not in where_sql({"match": {"title": "x"}}, info)
     with pytest.raises(ApiError, match="'script'"):
         where_sql({"script": {}}, info)

@@ -17,12 +17,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlglot import exp
+
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.fields import as_float
 from infino_mcp.local.querydsl.fuzzy import fuzzy_regexes
 from infino_mcp.local.querydsl.lucene import query_string, simple_query_string
 from infino_mcp.local.querydsl.nodes import Compiled, Score, boosted, check_keys, const, field_spec, min_should, obj
-from infino_mcp.local.querydsl.sqltext import FALSE, Pred, ScoreRef, TextLeaf, at_least, lit, regex_escape, tokens
+from infino_mcp.local.querydsl.patterns import regex_escape, tokens, word_regex
+from infino_mcp.local.querydsl.sqltree import (
+    FALSE,
+    Pred,
+    TextLeaf,
+    at_least,
+    boolean,
+    call,
+    cast,
+    column,
+    number,
+    regex_like,
+    total,
+    when,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,11 +50,11 @@ class QueryCompiler(Protocol):
     """What these clauses use of ``compile.QueryCompiler`` (which dispatches to them)."""
 
     fields: Fields
-    prefix: str
+    table: str | None
 
     def compile(self, query: Any, scoring: bool = True) -> Compiled: ...
 
-    def col(self, f: Field) -> str: ...
+    def col(self, f: Field) -> exp.Column: ...
 
 
 _B = r"\b"
@@ -62,8 +78,13 @@ def _dis_max(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
         total = Score()
         for s in scores:
             total = total.plus(s)
-        best_expr, total_expr = best.expr().parts, total.expr().parts
-        best = Score(0.0, [Pred("(", *best_expr, f" + {tie!r} * (", *total_expr, " - ", *best_expr, "))")], True)
+        best_expr, total_expr = best.expr().tree, total.expr().tree
+        others = exp.Paren(this=exp.Sub(this=total_expr, expression=best_expr))
+        best = Score(
+            0.0,
+            [Pred(exp.Paren(this=exp.Add(this=best_expr, expression=exp.Mul(this=number(tie), expression=others))))],
+            True,
+        )
     return boosted(Compiled(pred, best, parts[0].required if len(parts) == 1 else [], any_of), spec)
 
 
@@ -79,9 +100,9 @@ def _boosting(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
     if not scoring:
         return positive
     negative = qc.compile(spec["negative"], False)
-    expr = positive.score.expr().parts
-    demoted = Pred("(CASE WHEN ", *negative.pred.parts, " THEN ", *expr, f" * {factor!r} ELSE ", *expr, " END)")
-    score = Score(0.0, [demoted], positive.score.gated)
+    expr = positive.score.expr().tree
+    demoted = when(negative.pred.tree, exp.Mul(this=expr, expression=number(factor)), expr)
+    score = Score(0.0, [Pred(demoted)], positive.score.gated)
     return boosted(Compiled(positive.pred, score, positive.required, positive.any_of), spec)
 
 
@@ -97,14 +118,14 @@ def _words_field(qc: QueryCompiler, body: Any, name: str, known: set[str]) -> tu
 
 
 def _regex_pred(qc: QueryCompiler, f: Field, pattern: str) -> Pred:
-    return Pred(f"regexp_like({qc.col(f)}, {lit(pattern)}, 'i')")
+    return Pred(regex_like(qc.col(f), pattern, insensitive=True))
 
 
 def _scored_words(f: Field, words: list[str], scoring: bool) -> tuple[Score, list[TextLeaf]]:
     if not scoring or not words or not f.fts:
         return (Score(1.0) if scoring else Score()), []
     leaf = TextLeaf(f.column, " ".join(words), "or")
-    return Score(0.0, [Pred(ScoreRef(leaf))]), []
+    return Score(0.0, [Pred.score_of(leaf)]), []
 
 
 def _match_phrase_prefix(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
@@ -126,7 +147,7 @@ def _match_bool_prefix(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
         raise ApiError(400, "QueryDSL 'match_bool_prefix' with 'fuzziness' is not supported by the local endpoint.")
     if f is None or not words:
         return Compiled(FALSE, Score(), [])
-    preds = [_regex_pred(qc, f, _B + regex_escape(w) + _B) for w in words[:-1]]
+    preds = [_regex_pred(qc, f, word_regex(w)) for w in words[:-1]]
     preds.append(_regex_pred(qc, f, _B + regex_escape(words[-1]) + r"\w*"))
     operator = str(spec.get("operator", "or")).lower()
     needed = len(preds) if operator == "and" else min_should(spec.get("minimum_should_match"), len(preds), 1)
@@ -200,16 +221,17 @@ def _regexp(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
     f = qc.fields.get(name) if name not in ("_id", "_doc_id") else None
     words = f is not None and word_wise(f, name)
     pattern = lucene_regex(spec["value"], str(spec.get("flags", "ALL")), words=words)
+    target: exp.Expr
     if name in ("_id", "_doc_id"):
-        column = qc.prefix + '"_doc_id"'
+        target = column("_doc_id", qc.table)
     elif f is None or f.kind in ("object", "array"):
         return Compiled(FALSE, Score(), [])
     elif words:  # the words are lower-cased, as analyzed terms are; the pattern is not
-        column = f"lower({qc.col(f)})"
+        target = exp.Lower(this=qc.col(f))
     else:
-        column = qc.col(f) if f.kind == "string" else f"CAST({qc.col(f)} AS VARCHAR)"
-    mode = ", 'i'" if spec.get("case_insensitive") else ""
-    return const(Pred(f"regexp_like({column}, {lit(pattern)}{mode})"), spec, scoring)
+        target = qc.col(f) if f.kind == "string" else cast(qc.col(f), "VARCHAR")
+    insensitive = bool(spec.get("case_insensitive"))
+    return const(Pred(regex_like(target, pattern, insensitive=insensitive)), spec, scoring)
 
 
 def _fuzzy(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
@@ -223,9 +245,8 @@ def _fuzzy(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
         return Compiled(FALSE, Score(), [])
     if f.kind != "string":
         raise ApiError(400, f"QueryDSL 'fuzzy' works on text and keyword fields; '{name}' is {f.kind}.")
-    flags = ", 'i'" if f.fts else ""
     patterns = fuzzy_regexes(str(spec["value"]), spec, "'fuzzy'", words=f.fts)
-    preds = [Pred(f"regexp_like({qc.col(f)}, {lit(p)}{flags})") for p in patterns]
+    preds = [Pred(regex_like(qc.col(f), p, insensitive=f.fts)) for p in patterns]
     return const(Pred.join(preds, "OR"), spec, scoring)
 
 
@@ -270,11 +291,14 @@ def _terms_set(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
     f = qc.fields.get(name)
     if f is None or f.kind == "object":
         return Compiled(FALSE, Score(), [])
-    literals = list(dict.fromkeys(x for x in (f.literal(v, "terms_set") for v in terms) if x is not None))
-    column = qc.col(f)
-    hits = [Pred(f"array_has({column}, {x})" if f.kind == "array" else f"({column} = {x})") for x in literals]
+    literals = list(dict.fromkeys(x for x in (f.value(v, "terms_set") for v in terms) if x is not None))
+    target = qc.col(f)
+    hits = [
+        Pred(call("array_has", target, x) if f.kind == "array" else exp.EQ(this=target, expression=x)) for x in literals
+    ]
+    required: exp.Expr
     if fixed is not None:
-        required = repr(as_float(fixed, "terms_set minimum_should_match"))
+        required = number(as_float(fixed, "terms_set minimum_should_match"))
     else:
         g = qc.fields.get(str(by_field))
         if g is None or g.kind not in ("int", "float"):
@@ -282,10 +306,9 @@ def _terms_set(qc: QueryCompiler, body: Any, scoring: bool) -> Compiled:
         required = qc.col(g)
     if not hits:
         return const(FALSE, spec, scoring)
-    count: list = ["(COALESCE((0"]
-    for h in hits:
-        count += [" + ", *h.as_int().parts]
-    return const(Pred(*count, f") >= {required}, FALSE))"), spec, scoring)
+    count = exp.Paren(this=total([exp.Literal.number(0)] + [h.as_int().tree for h in hits]))
+    enough = exp.Coalesce(this=exp.GTE(this=count, expression=required), expressions=[boolean(False)])
+    return const(Pred(exp.Paren(this=enough)), spec, scoring)
 
 
 EXTRA_CLAUSES: dict[str, Callable[[QueryCompiler, Any, bool], Compiled]] = {

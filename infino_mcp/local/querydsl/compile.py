@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlglot import exp
+
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.clauses import EXTRA_CLAUSES, WORD_END, WORD_START, fuzzy_match, word_wise
 from infino_mcp.local.querydsl.dates import date_ms, parse_zone
-from infino_mcp.local.querydsl.fields import Field, Fields, as_float
+from infino_mcp.local.querydsl.fields import Field, Fields, as_float, timestamp_ms
 from infino_mcp.local.querydsl.nodes import (
     Compiled,
     Score,
@@ -37,18 +39,21 @@ from infino_mcp.local.querydsl.nodes import (
     sum_scores,
     unsupported,
 )
-from infino_mcp.local.querydsl.sqltext import (
+from infino_mcp.local.querydsl.patterns import like_pattern, regex_escape, tokens, word_regex
+from infino_mcp.local.querydsl.sqltree import (
     FALSE,
+    ROWS,
     TRUE,
     Pred,
-    ScoreRef,
     TextLeaf,
     at_least,
-    ident,
-    like_pattern,
-    lit,
-    regex_escape,
-    tokens,
+    call,
+    cast,
+    column,
+    like,
+    not_null,
+    regex_like,
+    string,
 )
 
 SUPPORTED_QUERIES = (
@@ -59,15 +64,15 @@ SUPPORTED_QUERIES = (
 
 
 class QueryCompiler:
-    """Compiles one query tree against a dataset's fields; ``prefix`` qualifies columns (``t.``)."""
+    """Compiles one query tree against a dataset's fields; ``table`` qualifies columns (None: unqualified)."""
 
-    def __init__(self, fields: Fields, *, prefix: str = "t.", allow_text: bool = True) -> None:
+    def __init__(self, fields: Fields, *, table: str | None = ROWS, allow_text: bool = True) -> None:
         self.fields = fields
-        self.prefix = prefix
+        self.table = table
         self.allow_text = allow_text
 
-    def col(self, f: Field) -> str:
-        return self.prefix + ident(f.column)
+    def col(self, f: Field) -> exp.Column:
+        return column(f.column, self.table)
 
     # ----- dispatch ------------------------------------------------------------------------
 
@@ -154,10 +159,10 @@ class QueryCompiler:
         if text is None:
             raise ApiError(400, f"QueryDSL '{what}' on field '{f.name}' needs a 'query'.")
         if f.kind not in ("string", "array") or (f.kind == "array" and f.item_kind != "string"):
-            literal = f.literal(text, what)
-            pred = Pred(f"({self.col(f)} = {literal})") if literal else FALSE
-            if f.kind == "array" and literal:
-                pred = Pred(f"array_has({self.col(f)}, {literal})")
+            literal = f.value(text, what)
+            pred = Pred(exp.EQ(this=self.col(f), expression=literal)) if literal is not None else FALSE
+            if f.kind == "array" and literal is not None:
+                pred = Pred(call("array_has", self.col(f), literal))
             return Compiled(pred, Score(1.0) if scoring else Score(), [])
         words = tokens(str(text))
         if not words:
@@ -168,17 +173,19 @@ class QueryCompiler:
             return Compiled(at_least(preds, needed), Score(1.0) if scoring else Score(), [])
         if needed <= 1 or needed >= len(words):
             leaf = TextLeaf(f.column, " ".join(words), "and" if needed > 1 else "or")
-            score = Score(0.0, [Pred(ScoreRef(leaf))], True) if scoring else Score()
-            return Compiled(Pred(leaf), score, [leaf])
-        per_word = [Pred(TextLeaf(f.column, w, "or")) for w in words]
+            score = Score(0.0, [Pred.score_of(leaf)], True) if scoring else Score()
+            return Compiled(Pred.leaf(leaf), score, [leaf])
+        per_word = [Pred.leaf(TextLeaf(f.column, w, "or")) for w in words]
         scored = TextLeaf(f.column, " ".join(words), "or")
-        score = Score(0.0, [Pred(ScoreRef(scored))], True) if scoring else Score()
+        score = Score(0.0, [Pred.score_of(scored)], True) if scoring else Score()
         return Compiled(at_least(per_word, needed), score, [scored])
 
     def _word_regex(self, f: Field, word: str) -> Pred:
-        target = self.col(f) if f.kind != "array" else f"array_to_string({self.col(f)}, ' ')"
-        pattern = lit(_B + regex_escape(word) + _B)
-        return Pred(f"regexp_like({target}, {pattern}, 'i')")
+        return Pred(regex_like(self._text_of(f), word_regex(word), insensitive=True))
+
+    def _text_of(self, f: Field) -> exp.Expr:
+        """The field's text to match words in (an array's elements joined by spaces)."""
+        return self.col(f) if f.kind != "array" else call("array_to_string", self.col(f), string(" "))
 
     def _q_match_phrase(self, body: Any, scoring: bool) -> Compiled:
         name, spec = field_spec(body, "match_phrase", "query")
@@ -193,9 +200,8 @@ class QueryCompiler:
         base = self._match(f, text, "and", None, scoring, "match_phrase")
         if len(words) < 2 or f.kind not in ("string", "array"):
             return base
-        target = self.col(f) if f.kind != "array" else f"array_to_string({self.col(f)}, ' ')"
         pattern = _B + r"\W+".join(regex_escape(w) for w in words) + _B
-        phrase = Pred(f"regexp_like({target}, {lit(pattern)}, 'i')")
+        phrase = Pred(regex_like(self._text_of(f), pattern, insensitive=True))
         return Compiled(Pred.join([base.pred, phrase], "AND"), base.score, base.required, base.any_of)
 
     def _q_multi_match(self, body: Any, scoring: bool) -> Compiled:
@@ -267,17 +273,17 @@ class QueryCompiler:
             if found is None:
                 return FALSE
             f = found
-        literals = [x for x in (f.literal(v, what) for v in values) if x is not None]
+        literals = [x for x in (f.value(v, what) for v in values) if x is not None]
         if not literals:
             return FALSE
-        column = self.col(f)
+        target: exp.Expr = self.col(f)
         if f.kind == "array":
-            return Pred(f"array_has_any({column}, make_array({', '.join(literals)}))")
+            return Pred(call("array_has_any", target, call("make_array", *literals)))
         if insensitive and f.kind == "string":
-            column, literals = f"lower({column})", [f"lower({x})" for x in literals]
+            target, literals = exp.Lower(this=target), [exp.Lower(this=x) for x in literals]
         if len(literals) == 1:
-            return Pred(f"({column} = {literals[0]})")
-        return Pred(f"({column} IN ({', '.join(literals)}))")
+            return Pred(exp.EQ(this=target, expression=literals[0]))
+        return Pred(exp.In(this=target, expressions=literals))
 
     def _q_ids(self, body: Any, scoring: bool) -> Compiled:
         spec = obj(body, "ids")
@@ -301,15 +307,16 @@ class QueryCompiler:
         f = self.fields.get(name)
         if f is None or f.kind in ("object", "array"):
             return Compiled(FALSE, Score(), [])
-        sql_ops = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-        preds = [Pred(f"({self.col(f)} IS NOT NULL)")]
+        comparisons = {"gt": exp.GT, "gte": exp.GTE, "lt": exp.LT, "lte": exp.LTE}
+        preds = [Pred(not_null(self.col(f)))]
         for op, value in bounds:
+            literal: exp.Expr | None
             if f.kind == "date":
                 ms = date_ms(value, name, "range", round_up=op in ("gt", "lte"), fmt=spec.get("format"), zone=zone)
-                literal = f"to_timestamp_millis({ms})"
+                literal = timestamp_ms(ms)
             else:
-                literal = f.literal(value, "range")
-            preds.append(Pred(f"({self.col(f)} {sql_ops[op]} {literal})"))
+                literal = f.value(value, "range")
+            preds.append(Pred(comparisons[op](this=self.col(f), expression=literal)))
         return const(Pred.join(preds, "AND"), spec, scoring)
 
     def _q_exists(self, body: Any, scoring: bool) -> Compiled:
@@ -321,7 +328,7 @@ class QueryCompiler:
             return const(TRUE, spec, scoring)
         f = self.fields.get(name)
         found = [f] if f is not None else self.fields.under(name)
-        preds = [Pred(f"({self.col(x)} IS NOT NULL)") for x in found]
+        preds = [Pred(not_null(self.col(x))) for x in found]
         return const(Pred.join(preds, "OR") if preds else FALSE, spec, scoring)
 
     def _q_prefix(self, body: Any, scoring: bool) -> Compiled:
@@ -343,8 +350,8 @@ class QueryCompiler:
             pattern = "".join(
                 r"\w*" if c == "*" else r"\w" if c == "?" else regex_escape(c) for c in str(value).lower()
             )
-            regex = lit(WORD_START + "(?:" + pattern + ")" + WORD_END)
-            return const(Pred(f"regexp_like(lower({self.col(f)}), {regex})"), spec, scoring)
+            regex = WORD_START + "(?:" + pattern + ")" + WORD_END
+            return const(Pred(regex_like(exp.Lower(this=self.col(f)), regex)), spec, scoring)
         pattern = like_pattern(str(value), wildcard=True)
         return const(self._like(name, pattern, bool(spec.get("case_insensitive"))), spec, scoring)
 
@@ -356,8 +363,8 @@ class QueryCompiler:
             f = self.fields.get(name)
         if f is None or f.kind in ("object", "array"):
             return FALSE
-        column = self.col(f) if f.kind == "string" else f"CAST({self.col(f)} AS VARCHAR)"
-        return Pred(f"({column} {'ILIKE' if insensitive else 'LIKE'} {lit(pattern)})")
+        target = self.col(f) if f.kind == "string" else cast(self.col(f), "VARCHAR")
+        return Pred(like(target, pattern, insensitive=insensitive))
 
 
 _B = r"\b"

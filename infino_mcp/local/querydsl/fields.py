@@ -14,10 +14,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.dates import date_ms
-from infino_mcp.local.querydsl.sqltext import lit, num
+from infino_mcp.local.querydsl.sqltree import boolean, call, number, string
 from infino_mcp.local.security.sql_field_rules import check_reference
+from infino_mcp.sql_dialect import render
 
 if TYPE_CHECKING:
     from infino_mcp.local.security.field_rules import FieldRules
@@ -37,7 +40,7 @@ class Field:
     fts: bool
     item_kind: str = ""  # for arrays: kind of the elements
 
-    def literal(self, value: Any, what: str) -> str | None:
+    def value(self, value: Any, what: str) -> exp.Expr | None:
         """``value`` as an SQL literal comparable with this field; None when no value of the field can equal it."""
         kind = self.item_kind if self.kind == "array" else self.kind
         if value is None:
@@ -46,22 +49,27 @@ class Field:
             raise ApiError(400, f"QueryDSL '{what}' on field '{self.name}' needs a single value, got {value!r}.")
         if kind == "string":
             if isinstance(value, bool):
-                return lit("true" if value else "false")
-            return lit(str(value))
+                return string("true" if value else "false")
+            return string(str(value))
         if kind in ("int", "float"):
-            number = to_number(value)
-            if number is None:
+            found = to_number(value)
+            if found is None:
                 raise ApiError(400, f"QueryDSL '{what}': field '{self.name}' is numeric and {value!r} is not a number.")
-            return num(number)
+            return number(found)
         if kind == "bool":
             if isinstance(value, bool):
-                return "TRUE" if value else "FALSE"
+                return boolean(value)
             if str(value).lower() in ("true", "false"):
-                return str(value).upper()
+                return boolean(str(value).lower() == "true")
             raise ApiError(400, f"QueryDSL '{what}': field '{self.name}' is boolean and {value!r} is not true/false.")
         if kind == "date":
-            return ts_literal(date_ms(value, self.name, what))
+            return timestamp_ms(date_ms(value, self.name, what))
         return None
+
+    def literal(self, value: Any, what: str) -> str | None:
+        """``value`` as SQL text: for the aggregations until they build trees (then this goes)."""
+        found = self.value(value, what)
+        return render(found) if found is not None else None
 
 
 def to_number(value: Any) -> int | float | None:
@@ -95,8 +103,9 @@ def as_int(value: Any, what: str) -> int:
     return int(number)
 
 
-def ts_literal(ms: int) -> str:
-    return f"to_timestamp_millis({int(ms)})"
+def timestamp_ms(ms: int) -> exp.Expr:
+    """The instant ``ms`` (epoch milliseconds) as the engine's timestamp."""
+    return call("to_timestamp_millis", exp.Literal.number(int(ms)))
 
 
 def field_kind(info: FieldInfo) -> tuple[str, str]:

@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from infino_mcp.local.errors import ApiError
-from infino_mcp.local.querydsl.sqltext import regex_escape
+from infino_mcp.local.querydsl.patterns import regex_escape
 
 _MAX_VARIANTS = 20_000
 _PER_REGEX = 120  # alternatives per regular expression, under the engine's compiled-size limit

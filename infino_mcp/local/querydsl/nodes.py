@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from sqlglot import exp
 
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.fields import as_float
-from infino_mcp.local.querydsl.sqltext import Pred, TextLeaf
+from infino_mcp.local.querydsl.sqltree import Pred, TextLeaf, number, paren, total, when
 
 
 def unsupported(kind: str, name: str, supported: tuple[str, ...]) -> ApiError:
@@ -39,15 +40,13 @@ class Score:
     def times(self, boost: float) -> Score:
         if boost == 1.0:
             return self
-        return Score(self.const * boost, [Pred("(", *t.parts, f" * {float(boost)!r})") for t in self.terms], self.gated)
+        factor = number(float(boost))
+        terms = [Pred(exp.Paren(this=exp.Mul(this=paren(t.tree), expression=factor))) for t in self.terms]
+        return Score(self.const * boost, terms, self.gated)
 
     def expr(self) -> Pred:
-        parts: list = [repr(float(self.const))] if self.const or not self.terms else []
-        for t in self.terms:
-            if parts:
-                parts.append(" + ")
-            parts.extend(t.parts)
-        return Pred("(", *parts, ")")
+        parts = [number(float(self.const))] if self.const or not self.terms else []
+        return Pred(exp.Paren(this=total(parts + [t.tree for t in self.terms])))
 
     def when(self, pred: Pred) -> Score:
         """This score where ``pred`` holds, 0 elsewhere (a should clause's contribution)."""
@@ -55,7 +54,7 @@ class Score:
             return self
         if pred.is_false:
             return Score()
-        return Score(0.0, [Pred("(CASE WHEN ", *pred.parts, " THEN ", *self.expr().parts, " ELSE 0.0 END)")], True)
+        return Score(0.0, [Pred(when(pred.tree, self.expr().tree, number(0.0)))], True)
 
     @staticmethod
     def best(scores: list[Score]) -> Score:
@@ -63,13 +62,8 @@ class Score:
             return Score(max((s.const for s in scores), default=0.0))
         if len(scores) == 1:
             return scores[0]
-        parts: list = ["greatest("]
-        for i, s in enumerate(scores):
-            if i:
-                parts.append(", ")
-            parts.extend(s.expr().parts)
-        parts.append(")")
-        return Score(0.0, [Pred(*parts)], all(s.gated for s in scores))
+        first, *rest = [s.expr().tree for s in scores]
+        return Score(0.0, [Pred(exp.Greatest(this=first, expressions=rest))], all(s.gated for s in scores))
 
 
 @dataclass

@@ -43,6 +43,8 @@ from infino_mcp.local.querydsl.source import (
     parse_sort,
     sort_value,
 )
+from infino_mcp.local.querydsl.sqltree import is_true
+from infino_mcp.sql_dialect import render
 
 if TYPE_CHECKING:
     from infino_mcp.local.security.field_rules import FieldRules
@@ -100,11 +102,11 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
         results["count"] = await _count(services, plan, min_score)
 
     async def run_aggs() -> None:
-        where = base.where(hits=False)
+        where = render(base.where(hits=False))
         scored = compiled if track_scores else QueryCompiler(fields).compile(query, scoring=True)
         const = scored.score.const if scored.score.is_const else None
         context = HitsContext(dataset, rules, const)
-        results["aggs"] = await run_aggregations(services.engine, aggs, base.count_from(), where, context)
+        results["aggs"] = await run_aggregations(services.engine, aggs, render(base.count_from()), where, context)
 
     lone_match = (
         size > 0 and not aggs and track is not False and is_plain_top_k(plan, sort, min_score)
@@ -140,9 +142,9 @@ def where_sql(query: dict, info: DatasetInfo, rules: FieldRules | None = None, u
     case-insensitive word-boundary regexes (an approximation of the tokenizer).
     ``rules``: the caller's field rules (hidden or masked fields are refused).
     """
-    compiler = QueryCompiler(Fields(info, rules, user), prefix="", allow_text=False)
+    compiler = QueryCompiler(Fields(info, rules, user), table=None, allow_text=False)
     compiled = compiler.compile(query or {"match_all": {}}, scoring=False)
-    return compiled.pred.render(lambda leaf: leaf.approx())
+    return render(compiled.pred.resolve(lambda leaf: leaf.approx()))
 
 
 async def _page(
@@ -208,7 +210,7 @@ def _native_page(found: pa.Table, offset: int, size: int) -> pa.Table:
 
 def _counts_natively(plan: Plan, min_score: Any) -> bool:
     """Whether the engine's match count is the total (a lone full-text clause, nothing else filtering)."""
-    return plan.driver is not None and min_score is None and plan.where(hits=False) == "TRUE"
+    return plan.driver is not None and min_score is None and is_true(plan.where(hits=False))
 
 
 async def _count(services: Services, plan: Plan, min_score: Any) -> int:

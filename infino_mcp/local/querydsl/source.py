@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlglot import exp
 
 from infino_mcp.local.errors import ApiError
-from infino_mcp.local.querydsl.sqltext import ident
+from infino_mcp.local.querydsl.sqltree import column
+from infino_mcp.sql_dialect import render
 
 if TYPE_CHECKING:
     from infino_mcp.local.querydsl.fields import Fields
@@ -87,13 +89,18 @@ def _hit(path: str, patterns: tuple[str, ...]) -> bool:
 
 @dataclass(frozen=True)
 class SortSpec:
-    """One sort key: the score, index order (``_doc``), or a field column (``sql``)."""
+    """One sort key: the score, index order (``_doc``), or a field column (``key``)."""
 
     score: bool = False
     doc: bool = False
     desc: bool = True
-    sql: str = ""
+    key: exp.Expr | None = None  # the field column's tree
     missing_first: bool = False
+
+    @property
+    def sql(self) -> str:
+        """``key`` as SQL text: for the aggregations until they build trees (then this goes)."""
+        return render(self.key) if self.key is not None else ""
 
 
 def parse_sort(value: Any, fields: Fields) -> list[SortSpec]:
@@ -126,23 +133,23 @@ def parse_sort(value: Any, fields: Fields) -> list[SortSpec]:
         missing = options.get("missing", "_last")
         if missing not in ("_first", "_last"):
             raise ApiError(400, "QueryDSL sort 'missing' supports only '_first' and '_last' on the local endpoint.")
-        sql = _sort_column(name, options, fields)
-        specs.append(SortSpec(desc=desc, sql=sql, missing_first=missing == "_first"))
+        key = _sort_column(name, options, fields)
+        specs.append(SortSpec(desc=desc, key=key, missing_first=missing == "_first"))
     return specs
 
 
-def _sort_column(name: str, options: dict, fields: Fields) -> str:
+def _sort_column(name: str, options: dict, fields: Fields) -> exp.Expr:
     if name in ("_id", "_doc_id"):
-        return "t." + ident("_doc_id")
+        return column("_doc_id")
     f = fields.get(name)
     if f is None:
         if "unmapped_type" in options:
-            return "NULL"
+            return exp.Null()
         raise ApiError(400, f"No field '{name}' to sort on in this dataset; check the schema "
                        "with get_dataset_schema or pass \"unmapped_type\".")  # fmt: skip
     if f.kind in ("array", "object"):
         raise ApiError(400, f"Field '{name}' holds {f.kind}s and cannot be sorted on; sort on a scalar field.")
-    return "t." + ident(f.column)
+    return column(f.column)
 
 
 def sort_value(column: pa.ChunkedArray) -> list[Any]:

@@ -7,6 +7,9 @@ regular expressions: ``patterns``), which are values, not SQL.
 
 sqlglot renders a tree as built, without adding parentheses for precedence, so a
 compound operand goes through ``paren`` (``Pred`` and the score arithmetic do).
+Trees share subtrees (a column, a clause used in the predicate and in the score,
+the predicate in both the hits and the count statement): a node is never changed
+once built, and ``render`` copies a statement before generating it.
 
 ``Pred`` is a predicate (or a score expression) whose full-text parts are
 placeholders (``TextLeaf`` rows, their BM25 score), resolved later in the way each
@@ -17,9 +20,9 @@ where subqueries are not allowed (delete predicates).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlglot import exp
 
@@ -78,7 +81,8 @@ def table(engine_table: str, alias: str | None = ROWS) -> exp.Table:
 
 def paren(node: exp.Expr) -> exp.Expr:
     """``node`` parenthesized unless it is atomic (a column, literal, call or parenthesized already)."""
-    if isinstance(node, (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Func, exp.Paren, exp.Subquery)):
+    atomic = (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Func, exp.Paren, exp.Subquery, exp.Placeholder)
+    if isinstance(node, atomic):  # a placeholder resolves to something atomic (see Pred.resolve)
         return node
     return exp.Paren(this=node)
 
@@ -90,12 +94,64 @@ def cast(node: exp.Expr, to: str) -> exp.Cast:
 def like(target: exp.Expr, pattern: str, *, insensitive: bool = False) -> exp.Expr:
     """``target LIKE pattern`` (``ILIKE``); ``pattern`` is LIKE syntax already (``patterns.like_pattern``)."""
     cls = exp.ILike if insensitive else exp.Like
-    return cls(this=target, expression=string(pattern))
+    return exp.Paren(this=cls(this=target, expression=string(pattern)))
 
 
 def regex_like(target: exp.Expr, pattern: str, *, insensitive: bool = False) -> exp.Expr:
-    """Whether ``target`` matches the (Rust) regular expression ``pattern`` (rendered ``~`` / ``~*``)."""
-    return exp.RegexpLike(this=target, expression=string(pattern), flag=string("i") if insensitive else None)
+    """Whether ``target`` matches the (Rust) regular expression ``pattern``: ``(target ~ pattern)``, ``~*``
+    with ``insensitive`` (the engine's regexp_like, with flag 'i')."""
+    flag = string("i") if insensitive else None
+    return exp.Paren(this=exp.RegexpLike(this=target, expression=string(pattern), flag=flag))
+
+
+def alias(node: exp.Expr, as_name: str) -> exp.Alias:
+    """``node AS as_name`` (a name of ours, unquoted)."""
+    return exp.Alias(this=node, alias=exp.to_identifier(as_name))
+
+
+def ordered(node: exp.Expr, *, desc: bool, nulls_first: bool | None = None) -> exp.Ordered:
+    """An ORDER BY key; ``nulls_first`` None keeps the engine's default (NULLs sort as the largest value)."""
+    return exp.Ordered(this=node, desc=desc, nulls_first=desc if nulls_first is None else nulls_first)
+
+
+def select(
+    columns: Sequence[exp.Expr],
+    source: exp.Expr,
+    *,
+    joins: Sequence[exp.Join] | None = None,
+    where: exp.Expr | None = None,
+    order: Sequence[exp.Ordered] | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> exp.Select:
+    """``SELECT columns FROM source [joins] [WHERE] [ORDER BY] [LIMIT] [OFFSET]``, built directly (no parsing)."""
+    node = exp.Select(expressions=list(columns), from_=exp.From(this=source))
+    if joins:
+        node.set("joins", list(joins))
+    if where is not None:
+        node.set("where", exp.Where(this=where))
+    if order:
+        node.set("order", exp.Order(expressions=list(order)))
+    if limit is not None:
+        node.set("limit", exp.Limit(expression=exp.Literal.number(limit)))
+    if offset is not None:
+        node.set("offset", exp.Offset(expression=exp.Literal.number(offset)))
+    return node
+
+
+def subquery(query: exp.Select, as_name: str) -> exp.Subquery:
+    """``(query) AS as_name`` as a FROM source."""
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(as_name)))
+
+
+def join(source: exp.Expr, on: exp.Expr, *, side: str = "LEFT") -> exp.Join:
+    """``side JOIN source ON on`` (``LEFT``, ``FULL``)."""
+    return exp.Join(this=source, side=side, on=on)
+
+
+def not_null(node: exp.Expr) -> exp.Expr:
+    """``(NOT node IS NULL)``."""
+    return exp.Paren(this=exp.Not(this=exp.Is(this=node, expression=exp.Null())))
 
 
 def is_true(node: exp.Expr) -> bool:
@@ -207,7 +263,10 @@ class Pred:
     def resolve(
         self, leaf: Callable[[TextLeaf], exp.Expr], score: Callable[[TextLeaf], exp.Expr] | None = None
     ) -> exp.Expr:
-        """The tree with every placeholder replaced: ``leaf`` for rows, ``score`` for BM25 scores (a copy)."""
+        """The tree with every placeholder replaced: ``leaf`` for rows, ``score`` for BM25 scores.
+
+        New nodes only on the paths to placeholders; the rest is shared with this tree (see the module
+        docstring: nodes are never changed once built)."""
 
         def replace(node: exp.Expr) -> exp.Expr:
             if isinstance(node, LeafRows):
@@ -216,9 +275,22 @@ class Pred:
                 if score is None:
                     raise ValueError("a score expression was resolved without a score source")
                 return score(node.args["leaf"])
-            return node
+            args: dict[str, Any] | None = None
+            for key, value in node.args.items():
+                if isinstance(value, exp.Expr):
+                    new: Any = replace(value)
+                elif type(value) is list:
+                    new = [replace(v) if isinstance(v, exp.Expr) else v for v in value]
+                    if all(a is b for a, b in zip(new, value, strict=True)):
+                        new = value
+                else:
+                    continue
+                if new is not value:
+                    args = args if args is not None else dict(node.args)
+                    args[key] = new
+            return node if args is None else type(node)(**args)
 
-        return self.tree.transform(replace)
+        return replace(self.tree)
 
     def render(self, leaf: Callable[[TextLeaf], str], score: Callable[[TextLeaf], str] | None = None) -> str:
         """SQL text with placeholders rendered by text callbacks: for the aggregations until they build trees
