@@ -4,6 +4,7 @@ filters, time ranges, limits and permissions."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -454,3 +455,14 @@ async def test_contains_and_is_match_nasty_strings_literally(endpoint):
         assert [r["i"] for r in contains["rows"]] == [i for i, n in enumerate(notes) if needle in n], needle
         exact = await _run(endpoint, viz, filters=[_f("note", "is", needle)])
         assert [r["i"] for r in exact["rows"]] == [notes.index(needle)], needle
+
+
+async def test_filters_apply_to_a_raw_query_over_a_search_function(shop):
+    # The filter is injected into sqlglot's tree of the raw query; rendered back, the engine's table
+    # function must keep its lower-case name (the engine does not find "TOKEN_MATCH").
+    viz = await _viz(shop, source=_raw(f"SELECT qty FROM token_match('{DS}', 'note', '50 sale') ORDER BY qty"))
+    data = await _run(shop, viz, filters=[_f("currency", "is", "USD")])
+    assert data["metadata"]["filters_skipped"] == [] and data["metadata"]["filters_applied"] == ["currency"]
+    words = [set(re.findall(r"\w+", o["note"].lower())) for o in ORDERS]
+    expected = sorted(o["qty"] for o, w in zip(ORDERS, words) if o["currency"] == "USD" and {"50", "sale"} & w)
+    assert expected and [r["qty"] for r in data["rows"]] == expected
