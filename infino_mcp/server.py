@@ -13,6 +13,8 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
+import anyio.abc
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
@@ -29,32 +31,42 @@ from infino_mcp.prompts import register_prompts
 from infino_mcp.registry import ToolSpec, registered_callable, specs_in
 from infino_mcp.resources import register_resources
 from infino_mcp.schemas import compact_schema
+from infino_mcp.startup import Startup, startup_gate
 from infino_mcp.state import AppState
-from infino_mcp.toolsets import TOOLSET_MODULES
+from infino_mcp.toolsets import toolset_modules
 
 log = logging.getLogger(__name__)
 
 
 def all_specs() -> Iterator[ToolSpec]:
     """Every tool infino-mcp declares, toolset by toolset."""
-    for module in TOOLSET_MODULES:
+    for module in toolset_modules():
         yield from specs_in(module)
 
 
 def selected_specs(settings: Settings) -> list[ToolSpec]:
-    """The tools this configuration exposes (``--toolsets``, ``--read-only``)."""
+    """The tools this configuration exposes (``--toolsets``, ``--read-only``); only their modules are imported."""
     chosen = set(settings.toolsets)
-    return [s for s in all_specs() if s.toolset in chosen and (s.read_only or not settings.read_only)]
+    return [
+        spec
+        for module in toolset_modules(chosen)
+        for spec in specs_in(module)
+        if spec.toolset in chosen and (spec.read_only or not settings.read_only)
+    ]
 
 
 @contextlib.asynccontextmanager
-async def open_client(settings: Settings) -> AsyncIterator[InfinoClient]:
-    """The client for ``settings``: the cloud endpoint, or the embedded local one."""
+async def open_client(settings: Settings, startup: Startup | None = None) -> AsyncIterator[InfinoClient]:
+    """The client for ``settings``: the cloud endpoint, or the embedded local one.
+
+    With ``startup``, what is slow (opening the local endpoint, the start-up check) is left to it:
+    the client is yielded at once, and ``startup`` runs that work after the initialize reply.
+    """
     if settings.uses_local:
         # Cold start: the engine, pyarrow and Starlette load only in local mode.
         from infino_mcp.local.embedded import embedded_client
 
-        async with embedded_client(settings) as client:
+        async with embedded_client(settings, later=startup.add if startup else None) as client:
             yield client
         return
     assert settings.endpoint
@@ -65,7 +77,15 @@ async def open_client(settings: Settings) -> AsyncIterator[InfinoClient]:
         client = InfinoClient(settings.endpoint, settings.access_key, settings.secret_key, settings=settings)
     async with client:
         if not settings.per_user:
-            await startup_check(client)
+            if startup is None:
+                await startup_check(client)
+            else:
+
+                async def check(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+                    await startup_check(client)
+                    task_status.started()
+
+                startup.add(check)
         yield client
 
 
@@ -77,13 +97,16 @@ def build_server(settings: Settings, *, client: InfinoClient | None = None) -> M
         if client is not None:
             yield AppState(client=client, settings=settings)
             return
-        async with open_client(settings) as own:
-            yield AppState(client=own, settings=settings)
+        async with anyio.create_task_group() as group:
+            startup = Startup(group)
+            async with open_client(settings, startup) as own:
+                yield AppState(client=own, settings=settings, startup=startup)
+            group.cancel_scope.cancel()
 
     specs = selected_specs(settings)
     server = MCPServer(
         "infino",
-        middleware=[compact_tool_list],
+        middleware=[startup_gate, compact_tool_list],
         version=__version__,
         title="Infino",
         instructions=instructions_for(settings),

@@ -12,6 +12,7 @@ from mcp.server.mcpserver import Context
 
 from infino_mcp.client import InfinoClient
 from infino_mcp.config import Settings
+from infino_mcp.startup import Startup
 
 
 class RecentCache:
@@ -41,6 +42,8 @@ class AppState:
     settings: Settings
     profiles: RecentCache = field(default_factory=RecentCache)
     """profile_dataset's cache: the only knowledge kept in the server process."""
+    startup: Startup | None = None
+    """What the server opens after its initialize reply (``infino_mcp.startup``); None when the client came ready."""
 
 
 def app_state(ctx: Context) -> AppState:

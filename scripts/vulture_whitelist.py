@@ -26,6 +26,7 @@ _.log_errors
 
 # Test and bench seams: an in-memory PromQL source and the storage engine's maintenance controls.
 _.MemorySource
+_.all_specs  # every declared tool: the catalog script and the catalog tests
 _.maintain
 _.wait_for_maintenance
 
@@ -51,6 +52,7 @@ _.is_time_filter
 _.chart_type
 _.source_kind
 _.formatting
+_.dashboards
 
 # sqlglot reads arg_types off the expression classes we define (querydsl/sqltree.py placeholders).
 _.arg_types

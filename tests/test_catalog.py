@@ -14,6 +14,7 @@ from infino_sdk import InfinoSDK
 
 from infino_mcp.config import Toolset
 from infino_mcp.server import all_specs
+from infino_mcp.toolsets import MODULE_TOOLSETS
 
 _spec = importlib.util.spec_from_file_location("catalog", Path(__file__).parent.parent / "scripts" / "catalog.py")
 assert _spec and _spec.loader
@@ -51,6 +52,15 @@ def test_every_sdk_operation_is_a_tool() -> None:
     assert len(SDK_METHODS) == 61
     assert set(SDK_METHODS) <= set(names)
     assert len(names) == len(set(names))
+
+
+def test_each_toolset_module_says_which_toolsets_it_declares() -> None:
+    """A server imports only the modules of its toolsets, found through MODULE_TOOLSETS: it must be exact."""
+    declared: dict[str, set[Toolset]] = {}
+    for spec in all_specs():
+        declared.setdefault(spec.fn.__module__.rsplit(".", 1)[-1], set()).add(spec.toolset)
+    assert declared == {name: set(toolsets) for name, toolsets in MODULE_TOOLSETS.items()}
+    assert list(declared) == list(MODULE_TOOLSETS)
 
 
 def test_declarations_follow_the_rules() -> None:

@@ -4,7 +4,9 @@ still starts, and a failing call names the same cause."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator
 from email.utils import formatdate
@@ -13,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 import uvicorn
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from starlette.responses import JSONResponse
 
 from tests.http_servers import local_endpoint, start_server
@@ -91,3 +93,19 @@ async def test_skewed_clock(tmp_path: Path) -> None:
             assert f"this machine's clock is 120 minutes ahead of {endpoint}'s" in line
             assert "set the system clock" in line
             assert "clock is 120 minutes ahead" in await _first_failure(server.url)
+
+
+async def test_on_stdio_the_check_runs_after_the_handshake_and_the_first_call_waits_for_it() -> None:
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env |= {
+        "INFINO_ENDPOINT": endpoint,
+        "INFINO_ACCESS_KEY": "ak",
+        "INFINO_SECRET_KEY": "sk",
+        "INFINO_MAX_RETRIES": "0",
+    }
+    params = StdioServerParameters(command=sys.executable, args=["-m", "infino_mcp"], env=env)
+    async with Client(params) as client:
+        result = await client.call_tool("get_datasets", {})
+        assert result.is_error
+        assert f"At start-up: cannot reach {endpoint} (ConnectError)" in result.content[0].text

@@ -41,7 +41,6 @@ from infino_mcp.toolsets.query_shapes import (
     trim_buckets,
     unknown_fields,
 )
-from infino_mcp.toolsets.sql_checks import check_read_query
 
 RawFlag = Annotated[
     bool, Field(description="Return the service's response unchanged (still bounded) instead of the compact form.")
@@ -261,6 +260,9 @@ async def query_dataset_in_sql(
     if not query.strip():
         raise InputError("query is empty: pass a SELECT statement.")
     wanted = offset + limit + 1  # one more row than the page: it tells whether more exist
+    # deferred: cold start (sqlglot is imported on the first SQL call, not at server start)
+    from infino_mcp.toolsets.sql_checks import check_read_query
+
     sent = sql_with_row_limit(query, check_read_query(query), wanted)
     answer = await run_select(client_of(ctx), sent)
     rows = list_at(answer, "rows")
