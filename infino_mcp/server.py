@@ -106,7 +106,7 @@ def build_server(settings: Settings, *, client: InfinoClient | None = None) -> M
     specs = selected_specs(settings)
     server = MCPServer(
         "infino",
-        middleware=[startup_gate, compact_tool_list],
+        middleware=[compact_tool_list],
         version=__version__,
         title="Infino",
         instructions=instructions_for(settings),
@@ -124,6 +124,8 @@ def build_server(settings: Settings, *, client: InfinoClient | None = None) -> M
         from infino_mcp.oauth import read_only_guard
 
         server.middleware.append(read_only_guard({s.name for s in specs if s.read_only}))
+    # Innermost: refusals of the layers above (bad arguments, scopes) never wait for the start-up work.
+    server.middleware.append(startup_gate)
     register_resources(server, settings)
     register_prompts(server)
     return server

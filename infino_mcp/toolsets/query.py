@@ -22,7 +22,6 @@ from infino_mcp.errors import InfinoError, InputError
 from infino_mcp.limits import LimitError, check_promql
 from infino_mcp.registry import client_of, infino_tool, settings_of
 from infino_mcp.shaping import Page, compact_json, list_at, object_at
-from infino_mcp.sql_limits import sql_with_row_limit
 from infino_mcp.toolsets.common import (
     JsonArg,
     querydsl_body,
@@ -261,6 +260,7 @@ async def query_dataset_in_sql(
         raise InputError("query is empty: pass a SELECT statement.")
     wanted = offset + limit + 1  # one more row than the page: it tells whether more exist
     # deferred: cold start (sqlglot is imported on the first SQL call, not at server start)
+    from infino_mcp.sql_limits import sql_with_row_limit
     from infino_mcp.toolsets.sql_checks import check_read_query
 
     sent = sql_with_row_limit(query, check_read_query(query), wanted)
