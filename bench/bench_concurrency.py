@@ -1,6 +1,6 @@
 """Benchmark: concurrent tool calls over streamable HTTP against a fixed-delay endpoint, same run.
 
-    python bench/bench_concurrency.py [--delay 0.05] [--calls 64] [--sessions 8] [--runs 3]
+    python bench/bench_concurrency.py [--delay 0.05] [--calls 64] [--sessions 8] [--runs 5]
 
 A stand-in Infino endpoint (a bare asyncio HTTP/1.1 responder in its own
 process, so that its own CPU is next to nothing) answers every request after
@@ -15,18 +15,24 @@ from ``mcp.Client`` in this process. Prints the medians and elapsed / one
 call's time; the goal is <= 1.5x, i.e. the calls overlap rather than queue.
 Whatever CPU each call costs (server and client, on this machine's cores) is
 paid ``--calls`` times in the concurrent runs, so the ratio also shows how much
-per-call CPU is left: see bench_calls.py for that alone.
+per-call CPU is left: each line says how much the server and the client spent
+per call (Linux: from /proc). The same runs, interleaved, go to a bare
+``MCPServer`` whose ``ping`` tool makes the same HTTP call, served the SDK's
+way (``streamable_http_app`` under uvicorn): the floor the SDK itself sets.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import procs
@@ -70,6 +76,51 @@ def _serve_delayed(delay: float) -> None:
     asyncio.run(serve())
 
 
+class Ping(BaseModel):
+    """What the floor's ping tool answers (ours answers the same fields and more)."""
+
+    version: str | None
+    endpoint: str
+
+
+def _serve_floor(endpoint: str) -> None:
+    """A bare MCPServer whose ping tool GETs ``endpoint`` through one keep-alive client, served the SDK's way."""
+    import httpx2
+    import uvicorn
+    from mcp.server import MCPServer
+
+    from infino_mcp.sockets import listening_socket  # the same no-delay listener (no 40 ms stall)
+
+    server = MCPServer("floor")
+    limits = httpx2.Limits(max_connections=100, max_keepalive_connections=100)
+
+    async def serve() -> None:
+        async with httpx2.AsyncClient(base_url=endpoint, limits=limits) as http:
+
+            @server.tool()
+            async def ping() -> Ping:
+                """Check that the endpoint answers."""
+                answer = (await http.get("/")).raise_for_status().json()
+                return Ping(version=answer.get("version"), endpoint=endpoint)
+
+            sock = listening_socket("127.0.0.1", 0)
+            port = sock.getsockname()[1]
+            print(f"floor: serving streamable-http on http://127.0.0.1:{port}/mcp", file=sys.stderr, flush=True)
+            config = uvicorn.Config(server.streamable_http_app(), log_level="warning")
+            await uvicorn.Server(config).serve(sockets=[sock])
+
+    anyio.run(serve)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of process ``pid`` so far (None where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _one_at_a_time(url: str, runs: int) -> float:
     from mcp import Client
 
@@ -84,8 +135,8 @@ async def _one_at_a_time(url: str, runs: int) -> float:
     return procs.median(samples)
 
 
-async def _concurrent(url: str, calls: int, sessions: int) -> float:
-    """Seconds for ``calls`` ping calls at once over ``sessions`` sessions (opened and warmed beforehand)."""
+async def _concurrent(url: str, calls: int, sessions: int, server_cpu: Callable[[], float | None]) -> Burst:
+    """``calls`` ping calls at once over ``sessions`` sessions (opened and warmed beforehand)."""
     from contextlib import AsyncExitStack
 
     from mcp import Client
@@ -101,14 +152,35 @@ async def _concurrent(url: str, calls: int, sessions: int) -> float:
             if result.is_error:
                 errors.append(str(result.content))
 
-        start = time.perf_counter()
+        cpu_before, client_before, start = server_cpu(), time.process_time(), time.perf_counter()
         async with anyio.create_task_group() as tg:
             for i in range(calls):
                 tg.start_soon(call, clients[i % sessions])
         elapsed = time.perf_counter() - start
+        client_cpu, cpu_after = time.process_time() - client_before, server_cpu()
         if errors:
             raise SystemExit(f"{len(errors)} calls failed, e.g. {errors[0]}")
-    return elapsed
+    spent = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return Burst(elapsed, spent, client_cpu, calls)
+
+
+class Burst:
+    """One concurrent run: its elapsed time and the CPU the server and this process spent on it."""
+
+    def __init__(self, elapsed: float, server_cpu: float | None, client_cpu: float, calls: int) -> None:
+        self.elapsed, self.server_cpu, self.client_cpu, self.calls = elapsed, server_cpu, client_cpu, calls
+
+
+def _summary(bursts: list[Burst], one: float) -> tuple[float, str]:
+    """The median elapsed time and a line: the ratio to one call, CPU per call of the server and the client."""
+    elapsed = procs.median([b.elapsed for b in bursts])
+    server = [b.server_cpu for b in bursts if b.server_cpu is not None]
+    per_call = f"server {procs.median(server) / bursts[0].calls * 1000:4.2f} ms/call" if server else "server n/a"
+    client = procs.median([b.client_cpu for b in bursts]) / bursts[0].calls * 1000
+    return (
+        elapsed,
+        f"{procs.ms(elapsed)}  elapsed/one call {elapsed / one:5.2f}x  CPU: {per_call}, client {client:4.2f}",
+    )
 
 
 def main() -> None:
@@ -116,13 +188,17 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.05, help="seconds the endpoint waits before answering")
     parser.add_argument("--calls", type=int, default=64)
     parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--runs", type=int, default=3, help="concurrent runs of each kind (median)")
+    parser.add_argument("--runs", type=int, default=5, help="concurrent runs of each kind (median)")
     parser.add_argument("--serve-delayed", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_delayed is not None:
         return _serve_delayed(args.serve_delayed)
+    if args.serve_floor is not None:
+        return _serve_floor(args.serve_floor)
 
     children: list[procs.Child] = []
+    kinds = {"single": (args.calls, 1), "spread": (args.calls, args.sessions)}
     try:
         endpoint = procs.start([procs.PYTHON, __file__, "--serve-delayed", str(args.delay)])
         children.append(endpoint)
@@ -130,24 +206,37 @@ def main() -> None:
         env = {"INFINO_ENDPOINT": endpoint_url, "INFINO_ACCESS_KEY": "AKBENCH", "INFINO_SECRET_KEY": "bench-secret"}
         server, url = procs.mcp_http(env)
         children.append(server)
+        floor = procs.start([procs.PYTHON, __file__, "--serve-floor", endpoint_url])
+        children.append(floor)
+        floor_url = floor.wait_for(r"floor: serving streamable-http on (http://\S+)")[1]
+        targets = {"ours": (url, server.proc.pid), "floor": (floor_url, floor.proc.pid)}
 
-        one = anyio.run(_one_at_a_time, url, 20)
-        single = procs.median([anyio.run(_concurrent, url, args.calls, 1) for _ in range(args.runs)])
-        spread = procs.median([anyio.run(_concurrent, url, args.calls, args.sessions) for _ in range(args.runs)])
+        one = {name: anyio.run(_one_at_a_time, target, 20) for name, (target, _) in targets.items()}
+        bursts: dict[tuple[str, str], list[Burst]] = {(n, k): [] for n in targets for k in kinds}
+        for _ in range(args.runs):  # interleaved, so that a change in the machine's load hits both alike
+            for kind, (calls, sessions) in kinds.items():
+                for name, (target, pid) in targets.items():
+                    burst = anyio.run(_concurrent, target, calls, sessions, lambda pid=pid: _cpu_seconds(pid))
+                    bursts[name, kind].append(burst)
     finally:
         for child in children:
             child.stop()
-    print(f"endpoint delay {args.delay * 1000:.0f} ms; median of {args.runs} runs")
-    print(f"{'one call at a time':36s} {procs.ms(one)}")
+    print(
+        f"endpoint delay {args.delay * 1000:.0f} ms; median of {args.runs} runs; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(f"{'one call at a time':36s} {procs.ms(one['ours'])}   (bare MCPServer: {procs.ms(one['floor']).strip()})")
     ok = True
-    for name, elapsed in (
-        (f"{args.calls} at once, 1 session", single),
-        (f"{args.calls} at once, {args.sessions} sessions", spread),
+    for kind, name in (
+        ("single", f"{args.calls} at once, 1 session"),
+        ("spread", f"{args.calls} at once, {args.sessions} sessions"),
     ):
-        ratio = elapsed / one
+        elapsed, line = _summary(bursts["ours", kind], one["ours"])
+        ratio = elapsed / one["ours"]
         ok &= ratio <= GOAL
+        print(f"{name:36s} {line}  {'ok' if ratio <= GOAL else f'over {GOAL}x'}")
+        floor_elapsed, floor_line = _summary(bursts["floor", kind], one["floor"])
         print(
-            f"{name:36s} {procs.ms(elapsed)}  elapsed/one call {ratio:5.2f}x  {'ok' if ratio <= GOAL else f'over {GOAL}x'}"
+            f"{'  bare MCPServer (the SDK floor)':36s} {floor_line}  ours/floor {ratio / (floor_elapsed / one['floor']):4.2f}"
         )
     print("all goals met" if ok else "some goals NOT met")
 

@@ -46,6 +46,7 @@ from infino_mcp.errors import (
     may_have_been_applied,
     scrub,
 )
+from infino_mcp.http_pool import LIMITS, default_transport
 
 log = logging.getLogger(__name__)
 
@@ -158,13 +159,11 @@ class InfinoClient:
         self._http = httpx2.AsyncClient(
             base_url=self.endpoint,
             auth=self.auth,
-            transport=transport,
+            transport=transport if transport is not None else default_transport(),
             timeout=httpx2.Timeout(settings.timeout, connect=settings.connect_timeout),
             headers={"user-agent": "infino-mcp"},
             follow_redirects=False,
-            # Keep every connection of a burst (concurrent tool calls, a dashboard's two requests per panel):
-            # closing the ones over a smaller keep-alive pool made the next burst connect again.
-            limits=httpx2.Limits(max_connections=100, max_keepalive_connections=100),
+            limits=LIMITS,  # for the proxies' transports httpx2 builds when proxy variables are set
         )
 
         self.startup_problem: str | None = None

@@ -28,6 +28,7 @@ import anyio.to_thread
 import httpx2
 import uvicorn
 
+from infino_mcp.http_pool import PooledTransport
 from infino_mcp.local.app import create_app
 from infino_mcp.local.security.rbac import read_bootstrap_credentials
 from infino_mcp.local.services import Services, open_services
@@ -195,9 +196,7 @@ class LocalEndpoint:
         if self.current is not None:
             self._retired.append(self.current)
         self.owner = owner
-        self.current = httpx2.AsyncHTTPTransport(
-            uds=socket_address(self.data_dir), limits=httpx2.Limits(max_connections=100, max_keepalive_connections=100)
-        )
+        self.current = PooledTransport(uds=socket_address(self.data_dir))
         _say(f"local mode{', no Infino account needed' if first else ''}: {self.describe()}")
 
     async def _own(self, services: Services, *, first: bool, previous: int | None) -> None:
