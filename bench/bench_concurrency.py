@@ -16,7 +16,11 @@ call's time; the goal is <= 1.5x, i.e. the calls overlap rather than queue.
 Whatever CPU each call costs (server and client, on this machine's cores) is
 paid ``--calls`` times in the concurrent runs, so the ratio also shows how much
 per-call CPU is left: each line says how much the server and the client spent
-per call (Linux: from /proc). The same runs, interleaved, go to a bare
+per call (Linux: from /proc). ``mcp.Client`` spends about as much CPU per
+call as the server, on the other core, so it bounds the ratio too: a last
+pair of lines sends the same calls (revision 2026-07-28 POSTs, one keep-alive
+connection each) from a bare asyncio client whose CPU is next to nothing,
+which shows the server alone. The same runs, interleaved, go to a bare
 ``MCPServer`` whose ``ping`` tool makes the same HTTP call, served the SDK's
 way (``streamable_http_app`` under uvicorn): the floor the SDK itself sets.
 """
@@ -25,11 +29,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 from pydantic import BaseModel
@@ -164,6 +170,60 @@ async def _concurrent(url: str, calls: int, sessions: int, server_cpu: Callable[
     return Burst(elapsed, spent, client_cpu, calls)
 
 
+_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "0"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+async def _bare_call(url: str, stream: tuple[asyncio.StreamReader, asyncio.StreamWriter], call_id: int) -> None:
+    """One ``ping`` tool call POSTed on a kept-alive connection; the reply must be a result that is not an error."""
+    reader, writer = stream
+    parts = urlsplit(url)
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": call_id,
+            "method": "tools/call",
+            "params": {"name": "ping", "arguments": {}, "_meta": _META},
+        }
+    ).encode()
+    head = (
+        f"POST {parts.path} HTTP/1.1\r\nhost: {parts.netloc}\r\naccept: application/json, text/event-stream\r\n"
+        "content-type: application/json\r\nmcp-protocol-version: 2026-07-28\r\nmcp-method: tools/call\r\n"
+        f"mcp-name: ping\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    writer.write(head.encode() + body)
+    lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length:"))
+    reply = json.loads(await reader.readexactly(length))
+    if "result" not in reply or reply["result"].get("isError"):
+        raise SystemExit(f"bare call failed: {reply}")
+
+
+async def _bare(url: str, calls: int, server_cpu: Callable[[], float | None]) -> tuple[float, Burst]:
+    """One call at a time (median of 20), then ``calls`` at once, each on its own warmed keep-alive connection."""
+    parts = urlsplit(url)
+    streams = [await asyncio.open_connection(parts.hostname, parts.port) for _ in range(calls)]
+    try:
+        await asyncio.gather(*(_bare_call(url, stream, i) for i, stream in enumerate(streams)))
+        samples = []
+        for i in range(20):
+            start = time.perf_counter()
+            await _bare_call(url, streams[0], i)
+            samples.append(time.perf_counter() - start)
+        cpu_before, client_before, start = server_cpu(), time.process_time(), time.perf_counter()
+        await asyncio.gather(*(_bare_call(url, stream, i) for i, stream in enumerate(streams)))
+        elapsed = time.perf_counter() - start
+        client_cpu, cpu_after = time.process_time() - client_before, server_cpu()
+    finally:
+        for _, writer in streams:
+            writer.close()
+    spent = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return procs.median(samples), Burst(elapsed, spent, client_cpu, calls)
+
+
 class Burst:
     """One concurrent run: its elapsed time and the CPU the server and this process spent on it."""
 
@@ -212,12 +272,17 @@ def main() -> None:
         targets = {"ours": (url, server.proc.pid), "floor": (floor_url, floor.proc.pid)}
 
         one = {name: anyio.run(_one_at_a_time, target, 20) for name, (target, _) in targets.items()}
-        bursts: dict[tuple[str, str], list[Burst]] = {(n, k): [] for n in targets for k in kinds}
+        bursts: dict[tuple[str, str], list[Burst]] = {(n, k): [] for n in targets for k in [*kinds, "bare"]}
+        bare_one: dict[str, list[float]] = {name: [] for name in targets}
         for _ in range(args.runs):  # interleaved, so that a change in the machine's load hits both alike
             for kind, (calls, sessions) in kinds.items():
                 for name, (target, pid) in targets.items():
                     burst = anyio.run(_concurrent, target, calls, sessions, lambda pid=pid: _cpu_seconds(pid))
                     bursts[name, kind].append(burst)
+            for name, (target, pid) in targets.items():
+                single, burst = asyncio.run(_bare(target, args.calls, lambda pid=pid: _cpu_seconds(pid)))
+                bare_one[name].append(single)
+                bursts[name, "bare"].append(burst)
     finally:
         for child in children:
             child.stop()
@@ -238,6 +303,15 @@ def main() -> None:
         print(
             f"{'  bare MCPServer (the SDK floor)':36s} {floor_line}  ours/floor {ratio / (floor_elapsed / one['floor']):4.2f}"
         )
+    ours_one, floor_one = procs.median(bare_one["ours"]), procs.median(bare_one["floor"])
+    elapsed, line = _summary(bursts["ours", "bare"], ours_one)
+    print(
+        f"{'bare client: one call at a time':36s} {procs.ms(ours_one)}   (bare MCPServer: {procs.ms(floor_one).strip()})"
+    )
+    print(f"{f'bare client: {args.calls} at once':36s} {line}")
+    floor_elapsed, floor_line = _summary(bursts["floor", "bare"], floor_one)
+    ratio = (elapsed / ours_one) / (floor_elapsed / floor_one)
+    print(f"{'  bare MCPServer (the SDK floor)':36s} {floor_line}  ours/floor {ratio:4.2f}")
     print("all goals met" if ok else "some goals NOT met")
 
 
