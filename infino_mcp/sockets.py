@@ -16,8 +16,13 @@ from __future__ import annotations
 import socket
 
 
-def listening_socket(host: str, port: int, *, backlog: int = 128) -> socket.socket:
-    """A TCP socket bound to ``host``:``port`` (0: any free port) and listening, no-delay on every connection."""
+def listening_socket(host: str, port: int, *, backlog: int = 2048) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` (0: any free port) and listening, no-delay on every connection.
+
+    The backlog is uvicorn's own default: a burst of clients connecting at once (each concurrent call of an
+    HTTP client opens its own keep-alive connection) must not overflow it, or the kernel drops their SYNs and
+    they retry a second later.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
