@@ -91,6 +91,7 @@ class Ping(BaseModel):
 
 def _serve_floor(endpoint: str) -> None:
     """A bare MCPServer whose ping tool GETs ``endpoint`` through one keep-alive client, served the SDK's way."""
+    # Only this child process (--serve-floor) serves: the parent, which measures, never imports the server side.
     import httpx2
     import uvicorn
     from mcp.server import MCPServer
