@@ -46,7 +46,6 @@ from infino_mcp.errors import (
     may_have_been_applied,
     scrub,
 )
-from infino_mcp.http_pool import LIMITS, default_transport
 
 log = logging.getLogger(__name__)
 
@@ -156,14 +155,20 @@ class InfinoClient:
         self.auth = SigV4Auth(
             access_key, secret_key, region=settings.region, service=settings.service, credentials=credentials
         )
+        limits = httpx2.Limits()
+        if transport is None:
+            # Cold start: httpcore2 (the pool) loads with the first client, not with this module, as httpx2 defers it.
+            from infino_mcp.http_pool import LIMITS, default_transport
+
+            transport, limits = default_transport(), LIMITS
         self._http = httpx2.AsyncClient(
             base_url=self.endpoint,
             auth=self.auth,
-            transport=transport if transport is not None else default_transport(),
+            transport=transport,
             timeout=httpx2.Timeout(settings.timeout, connect=settings.connect_timeout),
             headers={"user-agent": "infino-mcp"},
             follow_redirects=False,
-            limits=LIMITS,  # for the proxies' transports httpx2 builds when proxy variables are set
+            limits=limits,  # for the transports httpx2 builds itself when proxy variables are set
         )
 
         self.startup_problem: str | None = None
