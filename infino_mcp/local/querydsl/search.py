@@ -102,11 +102,11 @@ async def search(services: Services, dataset: str, body: dict, *, principal: Any
         results["count"] = await _count(services, plan, min_score)
 
     async def run_aggs() -> None:
-        where = render(base.where(hits=False))
+        where = base.where(hits=False)
         scored = compiled if track_scores else QueryCompiler(fields).compile(query, scoring=True)
         const = scored.score.const if scored.score.is_const else None
         context = HitsContext(dataset, rules, const)
-        results["aggs"] = await run_aggregations(services.engine, aggs, render(base.count_from()), where, context)
+        results["aggs"] = await run_aggregations(services.engine, aggs, base.count_from(), where, context)
 
     lone_match = (
         size > 0 and not aggs and track is not False and is_plain_top_k(plan, sort, min_score)

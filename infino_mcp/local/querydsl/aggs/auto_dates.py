@@ -13,9 +13,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.aggs.buckets import shape_key
-from infino_mcp.local.querydsl.sqltext import ident
+from infino_mcp.local.querydsl.sqltree import cast, column, not_null, number
 
 if TYPE_CHECKING:
     from infino_mcp.local.querydsl.aggs.model import Agg
@@ -106,14 +108,16 @@ def choose(agg: Agg, low: int | None, high: int | None) -> None:
     agg.auto = (f"{inner}{letter}", starts)
 
 
-def auto_key_sql(agg: Agg) -> str:
+def auto_key_sql(agg: Agg) -> exp.Expr:
     assert agg.field is not None
-    value = f"CAST(t.{ident(agg.field.column)} AS BIGINT)"
+    value = cast(column(agg.field.column), "BIGINT")
     starts = agg.auto[1]
     if not starts:
-        return "CAST(NULL AS BIGINT)"
-    branches = "".join(f" WHEN {value} < {nxt} THEN {start}" for start, nxt in zip(starts, starts[1:], strict=False))
-    return f"(CASE{branches} WHEN {value} IS NOT NULL THEN {starts[-1]} END)"
+        return cast(exp.null(), "BIGINT")
+    branches = [exp.If(this=exp.LT(this=value.copy(), expression=number(nxt)), true=number(start))
+                for start, nxt in zip(starts, starts[1:], strict=False)]  # fmt: skip
+    present = not_null(value)
+    return exp.Paren(this=exp.Case(ifs=[*branches, exp.If(this=present, true=number(starts[-1]))]))
 
 
 def shape_auto(agg: Agg, found: dict[Any, int]) -> dict:

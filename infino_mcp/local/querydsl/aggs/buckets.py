@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.aggs.intervals import DateInterval
 from infino_mcp.local.querydsl.dates import date_ms, iso_from_ms, parse_zone
 from infino_mcp.local.querydsl.fields import as_float, as_int, to_number
-from infino_mcp.local.querydsl.sqltext import lit, num
+from infino_mcp.local.querydsl.sqltree import number, string
 
 if TYPE_CHECKING:
     from infino_mcp.local.querydsl.aggs.model import Agg
@@ -147,7 +149,7 @@ def shape_key(value: Any, kind: str, fmt: str | None = None, zone: tzinfo | None
     return {"key": value}
 
 
-def key_literal(value: Any) -> str:
+def key_literal(value: Any) -> exp.Expr:
     if isinstance(value, str):
-        return lit(value)
-    return num(value)
+        return string(value)
+    return number(value)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.aggs.buckets import key_literal
 from infino_mcp.local.querydsl.fields import as_int
+from infino_mcp.local.querydsl.sqltree import alias, not_null, number, ordered
 
 if TYPE_CHECKING:
     from infino_mcp.local.querydsl.aggs.model import Agg
@@ -58,32 +61,37 @@ def source_specs(agg: Agg) -> list[tuple[str, str, dict]]:
     return out
 
 
-def composite_sql(agg: Agg, keys: list[str], rows: str, where: str, metrics: list[str]) -> str:
+def composite_sql(agg: Agg, keys: list[exp.Expr], rows: exp.Select, metrics: list[exp.Expr]) -> exp.Select:
+    """The page of buckets: ``rows`` (a SELECT over the aggregated rows with its WHERE, no columns yet) grouped
+    by the sources' ``keys``, after the ``after`` key in the sources' order."""
     specs = source_specs(agg)
     size = as_int(agg.spec.get("size", 10), f"{agg.name}.size")
     if not 0 < size <= MAX_SIZE:
         raise ApiError(400, f"Aggregation '{agg.name}' (composite): size must be between 1 and {MAX_SIZE}.")
     desc = [str(options.get("order", "asc")).lower() == "desc" for _, _, options in specs]
-    conditions = [where] if where != "TRUE" else []
-    conditions += [f"{key} IS NOT NULL" for key in keys]
+    conditions = [not_null(key.copy()) for key in keys]
     after = agg.spec.get("after")
     if after is not None:
         literals = [_literal(after[name], agg.name) for name, _, _ in specs]
         alternatives = []
         for i in range(len(keys)):
-            same = [f"{keys[j]} = {literals[j]}" for j in range(i)]
-            alternatives.append("(" + " AND ".join([*same, f"{keys[i]} {'<' if desc[i] else '>'} {literals[i]}"]) + ")")
-        conditions.append("(" + " OR ".join(alternatives) + ")")
-    selects = [f"{key} AS g{i}" for i, key in enumerate(keys)] + ["count(*) AS __c", *metrics]
-    order = ", ".join(f"{i + 1} {'DESC' if d else 'ASC'}" for i, d in enumerate(desc))
-    group_by = ", ".join(str(i + 1) for i in range(len(keys)))
-    where_sql = " AND ".join(conditions) or "TRUE"
+            same = [exp.EQ(this=keys[j].copy(), expression=literals[j].copy()) for j in range(i)]
+            beyond = (exp.LT if desc[i] else exp.GT)(this=keys[i].copy(), expression=literals[i].copy())
+            alternatives.append(exp.Paren(this=exp.and_(*same, beyond, copy=False)))
+        conditions.append(exp.Paren(this=exp.or_(*alternatives, copy=False)))
+    selects = [alias(key, f"g{i}") for i, key in enumerate(keys)]
+    selects += [alias(exp.Count(this=exp.Star()), "__c"), *metrics]
+    ordinals = [number(i + 1) for i in range(len(keys))]
     return (
-        f"SELECT {', '.join(selects)} FROM {rows} WHERE {where_sql} GROUP BY {group_by} ORDER BY {order} LIMIT {size}"
+        rows.select(*selects, copy=False)
+        .where(*conditions, copy=False)
+        .group_by(*ordinals, copy=False)
+        .order_by(*(ordered(number(i + 1), desc=d) for i, d in enumerate(desc)), copy=False)
+        .limit(size, copy=False)
     )
 
 
-def _literal(value: Any, name: str) -> str:
+def _literal(value: Any, name: str) -> exp.Expr:
     if value is None or isinstance(value, (dict, list)):
         raise ApiError(400, f"Aggregation '{name}' (composite): 'after' values are single values, got {value!r}.")
     return key_literal(value)

@@ -16,10 +16,12 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.fields import as_int
 from infino_mcp.local.querydsl.source import SortSpec, SourceFilter, parse_sort, sort_value
-from infino_mcp.local.querydsl.sqltext import ident
+from infino_mcp.local.querydsl.sqltree import alias, column, name, number, ordered, select, subquery
 
 if TYPE_CHECKING:
     from infino_mcp.local.querydsl.aggs.model import Agg
@@ -51,32 +53,41 @@ def check_top_hits(agg: Agg, fields: Fields) -> None:
     SourceFilter.parse(agg.spec.get("_source", True))
 
 
-def hits_sql(agg: Agg, keys: list[str], rows: str, joins: str, conditions: list[str], ctx: HitsContext) -> str:
-    """Each bucket's top rows: keys ``g<i>``, ``__id``, ``__source``, ``__sort<i>``, ``__rn``, bucket ``__tot``."""
+def hits_sql(agg: Agg, keys: list[exp.Expr], rows: exp.Select, ctx: HitsContext) -> exp.Select:
+    """Each bucket's top rows: keys ``g<i>``, ``__id``, ``__source``, ``__sort<i>``, ``__rn``, bucket ``__tot``;
+    ``rows`` is the SELECT of the bucketed rows (FROM, joins, WHERE), without columns yet."""
     sort: list[SortSpec] = agg.sort
     if (not sort or any(s.score for s in sort)) and ctx.const_score is None:
         raise ApiError(400, f"Aggregation '{agg.name}' (top_hits) ranks by relevance, which the local endpoint "
                        "does not compute inside aggregations; give it a \"sort\" on fields.")  # fmt: skip
     order = []
-    columns = [f"{k} AS g{i}" for i, k in enumerate(keys)]
+    columns: list[exp.Expr] = [alias(k, f"g{i}") for i, k in enumerate(keys)]
     for i, spec in enumerate(sort):
         if spec.score:
             continue  # every hit has the same score
         if spec.doc:
-            order.append(f"t._id {'DESC' if spec.desc else 'ASC'}")
+            order.append(ordered(name("_id", "t"), desc=spec.desc))
             continue
-        columns.append(f"{spec.sql} AS __sort{i}")
-        order.append(f"{spec.sql} {'DESC' if spec.desc else 'ASC'} NULLS {'FIRST' if spec.missing_first else 'LAST'}")
-    order.append("t._id ASC")
-    partition = f"PARTITION BY {', '.join(keys)} " if keys else ""
-    columns += [f"t.{ident('_doc_id')} AS __id", f"t.{ident('_source')} AS __source",
-                f"row_number() OVER ({partition}ORDER BY {', '.join(order)}) AS __rn",
-                f"count(*) OVER ({partition.strip()}) AS __tot"]  # fmt: skip
+        assert spec.key is not None
+        columns.append(alias(spec.key, f"__sort{i}"))
+        order.append(ordered(spec.key, desc=spec.desc, nulls_first=spec.missing_first))
+    order.append(ordered(name("_id", "t"), desc=False))
+    partition = [k.copy() for k in keys]
+    columns += [
+        alias(column("_doc_id"), "__id"),
+        alias(column("_source"), "__source"),
+        alias(exp.Window(this=exp.RowNumber(), partition_by=partition, order=exp.Order(expressions=order)), "__rn"),
+        alias(exp.Window(this=exp.Count(this=exp.Star()), partition_by=[k.copy() for k in keys]), "__tot"),
+    ]
     start = as_int(agg.spec.get("from", 0), "from")
     size = as_int(agg.spec.get("size", 3), "size")
-    where = " AND ".join(conditions) or "TRUE"
-    inner = f"SELECT {', '.join(columns)} FROM {rows}{joins} WHERE {where}"
-    return f"SELECT * FROM ({inner}) AS q WHERE __rn > {start} AND __rn <= {start + size} ORDER BY __rn"
+    inner = rows.select(*columns, copy=False)
+    after, through = (
+        exp.GT(this=name("__rn"), expression=number(start)),
+        exp.LTE(this=name("__rn"), expression=number(start + size)),
+    )
+    ranked = exp.and_(after, through, copy=False)
+    return select([exp.Star()], subquery(inner, "q"), where=ranked, order=[ordered(name("__rn"), desc=False)])
 
 
 def shape_hits(agg: Agg, table: Any, depth: int, ctx: HitsContext) -> dict[tuple, list[dict]]:

@@ -17,9 +17,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from sqlglot import exp
+
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.dates import parse_zone, zone_name
-from infino_mcp.local.querydsl.sqltext import lit
+from infino_mcp.local.querydsl.sqltree import call, cast, number, string
+from infino_mcp.sql_dialect import DIALECT
 
 _CALENDAR = {
     "minute": "minute", "1m": "minute", "hour": "hour", "1h": "hour", "day": "day", "1d": "day",
@@ -66,6 +69,10 @@ def _phase(zone: tzinfo, step: int, name: str) -> int:
     return phases.pop()
 
 
+def _milliseconds(ms: int) -> exp.Interval:
+    return exp.Interval(this=string(f"{ms} milliseconds"))
+
+
 @dataclass(frozen=True)
 class DateInterval:
     """A ``date_histogram`` interval: a calendar unit or a fixed number of milliseconds."""
@@ -99,19 +106,25 @@ class DateInterval:
         phase = _phase(zone, step, name) if zone is not None else 0
         return DateInterval(fixed_ms=step, zone=zone, offset_ms=offset, phase_ms=phase)
 
-    def key_sql(self, column: str) -> str:
-        shifted = column if not self.offset_ms else f"({column} - INTERVAL '{self.offset_ms} milliseconds')"
+    def key_sql(self, column: exp.Expr) -> exp.Expr:
+        """The bucket key (UTC epoch milliseconds of the bucket's start) of the timestamp ``column``."""
+        shifted = column
+        if self.offset_ms:
+            shifted = exp.Paren(this=exp.Sub(this=column, expression=_milliseconds(self.offset_ms)))
+        key: exp.Expr
         if self.unit:
             local = shifted
-            if self.zone is not None:
+            if self.zone is not None:  # wall time in the zone: a timestamp carrying the zone, truncated there
+                as_utc = call("arrow_cast", shifted, string('Timestamp(Millisecond, Some("UTC"))'))
                 in_zone = 'Timestamp(Millisecond, Some("' + zone_name(self.zone) + '"))'
-                as_utc = f"""arrow_cast({shifted}, 'Timestamp(Millisecond, Some("UTC"))')"""
-                local = f"arrow_cast({as_utc}, {lit(in_zone)})"
-            key = f"CAST(date_trunc({lit(self.unit)}, {local}) AS BIGINT)"
+                local = call("arrow_cast", as_utc, string(in_zone))
+            key = cast(exp.TimestampTrunc(this=local, unit=string(self.unit)), "BIGINT")
         else:
             origin = (_EPOCH - timedelta(milliseconds=self.phase_ms)).strftime("%Y-%m-%d %H:%M:%S.%f")
-            key = f"CAST(date_bin(INTERVAL '{self.fixed_ms} milliseconds', {shifted}, TIMESTAMP '{origin}') AS BIGINT)"
-        return f"({key} + {self.offset_ms})" if self.offset_ms else key
+            start = exp.func("date_bin", _milliseconds(self.fixed_ms), shifted, cast(string(origin), "TIMESTAMP"),
+                             dialect=DIALECT)  # fmt: skip
+            key = cast(start, "BIGINT")
+        return exp.Paren(this=exp.Add(this=key, expression=number(self.offset_ms))) if self.offset_ms else key
 
     def next(self, key: int) -> int:
         base = key - self.offset_ms

@@ -14,12 +14,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.aggs.buckets import shape_key
 from infino_mcp.local.querydsl.aggs.top_metrics import top_columns, top_result
 from infino_mcp.local.querydsl.dates import date_ms
 from infino_mcp.local.querydsl.fields import Field, as_float
-from infino_mcp.local.querydsl.sqltext import ident, num
+from infino_mcp.local.querydsl.sqltree import alias, call, cast, column, not_null, number, ordered
 
 if TYPE_CHECKING:
     from infino_mcp.local.querydsl.aggs.model import Agg
@@ -28,22 +30,22 @@ STATS = ("count", "min", "max", "avg", "sum")
 DEFAULT_PERCENTS = (1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0)
 
 
-def value_sql(agg: Agg) -> str:
+def value_sql(agg: Agg) -> exp.Expr:
     """The aggregated value of a row: dates as epoch milliseconds, ``missing`` applied."""
     assert agg.field is not None
-    column = "t." + ident(agg.field.column)
+    value: exp.Expr = column(agg.field.column)
     if agg.field.kind == "date":
-        column = f"CAST({column} AS BIGINT)"
+        value = cast(value, "BIGINT")
     if agg.spec.get("missing") is not None and agg.kind != "terms":
-        column = f"COALESCE({column}, {literal(agg.field, agg.spec['missing'], agg.name)})"
-    return column
+        value = exp.Coalesce(this=value, expressions=[literal(agg.field, agg.spec["missing"], agg.name)])
+    return value
 
 
-def literal(f: Field, value: Any, name: str) -> str:
+def literal(f: Field, value: Any, name: str) -> exp.Expr:
     if f.kind == "date":
-        return str(date_ms(value, f.name, name))
-    sql = f.literal(value, name)
-    return sql if sql is not None else "NULL"
+        return number(date_ms(value, f.name, name))
+    found = f.value(value, name)
+    return found if found is not None else exp.null()
 
 
 def percents(agg: Agg) -> list[float]:
@@ -58,76 +60,102 @@ def percents(agg: Agg) -> list[float]:
     return out
 
 
-def _weighted(agg: Agg) -> tuple[str, str]:
+def _weighted(agg: Agg) -> tuple[exp.Expr, exp.Expr]:
     """weighted_avg's value and weight expressions (as DOUBLE, ``missing`` applied)."""
     assert agg.field is not None and agg.weight is not None
     parts = []
     for f, side in ((agg.field, "value"), (agg.weight, "weight")):
-        column = f"CAST(t.{ident(f.column)} AS DOUBLE)"
+        value: exp.Expr = cast(column(f.column), "DOUBLE")
         missing = agg.spec[side].get("missing")
         if missing is not None:
-            column = f"COALESCE({column}, {num(as_float(missing, f'{agg.name}.{side}.missing'))})"
-        parts.append(column)
+            value = exp.Coalesce(this=value, expressions=[number(as_float(missing, f"{agg.name}.{side}.missing"))])
+        parts.append(value)
     return parts[0], parts[1]
 
 
-def _more_columns(agg: Agg) -> list[str]:
+def _count_when(condition: exp.Expr) -> exp.Count:
+    return exp.Count(this=exp.Case(ifs=[exp.If(this=condition, true=number(1))]))
+
+
+def _more_columns(agg: Agg) -> list[exp.Expr]:
     a = agg.alias
     if agg.kind == "weighted_avg":
         v, w = _weighted(agg)
-        both = f"{v} IS NOT NULL AND {w} IS NOT NULL"
-        return [f"sum(CASE WHEN {both} THEN {v} * {w} END) AS {a}_vw", f"sum(CASE WHEN {both} THEN {w} END) AS {a}_w"]
-    v = f"CAST({value_sql(agg)} AS DOUBLE)"
+        both = exp.and_(not_null(v), not_null(w.copy()), copy=False)
+        product = exp.Mul(this=v.copy(), expression=w.copy())
+        return [
+            alias(exp.Sum(this=exp.Case(ifs=[exp.If(this=both, true=product)])), f"{a}_vw"),
+            alias(exp.Sum(this=exp.Case(ifs=[exp.If(this=both.copy(), true=w.copy())])), f"{a}_w"),
+        ]
+    v = cast(value_sql(agg), "DOUBLE")
     if agg.kind == "extended_stats":
-        return [f"count({v}) AS {a}_count", f"min({v}) AS {a}_min", f"max({v}) AS {a}_max", f"avg({v}) AS {a}_avg",
-                f"sum({v}) AS {a}_sum", f"sum({v} * {v}) AS {a}_sq", f"var_pop({v}) AS {a}_vp",
-                f"var_samp({v}) AS {a}_vs"]  # fmt: skip
+        square = exp.Mul(this=v.copy(), expression=v.copy())
+        return [
+            alias(exp.Count(this=v.copy()), f"{a}_count"),
+            alias(exp.Min(this=v.copy()), f"{a}_min"),
+            alias(exp.Max(this=v.copy()), f"{a}_max"),
+            alias(exp.Avg(this=v.copy()), f"{a}_avg"),
+            alias(exp.Sum(this=v.copy()), f"{a}_sum"),
+            alias(exp.Sum(this=square), f"{a}_sq"),
+            alias(exp.VariancePop(this=v.copy()), f"{a}_vp"),
+            alias(exp.Variance(this=v.copy()), f"{a}_vs"),
+        ]
     if agg.kind == "percentiles":
-        return [f"percentile_cont({v}, {num(p / 100)}) AS {a}_p{i}" for i, p in enumerate(percents(agg))]
-    ranks = [f"count(CASE WHEN {v} <= {num(x)} THEN 1 END) AS {a}_r{i}" for i, x in enumerate(percents(agg))]
-    return [f"count({v}) AS {a}_n", *ranks]
+        # the engine's two-argument percentile_cont (sqlglot's class renders the WITHIN GROUP form)
+        return [
+            alias(call("percentile_cont", v.copy(), number(p / 100)), f"{a}_p{i}") for i, p in enumerate(percents(agg))
+        ]
+    ranks = [
+        alias(_count_when(exp.LTE(this=v.copy(), expression=number(x))), f"{a}_r{i}")
+        for i, x in enumerate(percents(agg))
+    ]
+    return [alias(exp.Count(this=v), f"{a}_n"), *ranks]
 
 
-def _empty_columns(agg: Agg) -> list[str]:
+def _empty_columns(agg: Agg) -> list[exp.Expr]:
     if agg.kind == "weighted_avg":
-        return [f"NULL AS {agg.alias}_vw", f"NULL AS {agg.alias}_w"]
+        return [alias(exp.null(), f"{agg.alias}_vw"), alias(exp.null(), f"{agg.alias}_w")]
     if agg.kind == "extended_stats":
-        return [f"0 AS {agg.alias}_count"]
+        return [alias(number(0), f"{agg.alias}_count")]
     if agg.kind == "percentiles":
-        return [f"NULL AS {agg.alias}_p{i}" for i in range(len(percents(agg)))]
-    return [f"0 AS {agg.alias}_n"]
+        return [alias(exp.null(), f"{agg.alias}_p{i}") for i in range(len(percents(agg)))]
+    return [alias(number(0), f"{agg.alias}_n")]
 
 
-def metric_columns(agg: Agg) -> list[str]:
+_AGGREGATES: dict[str, type[exp.AggFunc]] = {"sum": exp.Sum, "min": exp.Min, "max": exp.Max, "value_count": exp.Count}
+
+
+def metric_columns(agg: Agg) -> list[exp.Expr]:
+    """The metric's columns (aliased) in a GROUP BY query over the rows ``t``."""
     a = agg.alias
     if agg.kind == "top_metrics":
         return top_columns(agg)
     if agg.kind == "median_absolute_deviation":  # exact: every value of the bucket, in order, for top_result
         if agg.field is None:
-            return [f"NULL AS {a}"]
-        v = f"CAST({value_sql(agg)} AS DOUBLE)"
-        return [f"array_agg({v} ORDER BY {v}) FILTER (WHERE {v} IS NOT NULL) AS {a}"]
+            return [alias(exp.null(), a)]
+        v = cast(value_sql(agg), "DOUBLE")
+        in_order = exp.ArrayAgg(this=exp.Order(this=v, expressions=[ordered(v.copy(), desc=False)]))
+        present = exp.Where(this=not_null(v.copy()))
+        return [alias(exp.Filter(this=in_order, expression=present), a)]
     if agg.kind in ("extended_stats", "weighted_avg", "percentiles", "percentile_ranks"):
         present = agg.field is not None and (agg.kind != "weighted_avg" or agg.weight is not None)
         return _more_columns(agg) if present else _empty_columns(agg)
     if agg.field is None:
-        empty = {"avg": "NULL", "sum": "0", "min": "NULL", "max": "NULL", "value_count": "0", "cardinality": "0"}
         if agg.kind == "stats":
-            return [f"0 AS {a}_count", f"NULL AS {a}_min", f"NULL AS {a}_max", f"NULL AS {a}_avg", f"0 AS {a}_sum"]
-        return [f"{empty[agg.kind]} AS {a}"]
+            return [alias(number(0), f"{a}_count"), alias(exp.null(), f"{a}_min"), alias(exp.null(), f"{a}_max"),
+                    alias(exp.null(), f"{a}_avg"), alias(number(0), f"{a}_sum")]  # fmt: skip
+        empty = number(0) if agg.kind in ("sum", "value_count", "cardinality") else exp.null()
+        return [alias(empty, a)]
     v = value_sql(agg)
     if agg.kind == "stats":
-        return [f"count({v}) AS {a}_count", f"min({v}) AS {a}_min", f"max({v}) AS {a}_max",
-                f"avg(CAST({v} AS DOUBLE)) AS {a}_avg", f"sum({v}) AS {a}_sum"]  # fmt: skip
-    sql = {
-        "avg": f"avg(CAST({v} AS DOUBLE))",
-        "sum": f"sum({v})",
-        "min": f"min({v})",
-        "max": f"max({v})",
-        "value_count": f"count({v})",
-        "cardinality": f"count(DISTINCT {v})",
-    }[agg.kind]
-    return [f"{sql} AS {a}"]
+        return [alias(exp.Count(this=v.copy()), f"{a}_count"), alias(exp.Min(this=v.copy()), f"{a}_min"),
+                alias(exp.Max(this=v.copy()), f"{a}_max"), alias(exp.Avg(this=cast(v.copy(), "DOUBLE")), f"{a}_avg"),
+                alias(exp.Sum(this=v), f"{a}_sum")]  # fmt: skip
+    if agg.kind == "avg":
+        return [alias(exp.Avg(this=cast(v, "DOUBLE")), a)]
+    if agg.kind == "cardinality":
+        return [alias(exp.Count(this=exp.Distinct(expressions=[v])), a)]
+    return [alias(_AGGREGATES[agg.kind](this=v), a)]
 
 
 def _key(value: float) -> str:

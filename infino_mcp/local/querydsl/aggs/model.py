@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from sqlglot import exp
+
 from infino_mcp.local.querydsl.aggs.intervals import DateInterval
 from infino_mcp.local.querydsl.fields import Field
 
@@ -36,7 +38,7 @@ class Agg:
     children: list[Agg] = dataclasses.field(default_factory=list)
     parent: Agg | None = None
     date_interval: DateInterval | None = None
-    filters: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (bucket key, SQL predicate): filter(s)
+    filters: list[tuple[str, exp.Expr]] = dataclasses.field(default_factory=list)  # (bucket key, predicate): filter(s)
     weight: Field | None = None  # weighted_avg's weight field
     sort: list = dataclasses.field(default_factory=list)  # top_hits' SortSpecs
     sources: list[Agg] = dataclasses.field(default_factory=list)  # composite's value sources

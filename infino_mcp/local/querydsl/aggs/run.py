@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.aggs.auto_dates import auto_key_sql, choose, shape_auto
 from infino_mcp.local.querydsl.aggs.buckets import (
@@ -45,7 +47,23 @@ from infino_mcp.local.querydsl.aggs.terms import include_exclude, terms_order
 from infino_mcp.local.querydsl.dates import parse_zone
 from infino_mcp.local.querydsl.fields import as_float, as_int
 from infino_mcp.local.querydsl.nodes import run_concurrently
-from infino_mcp.local.querydsl.sqltext import ident, num
+from infino_mcp.local.querydsl.sqltree import (
+    ROWS,
+    alias,
+    boolean,
+    call,
+    cast,
+    column,
+    is_true,
+    name,
+    not_null,
+    number,
+    ordered,
+    paren,
+    select,
+    subquery,
+)
+from infino_mcp.sql_dialect import render
 
 FIELDLESS_BUCKETS = ("filter", "filters", "missing", "composite")
 
@@ -56,44 +74,51 @@ if TYPE_CHECKING:
 # ----- SQL pieces ------------------------------------------------------------------------
 
 
-def _key_sql(agg: Agg) -> str:
+def _key_sql(agg: Agg) -> exp.Expr:
     if agg.kind in ("filter", "filters", "missing"):
         return selected_key_sql(agg)
     f = agg.field
     assert f is not None
-    column = "t." + ident(f.column)
     if agg.kind == "terms":
         if f.kind == "array":
-            return f"t.{_element(agg)}"
-        key = f"CAST({column} AS BIGINT)" if f.kind == "date" else column
+            return column(_element(agg))
+        key = cast(column(f.column), "BIGINT") if f.kind == "date" else column(f.column)
         if agg.spec.get("missing") is not None:
-            key = f"COALESCE({key}, {literal(f, agg.spec['missing'], agg.name)})"
+            key = exp.Coalesce(this=key, expressions=[literal(f, agg.spec["missing"], agg.name)])
         return key
     if agg.kind == "histogram":
         interval = _positive(agg.spec.get("interval"), agg.name, "interval")
         offset = as_float(agg.spec.get("offset", 0), f"{agg.name}.offset")
-        value = f"CAST({value_sql(agg)} AS DOUBLE)"
-        return f"(floor(({value} - {num(offset)}) / {num(interval)}) * {num(interval)} + {num(offset)})"
+        shifted = exp.Paren(this=exp.Sub(this=cast(value_sql(agg), "DOUBLE"), expression=number(offset)))
+        index = exp.Floor(this=exp.Div(this=shifted, expression=number(interval), typed=True))
+        return exp.Paren(this=exp.Add(this=exp.Mul(this=index, expression=number(interval)), expression=number(offset)))
     if agg.kind == "date_histogram":
         assert agg.date_interval is not None
-        return agg.date_interval.key_sql(column)
+        return agg.date_interval.key_sql(column(f.column))
     if agg.kind == "auto_date_histogram":
         return auto_key_sql(agg)
-    return f"r_{agg.alias}.idx"
+    return name("idx", f"r_{agg.alias}")
 
 
 def _element(agg: Agg) -> str:
     """The column holding one element of an array field, one row per distinct element (see ``_unnested``)."""
-    return ident(f"__e_{agg.alias}")
+    return f"__e_{agg.alias}"
 
 
-def _unnested(source: str, path: list[Agg]) -> str:
+def _unnested(source: exp.Expr, path: list[Agg]) -> exp.Expr:
     """``source`` with one row per distinct element of each array field a ``terms`` in ``path`` groups by."""
     for a in path:
         if a.field is not None and a.field.kind == "array":
-            column = "t." + ident(a.field.column)
-            source = f"(SELECT t.*, unnest(array_distinct({column})) AS {_element(a)} FROM {source}) AS t"
+            element = exp.Explode(this=call("array_distinct", column(a.field.column)))
+            columns = [exp.Column(this=exp.Star(), table=exp.to_identifier(ROWS)), alias(element, _element(a))]
+            source = subquery(select(columns, source), ROWS)
     return source
+
+
+def _rows(source: exp.Expr, joins: list[exp.Expr], conditions: list[exp.Expr]) -> exp.Select:
+    """``SELECT`` (no columns yet) ``FROM source CROSS JOIN joins WHERE conditions``."""
+    rows = select([], source, joins=[exp.Join(this=join, kind="CROSS") for join in joins])
+    return rows.where(*conditions, copy=False) if conditions else rows
 
 
 def _positive(value: Any, name: str, option: str) -> float:
@@ -118,35 +143,51 @@ class _State:
 
 
 async def run_aggregations(
-    engine: Engine, aggs: list[Agg], source: str, where: str, hits: HitsContext | None = None
+    engine: Engine, aggs: list[Agg], source: exp.Expr, where: exp.Expr, hits: HitsContext | None = None
 ) -> dict:
-    """Run the parsed aggregation tree over the rows ``SELECT ... FROM source WHERE where`` selects."""
+    """Run the parsed aggregation tree over the rows ``SELECT ... FROM source WHERE where`` selects (``source``
+    names its rows ``t``)."""
+    search = _Search(source, paren(where))
     result: dict[str, Any] = {}
     metrics = [a for a in aggs if a.metric]
     if metrics:
         columns = [c for a in metrics for c in metric_columns(a)]
-        table = await engine.query(f"SELECT {', '.join(columns)} FROM {source} WHERE {where}")
+        table = await engine.query(render(_rows(search.source(), [], search.where()).select(*columns, copy=False)))
         row = table.to_pylist()[0]
         for a in metrics:
             result[a.name] = metric_result(a, row)
     state = _State(top=result)
     level = [a for a in aggs if a.bucket]
     while level:
-        await run_concurrently([partial(_run_bucket_agg, engine, agg, source, where, state) for agg in level])
+        await run_concurrently([partial(_run_bucket_agg, engine, agg, search, state) for agg in level])
         level = [child for agg in level for child in agg.children if child.bucket]
     tops = _top_hits(aggs)
     if tops:
-        await run_concurrently([partial(_run_top_hits, engine, agg, source, where, state, hits) for agg in tops])
+        await run_concurrently([partial(_run_top_hits, engine, agg, search, state, hits) for agg in tops])
     apply_pipelines(aggs, result)
     return {a.name: result[a.name] for a in aggs}
 
 
-async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, state: _State) -> None:
+@dataclass(frozen=True)
+class _Search:
+    """The search's rows: where they come from (alias ``t``) and its condition; each statement takes copies."""
+
+    from_: exp.Expr
+    condition: exp.Expr
+
+    def source(self) -> exp.Expr:
+        return self.from_.copy()
+
+    def where(self) -> list[exp.Expr]:
+        return [] if is_true(self.condition) else [self.condition.copy()]
+
+
+async def _run_bucket_agg(engine: Engine, agg: Agg, search: _Search, state: _State) -> None:
     path = agg.path()
     parents = path[:-1]
     parent_containers = _parent_containers(agg, state)
     if agg.kind == "composite":
-        await _run_composite(engine, agg, source, where, state)
+        await _run_composite(engine, agg, search, state)
         return
     if (agg.field is None and agg.kind not in FIELDLESS_BUCKETS) or not parent_containers:
         for container in parent_containers.values():
@@ -154,10 +195,14 @@ async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, sta
         return
     if agg.kind == "auto_date_histogram":  # the interval depends on the first and last date
         assert agg.field is not None
-        value = f"CAST(t.{ident(agg.field.column)} AS BIGINT)"
-        span = await engine.query(f"SELECT min({value}) AS lo, max({value}) AS hi FROM {source} WHERE {where}")
+        value = cast(column(agg.field.column), "BIGINT")
+        bounds = [
+            alias(exp.Min(this=value), "lo"),
+            alias(exp.Max(this=value.copy()), "hi"),
+        ]
+        span = await engine.query(render(_rows(search.source(), [], search.where()).select(*bounds, copy=False)))
         choose(agg, span.column("lo")[0].as_py(), span.column("hi")[0].as_py())
-    rows = (await engine.query(_bucket_sql(agg, source, where, state))).to_pylist()
+    rows = (await engine.query(render(_bucket_sql(agg, search, state)))).to_pylist()
     if len(rows) > MAX_BUCKETS:
         raise ApiError(400, f"Aggregation '{agg.name}' would make more than {MAX_BUCKETS} buckets; use a larger "
                        "interval, a smaller size, or a narrower query.")  # fmt: skip
@@ -179,14 +224,14 @@ async def _run_bucket_agg(engine: Engine, agg: Agg, source: str, where: str, sta
         bucket.pop("__k", None)
 
 
-async def _run_composite(engine: Engine, agg: Agg, source: str, where: str, state: _State) -> None:
+async def _run_composite(engine: Engine, agg: Agg, search: _Search, state: _State) -> None:
     if any(s.field is None for s in agg.sources):
         state.top[agg.name] = {"buckets": []}  # a source field the dataset lacks: no document has a key
         return
     keys = [_key_sql(s) for s in agg.sources]
     metrics = [c for child in agg.children for c in metric_columns(child)]
-    sql = composite_sql(agg, keys, _unnested(source, agg.sources), where, metrics)
-    rows = (await engine.query(sql)).to_pylist()
+    sql = composite_sql(agg, keys, _rows(_unnested(search.source(), agg.sources), [], search.where()), metrics)
+    rows = (await engine.query(render(sql))).to_pylist()
 
     def key_of(s: Agg) -> Any:
         assert s.field is not None
@@ -205,16 +250,15 @@ def _top_hits(aggs: list[Agg]) -> list[Agg]:
     return [a for a in aggs if a.kind == "top_hits"] + [t for a in aggs for t in _top_hits(a.children)]
 
 
-async def _run_top_hits(
-    engine: Engine, agg: Agg, source: str, where: str, state: _State, ctx: HitsContext | None
-) -> None:
+async def _run_top_hits(engine: Engine, agg: Agg, search: _Search, state: _State, ctx: HitsContext | None) -> None:
     context = ctx or HitsContext(dataset="")
     path = agg.parent.path() if agg.parent is not None else []
     containers = _parent_containers(agg, state)
     if not containers:
         return
-    keys, joins, conditions = path_sql(path, where, state, agg.parent)
-    table = await engine.query(hits_sql(agg, keys, _unnested(source, path), joins, conditions, context))
+    keys, joins, conditions = path_sql(path, search, state, agg.parent)
+    rows = _rows(_unnested(search.source(), path), joins, conditions)
+    table = await engine.query(render(hits_sql(agg, keys, rows, context)))
     found = shape_hits(agg, table, len(keys), context)
     totals = table.column("__tot").to_pylist()
     for key, container in containers.items():
@@ -228,69 +272,72 @@ def _parent_containers(agg: Agg, state: _State) -> dict[tuple, dict]:
     return state.kept.get(agg.parent.alias, {})
 
 
-def path_sql(path: list[Agg], where: str, state: _State, kept_from: Agg | None) -> tuple[list[str], str, list[str]]:
-    """Key expressions, joins and conditions putting rows in the buckets of ``path`` (top first); terms levels
-    are restricted to the buckets ``kept_from`` (an aggregation already run) kept."""
+def path_sql(
+    path: list[Agg], search: _Search, state: _State, kept_from: Agg | None
+) -> tuple[list[exp.Expr], list[exp.Expr], list[exp.Expr]]:
+    """Key expressions, sources to cross join and conditions putting rows in the buckets of ``path`` (top
+    first); terms levels are restricted to the buckets ``kept_from`` (an aggregation already run) kept."""
     keys = [_key_sql(a) for a in path]
-    conditions = [where] if where != "TRUE" else []
-    joins = []
+    conditions = search.where()
+    joins: list[exp.Expr] = []
     kept = state.kept.get(kept_from.alias, {}) if kept_from is not None else {}
     for depth, (a, key) in enumerate(zip(path, keys, strict=True)):
-        conditions.append(f"{key} IS NOT NULL")
+        conditions.append(not_null(key.copy()))
         if a.kind == "filters":
             join, condition = filters_join(a)
             joins.append(join)
             conditions.append(condition)
         if a.kind in ("range", "date_range"):
             ranges = range_buckets(a)
-            values = ", ".join(f"({i})" for i in range(len(ranges)))
-            joins.append(f" CROSS JOIN (VALUES {values}) AS r_{a.alias}(idx)")
-            value = value_sql(a)
+            joins.append(exp.values([(i,) for i in range(len(ranges))], alias=f"r_{a.alias}", columns=["idx"]))
             parts = []
             for i, r in enumerate(ranges):
-                bounds = [f"r_{a.alias}.idx = {i}"]
+                bounds: list[exp.Expr] = [exp.EQ(this=name("idx", f"r_{a.alias}"), expression=number(i))]
                 if r.low is not None:
-                    bounds.append(f"{value} >= {num(r.low)}")
+                    bounds.append(exp.GTE(this=value_sql(a), expression=number(r.low)))
                 if r.high is not None:
-                    bounds.append(f"{value} < {num(r.high)}")
-                parts.append("(" + " AND ".join(bounds) + ")")
-            conditions.append("(" + " OR ".join(parts) + ")")
+                    bounds.append(exp.LT(this=value_sql(a), expression=number(r.high)))
+                parts.append(exp.Paren(this=exp.and_(*bounds, copy=False)))
+            conditions.append(exp.Paren(this=exp.or_(*parts, copy=False)))
         if a.kind == "terms":
             conditions.extend(include_exclude(a, key))
         if kept_from is not None and a.kind == "terms" and depth < len(kept_from.path()):
             # the kept buckets are keyed by the keys of every level down to ``kept_from``
             literals = [key_literal(k) for k in {k[depth] for k in kept}]
-            conditions.append(f"{key} IN ({', '.join(literals)})" if literals else "FALSE")
-    return keys, "".join(joins), conditions
+            conditions.append(exp.In(this=key.copy(), expressions=literals) if literals else boolean(False))
+    return keys, joins, conditions
 
 
-def _bucket_sql(agg: Agg, source: str, where: str, state: _State) -> str:
+def _bucket_sql(agg: Agg, search: _Search, state: _State) -> exp.Select:
     path = agg.path()
-    keys, joins, conditions = path_sql(path, where, state, path[-2] if len(path) > 1 else None)
+    keys, joins, conditions = path_sql(path, search, state, path[-2] if len(path) > 1 else None)
     metrics = [c for child in agg.children if child.metric for c in metric_columns(child)]
     if agg.kind == "terms":  # a filter child's count, for ordering terms by it
-        metrics += [f"count(CASE WHEN {c.filters[0][1]} THEN 1 END) AS {c.alias}_dc" for c in agg.children
-                    if c.kind == "filter"]  # fmt: skip
-    selects = [f"{key} AS g{i}" for i, key in enumerate(keys)] + ["count(*) AS __c"] + metrics
-    group_by = ", ".join(str(i + 1) for i in range(len(keys)))
-    having = ""
+        for c in agg.children:
+            if c.kind == "filter":
+                matching = exp.Case(ifs=[exp.If(this=c.filters[0][1].copy(), true=number(1))])
+                metrics.append(alias(exp.Count(this=matching), f"{c.alias}_dc"))
+    selects = [alias(key, f"g{i}") for i, key in enumerate(keys)]
+    selects += [alias(exp.Count(this=exp.Star()), "__c"), *metrics]
+    inner = _rows(_unnested(search.source(), path), joins, conditions).select(*selects, copy=False)
+    inner = inner.group_by(*(number(i + 1) for i in range(len(keys))), copy=False)
     min_count = as_int(agg.spec.get("min_doc_count", 1 if agg.kind == "terms" else 0), f"{agg.name}.min_doc_count")
     if min_count > 1:
-        having = f" HAVING count(*) >= {min_count}"
-    where_sql = " AND ".join(conditions) or "TRUE"
-    rows = _unnested(source, path)
-    inner = f"SELECT {', '.join(selects)} FROM {rows}{joins} WHERE {where_sql} GROUP BY {group_by}{having}"
+        inner = inner.having(exp.GTE(this=exp.Count(this=exp.Star()), expression=number(min_count)), copy=False)
     if agg.kind != "terms":
-        return inner + f" LIMIT {MAX_BUCKETS + 1}"  # more is refused, not cut
+        return inner.limit(MAX_BUCKETS + 1, copy=False)  # more is refused, not cut
     size = max(as_int(agg.spec.get("size", 10), f"{agg.name}.size"), 0)
-    partition = ", ".join(f"q.g{i}" for i in range(len(keys) - 1))
-    over = f"PARTITION BY {partition} " if partition else ""
-    order = terms_order(agg, len(keys) - 1)
-    return (
-        f"SELECT * FROM (SELECT q.*, row_number() OVER ({over}ORDER BY {order}) AS __rn, "
-        f"sum(q.__c) OVER ({over.strip()}) AS __tot FROM ({inner}) AS q) AS ranked WHERE __rn <= {size} "
-        f"ORDER BY __rn"
-    )
+    partition = [name(f"g{i}", "q") for i in range(len(keys) - 1)]
+    order = exp.Order(expressions=terms_order(agg, len(keys) - 1))
+    total = exp.Window(this=exp.Sum(this=name("__c", "q")), partition_by=[p.copy() for p in partition])
+    ranked = [
+        exp.Column(this=exp.Star(), table=exp.to_identifier("q")),
+        alias(exp.Window(this=exp.RowNumber(), partition_by=partition, order=order), "__rn"),
+        alias(total, "__tot"),
+    ]
+    within = select(ranked, subquery(inner, "q"))
+    kept = exp.LTE(this=name("__rn"), expression=number(size))
+    return select([exp.Star()], subquery(within, "ranked"), where=kept, order=[ordered(name("__rn"), desc=False)])
 
 
 # ----- shaping ---------------------------------------------------------------------------

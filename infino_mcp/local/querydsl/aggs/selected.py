@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.compile import QueryCompiler
-from infino_mcp.local.querydsl.sqltext import ident
+from infino_mcp.local.querydsl.sqltree import ROWS, TextLeaf, boolean, call, column, name, number, select
 
 if TYPE_CHECKING:
     from infino_mcp.local.querydsl.aggs.model import Agg
@@ -23,14 +25,17 @@ if TYPE_CHECKING:
 OTHER = "_other_"
 
 
-def query_predicate(query: Any, fields: Fields, table: str) -> str:
+def query_predicate(query: Any, fields: Fields, table: str) -> exp.Expr:
     """``query`` (filter context) as an SQL predicate over the rows ``t`` of ``table``."""
     compiled = QueryCompiler(fields).compile(query, scoring=False)
-    # The matches as one uncorrelated array: unlike IN (subquery), it is allowed under CASE, OR and NOT.
-    sql = compiled.pred.render(
-        lambda leaf: f"array_has((SELECT array_agg(_id) FROM {leaf.tvf('token_match', table)}), t._id)"
-    )
-    return f"COALESCE({sql}, FALSE)"
+
+    def matches(leaf: TextLeaf) -> exp.Expr:
+        # The matches as one uncorrelated array: unlike IN (subquery), it is allowed under CASE, OR and NOT.
+        # array_has stays the engine's function: sqlglot's ArrayContains would render "= ANY(...)".
+        found = exp.Subquery(this=select([exp.ArrayAgg(this=name("_id"))], leaf.source("token_match", table)))
+        return call("array_has", found, name("_id", ROWS))
+
+    return exp.Coalesce(this=compiled.pred.resolve(matches), expressions=[boolean(False)])
 
 
 def parse_filters(agg: Agg, fields: Fields, table: str) -> None:
@@ -55,25 +60,26 @@ def parse_filters(agg: Agg, fields: Fields, table: str) -> None:
     if agg.spec.get("other_bucket") or other is not None:
         if other is not None and not isinstance(other, str):
             raise ApiError(400, f"Aggregation '{agg.name}': other_bucket_key is a string.")
-        none_match = " OR ".join(pred for _, pred in agg.filters) or "FALSE"
-        agg.filters.append((other or OTHER, f"NOT ({none_match})"))
+        none_match = exp.or_(*(pred.copy() for _, pred in agg.filters), copy=False) if agg.filters else boolean(False)
+        agg.filters.append((other or OTHER, exp.Not(this=exp.Paren(this=none_match))))
 
 
-def selected_key_sql(agg: Agg) -> str:
+def selected_key_sql(agg: Agg) -> exp.Expr:
     if agg.kind == "missing":
         if agg.field is None:
-            return "0"  # a field the dataset lacks is missing from every document
-        return f"CASE WHEN t.{ident(agg.field.column)} IS NULL THEN 0 END"
+            return number(0)  # a field the dataset lacks is missing from every document
+        return exp.Case(ifs=[exp.If(this=exp.Is(this=column(agg.field.column), expression=exp.null()), true=number(0))])
     if agg.kind == "filter":
-        return f"CASE WHEN {agg.filters[0][1]} THEN 0 END"
-    return f"f_{agg.alias}.idx"
+        return exp.Case(ifs=[exp.If(this=agg.filters[0][1].copy(), true=number(0))])
+    return name("idx", f"f_{agg.alias}")
 
 
-def filters_join(agg: Agg) -> tuple[str, str]:
-    """The cross join with the filter indexes and the condition tying each row to the filters it matches."""
-    values = ", ".join(f"({i})" for i in range(len(agg.filters)))
-    parts = [f"(f_{agg.alias}.idx = {i} AND {pred})" for i, (_, pred) in enumerate(agg.filters)]
-    return f" CROSS JOIN (VALUES {values}) AS f_{agg.alias}(idx)", "(" + " OR ".join(parts) + ")"
+def filters_join(agg: Agg) -> tuple[exp.Expr, exp.Expr]:
+    """The filter indexes to cross join with, and the condition tying each row to the filters it matches."""
+    indexes = exp.values([(i,) for i in range(len(agg.filters))], alias=f"f_{agg.alias}", columns=["idx"])
+    parts = [exp.and_(exp.EQ(this=name("idx", f"f_{agg.alias}"), expression=number(i)), pred.copy(), copy=False)
+             for i, (_, pred) in enumerate(agg.filters)]  # fmt: skip
+    return indexes, exp.Paren(this=exp.or_(*parts, copy=False))
 
 
 def named(agg: Agg) -> bool:
@@ -85,11 +91,11 @@ def shape_selected(agg: Agg, counts: dict[Any, int]) -> dict:
     if agg.kind in ("filter", "missing"):
         return {"doc_count": counts.get(0, 0), "__k": 0}
     buckets = []
-    for i, (name, _) in enumerate(agg.filters):
+    for i, (key, _) in enumerate(agg.filters):
         bucket: dict[str, Any] = {"doc_count": counts.get(i, 0), "__k": i}
-        buckets.append((name, bucket))
+        buckets.append((key, bucket))
     if named(agg) and agg.spec.get("keyed", True) is not False:
         return {"buckets": dict(buckets)}
     if named(agg):
-        return {"buckets": [{"key": name, **bucket} for name, bucket in buckets]}
+        return {"buckets": [{"key": key, **bucket} for key, bucket in buckets]}
     return {"buckets": [bucket for _, bucket in buckets]}

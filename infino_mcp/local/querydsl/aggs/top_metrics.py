@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.aggs.buckets import shape_key
-from infino_mcp.local.querydsl.sqltext import ident
+from infino_mcp.local.querydsl.sqltree import alias, call, cast, column, name, not_null, number, ordered
 
 if TYPE_CHECKING:
     from infino_mcp.local.querydsl.aggs.model import Agg
@@ -63,23 +65,29 @@ def parse_top_metrics(agg: Agg, fields: Fields) -> None:
     agg.top_sort = (_scalar(agg, name, fields, "sort"), str(order).lower() == "desc", size)
 
 
-def _value(f: Field) -> str:
-    column = "t." + ident(f.column)
-    return f"CAST({column} AS BIGINT)" if f.kind == "date" else column
+def _value(f: Field) -> exp.Expr:
+    value = column(f.column)
+    return cast(value, "BIGINT") if f.kind == "date" else value
 
 
-def top_columns(agg: Agg) -> list[str]:
+def top_columns(agg: Agg) -> list[exp.Expr]:
     a = agg.alias
     sort_field, desc, size = agg.top_sort
     if sort_field is None:
-        return [f"NULL AS {a}_s"]
+        return [alias(exp.null(), f"{a}_s")]
     s = _value(sort_field)
-    order = f"ORDER BY {s} {'DESC' if desc else 'ASC'}, t._id ASC"
-    only = f"FILTER (WHERE {s} IS NOT NULL)"
-    columns = [f"array_slice(array_agg({s} {order}) {only}, 1, {size}) AS {a}_s"]
+
+    def first(value: exp.Expr) -> exp.Expr:
+        """The ``size`` first values in sort order, of the rows that have a sort value."""
+        order = [ordered(s.copy(), desc=desc), ordered(name("_id", "t"), desc=False)]
+        in_order = exp.ArrayAgg(this=exp.Order(this=value, expressions=order))
+        only = exp.Where(this=not_null(s.copy()))
+        return call("array_slice", exp.Filter(this=in_order, expression=only), number(1), number(size))
+
+    columns: list[exp.Expr] = [alias(first(s.copy()), f"{a}_s")]
     for i, (_, f) in enumerate(agg.metric_fields):
-        value = _value(f) if f is not None else "NULL"
-        columns.append(f"array_slice(array_agg({value} {order}) {only}, 1, {size}) AS {a}_m{i}")
+        value = _value(f) if f is not None else exp.null()
+        columns.append(alias(first(value), f"{a}_m{i}"))
     return columns
 
 
@@ -100,10 +108,10 @@ def top_result(agg: Agg, row: dict) -> dict:
     top = []
     for j, sort_value in enumerate(sorts):
         metrics = {}
-        for i, (name, f) in enumerate(agg.metric_fields):
+        for i, (field_name, f) in enumerate(agg.metric_fields):
             value = (row.get(f"{a}_m{i}") or [None] * len(sorts))[j]
             if f is not None and f.kind == "date" and value is not None:
                 value = shape_key(value, "date")["key_as_string"]
-            metrics[name] = value
+            metrics[field_name] = value
         top.append({"sort": [sort_value], "metrics": metrics})
     return {"top": top}
