@@ -8,7 +8,9 @@
   the same batches to a bare engine table declared with the same column types
   (strings with a full-text index, a timestamp column);
 * SQL group-by through ``POST /sql`` vs ``query_sql`` on the bare table;
-* QueryDSL ``match`` through ``/{ds}/querydsl`` vs ``bm25_search`` on the bare table.
+* QueryDSL ``match`` through ``/{ds}/querydsl`` vs ``bm25_search`` on the bare table;
+* QueryDSL aggregations (``terms`` with an ``avg``, a daily ``date_histogram``) vs the two
+  group-by queries they amount to on the bare table.
 
 Prints each timing and the ratio endpoint / engine. Targets: ingest within 2x,
 queries within 2x + 1 ms.
@@ -185,6 +187,25 @@ async def main(count: int, batch: int, repeat: int, ids: bool) -> int:
                     results.append(report("QueryDSL match (size 10)", ours_match_ms, bare_match, unit="ms", slack=1))
                 except httpx2.HTTPStatusError as exc:
                     print(f"QueryDSL match: endpoint failed: {exc.response.text[:200]}")
+
+                aggs = {
+                    "size": 0,
+                    "aggs": {
+                        "levels": {"terms": {"field": "level"}, "aggs": {"latency": {"avg": {"field": "latency_ms"}}}},
+                        "days": {"date_histogram": {"field": "@timestamp", "calendar_interval": "day"}},
+                    },
+                }
+
+                async def ours_aggs() -> None:
+                    (await client.request("GET", f"/{DATASET}/querydsl", json=aggs)).raise_for_status()
+
+                bare_aggs_sql = (
+                    "SELECT level, count(*) AS n, avg(latency_ms) AS a FROM bare GROUP BY level ORDER BY n DESC LIMIT 10",
+                    "SELECT date_trunc('day', \"@timestamp\") AS d, count(*) AS n FROM bare GROUP BY 1 ORDER BY 1",
+                )
+                bare_aggs = timed(repeat, lambda: [conn.query_sql(sql).to_pylist() for sql in bare_aggs_sql])
+                ours_aggs_ms = await timed_async(repeat, ours_aggs)
+                results.append(report("QueryDSL aggs (terms, dates)", ours_aggs_ms, bare_aggs, unit="ms", slack=1))
         finally:
             await services.aclose()
     return 0 if all(results) else 1
