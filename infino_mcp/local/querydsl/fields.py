@@ -20,7 +20,6 @@ from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.dates import date_ms
 from infino_mcp.local.querydsl.sqltree import boolean, call, number, string
 from infino_mcp.local.security.sql_field_rules import check_reference
-from infino_mcp.sql_dialect import render
 
 if TYPE_CHECKING:
     from infino_mcp.local.security.field_rules import FieldRules
@@ -65,11 +64,6 @@ class Field:
         if kind == "date":
             return timestamp_ms(date_ms(value, self.name, what))
         return None
-
-    def literal(self, value: Any, what: str) -> str | None:
-        """``value`` as SQL text: for the aggregations until they build trees (then this goes)."""
-        found = self.value(value, what)
-        return render(found) if found is not None else None
 
 
 def to_number(value: Any) -> int | float | None:

@@ -17,7 +17,6 @@ from sqlglot import exp
 
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.sqltree import column
-from infino_mcp.sql_dialect import render
 
 if TYPE_CHECKING:
     from infino_mcp.local.querydsl.fields import Fields
@@ -96,11 +95,6 @@ class SortSpec:
     desc: bool = True
     key: exp.Expr | None = None  # the field column's tree
     missing_first: bool = False
-
-    @property
-    def sql(self) -> str:
-        """``key`` as SQL text: for the aggregations until they build trees (then this goes)."""
-        return render(self.key) if self.key is not None else ""
 
 
 def parse_sort(value: Any, fields: Fields) -> list[SortSpec]:

@@ -28,7 +28,6 @@ from sqlglot import exp
 
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.patterns import word_regex
-from infino_mcp.sql_dialect import render
 
 #: The alias of the rows every QueryDSL statement reads.
 ROWS = "t"
@@ -187,10 +186,6 @@ class TextLeaf:
         return exp.Table(this=self.call(kind, engine_table, k),
                          alias=exp.TableAlias(this=exp.to_identifier(alias)) if alias else None)  # fmt: skip
 
-    def tvf(self, kind: str, engine_table: str, k: int | None = None) -> str:
-        """``call`` as SQL text: for the aggregations until they build trees (then this goes)."""
-        return render(self.call(kind, engine_table, k))
-
     def approx(self, table: str | None = None) -> exp.Expr:
         """A regex approximation usable where TVFs and subqueries are not (delete predicates)."""
         target = column(self.column, table)
@@ -291,12 +286,6 @@ class Pred:
             return node if args is None else type(node)(**args)
 
         return replace(self.tree)
-
-    def render(self, leaf: Callable[[TextLeaf], str], score: Callable[[TextLeaf], str] | None = None) -> str:
-        """SQL text with placeholders rendered by text callbacks: for the aggregations until they build trees
-        (``resolve`` is the tree form; this goes once nothing calls it)."""
-        text_score = (lambda x: exp.Var(this=score(x))) if score is not None else None
-        return render(self.resolve(lambda x: exp.Var(this=leaf(x)), text_score))
 
     @staticmethod
     def join(preds: Iterable[Pred], op: str) -> Pred:
