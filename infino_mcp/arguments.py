@@ -23,7 +23,8 @@ from infino_mcp.nesting import TOO_DEEP
 _HEADER = re.compile(r"^Error executing tool (?P<tool>\S+): \d+ validation errors? for \S+Arguments$")
 
 
-def _error_result(ctx: Any, text: str) -> dict[str, Any]:
+def tool_error_result(ctx: Any, text: str) -> dict[str, Any]:
+    """A tools/call result reporting ``text`` as a tool error (``isError``), for middleware that answers itself."""
     result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": True}
     if str(getattr(ctx, "protocol_version", "")) >= "2026":
         result["resultType"] = "complete"
@@ -73,7 +74,7 @@ def argument_guard(server: MCPServer) -> ServerMiddleware[Any]:
         marked = given.get(TOO_DEEP) if isinstance(given, dict) else None
         depth = marked if isinstance(marked, int) else value_depth(given)
         if depth > MAX_JSON_DEPTH:
-            return _error_result(
+            return tool_error_result(
                 ctx,
                 f"Error executing tool {name}: the arguments nest {depth} levels deep; the limit is {MAX_JSON_DEPTH}. "
                 "Nothing was done: send flatter arguments.",
@@ -82,7 +83,7 @@ def argument_guard(server: MCPServer) -> ServerMiddleware[Any]:
         if allowed is not None and isinstance(given, dict):
             unknown = sorted(set(given) - set(allowed))
             if unknown:
-                return _error_result(
+                return tool_error_result(
                     ctx,
                     f"Error executing tool {name}: unknown argument(s) {', '.join(unknown)}; nothing was done. "
                     f"Arguments: {', '.join(allowed) or '(none)'}.",

@@ -18,7 +18,7 @@ from mcp.server import MCPServer
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity, authenticated_principal
 from mcp.shared.exceptions import MCPError
 
-from infino_mcp.arguments import _error_result as error_result
+from infino_mcp.arguments import tool_error_result
 from infino_mcp.auth import caller_access_key
 from infino_mcp.config import Settings
 
@@ -61,7 +61,7 @@ async def _state_guard(ctx: Any, call_next: Callable[[Any], Awaitable[Any]]) -> 
         if ctx.method != "tools/call" or reason != "invalid_request_state":
             raise
         name = (ctx.params or {}).get("name")
-        return error_result(
+        return tool_error_result(
             ctx,
             f"{name} was not run: the user's answer came back with a confirmation state this server cannot open. "
             "It was sealed by a server with another INFINO_MCP_STATE_KEY (every replica must share one), by "

@@ -33,7 +33,7 @@ from mcp.server.context import ServerMiddleware
 from pydantic import AnyHttpUrl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from infino_mcp.arguments import _error_result as error_result
+from infino_mcp.arguments import tool_error_result
 from infino_mcp.auth import signing_keys
 from infino_mcp.config import Settings
 from infino_mcp.http_auth import send_error
@@ -263,7 +263,7 @@ def read_only_guard(read_only_tools: set[str]) -> ServerMiddleware[Any]:
                     f"{name} was not run: it changes data, and your token has only read access. "
                     f"Sign in with the scope {WRITE_SCOPE} to use it."
                 )
-                return error_result(ctx, text)
+                return tool_error_result(ctx, text)
         result = await call_next(ctx)
         if ctx.method == "tools/list" and isinstance(result, dict):
             result = {**result, "tools": [t for t in result.get("tools", []) if t.get("name") in read_only_tools]}
