@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
@@ -77,10 +78,59 @@ _JSON_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[{]}")
 
 
-def _scan(text: str, tokens: re.Pattern[str], words: frozenset[str], *, case_end: bool) -> tuple[int, int]:
+@dataclass(frozen=True, slots=True)
+class _Language:
+    """How to scan one query language, its limits, and what each refusal tells the caller to do."""
+
+    what: str
+    tokens: re.Pattern[str]
+    words: frozenset[str]
+    case_end: bool  # CASE ... END nests like parentheses (SQL)
+    max_chars: int
+    max_depth: int
+    max_operators: int
+    nesting: str  # what nests, said after the depth
+    operators: str  # what counts as an operator, said after the count
+    too_long: str
+    too_deep: str
+    too_many: str
+
+
+_SQL = _Language(
+    "SQL statement",
+    _SQL_TOKENS,
+    _SQL_OPERATOR_WORDS,
+    True,
+    MAX_SQL_CHARS,
+    MAX_SQL_DEPTH,
+    MAX_SQL_OPERATORS,
+    " (parentheses, subqueries, CASE)",
+    " (AND, OR, +, comparisons, UNION, JOIN...)",
+    "Shorten it: filter with a join or a shorter IN list, or split it into several queries.",
+    "Flatten it: use WITH clauses or fewer nested subqueries and parentheses.",
+    "Shorten it: use IN (...) instead of chains of OR, or split the query.",
+)
+_PROMQL = _Language(
+    "PromQL expression",
+    _PROMQL_TOKENS,
+    _PROMQL_OPERATOR_WORDS,
+    False,
+    MAX_PROMQL_CHARS,
+    MAX_PROMQL_DEPTH,
+    MAX_PROMQL_OPERATORS,
+    "",
+    "",
+    "Shorten it, or split it into several queries.",
+    "Remove redundant parentheses or split it into several queries.",
+    "Use a regex matcher or an aggregation (sum by (...)) instead of long chains, or split the query.",
+)
+
+
+def _scan(text: str, language: _Language) -> tuple[int, int]:
     """(deepest nesting, operator count) of ``text``, outside strings and comments."""
+    case_end, words = language.case_end, language.words
     depth = deepest = operators = 0
-    for match in tokens.finditer(text):
+    for match in language.tokens.finditer(text):
         kind = match.lastgroup
         if kind == "word":
             word = match.group("word")
@@ -101,44 +151,34 @@ def _scan(text: str, tokens: re.Pattern[str], words: frozenset[str], *, case_end
     return deepest, operators
 
 
+def _check(text: str, language: _Language) -> None:
+    """LimitError when ``text`` is over ``language``'s length, nesting or operator limit."""
+    what = language.what
+    if len(text) > language.max_chars:
+        raise LimitError(
+            f"The {what} is {len(text):,} characters; the limit is {language.max_chars:,}. {language.too_long}"
+        )
+    depth, operators = _scan(text, language)
+    if depth > language.max_depth:
+        raise LimitError(
+            f"The {what} nests {depth} levels deep{language.nesting}; the limit is {language.max_depth}. "
+            + language.too_deep
+        )
+    if operators > language.max_operators:
+        raise LimitError(
+            f"The {what} has {operators:,} operators{language.operators}; the limit is "
+            f"{language.max_operators:,}. {language.too_many}"
+        )
+
+
 def check_sql(sql: str) -> None:
     """LimitError when ``sql`` is over the statement length, nesting or operator limit."""
-    if len(sql) > MAX_SQL_CHARS:
-        raise LimitError(
-            f"The SQL statement is {len(sql):,} characters; the limit is {MAX_SQL_CHARS:,}. "
-            "Shorten it: filter with a join or a shorter IN list, or split it into several queries."
-        )
-    depth, operators = _scan(sql, _SQL_TOKENS, _SQL_OPERATOR_WORDS, case_end=True)
-    if depth > MAX_SQL_DEPTH:
-        raise LimitError(
-            f"The SQL statement nests {depth} levels deep (parentheses, subqueries, CASE); the limit is "
-            f"{MAX_SQL_DEPTH}. Flatten it: use WITH clauses or fewer nested subqueries and parentheses."
-        )
-    if operators > MAX_SQL_OPERATORS:
-        raise LimitError(
-            f"The SQL statement has {operators:,} operators (AND, OR, +, comparisons, UNION, JOIN...); the "
-            f"limit is {MAX_SQL_OPERATORS:,}. Shorten it: use IN (...) instead of chains of OR, or split the query."
-        )
+    _check(sql, _SQL)
 
 
 def check_promql(query: str) -> None:
     """LimitError when ``query`` is over the PromQL length, nesting or operator limit."""
-    if len(query) > MAX_PROMQL_CHARS:
-        raise LimitError(
-            f"The PromQL expression is {len(query):,} characters; the limit is {MAX_PROMQL_CHARS:,}. "
-            "Shorten it, or split it into several queries."
-        )
-    depth, operators = _scan(query, _PROMQL_TOKENS, _PROMQL_OPERATOR_WORDS, case_end=False)
-    if depth > MAX_PROMQL_DEPTH:
-        raise LimitError(
-            f"The PromQL expression nests {depth} levels deep; the limit is {MAX_PROMQL_DEPTH}. "
-            "Remove redundant parentheses or split it into several queries."
-        )
-    if operators > MAX_PROMQL_OPERATORS:
-        raise LimitError(
-            f"The PromQL expression has {operators:,} operators; the limit is {MAX_PROMQL_OPERATORS:,}. "
-            "Use a regex matcher or an aggregation (sum by (...)) instead of long chains, or split the query."
-        )
+    _check(query, _PROMQL)
 
 
 def json_depth(text: str | bytes) -> int:

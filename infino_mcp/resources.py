@@ -162,53 +162,63 @@ def _compact_json(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[
     return read
 
 
+# (URI or template, name, title, description, read by the agent first, handler), in the order clients list them.
+_RESOURCES: tuple[tuple[str, str, str, str, bool, Callable[..., Awaitable[Any]]], ...] = (
+    (DATASETS_URI, "datasets", "Datasets", "Every dataset with its record count.", True, dataset_list),
+    (
+        SCHEMA_URI,
+        "dataset_schema",
+        "Dataset schema",
+        "A dataset's fields, their types and a few sample records. Read it before writing a query.",
+        True,
+        dataset_schema,
+    ),
+    (
+        PROFILE_URI,
+        "dataset_profile",
+        "Dataset profile",
+        "Per-field counts, null share, distinct values, min/max and top values (sampled when large).",
+        False,
+        dataset_profile,
+    ),
+    (
+        CONTEXT_URI,
+        "dataset_context",
+        "Dataset context",
+        "The team's description, field descriptions, instructions and verified queries for a dataset.",
+        True,
+        dataset_context,
+    ),
+    (
+        VISUALIZATION_URI,
+        "visualization",
+        "Visualization",
+        "A saved visualization's definition (source query, chart type, mapping).",
+        False,
+        visualization,
+    ),
+    (
+        DASHBOARD_URI,
+        "dashboard",
+        "Dashboard",
+        "A saved dashboard's definition (title, panels, layout).",
+        False,
+        dashboard,
+    ),
+)
+
+
 def register_resources(server: MCPServer, settings: Settings) -> None:
     """Add the resources, the resource templates and the completion handler to ``server``."""
     server.middleware.append(bind_request_state)
     for_agent = Annotations(audience=["assistant"], priority=0.8)
-    server.resource(
-        DATASETS_URI,
-        name="datasets",
-        title="Datasets",
-        description="Every dataset with its record count.",
-        mime_type=MIME,
-        annotations=for_agent,
-    )(_compact_json(dataset_list))
-    server.resource(
-        SCHEMA_URI,
-        name="dataset_schema",
-        title="Dataset schema",
-        description="A dataset's fields, their types and a few sample records. Read it before writing a query.",
-        mime_type=MIME,
-        annotations=for_agent,
-    )(_compact_json(dataset_schema))
-    server.resource(
-        PROFILE_URI,
-        name="dataset_profile",
-        title="Dataset profile",
-        description="Per-field counts, null share, distinct values, min/max and top values (sampled when large).",
-        mime_type=MIME,
-    )(_compact_json(dataset_profile))
-    server.resource(
-        CONTEXT_URI,
-        name="dataset_context",
-        title="Dataset context",
-        description="The team's description, field descriptions, instructions and verified queries for a dataset.",
-        mime_type=MIME,
-        annotations=for_agent,
-    )(_compact_json(dataset_context))
-    server.resource(
-        VISUALIZATION_URI,
-        name="visualization",
-        title="Visualization",
-        description="A saved visualization's definition (source query, chart type, mapping).",
-        mime_type=MIME,
-    )(_compact_json(visualization))
-    server.resource(
-        DASHBOARD_URI,
-        name="dashboard",
-        title="Dashboard",
-        description="A saved dashboard's definition (title, panels, layout).",
-        mime_type=MIME,
-    )(_compact_json(dashboard))
+    for uri, name, title, description, agent_first, handler in _RESOURCES:
+        server.resource(
+            uri,
+            name=name,
+            title=title,
+            description=description,
+            mime_type=MIME,
+            annotations=for_agent if agent_first else None,
+        )(_compact_json(handler))
     register_completions(server)

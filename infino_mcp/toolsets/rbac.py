@@ -11,6 +11,7 @@ caller asked for new ones. Passwords never appear in any result.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
@@ -187,6 +188,19 @@ async def delete_user(ctx: Context, name: UserName) -> Acknowledged:
     return Acknowledged.of(answer)
 
 
+async def _by_name(
+    ctx: Context, what: str, info: Callable[[str, Any], BaseModel], limit: int, offset: int
+) -> tuple[list[Any], Page]:
+    """One page of ``GET /users`` or ``/roles`` (a mapping of name to document), sorted by name."""
+    answer = await client_of(ctx).request("GET", f"/{what}")
+    if not isinstance(answer, dict):
+        raise InfinoError(f"list_{what}: the service did not return a mapping of {what}; retry later.")
+    items = [info(name, doc).model_dump() for name, doc in sorted(answer.items())]
+    return page(
+        items[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(items)
+    )
+
+
 class UserList(BaseModel):
     users: list[UserInfo]
     page: Page
@@ -195,13 +209,7 @@ class UserList(BaseModel):
 @infino_tool(Toolset.RBAC, title="List users", read_only=True, destructive=False, idempotent=True)
 async def list_users(ctx: Context, limit: Limit = 100, offset: Offset = 0) -> UserList:
     """List users with their roles, sorted by name."""
-    answer = await client_of(ctx).request("GET", "/users")
-    if not isinstance(answer, dict):
-        raise InfinoError("list_users: the service did not return a mapping of users; retry later.")
-    users = [_user_info(name, doc).model_dump() for name, doc in sorted(answer.items())]
-    kept, info = page(
-        users[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(users)
-    )
+    kept, info = await _by_name(ctx, "users", _user_info, limit, offset)
     return UserList(users=[UserInfo(**u) for u in kept], page=info)
 
 
@@ -241,13 +249,7 @@ class RoleList(BaseModel):
 @infino_tool(Toolset.RBAC, title="List roles", read_only=True, destructive=False, idempotent=True)
 async def list_roles(ctx: Context, limit: Limit = 100, offset: Offset = 0) -> RoleList:
     """List roles with their permissions, sorted by name."""
-    answer = await client_of(ctx).request("GET", "/roles")
-    if not isinstance(answer, dict):
-        raise InfinoError("list_roles: the service did not return a mapping of roles; retry later.")
-    roles = [_role_info(name, doc).model_dump() for name, doc in sorted(answer.items())]
-    kept, info = page(
-        roles[offset:], offset=offset, limit=limit, max_bytes=settings_of(ctx).max_result_bytes, total=len(roles)
-    )
+    kept, info = await _by_name(ctx, "roles", _role_info, limit, offset)
     return RoleList(roles=[RoleInfo(**r) for r in kept], page=info)
 
 

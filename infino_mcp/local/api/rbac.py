@@ -21,7 +21,7 @@ from starlette.routing import Route
 from infino_mcp.limits import LimitError, load_yaml
 from infino_mcp.local.api.http import json_response, read_json, services
 from infino_mcp.local.errors import ApiError
-from infino_mcp.local.security.rbac import Principal, Rbac, hash_password
+from infino_mcp.local.security.rbac import Principal, Rbac, hash_password, role_not_found, user_not_found
 from infino_mcp.local.security.role_documents import check_name, validate_role, validate_user
 
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -54,6 +54,13 @@ def _rbac(request: Request) -> tuple[Rbac, Principal]:
 
 def _name(request: Request, kind: str) -> str:
     return check_name(kind, request.path_params["name"])
+
+
+def _updated(name: str, field: str, value: Any, stored: dict[str, Any]) -> Response:
+    """The answer to a user or role update: its name, the changed ``field`` and its timestamps."""
+    return json_response(
+        {"name": name, field: value, "created_at": stored["created_at"], "updated_at": stored["updated_at"]}
+    )
 
 
 def _user_view(rbac: Rbac, doc: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +101,7 @@ async def get_user(request: Request) -> Response:
     _self_or_admin(rbac, principal, name, f"read user {name!r}")
     doc = rbac.user(name)
     if doc is None:
-        raise ApiError(404, f"User {name!r} not found.")
+        raise user_not_found(name)
     return json_response({name: _user_view(rbac, doc)})
 
 
@@ -106,14 +113,7 @@ async def update_user(request: Request) -> Response:
         what = f"change the roles of user {name!r}" if "Roles" in doc else f"update user {name!r}"
         rbac.require_admin(principal, what)
     updated = await anyio.to_thread.run_sync(rbac.update_user, name, await _hash_off_loop(doc))
-    return json_response(
-        {
-            "name": name,
-            "roles": updated["Roles"],
-            "created_at": updated["created_at"],
-            "updated_at": updated["updated_at"],
-        }
-    )
+    return _updated(name, "roles", updated["Roles"], updated)
 
 
 async def delete_user(request: Request) -> Response:
@@ -154,7 +154,7 @@ async def get_role(request: Request) -> Response:
         rbac.require_admin(principal, f"read role {name!r}")
     doc = rbac.role(name)
     if doc is None:
-        raise ApiError(404, f"Role {name!r} not found.")
+        raise role_not_found(name)
     return json_response({name: _role_view(doc)})
 
 
@@ -165,19 +165,12 @@ async def update_role(request: Request) -> Response:
     raw = await read_document(request)
     current = rbac.role(name)
     if current is None:
-        raise ApiError(404, f"Role {name!r} not found.")
+        raise role_not_found(name)
     doc = validate_role(raw)
     if isinstance(raw, dict) and not any(str(k).lower() == "permissions" for k in raw):
         doc["Permissions"] = current["Permissions"]
     stored = await anyio.to_thread.run_sync(functools.partial(rbac.put_role, name, doc, create=False))
-    return json_response(
-        {
-            "name": name,
-            "permissions": stored["Permissions"],
-            "created_at": stored["created_at"],
-            "updated_at": stored["updated_at"],
-        }
-    )
+    return _updated(name, "permissions", stored["Permissions"], stored)
 
 
 async def delete_role(request: Request) -> Response:

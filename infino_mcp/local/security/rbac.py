@@ -63,6 +63,16 @@ class Principal:
     is_admin: bool = False
 
 
+def user_not_found(name: str) -> ApiError:
+    """The 404 for a user that does not exist, naming the tool that lists those that do."""
+    return ApiError(404, f"User {name!r} not found; list_users lists the users that exist.")
+
+
+def role_not_found(name: str) -> ApiError:
+    """The 404 for a role that does not exist, naming the tool that lists those that do."""
+    return ApiError(404, f"Role {name!r} not found; list_roles lists the roles that exist.")
+
+
 def admin_role_document() -> dict[str, Any]:
     """The built-in admin role: every action on every resource type and dataset."""
     return {
@@ -197,7 +207,7 @@ class Rbac:
     def rotate_keys(self, user: str) -> tuple[str, str]:
         with self._lock:
             if user not in self._users.data:
-                raise ApiError(404, f"User {user!r} not found.")
+                raise user_not_found(user)
             return self._issue_key(user)
 
     # -- users and roles (documents are validated by rbac_docs) ---------------
@@ -244,7 +254,7 @@ class Rbac:
         with self._lock:
             stored = self._users.data.get(name)
             if stored is None:
-                raise ApiError(404, f"User {name!r} not found.")
+                raise user_not_found(name)
             current = dict(stored)
             if "Roles" in doc:
                 self._check_roles_exist(doc["Roles"])
@@ -262,7 +272,7 @@ class Rbac:
     def delete_user(self, name: str) -> None:
         with self._lock:
             if name not in self._users.data:
-                raise ApiError(404, f"User {name!r} not found.")
+                raise user_not_found(name)
             if name == self.bootstrap_user:
                 raise ApiError(
                     400, f"The bootstrap user {name!r} cannot be deleted: the local client signs its requests with it."
@@ -277,7 +287,7 @@ class Rbac:
             if create and current is not None:
                 raise ApiError(409, f"Role {name!r} already exists; change it with update_role.")
             if not create and current is None:
-                raise ApiError(404, f"Role {name!r} not found.")
+                raise role_not_found(name)
             if current is not None and current.get("builtin"):
                 raise ApiError(400, f"The built-in role {name!r} cannot be changed.")
             now = now_iso()
@@ -289,7 +299,7 @@ class Rbac:
         with self._lock:
             current = self._roles.data.get(name)
             if current is None:
-                raise ApiError(404, f"Role {name!r} not found.")
+                raise role_not_found(name)
             if current.get("builtin"):
                 raise ApiError(400, f"The built-in role {name!r} cannot be deleted.")
             holders = sorted(u for u, d in self._users.data.items() if name in d["Roles"])
