@@ -171,6 +171,8 @@ _LISTS = (
     ("visualization", "list_visualizations", "call list_visualizations to see the visualizations that exist"),
     ("dashboard", "list_dashboards", "call list_dashboards to see the dashboards that exist"),
     ("thread", "list_threads", "call list_threads to see your threads"),
+    ("send_message", "list_threads", "call list_threads to see your threads"),
+    ("ask_fino", "list_threads", "call list_threads to see your threads"),
     ("connection", "get_connections", "call get_connections to see the connections that exist"),
     ("source", "get_connections", "call get_connections to see the connections that exist"),
     ("import_job", "get_import_jobs", "call get_import_jobs to see the import jobs that exist"),

@@ -196,7 +196,13 @@ async def test_bad_json_from_the_service_is_an_error_not_a_crash() -> None:
 
 @pytest.mark.parametrize(
     ("code", "words"),
-    [(401, "credentials"), (403, "roles"), (404, "does not exist"), (409, "already exists"), (413, "too large")],
+    [
+        (401, "credentials"),
+        (403, "roles"),
+        (404, "It does not exist; call get_datasets to see the datasets that exist."),
+        (409, "already exists"),
+        (413, "too large"),
+    ],
 )
 @pytest.mark.anyio
 async def test_error_statuses_say_what_to_do_next(code: int, words: str) -> None:

@@ -72,7 +72,7 @@ async def test_missing_dataset_is_not_found(mcp: Client) -> None:
     with pytest.raises(MCPError) as caught:
         await mcp.read_resource("infino://datasets/nope/schema")
     assert caught.value.code == -32602
-    assert "infino://datasets" in caught.value.message
+    assert caught.value.message.endswith("not found; infino://datasets lists what exists.")
 
 
 async def test_visualization_and_dashboard(mcp: Client, call: Any) -> None:

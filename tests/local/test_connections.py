@@ -7,6 +7,7 @@ import pytest
 
 from infino_mcp.local.api.connections import validate_cron
 from infino_mcp.local.errors import ApiError
+from tests.not_found import not_found_reason
 
 pytestmark = pytest.mark.anyio
 
@@ -65,7 +66,7 @@ async def test_connection_lifecycle_masks_secrets(endpoint: httpx2.AsyncClient) 
     assert patched.json()["name"] == "Updated"
 
     assert (await endpoint.delete(f"/source/{created['id']}")).json() == {"acknowledged": True}
-    assert (await endpoint.get(f"/source/{created['id']}")).status_code == 404
+    not_found_reason(await endpoint.get(f"/source/{created['id']}"), "get_connections")
     assert (await endpoint.get("/sources/connections")).json() == []
 
 
@@ -95,8 +96,8 @@ async def test_querying_a_source_needs_infino_cloud(endpoint: httpx2.AsyncClient
     assert "Infino cloud" in query.json()["error"]["reason"]
     metadata = await endpoint.get(f"/source/{conn['id']}/logs/metadata")
     assert metadata.status_code == 501
-    assert (await endpoint.post("/source/conn_missing/logs/dsl", json={"query": "x"})).status_code == 404
-    assert (await endpoint.get("/source/conn_missing/logs/metadata")).status_code == 404
+    not_found_reason(await endpoint.post("/source/conn_missing/logs/dsl", json={"query": "x"}), "get_connections")
+    not_found_reason(await endpoint.get("/source/conn_missing/logs/metadata"), "get_connections")
 
 
 async def test_import_jobs_are_stored_but_never_run(endpoint: httpx2.AsyncClient) -> None:
@@ -127,7 +128,7 @@ async def test_import_jobs_are_stored_but_never_run(endpoint: httpx2.AsyncClient
 
     assert (await endpoint.delete(f"/import/jobs/{job['job_id']}")).json() == {"acknowledged": True}
     assert (await endpoint.get("/import/jobs")).json() == []
-    assert (await endpoint.delete(f"/import/jobs/{job['job_id']}")).status_code == 404
+    not_found_reason(await endpoint.delete(f"/import/jobs/{job['job_id']}"), "get_import_jobs")
 
 
 @pytest.mark.parametrize(
@@ -155,7 +156,7 @@ async def test_import_job_needs_an_existing_matching_connection(endpoint: httpx2
     wrong_type = await endpoint.put("/import/mysql", json={"connection_id": conn["id"], "target_dataset": "t"})
     assert wrong_type.status_code == 400
     missing = await endpoint.put("/import/mysql", json={"connection_id": "conn_nope", "target_dataset": "t"})
-    assert missing.status_code == 404
+    assert "conn_nope" in not_found_reason(missing, "get_connections")
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.not_found import not_found_reason
+
 pytestmark = pytest.mark.anyio
 
 
@@ -46,9 +48,8 @@ async def test_create_conflict_list_and_delete(endpoint):
 
     assert (await endpoint.delete("/Logs.2024")).json() == {"acknowledged": True}
     missing = await endpoint.get("/Logs.2024/metadata")
-    assert missing.status_code == 404
-    assert "not found" in missing.json()["error"]["reason"]
-    assert (await endpoint.delete("/Logs.2024")).status_code == 404
+    assert "not found" in not_found_reason(missing, "get_datasets")
+    not_found_reason(await endpoint.delete("/Logs.2024"), "get_datasets")
 
 
 @pytest.mark.parametrize("name", ["metadata", "sql", "users", "roles", "fino", "sources", "_connectors", "_hidden"])
@@ -206,8 +207,8 @@ async def test_enrich_policy_is_stored_and_reported(endpoint):
 
 
 async def test_unknown_dataset_errors(endpoint):
-    assert (await endpoint.get("/nope/_schema")).status_code == 404
-    assert (await endpoint.get("/nope/doc/1")).status_code == 404
+    not_found_reason(await endpoint.get("/nope/_schema"), "get_datasets")
+    not_found_reason(await endpoint.get("/nope/doc/1"), "get_datasets")
 
 
 async def test_unsigned_requests_are_refused(endpoint):

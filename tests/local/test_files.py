@@ -10,6 +10,7 @@ import pytest
 
 from infino_mcp.local.services import Services
 from infino_mcp.local.storage.files import csv_value, detect_format
+from tests.not_found import not_found_reason
 
 pytestmark = pytest.mark.anyio
 
@@ -218,7 +219,7 @@ async def test_too_large_upload_is_413(endpoint: httpx2.AsyncClient, local_servi
 
 
 async def test_unknown_job_and_interrupted_job(endpoint: httpx2.AsyncClient, local_services: Services) -> None:
-    assert (await endpoint.get("/_connectors/jobs/nope")).status_code == 404
+    not_found_reason(await endpoint.get("/_connectors/jobs/nope"), "upload_file")
     local_services.collection("connector_jobs").put(
         "stale", {"run_id": "stale", "status": "running", "user": "admin", "stats": {}, "errors": []}
     )
@@ -270,7 +271,7 @@ async def test_upload_permissions(endpoint: httpx2.AsyncClient, user_with) -> No
     done = (await _upload(creator, "logs-2", "a.jsonl", b'{"a": 2}\n')).json()
     assert done["status"] == "completed"
     # Another user's job is not visible.
-    assert (await writer.get(f"/_connectors/jobs/{done['run_id']}")).status_code == 404
+    not_found_reason(await writer.get(f"/_connectors/jobs/{done['run_id']}"), "upload_file")
     assert (await endpoint.get(f"/_connectors/jobs/{done['run_id']}")).status_code == 200
 
 

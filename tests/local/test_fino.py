@@ -11,6 +11,7 @@ import pytest
 
 from infino_mcp.local.api.fino import NO_ANSWERS
 from infino_mcp.local.services import Services
+from tests.not_found import not_found_reason
 
 pytestmark = pytest.mark.anyio
 
@@ -71,7 +72,7 @@ async def test_list_update_delete(endpoint: httpx2.AsyncClient) -> None:
     assert body["created_at"] == first["created_at"]
 
     assert (await endpoint.delete(f"/fino/threads/{first['id']}")).json() is True
-    assert (await endpoint.get(f"/fino/threads/{first['id']}")).status_code == 404
+    not_found_reason(await endpoint.get(f"/fino/threads/{first['id']}"), "list_threads")
     assert [t["id"] for t in (await endpoint.get("/fino/threads")).json()] == [second["id"]]
 
 
@@ -120,7 +121,7 @@ async def test_invalid_updates_and_messages(
 async def test_unknown_thread_is_404(endpoint: httpx2.AsyncClient) -> None:
     for method, suffix in [("GET", ""), ("PUT", ""), ("DELETE", ""), ("POST", "/messages"), ("DELETE", "/messages")]:
         response = await endpoint.request(method, f"/fino/threads/nope{suffix}", json={"content": "x"})
-        assert response.status_code == 404, (method, suffix)
+        assert "'nope'" in not_found_reason(response, "list_threads"), (method, suffix)
 
 
 async def test_send_message_is_not_implemented_locally(endpoint: httpx2.AsyncClient) -> None:
@@ -134,7 +135,7 @@ async def test_send_message_is_not_implemented_locally(endpoint: httpx2.AsyncCli
     # Nothing was made up or stored.
     assert (await endpoint.get(f"/fino/threads/{thread['id']}")).json()["messages"] == []
     missing = await endpoint.post("/fino/message", json={"thread_id": "nope", "content": {"user_query": "x"}})
-    assert missing.status_code == 404
+    not_found_reason(missing, "create_thread")
 
 
 @pytest.fixture
@@ -150,8 +151,8 @@ async def other_user(
 async def test_threads_are_private_to_their_owner(endpoint: httpx2.AsyncClient, other_user: httpx2.AsyncClient) -> None:
     mine = await _thread(endpoint, name="admin's")
     assert (await other_user.get("/fino/threads")).json() == []
-    assert (await other_user.get(f"/fino/threads/{mine['id']}")).status_code == 404
-    assert (await other_user.delete(f"/fino/threads/{mine['id']}")).status_code == 404
+    not_found_reason(await other_user.get(f"/fino/threads/{mine['id']}"), "list_threads")
+    not_found_reason(await other_user.delete(f"/fino/threads/{mine['id']}"), "list_threads")
     theirs = (await other_user.post("/fino/threads", json={"name": "erin's"})).json()
     assert theirs["user_id"] == "erin"
     assert [t["id"] for t in (await endpoint.get("/fino/threads")).json()] == [mine["id"]]

@@ -195,7 +195,7 @@ async def test_get_with_query_string_works_too(loaded: httpx2.AsyncClient) -> No
         ("query", {"query": "info(up)"}, 400, "'info' is experimental"),
         ("query", {}, 400, "missing parameter 'query'"),
         ("query", {"query": "up", "time": "yesterday"}, 400, "'time'"),
-        ("query", {"query": "up", "index": "nosuch"}, 404, "nosuch"),
+        ("query", {"query": "up", "index": "nosuch"}, 404, "'nosuch' not found; get_datasets lists"),
         ("query_range", {"query": "up", "start": T0, "end": T0 + 10}, 400, "missing parameter 'step'"),
         ("query_range", {"query": "up", "start": T0, "end": T0 - 10, "step": 1}, 400, "end timestamp"),
         ("query_range", {"query": "up", "start": T0, "end": T0 + 10, "step": "-5"}, 400, "step"),

@@ -12,6 +12,7 @@ import pytest
 from infino_mcp.auth import SigV4Auth
 from infino_mcp.local.app import create_app
 from infino_mcp.local.services import Services
+from tests.not_found import not_found_reason
 
 pytestmark = pytest.mark.anyio
 
@@ -137,8 +138,8 @@ async def test_user_and_role_lifecycle(endpoint: httpx2.AsyncClient, local_servi
     assert (await endpoint.delete("/user/analytics-agent")).json() == {"acknowledged": True}
     assert local_services.rbac.lookup_key(created["access_key"]) is None
     assert (await endpoint.delete("/role/readonly-analyst")).json() == {"acknowledged": True}
-    assert (await endpoint.get("/role/readonly-analyst")).status_code == 404
-    assert (await endpoint.get("/user/analytics-agent")).status_code == 404
+    not_found_reason(await endpoint.get("/role/readonly-analyst"), "list_roles")
+    not_found_reason(await endpoint.get("/user/analytics-agent"), "list_users")
 
 
 async def test_conflicts_and_unknown_names(endpoint: httpx2.AsyncClient) -> None:
@@ -159,7 +160,7 @@ async def test_conflicts_and_unknown_names(endpoint: httpx2.AsyncClient) -> None
     ]:
         body = b'{"Roles": []}' if method == "PATCH" and "keys" not in path else b""
         response = await endpoint.request(method, path, content=body, headers={"content-type": "application/json"})
-        assert response.status_code == 404, (method, path, response.text)
+        not_found_reason(response, "list_users" if path.startswith("/user/") else "list_roles")
     missing_role = await endpoint.put("/user/u2", json={"Roles": ["r1", "ghost"]})
     assert missing_role.status_code == 400
     assert "ghost" in missing_role.json()["error"]["reason"]
@@ -191,7 +192,7 @@ async def test_invalid_role_documents_are_rejected(endpoint: httpx2.AsyncClient,
     response = await endpoint.put("/role/bad", json=document)
     assert response.status_code == 400, response.text
     assert expected in response.json()["error"]["reason"]
-    assert (await endpoint.get("/role/bad")).status_code == 404
+    not_found_reason(await endpoint.get("/role/bad"), "list_roles")
 
 
 async def test_invalid_bodies_report_the_position(endpoint: httpx2.AsyncClient) -> None:

@@ -212,7 +212,7 @@ def test_visualizations_and_dashboards(sdk: InfinoSDK) -> None:
     panels = sdk.execute_dashboard(dashboard["id"])
     assert [p["kind"] for p in panels] == ["visualization", "markdown", "visualization"]
     assert panels[0]["error"] is None and panels[0]["data"]["rows"]
-    assert panels[2]["error"]["status"] == 404
+    assert panels[2]["error"]["status"] == 404 and "list_visualizations" in panels[2]["error"]["message"]
     assert sdk.get_dashboard(dashboard["id"])["attributes"]["title"] == "Shop"
     sdk.delete_dashboard(dashboard["id"])
     sdk.delete_visualization(raw["id"])

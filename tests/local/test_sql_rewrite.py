@@ -49,7 +49,7 @@ async def test_ctes_strings_and_search_functions(catalog):
 async def test_unknown_datasets_and_syntax_errors(catalog):
     with pytest.raises(ApiError) as missing:
         rewrite("SELECT * FROM nowhere", catalog)
-    assert missing.value.status == 404
+    assert missing.value.status == 404 and "get_datasets lists the datasets" in str(missing.value)
     with pytest.raises(ApiError) as syntax:
         rewrite("SELEC * FROM x", catalog)
     assert syntax.value.status == 400

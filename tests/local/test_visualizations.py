@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.not_found import not_found_reason
+
 pytestmark = pytest.mark.anyio
 
 RAW = {
@@ -180,9 +182,8 @@ async def test_get_and_unknown_ids(endpoint):
     assert response.json() == created
     for method in ("GET", "PATCH", "DELETE"):
         missing = await endpoint.request(method, "/visualizations/nope", json={} if method == "PATCH" else None)
-        assert missing.status_code == 404
-        assert "Visualization 'nope' not found" in missing.json()["error"]["reason"]
-    assert (await endpoint.post("/visualizations/nope/data", json={})).status_code == 404
+        assert "Visualization 'nope' not found" in not_found_reason(missing, "list_visualizations")
+    not_found_reason(await endpoint.post("/visualizations/nope/data", json={}), "list_visualizations")
 
 
 async def test_merge_patch(endpoint):
@@ -236,7 +237,7 @@ async def test_patch_ignores_server_owned_fields(endpoint):
     for key in ("id", "schema_version", "created_at", "created_by"):
         assert attributes[key] == created["attributes"][key]
     assert attributes["updated_at"] != "1999-01-01T00:00:00Z"
-    assert (await endpoint.get("/visualizations/hijack")).status_code == 404
+    not_found_reason(await endpoint.get("/visualizations/hijack"), "list_visualizations")
 
 
 async def test_invalid_patch_is_400_and_changes_nothing(endpoint):
@@ -259,8 +260,8 @@ async def test_delete(endpoint):
     response = await endpoint.delete(f"/visualizations/{created['id']}")
     assert response.status_code == 200
     assert response.json()["deleted"] is True
-    assert (await endpoint.get(f"/visualizations/{created['id']}")).status_code == 404
-    assert (await endpoint.delete(f"/visualizations/{created['id']}")).status_code == 404
+    not_found_reason(await endpoint.get(f"/visualizations/{created['id']}"), "list_visualizations")
+    not_found_reason(await endpoint.delete(f"/visualizations/{created['id']}"), "list_visualizations")
 
 
 async def test_list_paging(endpoint):
@@ -377,6 +378,4 @@ async def test_dashboard_patch_list_and_delete(endpoint):
     assert [d["id"] for d in listing] == [created["id"]]
     assert (await endpoint.get(url)).json()["attributes"]["title"] == "Q3"
     assert (await endpoint.delete(url)).status_code == 200
-    missing = await endpoint.get(url)
-    assert missing.status_code == 404
-    assert "Dashboard" in missing.json()["error"]["reason"]
+    assert "Dashboard" in not_found_reason(await endpoint.get(url), "list_dashboards")

@@ -69,7 +69,8 @@ async def test_create_connection_bad_type_name_is_refused(mcp, call_error, sent_
 
 
 async def test_get_unknown_connection(mcp, call_error):
-    assert "HTTP 404" in await call_error(mcp, "get_connection", {"connection_id": "conn_missing"})
+    message = await call_error(mcp, "get_connection", {"connection_id": "conn_missing"})
+    assert "HTTP 404" in message and "get_connections lists them" in message
 
 
 async def test_source_metadata_needs_infino_cloud(mcp, call, call_error, sent_requests):
@@ -127,7 +128,8 @@ async def test_import_job_bad_schedule(mcp, call, call_error):
 
 
 async def test_delete_unknown_import_job(mcp, call_error):
-    assert "HTTP 404" in await call_error(mcp, "delete_import_job", {"job_id": "job_missing"})
+    message = await call_error(mcp, "delete_import_job", {"job_id": "job_missing"})
+    assert "HTTP 404" in message and "get_import_jobs lists them" in message
 
 
 async def test_connection_tools_annotations(mcp):

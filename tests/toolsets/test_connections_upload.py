@@ -196,7 +196,8 @@ async def test_one_of_several_roots(make_mcp, call, tmp_path, root):
 
 
 async def test_status_of_unknown_run(mcp, call_error, sent_requests):
-    assert "HTTP 404" in await call_error(mcp, "get_connector_job_status", {"run_id": "no-such-run"})
+    message = await call_error(mcp, "get_connector_job_status", {"run_id": "no-such-run"})
+    assert "HTTP 404" in message and "pass the run_id that upload_file returned" in message
     sent_requests.clear()
     assert "not a valid id" in await call_error(mcp, "get_connector_job_status", {"run_id": "../sql"})
     assert sent_requests == []

@@ -53,7 +53,8 @@ async def test_crud(mcp: Client, call: Any, call_error: Any, dashboard_id: str) 
     ]
 
     assert (await call(mcp, "delete_dashboard", {"dashboard_id": dashboard_id}))["acknowledged"] is True
-    assert "not found" in await call_error(mcp, "get_dashboard", {"dashboard_id": dashboard_id})
+    missing = await call_error(mcp, "get_dashboard", {"dashboard_id": dashboard_id})
+    assert "not found" in missing and "list_dashboards" in missing
     assert (await call(mcp, "list_dashboards", {}))["dashboards"] == []
 
 
@@ -81,6 +82,7 @@ async def test_execute_dashboard_isolates_a_failing_panel(
     run = await call(mcp, "execute_dashboard", {"dashboard_id": dashboard_id})
     first, last = run["panels"][0], run["panels"][3]
     assert first["error"]["status"] == 404 and first["data"] is None
+    assert "list_visualizations" in first["error"]["message"]
     assert last["error"] is None and last["data"]["rows"] == [{"total": 42}]
     assert (run["succeeded"], run["failed"]) == (1, 1)
 
@@ -124,6 +126,7 @@ async def test_dashboard_errors(mcp: Client, call_error: Any, sent_requests: lis
     assert "not a valid id" in await call_error(mcp, "execute_dashboard", {"dashboard_id": "../x"})
     assert "not a valid id" in await call_error(mcp, "delete_dashboard", {"dashboard_id": ".."})
     assert sent_requests == []
-    assert "404" in await call_error(mcp, "execute_dashboard", {"dashboard_id": "missing"})
+    missing = await call_error(mcp, "execute_dashboard", {"dashboard_id": "missing"})
+    assert "HTTP 404" in missing and "list_dashboards" in missing
     message = await call_error(mcp, "create_dashboard", {"spec": {"title": "x", "panels": [{"viz_id": "nope"}]}})
     assert "400" in message and "list_visualizations" in message

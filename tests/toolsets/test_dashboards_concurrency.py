@@ -119,6 +119,7 @@ async def test_both_requests_of_a_panel_are_in_flight_at_once(make_mcp: Any) -> 
     assert all(p["error"] is None and p["data"]["rows"] == [{"x": "a", "n": 1}, {"x": "b", "n": 2}] for p in ok)
     assert [p["viz"]["title"] for p in ok] == ["title v1", "title v2"]
     assert failed["error"]["status"] == 404 and "not found" in failed["error"]["message"]
+    assert "list_visualizations" in failed["error"]["message"]
     assert failed["data"] is None and failed["viz"] is None
     assert (run["succeeded"], run["failed"]) == (2, 1)
     assert sorted(progress) == [(1, 3), (2, 3), (3, 3)]

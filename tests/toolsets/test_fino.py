@@ -119,12 +119,13 @@ async def test_send_message_says_it_needs_infino_cloud(mcp, call, call_error, se
 
 async def test_send_message_unknown_thread(mcp, call_error):
     message = await call_error(mcp, "send_message", {"thread_id": "no-such-thread", "question": "hi"})
-    assert "HTTP 404" in message
+    assert "HTTP 404" in message and "create_thread" in message and "list_threads" in message
+    assert "get_datasets" not in message  # a thread, not a dataset, is missing
 
 
 async def test_get_unknown_thread(mcp, call_error):
     message = await call_error(mcp, "get_thread", {"thread_id": "00000000-0000-0000-0000-000000000000"})
-    assert "get_thread failed with HTTP 404" in message
+    assert "get_thread failed with HTTP 404" in message and "list_threads" in message
 
 
 async def test_update_thread_with_nothing_is_refused(mcp, call_error, sent_requests):

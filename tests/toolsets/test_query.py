@@ -258,7 +258,7 @@ async def test_querydsl_unknown_dataset(mcp, call_error):
     message = await call_error(
         mcp, "query_dataset_in_querydsl", {"dataset": "missing", "query": {"query": {"match_all": {}}}}
     )
-    assert "HTTP 404" in message
+    assert "HTTP 404" in message and "get_datasets lists the datasets that exist" in message
 
 
 async def test_sql_dates_and_nulls_come_back_plain(mcp, call):

@@ -155,7 +155,7 @@ async def test_query_source_object_query_is_sent_as_json_text(mcp, call, call_er
 
 async def test_query_source_unknown_connection(mcp, call_error):
     message = await call_error(mcp, "query_source", {"connection_id": "conn_nope", "dataset": "t", "query": "SELECT 1"})
-    assert "HTTP 404" in message
+    assert "HTTP 404" in message and "get_connections lists them" in message
 
 
 async def test_query_source_path_injection_is_refused(mcp, call_error, sent_requests):

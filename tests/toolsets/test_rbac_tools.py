@@ -126,8 +126,10 @@ async def test_update_list_and_delete_roles(mcp: Client, call: Any, call_error: 
     assert "reader" in names and "admin" in names
     assert (await call(mcp, "delete_user", {"name": "ann"}))["acknowledged"] is True
     assert (await call(mcp, "delete_role", {"name": "reader"}))["acknowledged"] is True
-    assert "404" in await call_error(mcp, "get_role", {"name": "reader"})
-    assert "404" in await call_error(mcp, "get_user", {"name": "ann"})
+    role = await call_error(mcp, "get_role", {"name": "reader"})
+    assert "HTTP 404" in role and "list_roles lists the roles that exist" in role
+    user = await call_error(mcp, "get_user", {"name": "ann"})
+    assert "HTTP 404" in user and "list_users lists the users that exist" in user
 
 
 async def test_rotate_keys_replaces_the_pair(
@@ -165,7 +167,8 @@ async def test_service_refusals_are_reported(mcp: Client, call: Any, call_error:
     assert "400" in message and "Permisions" in message
     message = await call_error(mcp, "create_user", {"name": "bob", "config": {"Password": "short"}})
     assert "400" in message and "8 characters" in message
-    assert "404" in await call_error(mcp, "rotate_keys", {"username": "nobody"})
+    message = await call_error(mcp, "rotate_keys", {"username": "nobody"})
+    assert "HTTP 404" in message and "list_users lists the users that exist" in message
 
 
 async def test_denial_is_reported(make_mcp: Any, call_error: Any) -> None:

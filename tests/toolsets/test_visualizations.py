@@ -63,7 +63,8 @@ async def test_create_get_update_list_delete(mcp: Client, call: Any, call_error:
 
     deleted = await call(mcp, "delete_visualization", {"viz_id": viz_id})
     assert deleted["acknowledged"] is True
-    assert "not found" in await call_error(mcp, "get_visualization", {"viz_id": viz_id})
+    missing = await call_error(mcp, "get_visualization", {"viz_id": viz_id})
+    assert "not found" in missing and "list_visualizations" in missing
 
 
 async def test_list_pages_with_offset(mcp: Client, call: Any) -> None:
@@ -150,7 +151,8 @@ async def test_execute_refuses_bad_filters_before_any_request(
 
 
 async def test_execute_unknown_visualization(mcp: Client, call_error: Any) -> None:
-    assert "404" in await call_error(mcp, "execute_visualization", {"viz_id": "nope"})
+    message = await call_error(mcp, "execute_visualization", {"viz_id": "nope"})
+    assert "HTTP 404" in message and "list_visualizations" in message
 
 
 async def test_bad_inputs_refused_before_any_request(mcp: Client, call_error: Any, sent_requests: list) -> None:
@@ -205,7 +207,8 @@ async def test_to_echarts_option_errors(mcp: Client, call_error: Any, viz_id: st
         {"viz_id": viz_id, "data": {"rows": []}, "time_range": {"from": "2026-01-01T00:00:00Z"}},
     )
     assert "only when the data is fetched" in message
-    assert "404" in await call_error(mcp, "to_echarts_option", {"viz_id": "missing"})
+    message = await call_error(mcp, "to_echarts_option", {"viz_id": "missing"})
+    assert "HTTP 404" in message and "list_visualizations" in message
 
 
 async def test_to_echarts_option_halves_rows_to_fit(make_mcp: Any, call: Any) -> None:
