@@ -116,12 +116,17 @@ async def update_user(request: Request) -> Response:
     return _updated(name, "roles", updated["Roles"], updated)
 
 
-async def delete_user(request: Request) -> Response:
+async def _delete(request: Request, kind: str) -> Response:
+    """Delete the user or role (``kind``) the path names; only an admin may."""
     rbac, principal = _rbac(request)
-    name = _name(request, "user")
-    rbac.require_admin(principal, f"delete user {name!r}")
-    await anyio.to_thread.run_sync(rbac.delete_user, name)
+    name = _name(request, kind)
+    rbac.require_admin(principal, f"delete {kind} {name!r}")
+    await anyio.to_thread.run_sync(rbac.delete_user if kind == "user" else rbac.delete_role, name)
     return json_response({"acknowledged": True})
+
+
+async def delete_user(request: Request) -> Response:
+    return await _delete(request, "user")
 
 
 async def list_users(request: Request) -> Response:
@@ -174,11 +179,7 @@ async def update_role(request: Request) -> Response:
 
 
 async def delete_role(request: Request) -> Response:
-    rbac, principal = _rbac(request)
-    name = _name(request, "role")
-    rbac.require_admin(principal, f"delete role {name!r}")
-    await anyio.to_thread.run_sync(rbac.delete_role, name)
-    return json_response({"acknowledged": True})
+    return await _delete(request, "role")
 
 
 async def list_roles(request: Request) -> Response:
