@@ -5,16 +5,17 @@
 Baseline: ``python -c "import mcp.server"`` run to completion, the least any
 server built on the MCP SDK pays. Measured for
 
-* cloud mode (``INFINO_ENDPOINT`` and keys set; nothing is contacted before
-  the first tool call), default toolsets and ``--toolsets all``;
+* cloud mode (``INFINO_ENDPOINT`` and keys set; the start-up check runs after
+  the initialize reply), default toolsets and ``--toolsets all``;
 * local mode (no credentials: the embedded endpoint opens its data directory,
-  created with the sample dataset before the runs).
+  created with the sample dataset before the runs, after the initialize reply).
 
 Each run writes an ``initialize`` request on stdin as soon as the process is
 spawned and waits for the reply line. Prints the medians and ours / baseline;
 the goal is <= 1.2x for cloud mode. The time to the ``tools/list`` reply,
-sent right after the initialize reply, is printed too: it includes what a
-server does after its reply (registering tools is done before it).
+sent right after the initialize reply, is printed too: it includes what the
+server starts once it has replied (the start-up check's first connection;
+tools are registered before the reply).
 ``--imports`` also lists the packages a
 cloud-mode start imports beyond ``mcp.server`` (``python -X importtime``).
 """
