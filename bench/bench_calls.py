@@ -1,6 +1,6 @@
 """Benchmark: what one MCP tool call over stdio costs, against the official SDK's direct call, same run.
 
-    python bench/bench_calls.py [--calls 60] [--profile OUT]
+    python bench/bench_calls.py [--calls 100] [--profile OUT] [--floor]
 
 ``infino-mcp local-endpoint`` (with the sample dataset) serves both sides:
 
@@ -16,11 +16,16 @@ call (from /proc, Linux only). Goals: ping <= 1.5x, SQL <= 1.2x.
 ``--profile OUT`` samples the server with py-spy (``pip install py-spy``;
 Linux needs ptrace rights) into OUT: collapsed stacks, or a flame graph if
 OUT ends in .svg. The timings are then the profiled server's.
+``--floor`` also measures ``bare_server.py``, a bare ``MCPServer`` whose
+tools send the same signed requests with none of our layers, in the same
+loop: what the SDK and the HTTP client alone cost, below which no change of
+ours can go.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,6 +48,7 @@ CALLS = {
     "small SQL": ("query_dataset_in_sql", {"query": SQL}),
 }
 GOALS = {"ping": 1.5, "small SQL": 1.2}
+BARE_SERVER = str(Path(__file__).resolve().parent / "bare_server.py")
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -61,53 +67,80 @@ def _sdk_calls(endpoint: procs.Endpoint) -> tuple[Any, dict[str, Callable[[], An
     return sdk, {"ping": sdk.ping, "get_datasets": sdk.get_datasets, "small SQL": lambda: sdk.query_dataset_in_sql(SQL)}
 
 
-async def _measure(endpoint: procs.Endpoint, calls: int, profile: str | None) -> dict[str, dict[str, float | None]]:
-    """Each call alternates with its SDK twin, so load from elsewhere on the machine hits both alike."""
+async def _measure(
+    endpoint: procs.Endpoint, calls: int, profile: str | None, floor: bool
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Each call alternates with its SDK twin (and the floor's), so load from elsewhere hits all alike."""
     from mcp import Client, StdioServerParameters
 
-    args = ["-m", "infino_mcp"]
     env = {
         **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH")},
         **endpoint.env(),
         "RUST_LOG": "error",
     }
-    params = StdioServerParameters(command=procs.PYTHON, args=args, env=env)
+    servers = {"MCP stdio": ["-m", "infino_mcp"]}
+    if floor:
+        servers["bare MCPServer"] = [BARE_SERVER]
     sdk, direct = _sdk_calls(endpoint)
-    out: dict[str, dict[str, float | None]] = {}
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
     try:
-        async with Client(params) as client:
-            pid = _server_pid()
+        async with contextlib.AsyncExitStack() as stack:
+            clients: dict[str, tuple[Any, int | None]] = {}
+            for label, args in servers.items():
+                params = StdioServerParameters(command=procs.PYTHON, args=args, env=env)
+                clients[label] = (await stack.enter_async_context(Client(params)), _server_pid(args[-1]))
+            pid = clients["MCP stdio"][1]
             spy = _profiler(pid, profile) if profile and pid else None
             for name, (tool, arguments) in CALLS.items():
-                result = await client.call_tool(tool, arguments)
-                if result.is_error:
-                    raise SystemExit(f"{tool} failed: {result.content}")
+                for client, _ in clients.values():
+                    result = await client.call_tool(tool, arguments)
+                    if result.is_error:
+                        raise SystemExit(f"{tool} failed: {result.content}")
                 direct[name]()
-                sdk_samples, mcp_samples, server_cpu, client_cpu = [], [], 0.0, 0.0
+                sdk_samples: list[float] = []
+                samples = {label: _Samples() for label in clients}
                 for _ in range(calls):
                     start = time.perf_counter()
                     direct[name]()
                     sdk_samples.append(time.perf_counter() - start)
-                    server_before, client_before = _cpu_seconds(pid), time.process_time()
-                    start = time.perf_counter()
-                    await client.call_tool(tool, arguments)
-                    mcp_samples.append(time.perf_counter() - start)
-                    client_cpu += time.process_time() - client_before
-                    server_after = _cpu_seconds(pid)
-                    if server_before is not None and server_after is not None:
-                        server_cpu += server_after - server_before
-                out[name] = {
-                    "sdk": procs.median(sdk_samples),
-                    "mcp": procs.median(mcp_samples),
-                    "server_cpu": server_cpu / calls if pid else None,
-                    "client_cpu": client_cpu / calls,
-                }
+                    for label, (client, server_pid) in clients.items():
+                        await samples[label].call(client, server_pid, tool, arguments)
+                out[name] = {label: s.summary(procs.median(sdk_samples), calls) for label, s in samples.items()}
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)
     finally:
         sdk.close()
     return out
+
+
+class _Samples:
+    """One server's wall times and CPU (its own, from /proc, and this client's) over the calls."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.server_cpu: float | None = 0.0
+        self.client_cpu = 0.0
+
+    async def call(self, client: Any, pid: int | None, tool: str, arguments: dict[str, Any]) -> None:
+        server_before, client_before = _cpu_seconds(pid) if pid else None, time.process_time()
+        start = time.perf_counter()
+        await client.call_tool(tool, arguments)
+        self.wall.append(time.perf_counter() - start)
+        self.client_cpu += time.process_time() - client_before
+        server_after = _cpu_seconds(pid) if pid else None
+        if server_before is None or server_after is None or self.server_cpu is None:
+            self.server_cpu = None
+        else:
+            self.server_cpu += server_after - server_before
+
+    def summary(self, sdk: float, calls: int) -> dict[str, float | None]:
+        return {
+            "sdk": sdk,
+            "mcp": procs.median(self.wall),
+            "server_cpu": None if self.server_cpu is None else self.server_cpu / calls,
+            "client_cpu": self.client_cpu / calls,
+        }
 
 
 def _profiler(pid: int, out: str) -> subprocess.Popen[bytes]:
@@ -119,8 +152,8 @@ def _profiler(pid: int, out: str) -> subprocess.Popen[bytes]:
     return spy
 
 
-def _server_pid() -> int | None:
-    """The stdio server's pid: the youngest child of this process running infino_mcp."""
+def _server_pid(marker: str) -> int | None:
+    """The pid of the youngest child of this process whose command line holds ``marker`` (not the endpoint)."""
     try:
         children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
     except OSError:
@@ -128,7 +161,7 @@ def _server_pid() -> int | None:
     for pid in reversed(children):
         try:
             if (
-                b"infino_mcp" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
                 and b"local-endpoint" not in Path(f"/proc/{pid}/cmdline").read_bytes()
             ):
                 return int(pid)
@@ -141,26 +174,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--profile", metavar="OUT", help="sample the server with py-spy into OUT")
+    parser.add_argument("--floor", action="store_true", help="also measure a bare MCPServer (bare_server.py)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
         endpoint = procs.local_endpoint(data_dir, sample_data=True)
         try:
-            measured = anyio.run(_measure, endpoint, args.calls, args.profile)
+            measured = anyio.run(_measure, endpoint, args.calls, args.profile, args.floor)
         finally:
             endpoint.child.stop()
-    print(f"median of {args.calls} calls each, one at a time, alternating SDK and MCP")
+    print(f"median of {args.calls} calls each, one at a time, alternating SDK and MCP; load average {_load()}")
     ok = True
-    for name, m in measured.items():
-        ratio = m["mcp"] / m["sdk"]
-        goal = GOALS.get(name)
-        verdict = "" if goal is None else ("ok" if ratio <= goal else f"over {goal}x")
-        ok &= verdict in ("", "ok")
-        cpu = f"server {procs.ms(m['server_cpu'])}, " if m["server_cpu"] is not None else ""
-        print(
-            f"{name:13s} SDK {procs.ms(m['sdk'])}  MCP stdio {procs.ms(m['mcp'])}  ours/SDK {ratio:5.2f}x "
-            f"{verdict:9s} CPU/call: {cpu}MCP client {procs.ms(m['client_cpu'])}"
-        )
+    for name, servers in measured.items():
+        for label, m in servers.items():
+            ratio = m["mcp"] / m["sdk"]
+            goal = GOALS.get(name) if label == "MCP stdio" else None
+            verdict = "" if goal is None else ("ok" if ratio <= goal else f"over {goal}x")
+            ok &= verdict in ("", "ok")
+            cpu = f"server {procs.ms(m['server_cpu'])}, " if m["server_cpu"] is not None else ""
+            print(
+                f"{name:13s} SDK {procs.ms(m['sdk'])}  {label:14s} {procs.ms(m['mcp'])}  /SDK {ratio:5.2f}x "
+                f"{verdict:9s} CPU/call: {cpu}MCP client {procs.ms(m['client_cpu'])}"
+            )
     print("all goals met" if ok else "some goals NOT met")
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":
