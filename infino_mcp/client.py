@@ -86,7 +86,7 @@ def id_segment(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
-def _detail(response: httpx2.Response, known: Iterable[str] = ()) -> str:
+def error_detail(response: httpx2.Response, known: Iterable[str] = ()) -> str:
     """The service's error message, from an ES-style JSON body or plain text, scrubbed of secrets."""
     return scrub(_message(response), known)[:_MAX_DETAIL]
 
@@ -278,7 +278,7 @@ class InfinoClient:
                     error = error_for_status(
                         response.status_code,
                         operation,
-                        _detail(response, self.auth.secret_values()),
+                        error_detail(response, self.auth.secret_values()),
                         unconfirmed=not idempotent,
                     )
                     retry_after = _retry_after(response)

@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 import anyio
 import httpx2
 
-from infino_mcp.client import InfinoClient, _detail
+from infino_mcp.client import InfinoClient, error_detail
 
 _SKEW_REPORTED = 5 * 60  # seconds; SigV4 refuses signatures beyond 15 minutes
 
@@ -44,13 +44,14 @@ async def diagnose(client: InfinoClient) -> str | None:
             f"this machine's clock is {abs(skew) / 60:.0f} minutes {side} {where}'s, and signatures more than "
             "15 minutes off are refused: set the system clock (NTP)"
         )
+    detail = error_detail(response, client.auth.secret_values()).rstrip(".")
     if response.status_code in (401, 403):
         return (
-            f"{where} rejected the key (HTTP {response.status_code}: {_detail(response).rstrip('.')}): "
+            f"{where} rejected the key (HTTP {response.status_code}: {detail}): "
             "check INFINO_ACCESS_KEY and INFINO_SECRET_KEY"
         )
     if response.status_code >= 400:
-        return f"{where} answered the ping with HTTP {response.status_code}: {_detail(response).rstrip('.')}"
+        return f"{where} answered the ping with HTTP {response.status_code}: {detail}"
     return None
 
 
