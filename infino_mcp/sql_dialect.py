@@ -22,11 +22,15 @@ def parse_statements(sql: str) -> list[exp.Expr]:
     return [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
 
 
-def render(node: exp.Expr) -> str:
+def render(node: exp.Expr, *, copy: bool = True) -> str:
     """``node`` as SQL text in the one dialect.
 
     Function names sqlglot does not know stay as written: the engine's table functions
     (``bm25_search``, ``token_match``) are case-sensitive, and upper-casing them (sqlglot's
     default) makes the engine answer "table function 'BM25_SEARCH' not found".
+
+    sqlglot deep-copies the tree before generating (its dialect transforms may rewrite it),
+    about half the time of rendering; ``copy=False`` skips that for a statement built for
+    this one rendering that holds no node shared with another tree.
     """
-    return node.sql(dialect=DIALECT, normalize_functions=False)
+    return node.sql(dialect=DIALECT, copy=copy, normalize_functions=False)

@@ -69,8 +69,8 @@ def hits_sql(agg: Agg, keys: list[exp.Expr], rows: exp.Select, ctx: HitsContext)
             order.append(ordered(name("_id", "t"), desc=spec.desc))
             continue
         assert spec.key is not None
-        columns.append(alias(spec.key, f"__sort{i}"))
-        order.append(ordered(spec.key, desc=spec.desc, nulls_first=spec.missing_first))
+        columns.append(alias(spec.key.copy(), f"__sort{i}"))
+        order.append(ordered(spec.key.copy(), desc=spec.desc, nulls_first=spec.missing_first))
     order.append(ordered(name("_id", "t"), desc=False))
     partition = [k.copy() for k in keys]
     columns += [

@@ -152,7 +152,9 @@ async def run_aggregations(
     metrics = [a for a in aggs if a.metric]
     if metrics:
         columns = [c for a in metrics for c in metric_columns(a)]
-        table = await engine.query(render(_rows(search.source(), [], search.where()).select(*columns, copy=False)))
+        table = await engine.query(
+            render(_rows(search.source(), [], search.where()).select(*columns, copy=False), copy=False)
+        )
         row = table.to_pylist()[0]
         for a in metrics:
             result[a.name] = metric_result(a, row)
@@ -170,7 +172,8 @@ async def run_aggregations(
 
 @dataclass(frozen=True)
 class _Search:
-    """The search's rows: where they come from (alias ``t``) and its condition; each statement takes copies."""
+    """The search's rows: where they come from (alias ``t``) and its condition. Each statement takes copies, so
+    the statements hold no node shared with another tree and render without sqlglot's copy."""
 
     from_: exp.Expr
     condition: exp.Expr
@@ -196,13 +199,12 @@ async def _run_bucket_agg(engine: Engine, agg: Agg, search: _Search, state: _Sta
     if agg.kind == "auto_date_histogram":  # the interval depends on the first and last date
         assert agg.field is not None
         value = cast(column(agg.field.column), "BIGINT")
-        bounds = [
-            alias(exp.Min(this=value), "lo"),
-            alias(exp.Max(this=value.copy()), "hi"),
-        ]
-        span = await engine.query(render(_rows(search.source(), [], search.where()).select(*bounds, copy=False)))
+        bounds = [alias(exp.Min(this=value), "lo"), alias(exp.Max(this=value.copy()), "hi")]
+        span = await engine.query(
+            render(_rows(search.source(), [], search.where()).select(*bounds, copy=False), copy=False)
+        )
         choose(agg, span.column("lo")[0].as_py(), span.column("hi")[0].as_py())
-    rows = (await engine.query(render(_bucket_sql(agg, search, state)))).to_pylist()
+    rows = (await engine.query(render(_bucket_sql(agg, search, state), copy=False))).to_pylist()
     if len(rows) > MAX_BUCKETS:
         raise ApiError(400, f"Aggregation '{agg.name}' would make more than {MAX_BUCKETS} buckets; use a larger "
                        "interval, a smaller size, or a narrower query.")  # fmt: skip
@@ -231,7 +233,7 @@ async def _run_composite(engine: Engine, agg: Agg, search: _Search, state: _Stat
     keys = [_key_sql(s) for s in agg.sources]
     metrics = [c for child in agg.children for c in metric_columns(child)]
     sql = composite_sql(agg, keys, _rows(_unnested(search.source(), agg.sources), [], search.where()), metrics)
-    rows = (await engine.query(render(sql))).to_pylist()
+    rows = (await engine.query(render(sql, copy=False))).to_pylist()
 
     def key_of(s: Agg) -> Any:
         assert s.field is not None
@@ -258,7 +260,7 @@ async def _run_top_hits(engine: Engine, agg: Agg, search: _Search, state: _State
         return
     keys, joins, conditions = path_sql(path, search, state, agg.parent)
     rows = _rows(_unnested(search.source(), path), joins, conditions)
-    table = await engine.query(render(hits_sql(agg, keys, rows, context)))
+    table = await engine.query(render(hits_sql(agg, keys, rows, context), copy=False))
     found = shape_hits(agg, table, len(keys), context)
     totals = table.column("__tot").to_pylist()
     for key, container in containers.items():
