@@ -30,6 +30,7 @@ import uvicorn
 
 from infino_mcp.http_pool import PooledTransport
 from infino_mcp.local.app import create_app
+from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.rbac import read_bootstrap_credentials
 from infino_mcp.local.services import Services, open_services
 from infino_mcp.local.storage.engine import DEFAULT_MEMORY_BUDGET_MIB
@@ -132,15 +133,22 @@ class LocalEndpoint:
         """The bootstrap admin's keys, read at each request (rotation must not lock this process out)."""
         if self.services is not None:
             return self.services.rbac.bootstrap_credentials()
-        keys = self.data_dir / "rbac" / "keys.json"
-        try:
-            info = os.stat(keys)
-            stamp = (info.st_mtime_ns, info.st_ino, info.st_size)
-        except OSError:
-            stamp = (0, 0, 0)
+        # Read when attaching (off the loop); here again only after the owner rotated them.
+        stamp = self._keys_stamp()
         if self._keys is None or self._keys[0] != stamp:
-            self._keys = (stamp, read_bootstrap_credentials(keys.parent))
+            self._keys = (stamp, read_bootstrap_credentials(self.data_dir / "rbac"))
         return self._keys[1]
+
+    def _keys_stamp(self) -> tuple[int, int, int]:
+        try:
+            info = os.stat(self.data_dir / "rbac" / "keys.json")
+        except OSError:
+            return (0, 0, 0)
+        return (info.st_mtime_ns, info.st_ino, info.st_size)
+
+    def _read_keys(self) -> None:
+        with contextlib.suppress(ApiError, OSError):  # not there yet: the first request reads them
+            self._keys = (self._keys_stamp(), read_bootstrap_credentials(self.data_dir / "rbac"))
 
     # ----- becoming the owner or attaching ---------------------------------------------------
 
@@ -172,7 +180,8 @@ class LocalEndpoint:
                     )
             except DirectoryOwned as exc:
                 if exc.owner is not None and await self._reachable():
-                    self._attach(read_owner(self.data_dir) or exc.owner, first=first)
+                    owner = await anyio.to_thread.run_sync(read_owner, self.data_dir)
+                    await self._attach(owner or exc.owner, first=first)
                     return
                 if time.monotonic() > deadline:
                     who = exc.owner.describe() if exc.owner else "a process that is still starting"
@@ -186,23 +195,26 @@ class LocalEndpoint:
 
     async def _reachable(self) -> bool:
         try:
-            stream = await anyio.connect_unix(socket_address(self.data_dir))
+            # socket_address may make the short alias of a long path (a directory and a symlink).
+            stream = await anyio.connect_unix(await anyio.to_thread.run_sync(socket_address, self.data_dir))
         except OSError:
             return False
         await stream.aclose()
         return True
 
-    def _attach(self, owner: OwnerInfo, *, first: bool) -> None:
+    async def _attach(self, owner: OwnerInfo, *, first: bool) -> None:
+        address = await anyio.to_thread.run_sync(socket_address, self.data_dir)
+        await anyio.to_thread.run_sync(self._read_keys)
         if self.current is not None:
             self._retired.append(self.current)
         self.owner = owner
-        self.current = PooledTransport(uds=socket_address(self.data_dir))
+        self.current = PooledTransport(uds=address)
         _say(f"local mode{', no Infino account needed' if first else ''}: {self.describe()}")
 
     async def _own(self, services: Services, *, first: bool, previous: int | None) -> None:
         assert services.lock is not None
         try:
-            sock = bind_owner_socket(services.lock)
+            sock = await anyio.to_thread.run_sync(bind_owner_socket, services.lock)
         except BaseException:
             await services.aclose()
             raise

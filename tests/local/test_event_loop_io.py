@@ -1,11 +1,12 @@
-"""No blocking I/O on the event loop: a representative run of tool calls and endpoint requests, watched
+"""No blocking I/O on the event loop: a representative run of tool calls and endpoint requests (and a second
+server attached to the first's data directory, which then takes it over), watched
 by an audit hook (``sys.addaudithook``) that notes every file, lock, process, socket, sleep and engine
 event and the thread it happens on.
 
 What the hook can see: Python's audited operations (``open`` covers ``open``/``os.open``/``Path.read_text``
 and every write of a JSON store; ``os.rename`` covers ``os.replace``; ``shutil.rmtree``, ``os.mkdir``,
 ``os.listdir``, ``os.scandir``, ``fcntl.flock``, ``time.sleep``, ``subprocess.Popen``, ``sqlite3.connect``,
-``socket.connect``...). ``os.fsync`` and ``os.stat`` raise no audit event; every fsync of ours follows an
+``socket.connect`` of a blocking socket...). ``os.fsync`` and ``os.stat`` raise no audit event; every fsync of ours follows an
 ``open`` of the same file, which is seen. The engine reads and writes its files in native code, which no
 hook sees: every call into it raises ``infino.engine`` instead (``local/storage/native.py``), so an engine
 call on the loop is seen like a file opened there.
@@ -26,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 pytestmark = pytest.mark.anyio
@@ -80,8 +82,8 @@ class Recorder:
         if threading.get_ident() != self.loop_thread:
             self.elsewhere.add(event)
             return
-        if _importing():
-            return
+        if _importing() or (event == "socket.connect" and args[0].gettimeout() == 0.0):
+            return  # an import, or the loop's own non-blocking connect
         self.on_loop.append((event, args[0] if args else None, _where()))
 
     @contextmanager
@@ -231,3 +233,40 @@ async def test_no_blocking_io_on_the_event_loop(
     assert not recorder.on_loop, "blocking work on the event loop:\n" + _report(recorder.on_loop)
     # The run did real work, and the hook saw it where it belongs: on worker threads.
     assert {"open", "os.rename", "infino.engine", "shutil.rmtree"} <= recorder.elsewhere
+
+
+async def test_no_blocking_io_when_attached_or_taking_over(recorder: Recorder, call: Any, tmp_path: Path) -> None:
+    """Two local-mode servers in this process on one data directory: the second attaches to the first's
+    socket; when the first goes, the second's next call takes the directory over."""
+    from mcp import Client
+
+    from infino_mcp.server import build_server
+    from tests.mcp_fixtures import settings_for
+
+    settings = settings_for(tmp_path / "shared")
+    owner_up, stop_owner, owner_gone = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def owner() -> None:
+        async with Client(build_server(settings)) as client:
+            await call(client, "ping", {})
+            owner_up.set()
+            await stop_owner.wait()
+        owner_gone.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(owner)
+        await owner_up.wait()
+        async with Client(build_server(settings)) as attached:
+            with recorder.armed():
+                await call(attached, "ping", {})
+                await call(attached, "upload_json_to_dataset", {"dataset": "orders", "records": ORDERS})
+                before = await call(attached, "query_dataset_in_sql", {"query": "SELECT COUNT(*) AS n FROM orders"})
+            stop_owner.set()
+            await owner_gone.wait()
+            with recorder.armed():
+                after = await call(attached, "query_dataset_in_sql", {"query": "SELECT COUNT(*) AS n FROM orders"})
+                await call(attached, "ping", {})
+
+    assert before["rows"] == after["rows"] == [{"n": len(ORDERS)}]
+    assert not recorder.on_loop, "blocking work on the event loop:\n" + _report(recorder.on_loop)
+    assert {"open", "infino.engine", "socket.bind", "fcntl.flock"} <= recorder.elsewhere

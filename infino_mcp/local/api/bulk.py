@@ -28,7 +28,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from infino_mcp.local.api.http import json_response, require, services
+from infino_mcp.local.api.http import require, services, sized_json_response
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.services import Services
 from infino_mcp.local.storage.documents import (
@@ -175,7 +175,7 @@ async def bulk(request: Request) -> Response:
         ops = await anyio.to_thread.run_sync(lambda: parse_bulk(body, name, documents=False))
         items = await _fast_ops(request, svc, ops)
         if items is not None:
-            return json_response(bulk_response(items, started))
+            return await sized_json_response(bulk_response(items, started), size=len(items))
     ops = await anyio.to_thread.run_sync(parse_bulk, body, name)
     if _fast_candidate(ops) and len(ops) > LEARN_FIRST:
         # New fields: the general path types them from the first documents, then the
@@ -186,7 +186,7 @@ async def bulk(request: Request) -> Response:
         rest = await _fast_ops(request, svc, ops[LEARN_FIRST:])
         if rest is None:
             rest = await svc.writer.write(dataset, [op for _, op in ops[LEARN_FIRST:]])
-        return json_response(bulk_response(head + rest, started))
+        return await sized_json_response(bulk_response(head + rest, started), size=len(ops))
     by_dataset: dict[str, list[int]] = {}
     for position, (dataset, _) in enumerate(ops):
         by_dataset.setdefault(dataset, []).append(position)
@@ -197,7 +197,7 @@ async def bulk(request: Request) -> Response:
         results = await svc.writer.write(dataset, [ops[p][1] for p in positions])
         for position, result in zip(positions, results, strict=True):
             items[position] = result
-    return json_response(bulk_response(items, started))
+    return await sized_json_response(bulk_response(items, started), size=len(items))
 
 
 def _require_write(request: Request, svc: Services, dataset: str) -> None:

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from infino_mcp.limits import MAX_JSON_DEPTH, LimitError, check_json_depth
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.offload import run_sized
 
 if TYPE_CHECKING:
     from infino_mcp.local.services import Services
@@ -40,6 +41,12 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(_dumps(data), status, media_type="application/json")
 
 
+async def sized_json_response(data: Any, *, size: int, status: int = 200) -> Response:
+    """``json_response`` for an answer that grows with the data: ``size`` is its rows or items
+    (serialized on a worker thread when large, see ``offload``)."""
+    return Response(await run_sized(_dumps, data, size=size), status, media_type="application/json")
+
+
 def _dumps(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
@@ -51,6 +58,10 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
         if required:
             raise ApiError(400, "The request body is empty; send a JSON document.")
         return None
+    return await run_sized(_parse_body, body, size=len(body) // 1000)
+
+
+def _parse_body(body: bytes) -> Any:
     try:
         if len(body) <= _PRECHECK_BYTES:
             check_json_depth(body, "The body")

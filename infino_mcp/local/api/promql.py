@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from infino_mcp.local.api.http import json_response, require, services
+from infino_mcp.local.api.http import json_response, require, services, sized_json_response
 from infino_mcp.local.clock import now_ms
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.promql.parse import DEFAULT_LOOKBACK_MS
@@ -150,7 +150,7 @@ async def query(request: Request) -> Response:
         data = await instant_query(source, text, at, lookback_ms=_lookback(params))
     except ApiError as exc:
         return _prometheus_error(exc)
-    return json_response({"status": "success", "data": data})
+    return await sized_json_response({"status": "success", "data": data}, size=_size(data))
 
 
 async def query_range(request: Request) -> Response:
@@ -164,7 +164,15 @@ async def query_range(request: Request) -> Response:
         data = await range_query(source, text, start, end, step, lookback_ms=_lookback(params))
     except ApiError as exc:
         return _prometheus_error(exc)
-    return json_response({"status": "success", "data": data})
+    return await sized_json_response({"status": "success", "data": data}, size=_size(data))
+
+
+def _size(data: dict) -> int:
+    """Samples in a query's answer (one per series, or each series' points)."""
+    result = data.get("result")
+    if not isinstance(result, list):
+        return 1
+    return sum(len(s.get("values") or ()) + 1 if isinstance(s, dict) else 1 for s in result)
 
 
 async def upload_metrics(request: Request) -> Response:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from infino_mcp.local.api.http import json_response, read_json, require, services
+from infino_mcp.local.api.http import read_json, require, services, sized_json_response
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.querydsl.search import search
 
@@ -31,7 +31,18 @@ async def query_dataset(request: Request) -> Response:
     if not isinstance(body, dict):
         raise ApiError(400, 'The QueryDSL body must be a JSON object such as {"query": {"match_all": {}}}.')
     result = await search(services(request), dataset, body, principal=request.state.principal)
-    return json_response(result)
+    return await sized_json_response(result, size=_size(result))
+
+
+def _size(result: dict) -> int:
+    """Hits plus top-level buckets: what makes a search answer large."""
+    hits = result.get("hits")
+    size = len(hits.get("hits") or ()) if isinstance(hits, dict) else 0
+    aggregations = result.get("aggregations")
+    for agg in aggregations.values() if isinstance(aggregations, dict) else ():
+        buckets = agg.get("buckets") if isinstance(agg, dict) else None
+        size += len(buckets) if isinstance(buckets, (list, dict)) else 1
+    return size
 
 
 def _parse_text(text: str) -> dict:

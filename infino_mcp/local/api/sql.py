@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from infino_mcp.local.api.http import json_response, read_json, services
+from infino_mcp.local.api.http import read_json, services, sized_json_response
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.sql.execute import execute_statement
 
@@ -28,7 +28,7 @@ async def run_sql(request: Request) -> Response:
     if not isinstance(query, str) or not query.strip():
         raise ApiError(400, 'Send the SQL as {"query": "SELECT ..."}.')
     envelope = await execute_statement(services(request), query, principal=request.state.principal)
-    return json_response(envelope)
+    return await sized_json_response(envelope, size=len(envelope["rows"]))
 
 
 routes: list[BaseRoute] = [Route("/sql", run_sql, methods=["GET", "POST"])]

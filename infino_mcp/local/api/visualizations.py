@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from infino_mcp.local.api.http import json_response, read_json, require, services
+from infino_mcp.local.api.http import json_response, read_json, require, services, sized_json_response
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.sql.execute import SelectResult, execute_select
 from infino_mcp.local.sql.rewrite import normalize as normalize_sql
@@ -335,7 +335,7 @@ async def execute(request: Request) -> Response:
         "filters_skipped": plan.skipped,
         "binding": _binding(viz, columns, builder),
     }
-    return json_response({"columns": columns, "rows": rows, "metadata": metadata})
+    return await sized_json_response({"columns": columns, "rows": rows, "metadata": metadata}, size=len(rows))
 
 
 routes = [

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.offload import run_sized
 from infino_mcp.local.security.secure_view import view_sql
 from infino_mcp.local.security.sql_field_rules import check_select_fields
 from infino_mcp.local.sql.results import (
@@ -70,7 +71,8 @@ async def execute_statement(services: Services, sql: str, *, principal: Any = No
     else:
         result = await execute_select(services, sql, principal=principal, max_rows=services.max_rows)
         kind = "Select"
-    return to_sql_envelope(result, kind, int((time.perf_counter() - started) * 1000))
+    took = int((time.perf_counter() - started) * 1000)
+    return await run_sized(to_sql_envelope, result, kind, took, size=len(result.rows))
 
 
 def _check_write_reads(

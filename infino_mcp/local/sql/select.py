@@ -14,6 +14,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.offload import run_sized
 from infino_mcp.local.security.masked_lineage import check_masked_lineage
 from infino_mcp.local.security.sql_field_rules import check_select_fields
 from infino_mcp.local.sql.results import SelectResult, statement_info, table_to_result
@@ -67,7 +68,8 @@ async def execute_select(
         rewritten = dataclasses.replace(rewritten, sql=capped)
     table = await run(services, rewritten)
     cut = max_rows is not None and table.num_rows > max_rows
-    result = table_to_result(table.slice(0, max_rows) if cut else table)
+    kept = table.slice(0, max_rows) if cut else table
+    result = await run_sized(table_to_result, kept, size=kept.num_rows)
     result.row_cap = max_rows if cut else None
     if isinstance(rewritten.tree, exp.Describe):
         result.rows = _described(result.rows)
