@@ -8,6 +8,8 @@ so dataset names never shadow them (the catalog refuses those names).
 
 from __future__ import annotations
 
+import functools
+
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -24,6 +26,7 @@ from infino_mcp.local.api import sql as sql_api
 from infino_mcp.local.api import visualizations as visualizations_api
 from infino_mcp.local.api.http import error_response
 from infino_mcp.local.errors import ApiError
+from infino_mcp.local.offload import run_sized
 from infino_mcp.local.security.sigv4 import verify_headers, verify_presigned
 from infino_mcp.local.services import Services
 
@@ -55,7 +58,8 @@ class SigV4Middleware:
                 )
             else:
                 body = await request.body()
-                caller = verify_headers(
+                verify = functools.partial(
+                    verify_headers,
                     method=request.method,
                     raw_path=raw_path,
                     query=query,
@@ -65,6 +69,7 @@ class SigV4Middleware:
                     region=services.region,
                     service=services.service,
                 )
+                caller = await run_sized(verify, size=len(body) // 1000)  # hashes the body
                 receive = _replay(body)
         except ApiError as exc:
             if scope["type"] == "websocket":
