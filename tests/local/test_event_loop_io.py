@@ -29,6 +29,10 @@ from typing import Any
 
 import anyio
 import pytest
+from mcp import Client
+
+from infino_mcp.server import build_server
+from tests.mcp_fixtures import settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -238,11 +242,6 @@ async def test_no_blocking_io_on_the_event_loop(
 async def test_no_blocking_io_when_attached_or_taking_over(recorder: Recorder, call: Any, tmp_path: Path) -> None:
     """Two local-mode servers in this process on one data directory: the second attaches to the first's
     socket; when the first goes, the second's next call takes the directory over."""
-    from mcp import Client
-
-    from infino_mcp.server import build_server
-    from tests.mcp_fixtures import settings_for
-
     settings = settings_for(tmp_path / "shared")
     owner_up, stop_owner, owner_gone = anyio.Event(), anyio.Event(), anyio.Event()
 
