@@ -269,3 +269,21 @@ async def test_no_blocking_io_when_attached_or_taking_over(recorder: Recorder, c
     assert before["rows"] == after["rows"] == [{"n": len(ORDERS)}]
     assert not recorder.on_loop, "blocking work on the event loop:\n" + _report(recorder.on_loop)
     assert {"open", "infino.engine", "socket.bind", "fcntl.flock"} <= recorder.elsewhere
+
+
+def test_only_the_engine_module_enters_the_engine() -> None:
+    """The audit event covers the engine only if nothing reaches ``infino`` around ``Engine``: one module imports
+    it, and every engine object that module keeps is wrapped by ``Native`` (the connection and each table)."""
+    package = Path(__file__).resolve().parents[2] / "infino_mcp"
+    importers = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if any(
+            line.strip() in ("import infino", "import infino as engine") or line.startswith("from infino import")
+            for line in path.read_text(encoding="utf-8").splitlines()
+        )
+    )
+    assert importers == ["local/storage/engine.py"]
+    source = (package / "local" / "storage" / "engine.py").read_text(encoding="utf-8")
+    assert "self._conn = Native(" in source and "Native(self._conn.open_table(table))" in source
+    assert source.count("infino.connect(") == 1

@@ -274,10 +274,18 @@ async def job_status(request: Request) -> Response:
         task = _tasks(request).get(run_id)
     if job["status"] == "running" and task is None:
         # Still "running" on disk with no task in this process: a restart cut it short.
+        job = await svc.collection("connector_jobs").aupdate(run_id, _interrupted)
+    return json_response(_public(job))
+
+
+def _interrupted(job: dict[str, Any] | None) -> dict[str, Any]:
+    if job is None:
+        raise ApiError(404, "The connector job is gone; upload the file again.")
+    if job["status"] == "running":
         job["status"] = "failed"
         job["message"] = "The import was interrupted by an endpoint restart; upload the file again."
-        await _save(svc, job)
-    return json_response(_public(job))
+        job["updated_at"] = now_iso()
+    return job
 
 
 routes = [
