@@ -19,6 +19,7 @@ request repeats.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from collections import Counter
@@ -29,7 +30,7 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 
 from infino_mcp.server import build_server
 from tests.mcp_fixtures import settings_for
@@ -240,22 +241,24 @@ async def test_no_blocking_io_on_the_event_loop(
 
 
 async def test_no_blocking_io_when_attached_or_taking_over(recorder: Recorder, call: Any, tmp_path: Path) -> None:
-    """Two local-mode servers in this process on one data directory: the second attaches to the first's
-    socket; when the first goes, the second's next call takes the directory over."""
-    settings = settings_for(tmp_path / "shared")
+    """A server in this process attaches to the data directory another process (stdio) serves; when that
+    process goes, this one's next call takes the directory over."""
+    data_dir = tmp_path / "shared"
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")} | {"RUST_LOG": "error"}
+    args = ["-m", "infino_mcp", "--local", str(data_dir), "--no-sample-data", "--retry-backoff", "0"]
     owner_up, stop_owner, owner_gone = anyio.Event(), anyio.Event(), anyio.Event()
 
     async def owner() -> None:
-        async with Client(build_server(settings)) as client:
-            await call(client, "ping", {})
+        async with Client(StdioServerParameters(command=sys.executable, args=args, env=env)) as client:
+            await call(client, "ping", {})  # that process serves the directory from now on
             owner_up.set()
             await stop_owner.wait()
-        owner_gone.set()
+        owner_gone.set()  # the process has exited
 
     async with anyio.create_task_group() as group:
         group.start_soon(owner)
         await owner_up.wait()
-        async with Client(build_server(settings)) as attached:
+        async with Client(build_server(settings_for(data_dir))) as attached:
             with recorder.armed():
                 await call(attached, "ping", {})
                 await call(attached, "upload_json_to_dataset", {"dataset": "orders", "records": ORDERS})
@@ -264,8 +267,9 @@ async def test_no_blocking_io_when_attached_or_taking_over(recorder: Recorder, c
             await owner_gone.wait()
             with recorder.armed():
                 after = await call(attached, "query_dataset_in_sql", {"query": "SELECT COUNT(*) AS n FROM orders"})
-                await call(attached, "ping", {})
+                served = await call(attached, "ping", {})
 
+    assert "this process serves it" in served["local"]
     assert before["rows"] == after["rows"] == [{"n": len(ORDERS)}]
     assert not recorder.on_loop, "blocking work on the event loop:\n" + _report(recorder.on_loop)
     assert {"open", "infino.engine", "socket.bind", "fcntl.flock"} <= recorder.elsewhere
