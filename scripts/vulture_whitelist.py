@@ -5,7 +5,8 @@ vulture parses this file without running it: each line is a use of one name. Who
 """
 # ruff: noqa: B018, F821
 
-# Library hooks: httpx's Auth and the MCP SDK's TokenVerifier call these.
+# Library hooks: botocore's SigV4Auth, httpx's Auth and the MCP SDK's TokenVerifier call these.
+_._normalize_url_path
 _.requires_request_body
 _.auth_flow
 _.verify_token
