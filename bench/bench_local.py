@@ -10,7 +10,11 @@
 * SQL group-by through ``POST /sql`` vs ``query_sql`` on the bare table;
 * QueryDSL ``match`` through ``/{ds}/querydsl`` vs ``bm25_search`` on the bare table;
 * QueryDSL aggregations (``terms`` with an ``avg``, a daily ``date_histogram``) vs the two
-  group-by queries they amount to on the bare table.
+  group-by queries they amount to on the bare table;
+* QueryDSL ``bool`` (must match, range and term filters, must_not wildcard, two should) and
+  ``multi_match`` (most_fields, two fields) through ``/{ds}/querydsl`` vs the endpoint's own
+  engine running the same SQL statements one after the other (recorded from one search), so
+  the ratio is what planning, building the SQL, HTTP and shaping add.
 
 Prints each timing and the ratio endpoint / engine. Targets: ingest within 2x,
 queries within 2x + 1 ms.
@@ -102,6 +106,46 @@ async def bench_endpoint_ingest(
         response.raise_for_status()
         assert not response.json()["errors"], response.text[:500]
     return time.perf_counter() - started
+
+
+QUERYDSL_SQL_LINES = {
+    "QueryDSL bool (size 10)": {
+        "bool": {
+            "must": [{"match": {"message": "timeout retry"}}],
+            "filter": [{"range": {"latency_ms": {"gte": 100, "lt": 800}}}, {"term": {"service": "api"}}],
+            "must_not": [{"wildcard": {"level": "deb*"}}],
+            "should": [{"match": {"message": "payment"}}, {"prefix": {"user.country": "D"}}],
+        }
+    },
+    "QueryDSL multi_match (size 10)": {
+        "multi_match": {"query": "timeout payment", "fields": ["message^2", "service"], "type": "most_fields"}
+    },
+}
+
+
+async def bench_querydsl_sql(client: httpx2.AsyncClient, engine: Any, repeat: int, label: str, query: dict) -> bool:
+    """``query`` through the endpoint vs its engine running the SQL that search sent (recorded once)."""
+    body = {"query": query, "size": 10}
+    statements: list[str] = []
+    original = engine.query
+
+    async def recording(sql: str) -> Any:
+        statements.append(sql)
+        return await original(sql)
+
+    async def ours() -> None:
+        (await client.request("GET", f"/{DATASET}/querydsl", json=body)).raise_for_status()
+
+    engine.query = recording
+    try:
+        await ours()
+    except httpx2.HTTPStatusError as exc:
+        print(f"{label}: endpoint failed: {exc.response.text[:200]}")
+        return False
+    finally:
+        del engine.query  # the class's method again
+    bare = timed(repeat, lambda: [engine.query_now(sql).to_pylist() for sql in statements])
+    return report(label, await timed_async(repeat, ours), bare, unit="ms", slack=1)
 
 
 def median_ms(samples: list[float]) -> float:
@@ -206,6 +250,8 @@ async def main(count: int, batch: int, repeat: int, ids: bool) -> int:
                 bare_aggs = timed(repeat, lambda: [conn.query_sql(sql).to_pylist() for sql in bare_aggs_sql])
                 ours_aggs_ms = await timed_async(repeat, ours_aggs)
                 results.append(report("QueryDSL aggs (terms, dates)", ours_aggs_ms, bare_aggs, unit="ms", slack=1))
+                for label, query in QUERYDSL_SQL_LINES.items():
+                    results.append(await bench_querydsl_sql(client, services.engine, repeat, label, query))
         finally:
             await services.aclose()
     return 0 if all(results) else 1
