@@ -11,10 +11,19 @@ This module imports nothing of ours.
 
 from __future__ import annotations
 
+import functools
+
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 DIALECT = "postgres"
+
+
+@functools.cache
+def _dialect() -> Dialect:
+    """The dialect object, looked up once (render runs per statement) and at first use (cold start)."""
+    return Dialect.get_or_raise(DIALECT)
 
 
 def parse_statements(sql: str) -> list[exp.Expr]:
@@ -31,6 +40,11 @@ def render(node: exp.Expr, *, copy: bool = True) -> str:
 
     sqlglot deep-copies the tree before generating (its dialect transforms may rewrite it),
     about half the time of rendering; ``copy=False`` skips that for a statement built for
-    this one rendering that holds no node shared with another tree.
+    this one rendering from plain nodes (columns, literals, calls, operators, SELECT without
+    QUALIFY or SEMI/ANTI joins). The dialect's generator rewrites in place only other shapes
+    (those transforms, array subscripts, bounded type parameters) and reads a node's parent
+    only for qualified function names, LIKE ANY and simulated NULL ordering, so such a tree
+    may share subtrees with another one. A parsed tree that is kept or rewritten later keeps
+    the copy.
     """
-    return node.sql(dialect=DIALECT, copy=copy, normalize_functions=False)
+    return _dialect().generate(node, copy=copy, normalize_functions=False)

@@ -39,6 +39,7 @@ from infino_mcp.local.querydsl.sqltree import (
     TextLeaf,
     alias,
     boolean,
+    cast,
     column,
     is_true,
     join,
@@ -73,6 +74,7 @@ class Plan:
     joined: list[TextLeaf]
     candidates: list[TextLeaf] | None = None
     flags: list[TextLeaf] = field(default_factory=list)
+    _where: dict[bool, exp.Expr] = field(default_factory=dict, repr=False, compare=False)
 
     def raw_driver_score(self) -> bool:
         """Whether the score is exactly the driver's BM25 score (no boost, no other terms)."""
@@ -113,7 +115,10 @@ class Plan:
         return exp.Coalesce(this=name("score", f"s{self.joined.index(leaf)}"), expressions=[number(0.0)])
 
     def where(self, *, hits: bool) -> exp.Expr:
-        return self.pred.resolve(lambda leaf: self.leaf_sql(leaf, hits=hits))
+        """The predicate resolved for the hits or the count statement (once each: a search asks several times)."""
+        if hits not in self._where:
+            self._where[hits] = self.pred.resolve(lambda leaf: self.leaf_sql(leaf, hits=hits))
+        return self._where[hits]
 
     def count_from(self) -> exp.Expr:
         if self.driver is not None:
@@ -138,7 +143,7 @@ class Plan:
                 columns.append(alias(name("score", f"c{i}"), f"sc{i}"))
             else:
                 found = leaf.source("token_match", self.table)
-                columns.append(alias(exp.Cast(this=exp.Null(), to=exp.DataType.build("FLOAT")), f"sc{i}"))
+                columns.append(alias(cast(exp.Null(), "FLOAT"), f"sc{i}"))
             if scored:
                 wanted.append(column("_doc_id", None))
             sub = subquery(select(wanted, found), f"c{i}")
@@ -203,7 +208,7 @@ def hits_sql(
 
     Without ``materialize`` only ``__rid`` and the ranking columns come back (for counting).
     """
-    return render(_hits_select(plan, sort, offset, size, min_score, materialize=materialize))
+    return render(_hits_select(plan, sort, offset, size, min_score, materialize=materialize), copy=False)
 
 
 def _hits_select(
@@ -236,7 +241,7 @@ def _hits_select(
     if materialize:
         columns.append(alias(column("_doc_id"), "__id"))
     if score is not None:
-        columns.append(alias(exp.Cast(this=score, to=exp.DataType.build("DOUBLE")), "__score"))
+        columns.append(alias(cast(score, "DOUBLE"), "__score"))
     order: list[exp.Ordered] = []
     for i, spec in enumerate(sort or [SortSpec(score=True)]):
         if spec.score:
@@ -265,12 +270,12 @@ def fetch_sql(engine_table: str, rids: list[Any], doc_ids: list[str], *, by_toke
         source = table(engine_table, None)
     wanted = exp.In(this=name("_id"), expressions=[number(int(rid)) for rid in rids])
     columns: list[exp.Expr] = [alias(name("_id"), "__rid"), alias(column("_source", None), "__source")]
-    return render(select(columns, source, where=wanted))
+    return render(select(columns, source, where=wanted), copy=False)
 
 
 def count_sql(plan: Plan, min_score: Any) -> str:
     counted = [alias(exp.Count(this=exp.Star()), "n")]
     if min_score is not None and plan.score is not None:
         hits = _hits_select(plan, [], 0, 2**62, min_score, materialize=False)
-        return render(select(counted, subquery(hits, "q")))
-    return render(select(counted, plan.count_from(), where=plan.where(hits=False)))
+        return render(select(counted, subquery(hits, "q")), copy=False)
+    return render(select(counted, plan.count_from(), where=plan.where(hits=False)), copy=False)

@@ -144,7 +144,7 @@ def where_sql(query: dict, info: DatasetInfo, rules: FieldRules | None = None, u
     """
     compiler = QueryCompiler(Fields(info, rules, user), table=None, allow_text=False)
     compiled = compiler.compile(query or {"match_all": {}}, scoring=False)
-    return render(compiled.pred.resolve(lambda leaf: leaf.approx()))
+    return render(compiled.pred.resolve(lambda leaf: leaf.approx()), copy=False)
 
 
 async def _page(

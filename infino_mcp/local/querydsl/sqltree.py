@@ -9,7 +9,8 @@ sqlglot renders a tree as built, without adding parentheses for precedence, so a
 compound operand goes through ``paren`` (``Pred`` and the score arithmetic do).
 Trees share subtrees (a column, a clause used in the predicate and in the score,
 the predicate in both the hits and the count statement): a node is never changed
-once built, and ``render`` copies a statement before generating it.
+once built. Statements are rendered without sqlglot's copy (``render(..., copy=False)``:
+nothing we build is of a shape the dialect's generator rewrites in place).
 
 ``Pred`` is a predicate (or a score expression) whose full-text parts are
 placeholders (``TextLeaf`` rows, their BM25 score), resolved later in the way each
@@ -87,7 +88,9 @@ def paren(node: exp.Expr) -> exp.Expr:
 
 
 def cast(node: exp.Expr, to: str) -> exp.Cast:
-    return exp.Cast(this=node, to=exp.DataType.build(to))
+    """``CAST(node AS to)``; a plain type name (``DOUBLE``, ``VARCHAR``) is built without parsing it."""
+    plain = exp.DType.__members__.get(to.upper())
+    return exp.Cast(this=node, to=exp.DataType.build(plain if plain is not None else to))
 
 
 def like(target: exp.Expr, pattern: str, *, insensitive: bool = False) -> exp.Expr:
@@ -222,10 +225,11 @@ class Pred:
     wraps its operand in ``COALESCE(..., FALSE)``.
     """
 
-    __slots__ = ("tree",)
+    __slots__ = ("_scanned", "tree")
 
     def __init__(self, tree: exp.Expr) -> None:
         self.tree = tree
+        self._scanned: tuple[list[TextLeaf], list[TextLeaf], list[exp.Column]] | None = None
 
     @staticmethod
     def leaf(leaf: TextLeaf) -> Pred:
@@ -243,17 +247,43 @@ class Pred:
     def is_false(self) -> bool:
         return is_false(self.tree)
 
+    def _scan(self) -> tuple[list[TextLeaf], list[TextLeaf], list[exp.Column]]:
+        """Row leaves, score leaves and columns in tree order (depth first), found in one walk and kept
+        (the tree never changes; a search asks several times)."""
+        if self._scanned is None:
+            rows: list[TextLeaf] = []
+            scores: list[TextLeaf] = []
+            columns: list[exp.Column] = []
+            stack = [self.tree]
+            while stack:
+                node = stack.pop()
+                if isinstance(node, LeafRows):
+                    rows.append(node.args["leaf"])
+                elif isinstance(node, LeafScore):
+                    scores.append(node.args["leaf"])
+                elif isinstance(node, exp.Column):
+                    columns.append(node)
+                children: list[exp.Expr] = []
+                for value in node.args.values():
+                    if isinstance(value, exp.Expr):
+                        children.append(value)
+                    elif type(value) is list:
+                        children.extend(v for v in value if isinstance(v, exp.Expr))
+                stack.extend(reversed(children))
+            self._scanned = (rows, scores, columns)
+        return self._scanned
+
     def text_leaves(self) -> list[TextLeaf]:
         """The leaves whose rows this expression tests, in the order they appear."""
-        return [node.args["leaf"] for node in self.tree.find_all(LeafRows, bfs=False)]
+        return list(self._scan()[0])
 
     def score_refs(self) -> list[TextLeaf]:
         """The leaves whose score this expression uses, in the order they appear."""
-        return [node.args["leaf"] for node in self.tree.find_all(LeafScore, bfs=False)]
+        return list(self._scan()[1])
 
     def reads_columns(self, table: str = ROWS) -> bool:
         """Whether the expression reads a column of the rows ``table`` (beyond full-text leaves)."""
-        return any(c.table == table and c.this.args.get("quoted") for c in self.tree.find_all(exp.Column))
+        return any(c.table == table and c.this.args.get("quoted") for c in self._scan()[2])
 
     def resolve(
         self, leaf: Callable[[TextLeaf], exp.Expr], score: Callable[[TextLeaf], exp.Expr] | None = None
