@@ -51,15 +51,6 @@ GOALS = {"ping": 1.5, "small SQL": 1.2}
 BARE_SERVER = str(Path(__file__).resolve().parent / "bare_server.py")
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of ``pid`` so far, or None off Linux."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _sdk_calls(endpoint: procs.Endpoint) -> tuple[Any, dict[str, Callable[[], Any]]]:
     from infino_sdk import InfinoSDK
 
@@ -123,12 +114,12 @@ class _Samples:
         self.client_cpu = 0.0
 
     async def call(self, client: Any, pid: int | None, tool: str, arguments: dict[str, Any]) -> None:
-        server_before, client_before = _cpu_seconds(pid) if pid else None, time.process_time()
+        server_before, client_before = procs.cpu_seconds(pid) if pid else None, time.process_time()
         start = time.perf_counter()
         await client.call_tool(tool, arguments)
         self.wall.append(time.perf_counter() - start)
         self.client_cpu += time.process_time() - client_before
-        server_after = _cpu_seconds(pid) if pid else None
+        server_after = procs.cpu_seconds(pid) if pid else None
         if server_before is None or server_after is None or self.server_cpu is None:
             self.server_cpu = None
         else:

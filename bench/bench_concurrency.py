@@ -119,15 +119,6 @@ def _serve_floor(endpoint: str) -> None:
     anyio.run(serve)
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of process ``pid`` so far (None where /proc is missing)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _one_at_a_time(url: str, runs: int) -> float:
     from mcp import Client
 
@@ -278,10 +269,10 @@ def main() -> None:
         for _ in range(args.runs):  # interleaved, so that a change in the machine's load hits both alike
             for kind, (calls, sessions) in kinds.items():
                 for name, (target, pid) in targets.items():
-                    burst = anyio.run(_concurrent, target, calls, sessions, lambda pid=pid: _cpu_seconds(pid))
+                    burst = anyio.run(_concurrent, target, calls, sessions, lambda pid=pid: procs.cpu_seconds(pid))
                     bursts[name, kind].append(burst)
             for name, (target, pid) in targets.items():
-                single, burst = asyncio.run(_bare(target, args.calls, lambda pid=pid: _cpu_seconds(pid)))
+                single, burst = asyncio.run(_bare(target, args.calls, lambda pid=pid: procs.cpu_seconds(pid)))
                 bare_one[name].append(single)
                 bursts[name, "bare"].append(burst)
     finally:

@@ -25,6 +25,9 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import procs
+
 CALLS: list[tuple[str, str, dict[str, Any]]] = [
     ("ping", "ping", {}),
     ("get_datasets", "get_datasets", {}),
@@ -63,16 +66,10 @@ def _children_cpu() -> float:
     proc = Path("/proc")
     if not proc.is_dir():
         return total
-    ticks = os.sysconf("SC_CLK_TCK")
     for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == os.getpid():
-            total += (int(fields[11]) + int(fields[12])) / ticks
+        fields = procs.stat_fields(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and int(fields[1]) == os.getpid():
+            total += procs.stat_cpu(fields)
     return total
 
 

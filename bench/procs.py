@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 PYTHON = sys.executable
 
@@ -115,3 +116,22 @@ def ms(seconds: float) -> str:
 
 def median(samples: Sequence[float]) -> float:
     return statistics.median(samples)
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state first), or None off Linux / once it exited."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def stat_cpu(fields: list[str]) -> float:
+    """User + system CPU seconds from ``stat_fields``."""
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of process ``pid`` so far (None where /proc is missing)."""
+    fields = stat_fields(pid)
+    return None if fields is None else stat_cpu(fields)
