@@ -5,7 +5,8 @@
 terminated after the block. ``keyed_client(url, access, secret)`` opens an
 ``mcp.Client`` that sends a key pair in the ``--auth infino-keys`` headers.
 ``local_endpoint(dir)`` runs ``infino-mcp local-endpoint`` and yields the
-``INFINO_ENDPOINT`` / keys environment that reaches it.
+``INFINO_ENDPOINT`` / keys environment that reaches it; ``endpoint_sdk(dir, *flags)``
+is its synchronous twin yielding the process and an official ``InfinoSDK`` on it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import httpx2
+from infino_sdk.lib import InfinoSDK
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -80,14 +83,51 @@ async def keyed_client(url: str, access_key: str, secret_key: str, **options: ob
             yield client
 
 
+_BANNER = re.compile(r"on (http://\S+)\n.*access key: (\S+)\n\s+secret key: (\S+)", re.S)
+"""What ``local-endpoint`` writes on stderr once it listens: its URL and the admin's key pair."""
+
+
+def _endpoint_command(data_dir: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "infino_mcp", "local-endpoint", "--port", "0", "--data", str(data_dir),
+            "--no-sample-data", *flags]  # fmt: skip
+
+
+@contextlib.contextmanager
+def endpoint_sdk(data_dir: Path, *flags: str) -> Iterator[tuple[subprocess.Popen[str], InfinoSDK]]:
+    """``infino-mcp local-endpoint`` with ``flags`` on a free port, and the official SDK signed with its admin keys."""
+    process = subprocess.Popen(
+        _endpoint_command(data_dir, *flags),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=child_env(),
+    )
+    assert process.stderr is not None
+    try:
+        banner = []
+        for line in process.stderr:
+            banner.append(line)
+            if "secret key:" in line:
+                break
+        text = "".join(banner)
+        found = _BANNER.search(text)
+        assert found, text
+        client = InfinoSDK(found[2], found[3], found[1])
+        try:
+            yield process, client
+        finally:
+            client.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        process.stderr.close()
+
+
 @contextlib.asynccontextmanager
 async def local_endpoint(data_dir: Path) -> AsyncIterator[dict[str, str]]:
     """``infino-mcp local-endpoint`` on a free port: the settings replicas need to reach it."""
-    process = await anyio.open_process(
-        [sys.executable, "-m", "infino_mcp", "local-endpoint", "--port", "0", "--data", str(data_dir),
-         "--no-sample-data"],
-        env=child_env(),
-    )  # fmt: skip
+    process = await anyio.open_process(_endpoint_command(data_dir), env=child_env())
     try:
         assert process.stderr is not None
         text = ""
@@ -96,7 +136,7 @@ async def local_endpoint(data_dir: Path) -> AsyncIterator[dict[str, str]]:
                 text += chunk.decode(errors="replace")
                 if "secret key:" in text and text.rstrip().endswith(")"):
                     break
-        found = re.search(r"on (http://\S+)\n.*access key: (\S+)\n\s+secret key: (\S+)", text, re.S)
+        found = _BANNER.search(text)
         assert found, text
         yield {"INFINO_ENDPOINT": found[1], "INFINO_ACCESS_KEY": found[2], "INFINO_SECRET_KEY": found[3]}
     finally:

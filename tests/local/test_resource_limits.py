@@ -8,57 +8,26 @@ saying what to shorten, and the same process must answer the next request.
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 from infino_sdk.lib import InfinoError, InfinoSDK
 
+from tests.http_servers import endpoint_sdk
+
 
 @pytest.fixture(scope="module")
 def endpoint_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen, InfinoSDK]]:
-    yield from _endpoint(tmp_path_factory.mktemp("limits"))
+    with endpoint_sdk(tmp_path_factory.mktemp("limits")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def small_budget_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen, InfinoSDK]]:
     """An endpoint whose engine may hold 64 MiB, so over-budget queries fail fast and small."""
-    yield from _endpoint(tmp_path_factory.mktemp("budget"), "--memory-budget", "64")
-
-
-def _endpoint(data, *flags: str) -> Iterator[tuple[subprocess.Popen, InfinoSDK]]:
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "infino_mcp", "local-endpoint", "--port", "0"),
-            *("--data", str(data), "--no-sample-data", *flags),
-        ],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "RUST_LOG": "error"},
-    )
-    assert process.stderr is not None
-    try:
-        banner = []
-        for line in process.stderr:
-            banner.append(line)
-            if "secret key:" in line:
-                break
-        text = "".join(banner)
-        found = [re.search(p, text) for p in (r"on (http://\S+)", r"access key: (\S+)", r"secret key: (\S+)")]
-        assert all(found), text
-        url, access, secret = (m[1] for m in found if m)
-        client = InfinoSDK(access, secret, url)
-        yield process, client
-        client.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        process.stderr.close()
+    with endpoint_sdk(tmp_path_factory.mktemp("budget"), "--memory-budget", "64") as running:
+        yield running
 
 
 def _refused(call, *args) -> str:

@@ -7,10 +7,6 @@ visualizations, dashboards with execute_dashboard, users and roles.
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,38 +14,13 @@ from pathlib import Path
 import pytest
 from infino_sdk.lib import InfinoError, InfinoSDK
 
+from tests.http_servers import endpoint_sdk
+
 
 @pytest.fixture(scope="module")
 def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfinoSDK]:
-    data = tmp_path_factory.mktemp("endpoint")
-    env = {**os.environ, "RUST_LOG": "error"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infino_mcp", "local-endpoint", "--port", "0", "--data", str(data), "--no-sample-data"],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    assert process.stderr is not None
-    banner = []
-    for line in process.stderr:
-        banner.append(line)
-        if "secret key:" in line:
-            break
-    text = "".join(banner)
-    url = re.search(r"on (http://\S+)", text)
-    access = re.search(r"access key: (\S+)", text)
-    secret = re.search(r"secret key: (\S+)", text)
-    assert url and access and secret, text
-    client = InfinoSDK(access[1], secret[1], url[1])
-    try:
+    with endpoint_sdk(tmp_path_factory.mktemp("endpoint")) as (_, client):
         yield client
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(timeout=30)
-        process.stderr.close()
 
 
 ORDERS = [
