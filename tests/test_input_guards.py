@@ -23,6 +23,13 @@ import pytest
 
 from infino_mcp.limits import MAX_JSON_DEPTH
 
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+
 
 def _nested(levels: int) -> dict:
     value: object = 1
@@ -51,18 +58,7 @@ def _deep_call_line(levels: int, request_id: int) -> str:
 @pytest.mark.parametrize("levels", [200, 100_000])
 def test_deep_arguments_get_an_answer_over_stdio(tmp_path: Path, levels: int) -> None:
     lines = [
-        json.dumps(
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "t", "version": "1"},
-                },
-            }
-        ),
+        json.dumps(INITIALIZE),
         json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
         _deep_call_line(levels, 2),
         json.dumps({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
@@ -134,17 +130,7 @@ async def test_deep_arguments_get_an_answer_over_streamable_http(tmp_path: Path,
     headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
     try:
         async with httpx2.AsyncClient(timeout=60, headers=headers) as http:
-            init = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "t", "version": "1"},
-                },
-            }
-            started = await http.post(url, json=init)
+            started = await http.post(url, json=INITIALIZE)
             assert started.status_code == 200, started.text
             session = {"mcp-session-id": started.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
             await http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
