@@ -40,12 +40,14 @@ from infino_mcp.errors import (
     InvalidResponseError,
     NetworkError,
     RequestTimeoutError,
+    ResponseTooLargeError,
     ServiceError,
     TransportError,
     error_for_status,
     may_have_been_applied,
     scrub,
 )
+from infino_mcp.http_pool import MAX_CONNECTIONS, ResponseTooLarge, default_transport
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +157,8 @@ class InfinoClient:
         self.auth = SigV4Auth(
             access_key, secret_key, region=settings.region, service=settings.service, credentials=credentials
         )
-        limits = httpx2.Limits()
         if transport is None:
-            # Cold start: httpcore2 (the pool) loads with the first client, not with this module, as httpx2 defers it.
-            from infino_mcp.http_pool import LIMITS, default_transport
-
-            transport, limits = default_transport(), LIMITS
+            transport = default_transport(settings.max_response_mb * 1024 * 1024)
         self._http = httpx2.AsyncClient(
             base_url=self.endpoint,
             auth=self.auth,
@@ -168,7 +166,8 @@ class InfinoClient:
             timeout=httpx2.Timeout(settings.timeout, connect=settings.connect_timeout),
             headers={"user-agent": "infino-mcp"},
             follow_redirects=False,
-            limits=limits,  # for the transports httpx2 builds itself when proxy variables are set
+            # for the transports httpx2 builds itself when proxy variables are set
+            limits=httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
         )
 
         self.startup_problem: str | None = None
@@ -252,6 +251,13 @@ class InfinoClient:
                 )
                 retry_after = None
                 retryable = True
+            except ResponseTooLarge as exc:
+                answer = f"{operation}: the service's answer is larger than {exc.limit // (1024 * 1024)} MB"
+                raise ResponseTooLargeError(
+                    f"{answer} (INFINO_MAX_RESPONSE_MB), so it was not read. Ask for less: a LIMIT, fewer columns "
+                    "or fields, a smaller page or time range."
+                    + ("" if idempotent else f" {may_have_been_applied(operation)}")
+                ) from None
             except (httpx2.TimeoutException, TimeoutError):
                 error = RequestTimeoutError(
                     f"{operation} timed out after {self.settings.timeout:g}s. Narrow the request (a smaller limit "

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     )
     timeout: float = Field(60.0, gt=0, le=600, description="Seconds to wait for one HTTP response.")
     connect_timeout: float = Field(10.0, gt=0, le=120, description="Seconds to wait for a connection.")
+    max_response_mb: int = Field(
+        256, ge=1, le=4096, description="Largest answer one Infino request may return, in MB; a larger one is refused."
+    )
     max_retries: int = Field(
         3, ge=0, le=10, description="Retries for idempotent requests on 5xx, 429 and network errors."
     )

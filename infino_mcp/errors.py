@@ -15,7 +15,8 @@
     │   └── ServerError              5xx (retried first when safe)
     ├── TransportError               no usable answer
     │   ├── RequestTimeoutError      connect/read timeout or the total deadline
-    │   └── NetworkError             connection refused, reset, DNS
+    │   ├── NetworkError             connection refused, reset, DNS
+    │   └── ResponseTooLargeError    an answer over INFINO_MAX_RESPONSE_MB, not read to the end
     └── InvalidResponseError         a 2xx answer whose body is not the JSON promised
 
 Messages never contain keys, signatures or signed headers: text that came from a service
@@ -138,6 +139,10 @@ class RequestTimeoutError(TransportError):
 
 
 class NetworkError(TransportError):
+    pass
+
+
+class ResponseTooLargeError(TransportError):
     pass
 
 

@@ -56,3 +56,14 @@ _.dashboards
 
 # sqlglot reads arg_types off the expression classes we define (querydsl/sqltree.py placeholders).
 _.arg_types
+
+# asyncio calls a protocol's connection_* / data_received / eof_received; httptools calls the on_* callbacks
+# (http_pool._Connection).
+_.connection_made
+_.data_received
+_.eof_received
+_.connection_lost
+_.on_header
+_.on_headers_complete
+_.on_body
+_.on_message_complete
