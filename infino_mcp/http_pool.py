@@ -40,7 +40,9 @@ MAX_CONNECTIONS = 100
 KEEPALIVE_EXPIRY = 5.0
 """Seconds an idle connection is kept; our local endpoints keep theirs 60 s (``local/owner.KEEP_ALIVE``)."""
 
-_DEFAULT_MAX_RESPONSE = 256 * 1024 * 1024
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+"""INFINO_MAX_RESPONSE_MB's default, in bytes."""
+
 _REPLAYABLE = frozenset({b"GET", b"HEAD"})
 
 
@@ -67,16 +69,20 @@ class _Connection(asyncio.Protocol):
         self._answer: asyncio.Future[httpx2.Response] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._silence = 0.0
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._body: list[bytes] = []
         self._size = 0
         self._received = False
-        self._headers_done = False
-        self._framed = False  # the answer says where it ends (content-length or chunked)
         self._head_request = False
+        self._new_answer()
         self.reusable = False
         self.closed = False
         self.idle_since = 0.0
+
+    def _new_answer(self) -> None:
+        """Forget what the parser collected: before a request, and after an interim (1xx) answer."""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._headers_done = False
+        self._framed = False  # the answer says where it ends (content-length or chunked)
 
     # asyncio.Protocol
 
@@ -86,7 +92,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._answer is None or self._answer.done():
-            self._close()  # bytes nobody asked for: the connection cannot be trusted again
+            self.close()  # bytes nobody asked for: the connection cannot be trusted again
             return
         self._received = True
         self._size += len(data)
@@ -129,7 +135,7 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         status = self._parser.get_status_code()
         if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows on this connection
-            self._headers, self._body, self._headers_done, self._framed = [], [], False, False
+            self._new_answer()
             return
         self._complete(reusable=self._parser.should_keep_alive())
 
@@ -140,15 +146,16 @@ class _Connection(asyncio.Protocol):
         assert self._transport is not None
         loop = asyncio.get_running_loop()
         self._answer = loop.create_future()
-        self._headers, self._body, self._size = [], [], 0
-        self._received = self._headers_done = self._framed = False
-        self._head_request = head_request
+        self._new_answer()
+        self._size, self._received, self._head_request = 0, False, head_request
         self.reusable = False
         if silence is not None:
             self._silence = silence
             self._timer = loop.call_later(silence, self._timed_out)
-        self._transport.write(head + body if len(body) < 65_536 else head)
-        if len(body) >= 65_536:
+        if len(body) < 65_536:
+            self._transport.write(head + body)  # one segment
+        else:
+            self._transport.write(head)  # a large body is not copied to be joined
             self._transport.write(body)
         try:
             return await self._answer
@@ -157,7 +164,7 @@ class _Connection(asyncio.Protocol):
                 self._timer.cancel()
                 self._timer = None
             if not self.reusable:
-                self._close()  # cancelled, failed, or told to close: never handed out again
+                self.close()  # cancelled, failed, or told to close: never handed out again
 
     def _complete(self, *, reusable: bool) -> None:
         if self._answer is None or self._answer.done():
@@ -177,7 +184,7 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         answer = self._answer
         if answer is None or answer.done():
-            self._close()
+            self.close()
             return
         if self._headers_done and not self._framed:
             self._complete(reusable=False)  # an answer that ends where the connection does
@@ -194,9 +201,10 @@ class _Connection(asyncio.Protocol):
     def _fail(self, error: Exception) -> None:
         if self._answer is not None and not self._answer.done():
             self._answer.set_exception(error)
-        self._close()
+        self.close()
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Close the socket; the connection is never handed out again."""
         self.closed = True
         self.reusable = False
         if self._transport is not None and not self._transport.is_closing():
@@ -222,7 +230,7 @@ def _head(request: httpx2.Request, body: bytes) -> bytes:
 class PooledTransport(httpx2.AsyncBaseTransport):
     """Keep-alive HTTP/1.1 connections to the origins it is asked for (or to one Unix socket ``uds``)."""
 
-    def __init__(self, *, uds: str | None = None, max_response_bytes: int = _DEFAULT_MAX_RESPONSE) -> None:
+    def __init__(self, *, uds: str | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self._uds = uds
         self._max_response = max_response_bytes
         self._idle: dict[tuple[bytes, bytes, int | None], list[_Connection]] = {}
@@ -276,7 +284,7 @@ class PooledTransport(httpx2.AsyncBaseTransport):
             connection = idle.pop()
             if not connection.closed and connection.idle_since >= oldest:
                 return connection
-            connection._close()
+            connection.close()
         return None
 
     async def _connect(self, origin: tuple[bytes, bytes, int | None], timeout: float | None) -> _Connection:
@@ -315,11 +323,11 @@ class PooledTransport(httpx2.AsyncBaseTransport):
         connections = [connection for idle in self._idle.values() for connection in idle]
         self._idle.clear()
         for connection in connections:
-            connection._close()
+            connection.close()
         if connections:
             await asyncio.wait([connection.lost for connection in connections], timeout=1.0)
 
 
-def default_transport(max_response_bytes: int = _DEFAULT_MAX_RESPONSE) -> PooledTransport | None:
+def default_transport(max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> PooledTransport | None:
     """Our pool for a client of Infino; None when proxy variables are set (httpx2 then routes through them)."""
     return None if urllib.request.getproxies() else PooledTransport(max_response_bytes=max_response_bytes)

@@ -50,6 +50,7 @@ def _endpoint_options(settings: Settings) -> dict[str, Any]:
         "sample_data": settings.sample_data,
         "attach_timeout": settings.connect_timeout,
         "memory_budget_mib": settings.memory_budget,
+        "max_response_bytes": settings.max_response_mb * 1024 * 1024,
     }
 
 

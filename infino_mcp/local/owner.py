@@ -28,7 +28,7 @@ import anyio.to_thread
 import httpx2
 import uvicorn
 
-from infino_mcp.http_pool import PooledTransport
+from infino_mcp.http_pool import DEFAULT_MAX_RESPONSE_BYTES, PooledTransport
 from infino_mcp.local.app import create_app
 from infino_mcp.local.errors import ApiError
 from infino_mcp.local.security.rbac import read_bootstrap_credentials
@@ -105,6 +105,7 @@ class LocalEndpoint:
         service: str,
         attach_timeout: float,
         memory_budget_mib: int = DEFAULT_MEMORY_BUDGET_MIB,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.data_dir = data_dir
         self.memory_budget_mib = memory_budget_mib
@@ -116,6 +117,7 @@ class LocalEndpoint:
         self.current: httpx2.AsyncBaseTransport | None = None
         self._group = group
         self._attach_timeout = attach_timeout
+        self._max_response_bytes = max_response_bytes
         self._settling = anyio.Lock()
         self._retired: list[httpx2.AsyncBaseTransport] = []
         self._server: SocketServer | None = None
@@ -208,7 +210,7 @@ class LocalEndpoint:
         if self.current is not None:
             self._retired.append(self.current)
         self.owner = owner
-        self.current = PooledTransport(uds=address)
+        self.current = PooledTransport(uds=address, max_response_bytes=self._max_response_bytes)
         _say(f"local mode{', no Infino account needed' if first else ''}: {self.describe()}")
 
     async def _own(self, services: Services, *, first: bool, previous: int | None) -> None:
@@ -278,6 +280,7 @@ async def local_endpoint(
     sample_data: bool = False,
     attach_timeout: float = 10.0,
     memory_budget_mib: int = DEFAULT_MEMORY_BUDGET_MIB,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
 ) -> AsyncIterator[LocalEndpoint]:
     """Serve ``data_dir`` from this process, or attach to the process that does; closed on exit."""
     async with anyio.create_task_group() as group:
@@ -288,6 +291,7 @@ async def local_endpoint(
             service=service,
             attach_timeout=attach_timeout,
             memory_budget_mib=memory_budget_mib,
+            max_response_bytes=max_response_bytes,
         )
         try:
             await endpoint.start(sample_data=sample_data)

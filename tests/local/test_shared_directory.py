@@ -209,3 +209,22 @@ async def test_local_endpoint_refuses_a_directory_another_process_serves(tmp_pat
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1, lines
     assert f"pid {owner.pid}" in lines[0] and str(data_dir / "owner.sock") in lines[0]
+
+
+async def test_an_attached_process_keeps_its_own_answer_size_limit(tmp_path: Path) -> None:
+    """INFINO_MAX_RESPONSE_MB holds for answers read over the owner's socket, as it does for the cloud."""
+    data_dir = tmp_path / "data"
+    records = [{"id": str(n), "v": "z" * 2000} for n in range(1200)]
+    query = {"query": 'SELECT "v" FROM "big"', "limit": 1000}
+    async with _stdio(data_dir) as owner:
+        answer = await _call(owner, "upload_json_to_dataset", {"dataset": "big", "records": records, "id_field": "id"})
+        assert answer["succeeded"] == len(records), answer
+        args = ["-m", "infino_mcp", "--local", str(data_dir), "--no-sample-data", "--max-response-mb", "1"]
+        async with Client(StdioServerParameters(command=sys.executable, args=args, env=_env())) as limited:
+            assert "served by pid" in await _served_by(limited)
+            result = await limited.call_tool("query_dataset_in_sql", query)
+            text = " ".join(getattr(block, "text", "") for block in result.content)
+            assert result.is_error and "larger than 1 MB" in text and "LIMIT" in text, text
+            small = await _call(limited, "query_dataset_in_sql", {"query": 'SELECT COUNT(*) AS n FROM "big"'})
+            assert small["rows"] == [{"n": len(records)}]
+        assert len((await _call(owner, "query_dataset_in_sql", query))["rows"]) > 0
