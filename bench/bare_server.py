@@ -5,7 +5,8 @@ compact text, SQL checks or retries): each tool sends the one request our tool
 sends (one shared ``httpx2.AsyncClient`` signed with SigV4, which the endpoint
 requires) and returns a pydantic model, so the SDK validates and serialises its
 structured output as it does ours. What this costs per call is what the SDK and
-the HTTP client cost; our own layers can only add to it.
+the HTTP client cost; our own layers can only add to it. ``no_request``
+sends nothing: the MCP round trip alone (client and server SDKs, stdio).
 
 Started by the benchmark as ``python bench/bare_server.py`` with the same
 ``INFINO_ENDPOINT`` / ``INFINO_ACCESS_KEY`` / ``INFINO_SECRET_KEY`` environment.
@@ -35,6 +36,11 @@ def build() -> MCPServer:
     server = MCPServer("bare", log_level="WARNING")
     auth = SigV4Auth(os.environ["INFINO_ACCESS_KEY"], os.environ["INFINO_SECRET_KEY"])
     http = httpx2.AsyncClient(base_url=os.environ["INFINO_ENDPOINT"], auth=auth)
+
+    @server.tool()
+    async def no_request() -> Answer:
+        """Sends nothing: what one MCP round trip costs by itself."""
+        return Answer(answer={"version": "none"})
 
     @server.tool()
     async def ping() -> Answer:

@@ -19,7 +19,10 @@ OUT ends in .svg. The timings are then the profiled server's.
 ``--floor`` also measures ``bare_server.py``, a bare ``MCPServer`` whose
 tools send the same signed requests with none of our layers, in the same
 loop: what the SDK and the HTTP client alone cost, below which no change of
-ours can go.
+ours can go; and the bare server's ``no_request`` tool, which sends nothing, in
+the same loop: an MCP round trip alone. The SDK's time plus that round trip
+(the line ``SDK+round trip``) is what any MCP server would take here if its
+HTTP request cost nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ CALLS = {
     "small SQL": ("query_dataset_in_sql", {"query": SQL}),
 }
 GOALS = {"ping": 1.5, "small SQL": 1.2}
+ALONE = "SDK+round trip"
 BARE_SERVER = str(Path(__file__).resolve().parent / "bare_server.py")
 
 
@@ -90,12 +94,16 @@ async def _measure(
                 direct[name]()
                 sdk_samples: list[float] = []
                 samples = {label: _Samples() for label in clients}
+                if floor:
+                    samples[ALONE] = _Samples()
                 for _ in range(calls):
                     start = time.perf_counter()
                     direct[name]()
                     sdk_samples.append(time.perf_counter() - start)
                     for label, (client, server_pid) in clients.items():
                         await samples[label].call(client, server_pid, tool, arguments)
+                    if floor:
+                        await samples[ALONE].call(*clients["bare MCPServer"], "no_request", {})
                 out[name] = {label: s.summary(procs.median(sdk_samples), calls) for label, s in samples.items()}
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
@@ -177,7 +185,8 @@ def main() -> None:
     ok = True
     for name, servers in measured.items():
         for label, m in servers.items():
-            ratio = m["mcp"] / m["sdk"]
+            # The round trip alone sends no request: the SDK's time plus it is the least any MCP server adds.
+            ratio = (m["sdk"] + m["mcp"]) / m["sdk"] if label == ALONE else m["mcp"] / m["sdk"]
             goal = GOALS.get(name) if label == "MCP stdio" else None
             verdict = "" if goal is None else ("ok" if ratio <= goal else f"over {goal}x")
             ok &= verdict in ("", "ok")

@@ -238,8 +238,7 @@ class SigV4Auth(httpx2.Auth):
             payload_hash = UNSIGNED_PAYLOAD
         else:
             payload_hash = hashlib.sha256(request.content).hexdigest()
-        for name in ("authorization", "x-amz-date", "x-amz-content-sha256"):
-            request.headers.pop(name, None)
+        # Setting a header replaces every copy the request came with (a re-signed request keeps no stale value).
         request.headers["x-amz-date"] = amz_date
         request.headers["x-amz-content-sha256"] = payload_hash
         to_sign = {
