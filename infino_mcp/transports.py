@@ -8,6 +8,7 @@ rebinding protection) stay on for every bind address.
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import anyio
@@ -20,10 +21,13 @@ from infino_mcp.config import Settings
 from infino_mcp.http_auth import BearerTokenMiddleware, InfinoKeysMiddleware
 from infino_mcp.nesting import NestingMiddleware
 from infino_mcp.server import build_server, open_client
+from infino_mcp.shutdown import GracefulServer, until_signalled
 from infino_mcp.sockets import listening_socket
 from infino_mcp.stdio import run_stdio
 
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+# Seconds calls in flight (and open SSE streams) get after SIGINT / SIGTERM before they are cut off.
+_GRACEFUL_SHUTDOWN = 5
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -87,12 +91,18 @@ async def _serve_http(settings: Settings) -> None:
             file=sys.stderr,
             flush=True,
         )
-        config = uvicorn.Config(http_app(server, settings), log_level="warning")
-        await uvicorn.Server(config).serve(sockets=[sock])
+        config = uvicorn.Config(
+            http_app(server, settings), log_level="warning", timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN
+        )
+        await GracefulServer(config).serve(sockets=[sock])
 
 
 def serve(settings: Settings) -> None:
-    if settings.transport == "stdio":
-        anyio.run(run_stdio, build_server(settings))
-    else:
-        anyio.run(_serve_http, settings)
+    server = build_server(settings) if settings.transport == "stdio" else None
+    try:
+        if server is not None:
+            anyio.run(until_signalled, functools.partial(run_stdio, server))
+        else:
+            anyio.run(_serve_http, settings)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before serving began: no traceback
+        raise SystemExit(130) from None
