@@ -154,8 +154,7 @@ _NEXT_STEP = {
     400: (BadRequestError, ""),
     401: (
         AuthenticationError,
-        "Infino rejected the credentials. Check INFINO_ACCESS_KEY / INFINO_SECRET_KEY and the system clock; "
-        "retrying will not help.",
+        "Infino rejected the credentials. Check {keys} and the system clock; retrying will not help.",
     ),
     403: (
         PermissionDeniedError,
@@ -198,11 +197,16 @@ def may_have_been_applied(operation: str) -> str:
     return f"It may have been applied: check with {_list_tool(operation)[0]} before retrying."
 
 
-def error_for_status(status: int, operation: str, detail: str, *, unconfirmed: bool = False) -> ServiceError:
+SERVER_KEYS = "INFINO_ACCESS_KEY / INFINO_SECRET_KEY"
+
+
+def error_for_status(
+    status: int, operation: str, detail: str, *, unconfirmed: bool = False, keys: str = SERVER_KEYS
+) -> ServiceError:
     """Build the error for an HTTP error ``status`` answered to ``operation``.
 
     ``unconfirmed``: the request changes something and is not safe to repeat, so a 5xx leaves its
-    outcome unknown (it was not retried)."""
+    outcome unknown (it was not retried). ``keys``: where the keys that signed it came from (a 401 names it)."""
     if status >= 500 and status != 501:
         hint = (
             may_have_been_applied(operation)
@@ -215,6 +219,7 @@ def error_for_status(status: int, operation: str, detail: str, *, unconfirmed: b
         cls, hint = NotFoundError, "" if tool in detail else f"It does not exist; {sentence}."
     else:
         cls, hint = _NEXT_STEP.get(status, (BadRequestError, "The request was refused; fix it as the message says."))
+        hint = hint.format(keys=keys) if status == 401 else hint
     detail = scrub(detail)
     shown = detail.strip().rstrip(".") or "(no details)"
     message = f"{operation} failed with HTTP {status}: {shown}. {hint}".rstrip()

@@ -77,4 +77,6 @@ async def test_two_users_see_what_their_roles_allow(tmp_path: Path) -> None:
         async with keyed_client(server.url, keys["alice"][0], "not-alices-secret") as impostor:
             refused = await impostor.call_tool("get_datasets", {})
             assert refused.is_error and "HTTP 401" in _text(refused)
+            # The next step names the keys this caller sent, not the server's environment.
+            assert "X-Infino-Access-Key" in _text(refused) and "INFINO_ACCESS_KEY" not in _text(refused)
             assert keys["alice"][1] not in _text(refused)

@@ -253,6 +253,16 @@ async def test_tokens_checked_mapped_and_discovered(tmp_path: Path) -> None:
                     text = denied.content[0].text
                     assert denied.is_error and "HTTP 403" in text and "bob" in text and "private-1" in text
 
+            # A person mapped to keys Infino rejects is told where those keys come from.
+            add_identity(identities, "carol", (bob_keys[0], "not-bobs-secret"))
+            carol_token = {"authorization": f"Bearer {issuer.token(sub='carol', scope='infino:read')}"}
+            async with httpx2.AsyncClient(headers=carol_token, timeout=60) as http:
+                async with Client(streamable_http_client(server.url, http_client=http)) as carol:
+                    refused = await carol.call_tool("get_datasets", {})
+                    text = refused.content[0].text
+                    assert refused.is_error and "HTTP 401" in text and "identities file" in text, text
+                    assert "INFINO_ACCESS_KEY" not in text and bob_keys[1] not in text
+
             unmapped = ClientCredentialsOAuthProvider(
                 server_url=server.url,
                 storage=MemoryStorage(),
