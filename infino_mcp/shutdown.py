@@ -13,6 +13,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Generator
+from typing import Any
 
 import anyio
 import uvicorn
@@ -40,11 +41,11 @@ class GracefulServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-async def until_signalled(serve: Callable[[], Awaitable[None]]) -> None:
-    """Run ``serve()`` until it returns or SIGINT / SIGTERM arrives; then it is cancelled and cleans up."""
+async def until_signalled(serve: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """Run ``serve(*args)`` until it returns or SIGINT / SIGTERM arrives; then it is cancelled and cleans up."""
     async with anyio.create_task_group() as group:
         group.start_soon(_cancel_on_signal, group.cancel_scope)
-        await serve()
+        await serve(*args)
         group.cancel_scope.cancel()
 
 

@@ -8,7 +8,6 @@ rebinding protection) stay on for every bind address.
 
 from __future__ import annotations
 
-import functools
 import sys
 
 import anyio
@@ -98,10 +97,9 @@ async def _serve_http(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> None:
-    server = build_server(settings) if settings.transport == "stdio" else None
     try:
-        if server is not None:
-            anyio.run(until_signalled, functools.partial(run_stdio, server))
+        if settings.transport == "stdio":
+            anyio.run(until_signalled, run_stdio, build_server(settings))
         else:
             anyio.run(_serve_http, settings)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before serving began: no traceback
