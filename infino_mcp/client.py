@@ -36,7 +36,6 @@ from infino_mcp.api_facts import RESERVED_DATASET_NAMES
 from infino_mcp.auth import SigV4Auth
 from infino_mcp.config import Settings
 from infino_mcp.errors import (
-    SERVER_KEYS,
     AuthenticationError,
     InputError,
     InvalidResponseError,
@@ -88,13 +87,6 @@ def id_segment(value: str, what: str) -> str:
             f"{what} {value!r} is not a valid id: it must be 1-512 printable characters without '/' or '\\'."
         )
     return quote(value, safe="")
-
-
-# Where a per-user HTTP mode's caller's keys come from (--auth), for a 401's next step.
-_KEYS_FROM = {
-    "infino-keys": "the keys your MCP client sends (X-Infino-Access-Key / X-Infino-Secret-Key)",
-    "oauth": "the keys the server's identities file maps your identity to (ask its operator)",
-}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -310,7 +302,7 @@ class InfinoClient:
                         operation,
                         error_detail(response, self.auth.secret_values()),
                         unconfirmed=not idempotent,
-                        keys=_KEYS_FROM.get(self.settings.auth, SERVER_KEYS),
+                        auth=self.settings.auth,
                     )
                     retry_after = _retry_after(response)
                     retryable = idempotent and response.status_code in _RETRY_STATUSES

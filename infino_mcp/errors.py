@@ -197,16 +197,21 @@ def may_have_been_applied(operation: str) -> str:
     return f"It may have been applied: check with {_list_tool(operation)[0]} before retrying."
 
 
-SERVER_KEYS = "INFINO_ACCESS_KEY / INFINO_SECRET_KEY"
+# Where the keys that sign requests come from, by --auth: a 401 names them.
+_KEYS_FROM = {
+    "token": "INFINO_ACCESS_KEY / INFINO_SECRET_KEY",
+    "infino-keys": "the keys your MCP client sends (X-Infino-Access-Key / X-Infino-Secret-Key)",
+    "oauth": "the keys the server's identities file maps your identity to (ask its operator)",
+}
 
 
 def error_for_status(
-    status: int, operation: str, detail: str, *, unconfirmed: bool = False, keys: str = SERVER_KEYS
+    status: int, operation: str, detail: str, *, unconfirmed: bool = False, auth: str = "token"
 ) -> ServiceError:
     """Build the error for an HTTP error ``status`` answered to ``operation``.
 
     ``unconfirmed``: the request changes something and is not safe to repeat, so a 5xx leaves its
-    outcome unknown (it was not retried). ``keys``: where the keys that signed it came from (a 401 names it)."""
+    outcome unknown (it was not retried). ``auth``: the server's --auth mode (a 401 names the keys it signs with)."""
     if status >= 500 and status != 501:
         hint = (
             may_have_been_applied(operation)
@@ -219,7 +224,7 @@ def error_for_status(
         cls, hint = NotFoundError, "" if tool in detail else f"It does not exist; {sentence}."
     else:
         cls, hint = _NEXT_STEP.get(status, (BadRequestError, "The request was refused; fix it as the message says."))
-        hint = hint.format(keys=keys) if status == 401 else hint
+        hint = hint.format(keys=_KEYS_FROM[auth]) if status == 401 else hint
     detail = scrub(detail)
     shown = detail.strip().rstrip(".") or "(no details)"
     message = f"{operation} failed with HTTP {status}: {shown}. {hint}".rstrip()
